@@ -1,0 +1,1 @@
+"""FastAPI management API and stats API."""

@@ -1,0 +1,39 @@
+"""JWT access/refresh tokens (PyJWT, HS256) and password hashing (argon2id via argon2-cffi)."""
+from __future__ import annotations
+
+import time
+import uuid
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()  # argon2id, library defaults (memory-hard)
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def issue_token(secret: bytes, user_id: str, kind: str, ttl_s: int) -> str:
+    now = int(time.time())
+    payload = {"sub": user_id, "typ": kind, "iat": now, "exp": now + ttl_s, "jti": uuid.uuid4().hex}
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def decode_token(secret: bytes, token: str, kind: str) -> str | None:
+    """User id if the token is valid, unexpired and of the expected kind, else None."""
+    try:
+        payload = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "sub"]})
+    except jwt.PyJWTError:
+        return None
+    if payload.get("typ") != kind:
+        return None
+    return str(payload["sub"])

@@ -1,0 +1,1 @@
+"""FastStream workers: metering (events -> ClickHouse) and policy (events -> violations, decisions)."""

@@ -1,0 +1,1 @@
+"""A local fake of the four provider families' wire formats, for tests and benchmarks."""

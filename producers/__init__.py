@@ -1,0 +1,1 @@
+"""The gateway service and the event publisher that gateways embed."""

@@ -1,0 +1,145 @@
+"""Event models: the Kafka wire format (camelCase JSON, versioned).
+
+Unknown future fields are tolerated (`extra="ignore"`); malformed events raise
+`pydantic.ValidationError`, which consumers turn into a dead letter with the reason.
+No prompt or completion text and no secret is ever in a request event.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Literal
+
+import uuid_utils
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+SCHEMA_VERSION = 1
+
+
+def new_event_id() -> str:
+    """UUIDv7: time-ordered, made once where the event happens."""
+    return str(uuid_utils.uuid7())
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=False
+    )
+
+    def to_wire(self) -> bytes:
+        return self.model_dump_json(by_alias=True).encode()
+
+    @classmethod
+    def from_wire(cls, data: bytes | str | dict):
+        if isinstance(data, dict):
+            return cls.model_validate(data)
+        return cls.model_validate_json(data)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _utc(cls, v):
+        if isinstance(v, datetime):
+            if v.tzinfo is None:
+                raise ValueError("timestamps must carry a UTC offset")
+            return v.astimezone(timezone.utc)
+        return v
+
+
+class Attempt(WireModel):
+    """One try against one configuration (fallback records every attempt)."""
+
+    ai_llm_id: str
+    ai_type: str
+    provider_model: str
+    status: Literal["ok", "error"]
+    http_status: int | None = None
+    error_type: str | None = None
+    latency_ms: float = 0.0
+
+
+class RequestEvent(WireModel):
+    """One per completed gateway request (exactly once)."""
+
+    event_id: str = Field(default_factory=new_event_id)
+    schema_version: int = SCHEMA_VERSION
+    occurred_at: datetime = Field(default_factory=utcnow)
+    gateway_id: str
+    request_id: str
+    org_id: str
+    workspace_id: str
+    repo_id: str
+    repo_ai_api_key_id: str
+    ai_llm_id: str | None = None   # config that finally served (or last tried)
+    ai_type: str | None = None
+    model: str = ""                # as the client asked
+    provider_model: str = ""       # as sent to the provider
+    endpoint: str = "chat.completions"  # chat.completions | embeddings | models
+    stream: bool = False
+    status: Literal["ok", "error", "blocked"] = "ok"
+    http_status: int = 200
+    error_type: str | None = None
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    gateway_overhead_ms: float = 0.0
+    tokens_in: int = Field(default=0, ge=0)
+    tokens_out: int = Field(default=0, ge=0)
+    cached_tokens: int = Field(default=0, ge=0)
+    usage_source: Literal["provider", "estimated"] = "provider"
+    attempts: list[Attempt] = Field(default_factory=list)
+    user_id: str | None = None
+    conversation_id: str | None = None
+    policy_ids: list[str] = Field(default_factory=list)  # policies that fired on this request
+
+
+class ViolationEvent(WireModel):
+    """A policy fired (log, alert or block). Alerts are violations with actionType 1."""
+
+    event_id: str = Field(default_factory=new_event_id)
+    schema_version: int = SCHEMA_VERSION
+    occurred_at: datetime = Field(default_factory=utcnow)
+    policy_id: str
+    policy_name: str
+    org_id: str
+    workspace_id: str | None = None
+    repo_id: str | None = None
+    repo_ai_api_key_id: str | None = None
+    ai_llm_id: str | None = None
+    request_id: str | None = None
+    gateway_id: str | None = None   # "host" in the API
+    severity: Literal["LOW", "MEDIUM", "HIGH"] = "MEDIUM"
+    action_type: int = Field(default=0, ge=0, le=2)
+    block: bool = False
+    explanation: str = ""
+    llm_type: str | None = None
+    llm_model: str | None = None
+    user_id: str | None = None
+    conversation_id: str | None = None
+    llm_tokens_in: int = Field(default=0, ge=0)   # judge tokens
+    llm_tokens_out: int = Field(default=0, ge=0)
+
+
+class Decision(WireModel):
+    """Enforcement state for a subject (compacted topic, key = subject)."""
+
+    subject: str                # e.g. "KEY:<id>", "REPO:<id>", "WORKSPACE:<id>" + ":" + policyId
+    policy_id: str
+    policy_name: str = ""
+    blocked: bool
+    until: datetime | None = None   # when the window rolls over
+    reason: str = ""
+    limit: int | None = None
+    used: int | None = None
+    occurred_at: datetime = Field(default_factory=utcnow)
+
+
+class DeadLetter(WireModel):
+    topic: str
+    partition: int
+    offset: int
+    reason: str
+    payload: str   # the original bytes, decoded with errors="replace"
+    occurred_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,9 @@
+"""Kafka topic names (contract: Events)."""
+
+REQUESTS = "tollgate.requests.v1"      # key: repository API key id
+VIOLATIONS = "tollgate.violations.v1"  # key: policy id
+DECISIONS = "tollgate.decisions.v1"    # compacted, key: subject
+DLQ = "tollgate.dlq.v1"                # key: original topic; value: DeadLetter
+PROMPTS = "tollgate.prompts.v1"        # short retention; only for async NL policies
+
+ALL = (REQUESTS, VIOLATIONS, DECISIONS, DLQ, PROMPTS)

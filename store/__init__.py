@@ -1,0 +1,1 @@
+"""SQL config store: ORM models, sessions, migrations, secret sealing and key hashing."""

@@ -1,0 +1,1 @@
+"""Tollgate composition root: settings, process wiring and the CLI."""

@@ -1,0 +1,98 @@
+"""One validated Settings object, read from the environment (names from the contract).
+
+Embedded defaults need no services: SQLite + chdb in the data dir, in-process bus.
+Secrets that are not given are generated once into the data dir with mode 0600.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _read_or_create_secret(path: Path, nbytes: int = 32) -> bytes:
+    """Return the base64-decoded secret in `path`, creating it (0600) on first use."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        value = base64.b64encode(secrets.token_bytes(nbytes))
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, value + b"\n")
+        finally:
+            os.close(fd)
+    return base64.b64decode(path.read_bytes().strip())
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TOLLGATE_", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    kafka_bootstrap: str | None = None
+    clickhouse_url: str | None = None
+    secret_key: str | None = Field(default=None, repr=False)
+    admin_email: str | None = None
+    admin_password: str | None = Field(default=None, repr=False)
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+    # Added by us (not in the contract table); all optional.
+    jwt_secret: str | None = Field(default=None, repr=False)
+    access_token_ttl_s: int = 3600
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+    validate_timeout_s: float = 10.0
+    upstream_timeout_s: float = 120.0
+    raw_ttl_days: int = 400
+    spool_max_bytes: int = 512 * 1024 * 1024
+    snapshot_poll_s: float = 0.25
+    gateway_id: str | None = None
+    max_body_bytes: int = 8 * 1024 * 1024
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @cached_property
+    def secret_key_bytes(self) -> bytes:
+        """The AEAD key that seals provider secrets (32 bytes)."""
+        if self.secret_key:
+            try:
+                raw = base64.b64decode(self.secret_key, validate=True)
+            except Exception as exc:  # noqa: BLE001 - never echo the value
+                raise ValueError("TOLLGATE_SECRET_KEY must be base64 of 32 bytes") from exc
+            if len(raw) != 32:
+                raise ValueError("TOLLGATE_SECRET_KEY must be base64 of 32 bytes")
+            return raw
+        return _read_or_create_secret(self.data_dir / "secret.key")
+
+    @cached_property
+    def jwt_secret_bytes(self) -> bytes:
+        """Signing key for access/refresh tokens."""
+        if self.jwt_secret:
+            return self.jwt_secret.encode()
+        return _read_or_create_secret(self.data_dir / "jwt.key")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """Async SQLAlchemy URL; plain postgres URLs are mapped to asyncpg."""
+        url = self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'tollgate.db'}"
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                url = "postgresql+asyncpg://" + url[len(prefix):]
+        if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
+            url = "sqlite+aiosqlite://" + url[len("sqlite://"):]
+        return url
+
+    @property
+    def resolved_gateway_id(self) -> str:
+        return self.gateway_id or f"{os.uname().nodename}-{os.getpid()}"
+
+
+def get_settings() -> Settings:
+    return Settings()

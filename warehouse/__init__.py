@@ -1,0 +1,1 @@
+"""ClickHouse: client factory (server or embedded chdb), DDL migrations, inserts, stats queries."""
