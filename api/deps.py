@@ -102,3 +102,22 @@ async def accessible_workspace_ids(db: AsyncSession, who: Principal) -> list[str
             .where(WorkspaceMember.user_id == who.user_id, Workspace.org_id == who.org_id)
         )
     return list(rows)
+
+
+async def get_org_admin(who: CurrentUser) -> Principal:
+    """The caller, if its org role is OWNER or ADMINISTRATORS (user management), else 403."""
+    if not who.org_wide:
+        raise ApiError(403, "This action needs the OWNER or ADMINISTRATORS org role")
+    return who
+
+
+OrgAdmin = Annotated[Principal, Depends(get_org_admin)]
+
+
+def workspace_from_path(min_role: WorkspaceRole):
+    """Dependency: the `{workspace_id}` path workspace if the caller has `min_role` (404/403)."""
+
+    async def dep(workspace_id: str, db: Db, who: CurrentUser) -> Workspace:
+        return await require_workspace(db, who, workspace_id, min_role)
+
+    return Depends(dep)

@@ -31,6 +31,8 @@ def _describe_validation(exc: RequestValidationError) -> str:
         typ = err.get("type", "")
         if typ == "json_invalid":
             return "Request body is not valid JSON"
+        if typ in ("model_attributes_type", "dict_type") and tuple(err.get("loc", ())) == ("body",):
+            return "Request body must be a JSON object (Content-Type: application/json)"
         msg = err.get("msg", "invalid value")
         parts.append(f"{loc or 'body'}: {msg}")
     return "Invalid request: " + "; ".join(parts)

@@ -1,0 +1,1 @@
+"""One router module per resource; each exposes `router` (see api/app.py ROUTER_MODULES)."""

@@ -1,0 +1,207 @@
+"""Usage statistics: `GET /ai/llm/stats`, `GET /aistats/minute`, `GET /aistats/daily`.
+
+Thin: parse and check parameters (400 on bad input), scope to the caller's workspaces
+(`accessible_workspace_ids`), read the ClickHouse rollups through the `Warehouse` facade
+(parameterized SQL only), shape the answer. Counters are decimal strings (64-bit safe).
+Time ranges are inclusive at minute granularity; a date-only end covers that whole day.
+`/aistats/*` answers at most `MAX_ROWS` rows (then `truncated` is true) and a minute range
+spans at most `MAX_MINUTE_RANGE`.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import select
+
+from api.deps import CurrentUser, Db, accessible_workspace_ids
+from api.errors import ApiError
+from store.models import AiLlm
+from warehouse.queries import SeriesFilter
+
+log = logging.getLogger("tollgate.api.stats")
+router = APIRouter(tags=["stats"])
+
+MAX_ROWS = 10_000
+MAX_LIST = 1_000
+MAX_MINUTE_RANGE = timedelta(days=31)
+DEFAULT_MINUTE_RANGE = timedelta(hours=24)
+DEFAULT_DAILY_RANGE = timedelta(days=30)
+
+
+
+def parse_time(value: str | None, name: str, *, end: bool = False) -> datetime | None:
+    """ISO-8601 datetime (offset or Z; none means UTC) or a date. A date-only *end* means the
+    last millisecond of that day. Raises ApiError(400) on anything else."""
+    if value is None or value.strip() == "":
+        return None
+    v = value.strip()
+    try:
+        if len(v) == 10:
+            d = date.fromisoformat(v)
+            t = datetime.combine(d, time.min, timezone.utc)
+            return t + timedelta(days=1) - timedelta(milliseconds=1) if end else t
+        t = datetime.fromisoformat(v.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, f"{name} must be an ISO-8601 date or date-time (e.g. 2024-01-15T10:30:00.000Z)") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    t = t.astimezone(timezone.utc)
+    if not (datetime(1970, 1, 1, tzinfo=timezone.utc) <= t <= datetime(2105, 12, 31, tzinfo=timezone.utc)):
+        raise ApiError(400, f"{name} is out of range")
+    return t
+
+
+def parse_list(value: str | None, name: str) -> list[str]:
+    if not value:
+        return []
+    items = [p.strip() for p in value.split(",") if p.strip()]
+    if len(items) > MAX_LIST:
+        raise ApiError(400, f"{name} lists at most {MAX_LIST} values")
+    if any(len(p) > 200 for p in items):
+        raise ApiError(400, f"{name} has a value that is too long")
+    return items
+
+
+def iso_ms(t: datetime | date) -> str:
+    if not isinstance(t, datetime):
+        t = datetime.combine(t, time.min)
+    if t.tzinfo is not None:
+        t = t.astimezone(timezone.utc).replace(tzinfo=None)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def _warehouse(request: Request) -> Any:
+    wh = getattr(getattr(request.app.state, "runtime", None), "warehouse", None)
+    if wh is None:
+        raise ApiError(503, "Usage statistics are not available in this process")
+    return wh
+
+
+async def _read(coro: Any) -> Any:
+    try:
+        return await coro
+    except ApiError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the store is down: say so, never a 500 with details
+        log.error("stats query failed: %s", type(exc).__name__)
+        raise ApiError(503, "Usage statistics are temporarily unavailable") from None
+
+
+@router.get("/ai/llm/stats")
+async def ai_llm_stats(
+    request: Request, db: Db, who: CurrentUser,
+    ai_llm_id: Annotated[str | None, Query(alias="aiLlmId")] = None,
+    workspace_id: Annotated[str | None, Query(alias="workspaceId")] = None,
+    from_: Annotated[str | None, Query(alias="from")] = None,
+    to: Annotated[str | None, Query(alias="to")] = None,
+) -> dict:
+    start, end = parse_time(from_, "from"), parse_time(to, "to", end=True)
+    if start and end and start > end:
+        raise ApiError(400, "from must not be after to")
+    scope = set(await accessible_workspace_ids(db, who))
+    if workspace_id:
+        if workspace_id not in scope:
+            raise ApiError(404, "Workspace not found")
+        scope = {workspace_id}
+    q = select(AiLlm.id, AiLlm.workspace_id).where(AiLlm.workspace_id.in_(scope)).order_by(AiLlm.created_at)
+    if ai_llm_id:
+        q = q.where(AiLlm.id == ai_llm_id)
+    configs = list((await db.execute(q)).all()) if scope else []
+    if ai_llm_id and not configs:
+        raise ApiError(404, "AI LLM configuration not found")
+    totals: dict[str, dict[str, int]] = {}
+    if configs:
+        ws_ids = sorted({c.workspace_id for c in configs})
+        ids = [ai_llm_id] if ai_llm_id else None
+        totals = await _read(_warehouse(request).llm_stats(ws_ids, ids, start, end))
+    stats = []
+    for c in configs:
+        t = totals.get(c.id, {})
+        stats.append({
+            "aiLlmId": c.id,
+            "totalApiCalls": str(t.get("api_calls", 0)),
+            "totalTokensIn": str(t.get("tokens_in", 0)),
+            "totalTokensOut": str(t.get("tokens_out", 0)),
+            "totalLlmTokensIn": str(t.get("llm_tokens_in", 0)),
+            "totalLlmTokensOut": str(t.get("llm_tokens_out", 0)),
+            "totalPolicyViolations": str(t.get("policy_violations", 0)),
+            "totalAlerts": str(t.get("num_alerts", 0)),
+            "totalBlocks": str(t.get("num_blocks", 0)),
+        })
+    return {"success": True, "stats": stats}
+
+
+async def _series(grain: str, request: Request, db: Db, who: CurrentUser, start_s: str | None,
+                  end_s: str | None, repo: str | None, llm: str | None, key: str | None,
+                  model: str | None) -> dict:
+    end = parse_time(end_s, "endDate", end=True) or datetime.now(timezone.utc)
+    start = parse_time(start_s, "startDate") or (
+        end - (DEFAULT_MINUTE_RANGE if grain == "minute" else DEFAULT_DAILY_RANGE))
+    if start > end:
+        raise ApiError(400, "startDate must not be after endDate")
+    if grain == "minute" and end - start > MAX_MINUTE_RANGE:
+        raise ApiError(400, "A minute range spans at most 31 days; use /aistats/daily for longer ranges")
+    f = SeriesFilter(
+        workspace_ids=await accessible_workspace_ids(db, who), start=start, end=end,
+        repo_ids=parse_list(repo, "repoId"), ai_llm_ids=parse_list(llm, "aiLlmId"),
+        key_ids=parse_list(key, "repoAiApiKeyId"), models=parse_list(model, "llmModel"),
+        limit=MAX_ROWS + 1,
+    )
+    rows = await _read(_warehouse(request).usage_series(grain, f)) if f.workspace_ids else []
+    truncated = len(rows) > MAX_ROWS
+    data = []
+    for r in rows[:MAX_ROWS]:
+        calls = int(r["api_calls"])
+        data.append({
+            "timestamp": iso_ms(r["bucket"]),
+            "repoId": r["repo_id"],
+            "aiLlmId": r["ai_llm_id"],
+            "repoAiApiKeyId": r["repo_ai_api_key_id"],
+            "tokensIn": str(r["tokens_in"]),
+            "tokensOut": str(r["tokens_out"]),
+            "llmTokensIn": str(r["llm_tokens_in"]),
+            "llmTokensOut": str(r["llm_tokens_out"]),
+            "apiCalls": str(calls),
+            "policyViolations": str(r["policy_violations"]),
+            "numAlerts": str(r["num_alerts"]),
+            "numBlocks": str(r["num_blocks"]),
+            "numSeverityLow": str(r["num_severity_low"]),
+            "numSeverityMedium": str(r["num_severity_medium"]),
+            "numSeverityHigh": str(r["num_severity_high"]),
+            "latency_ms": round(float(r["latency_ms_sum"]) / calls, 3) if calls else 0,
+            "llmType": r["llm_type"],
+            "llmModel": r["llm_model"],
+            "host": r["host"],
+        })
+    return {"success": True, "data": data, "truncated": truncated}
+
+
+@router.get("/aistats/minute")
+async def aistats_minute(
+    request: Request, db: Db, who: CurrentUser,
+    start_date: Annotated[str | None, Query(alias="startDate")] = None,
+    end_date: Annotated[str | None, Query(alias="endDate")] = None,
+    repo_id: Annotated[str | None, Query(alias="repoId")] = None,
+    ai_llm_id: Annotated[str | None, Query(alias="aiLlmId")] = None,
+    repo_ai_api_key_id: Annotated[str | None, Query(alias="repoAiApiKeyId")] = None,
+    llm_model: Annotated[str | None, Query(alias="llmModel")] = None,
+) -> dict:
+    return await _series("minute", request, db, who, start_date, end_date, repo_id, ai_llm_id,
+                         repo_ai_api_key_id, llm_model)
+
+
+@router.get("/aistats/daily")
+async def aistats_daily(
+    request: Request, db: Db, who: CurrentUser,
+    start_date: Annotated[str | None, Query(alias="startDate")] = None,
+    end_date: Annotated[str | None, Query(alias="endDate")] = None,
+    repo_id: Annotated[str | None, Query(alias="repoId")] = None,
+    ai_llm_id: Annotated[str | None, Query(alias="aiLlmId")] = None,
+    repo_ai_api_key_id: Annotated[str | None, Query(alias="repoAiApiKeyId")] = None,
+    llm_model: Annotated[str | None, Query(alias="llmModel")] = None,
+) -> dict:
+    return await _series("daily", request, db, who, start_date, end_date, repo_id, ai_llm_id,
+                         repo_ai_api_key_id, llm_model)

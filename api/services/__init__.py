@@ -1,0 +1,1 @@
+"""Business logic of the management API (configs, repositories, keys); routers stay thin."""

@@ -1,0 +1,307 @@
+"""Gateway benchmark: Tollgate vs the LiteLLM proxy vs the upstream itself, one command.
+
+    .venv/bin/python -m bench.gateway [--duration 10] [--no-litellm] [--no-kafka] [--profile]
+
+Starts the fake upstream (`python -m fakeupstream`), a real Kafka broker (`scripts/kafka.sh`),
+Tollgate's gateway (`tollgate gateway`, events published to that broker) and the LiteLLM proxy
+(in its own venv `bench/.venv-litellm`, created on first run with `pip install 'litellm[proxy]'`),
+all on 127.0.0.1 against the same upstream; drives each with `wrk` (Lua script for POST) and
+prints, from the same run: req/s at c=64 (non-streaming and streaming), p50/p99 latency added
+over calling the upstream directly at c=1 and c=64, peak RSS (VmHWM, summed over a server's
+processes) and error counts. `--profile` also runs Tollgate's gateway under cProfile during a
+c=64 cell and prints where the time goes. Every cell is bounded by --duration seconds.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+LITELLM_VENV = ROOT / "bench" / ".venv-litellm"
+OPENAI_KEY = "sk-fake-openai-0123456789abcdef"  # the fake upstream's default credential
+PROMPT = "hello from the benchmark, please answer"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 60.0, headers: dict | None = None) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            req = urllib.request.Request(url, headers=headers or {})
+            with urllib.request.urlopen(req, timeout=2) as r:
+                if r.status < 500:
+                    return
+        except Exception:  # noqa: BLE001
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up in {timeout}s")
+
+
+def rss_kb(pid: int) -> int:
+    """Peak RSS (VmHWM) of a process and all its descendants, in kB."""
+    total = 0
+    pids = [pid]
+    try:
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+        pids += [int(x) for x in out.split()]
+    except Exception:  # noqa: BLE001
+        pass
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+# ---------------------------------------------------------------- wrk
+LUA = """
+wrk.method = "POST"
+wrk.body = [[%s]]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %s"
+"""
+
+
+def _to_ms(v: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s|m)", v)
+    if not m:
+        return float("nan")
+    n, unit = float(m.group(1)), m.group(2)
+    return n / 1000 if unit == "us" else n if unit == "ms" else n * 1000 if unit == "s" else n * 60000
+
+
+def wrk(url: str, key: str, body: dict, conc: int, duration: int, tmp: Path) -> dict:
+    script = tmp / f"wrk-{conc}-{int(time.time()*1000)}.lua"
+    script.write_text(LUA % (json.dumps(body), key))
+    threads = 1 if conc == 1 else 2
+    cmd = ["wrk", "-t", str(threads), "-c", str(conc), "-d", f"{duration}s", "--latency", "--timeout", "10s",
+           "-s", str(script), url]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30).stdout
+    res = {"rps": 0.0, "p50": float("nan"), "p99": float("nan"), "errors": 0, "requests": 0}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if m:
+        res["rps"] = float(m.group(1))
+    m = re.search(r"(\d+) requests in", out)
+    if m:
+        res["requests"] = int(m.group(1))
+    for pct, k in (("50", "p50"), ("99", "p99")):
+        m = re.search(rf"^\s+{pct}(?:\.000)?%\s+(\S+)", out, re.M)
+        if m:
+            res[k] = _to_ms(m.group(1))
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m:
+        res["errors"] += int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        res["errors"] += sum(int(x) for x in m.groups())
+    return res
+
+
+# ---------------------------------------------------------------- servers
+class Proc:
+    def __init__(self, name: str, cmd: list[str], env: dict | None = None, cwd: Path | None = None,
+                 log: Path | None = None) -> None:
+        self.name = name
+        self.log = open(log, "wb") if log else subprocess.DEVNULL
+        self.p = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, cwd=cwd, stdout=self.log,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGINT)
+            try:
+                self.p.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.p.pid, signal.SIGKILL)
+                self.p.wait(5)
+
+
+async def seed_tollgate(data_dir: Path, upstream: str) -> str:
+    """Config + repo + key straight into the store; returns the bearer secret."""
+    sys.path.insert(0, str(ROOT))
+    from store import apikeys
+    from store.db import make_engine, make_sessionmaker
+    from store.epoch import bump_epoch
+    from store.models import AiLlm, Org, Repo, RepoAiLlm, RepoApiKey, Workspace, new_id
+    from store.sealing import seal
+    from tollgate.settings import Settings
+
+    s = Settings(data_dir=data_dir)
+    engine = make_engine(s.sqlalchemy_url)
+    sm = make_sessionmaker(engine)
+    prefix, secret = apikeys.generate()
+    async with sm() as db, db.begin():
+        org = Org(name="bench")
+        db.add(org)
+        await db.flush()
+        ws = Workspace(org_id=org.id, name="bench")
+        db.add(ws)
+        await db.flush()
+        cid = new_id()
+        db.add(AiLlm(id=cid, org_id=org.id, workspace_id=ws.id, name="fake-openai", ai_type="OPENAI",
+                     endpoint=upstream + "/v1", secret_sealed=seal(s.secret_key_bytes, OPENAI_KEY, cid)))
+        repo = Repo(org_id=org.id, workspace_id=ws.id, name="bench")
+        db.add(repo)
+        await db.flush()
+        db.add(RepoAiLlm(repo_id=repo.id, ai_llm_id=cid, position=0))
+        db.add(RepoApiKey(repo_id=repo.id, name="bench", key_prefix=prefix, secret_hash=apikeys.hash_secret(secret)))
+        await bump_epoch(db)
+    await engine.dispose()
+    return secret
+
+
+def ensure_litellm() -> Path:
+    exe = LITELLM_VENV / "bin" / "litellm"
+    if not exe.exists():
+        print("creating bench/.venv-litellm (pip install 'litellm[proxy]') ...", flush=True)
+        subprocess.run([PY, "-m", "venv", str(LITELLM_VENV)], check=True)
+        subprocess.run([str(LITELLM_VENV / "bin" / "pip"), "install", "-q", "litellm[proxy]"], check=True)
+    return exe
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--no-litellm", action="store_true")
+    ap.add_argument("--no-kafka", action="store_true", help="publish events to the in-process bus instead")
+    ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+    a = ap.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is required")
+    tmp = Path(tempfile.mkdtemp(prefix="tollgate-bench-"))
+    procs: list[Proc] = []
+    kafka_dir = tmp / "kafka"
+    results: dict[str, dict] = {}
+    try:
+        up_port = free_port()
+        procs.append(Proc("upstream", [PY, "-m", "fakeupstream", "--port", str(up_port)], cwd=ROOT,
+                          log=tmp / "upstream.log"))
+        upstream = f"http://127.0.0.1:{up_port}"
+        wait_http(upstream + "/v1/models", headers={"authorization": f"Bearer {OPENAI_KEY}"})
+
+        env = {"TOLLGATE_DATA_DIR": str(tmp / "tg"), "TOLLGATE_PORT": str(free_port()),
+               "TOLLGATE_HOST": "127.0.0.1"}
+        if not a.no_kafka:
+            out = subprocess.run(["bash", str(ROOT / "scripts" / "kafka.sh"), "start", "--dir", str(kafka_dir)],
+                                 capture_output=True, text=True, timeout=300)
+            m = re.search(r"KAFKA_BOOTSTRAP=(\S+)", out.stdout)
+            if not m:
+                raise SystemExit(f"kafka did not start: {out.stderr[-2000:]}")
+            env["TOLLGATE_KAFKA_BOOTSTRAP"] = m.group(1)
+        tg_bin = str(Path(PY).parent / "tollgate")
+        subprocess.run([tg_bin, "migrate"], env={**os.environ, **env}, check=True, capture_output=True)
+        key = asyncio.run(seed_tollgate(tmp / "tg", upstream))
+        gw_cmd = [tg_bin, "gateway"]
+        if a.profile:
+            gw_cmd = [PY, "-m", "cProfile", "-o", str(tmp / "gateway.prof"), tg_bin, "gateway"]
+        tg = Proc("tollgate", gw_cmd, env=env, log=tmp / "tollgate.log")
+        procs.append(tg)
+        tg_url = f"http://127.0.0.1:{env['TOLLGATE_PORT']}"
+        wait_http(tg_url + "/health")
+        wait_http(tg_url + "/v1/models", headers={"authorization": f"Bearer {key}"})
+
+        targets = {"upstream (direct)": (upstream + "/v1/chat/completions", OPENAI_KEY, None),
+                   "tollgate": (tg_url + "/v1/chat/completions", key, tg)}
+        if not a.no_litellm:
+            exe = ensure_litellm()
+            cfg = tmp / "litellm.yaml"
+            cfg.write_text(
+                "model_list:\n"
+                "  - model_name: gpt-4o-mini\n"
+                "    litellm_params:\n"
+                "      model: openai/gpt-4o-mini\n"
+                f"      api_base: {upstream}/v1\n"
+                f"      api_key: {OPENAI_KEY}\n"
+                "litellm_settings:\n"
+                "  drop_params: true\n"
+            )
+            lport = free_port()
+            ll = Proc("litellm", [str(exe), "--config", str(cfg), "--host", "127.0.0.1", "--port", str(lport),
+                                  "--num_workers", "1"], log=tmp / "litellm.log",
+                      env={"LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False", "NO_DOCS": "True"})
+            procs.append(ll)
+            wait_http(f"http://127.0.0.1:{lport}/health/liveliness", timeout=180)
+            targets["litellm"] = (f"http://127.0.0.1:{lport}/v1/chat/completions", "sk-anything", ll)
+
+        body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": PROMPT}]}
+        sbody = dict(body, stream=True)
+        for name, (url, k, proc) in targets.items():
+            # warm-up (connections, caches)
+            wrk(url, k, body, 8, 2, tmp)
+            r = {
+                "c1": wrk(url, k, body, 1, a.duration, tmp),
+                "c64": wrk(url, k, body, 64, a.duration, tmp),
+                "c64s": wrk(url, k, sbody, 64, a.duration, tmp),
+            }
+            r["rss_mb"] = rss_kb(proc.p.pid) / 1024 if proc else float("nan")
+            results[name] = r
+            print(f"  {name}: done", flush=True)
+        report(results, a.duration)
+        if a.profile:
+            tg.stop()
+            show_profile(tmp / "gateway.prof")
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        if kafka_dir.exists():
+            subprocess.run(["bash", str(ROOT / "scripts" / "kafka.sh"), "stop", "--dir", str(kafka_dir)],
+                           capture_output=True, timeout=60)
+        if not a.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print("kept", tmp)
+    return 0
+
+
+def report(res: dict, duration: int) -> None:
+    base = res["upstream (direct)"]
+    print(f"\nGateway benchmark ({duration}s per cell, wrk, same run, 127.0.0.1, {os.cpu_count()} cores)")
+    hdr = f"{'target':20} {'rps c64':>9} {'rps c64 stream':>15} {'p50+ c1':>9} {'p99+ c1':>9} " \
+          f"{'p50+ c64':>9} {'p99+ c64':>9} {'RSS MB':>8} {'errors':>7}"
+    print(hdr)
+    print("-" * len(hdr))
+    for name, r in res.items():
+        add = (lambda c, p: r[c][p] - base[c][p]) if name != "upstream (direct)" else (lambda c, p: r[c][p])
+        errs = r["c1"]["errors"] + r["c64"]["errors"] + r["c64s"]["errors"]
+        print(f"{name:20} {r['c64']['rps']:9.0f} {r['c64s']['rps']:15.0f} {add('c1','p50'):9.3f} "
+              f"{add('c1','p99'):9.3f} {add('c64','p50'):9.2f} {add('c64','p99'):9.2f} {r['rss_mb']:8.1f} {errs:7d}")
+    print("(upstream row: absolute latency in ms; other rows: ms added over the upstream row)")
+    if "litellm" in res and res["litellm"]["c64"]["rps"]:
+        print(f"tollgate/litellm req/s: non-stream {res['tollgate']['c64']['rps'] / res['litellm']['c64']['rps']:.1f}x, "
+              f"stream {res['tollgate']['c64s']['rps'] / max(res['litellm']['c64s']['rps'], 1e-9):.1f}x")
+    print("raw:", json.dumps(res))
+
+
+def show_profile(path: Path) -> None:
+    import pstats
+
+    if not path.exists():
+        print("no profile written")
+        return
+    st = pstats.Stats(str(path))
+    st.sort_stats("tottime").print_stats(25)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""Metering transport wiring: a FastStream Kafka batch subscriber with manual acks, or the
+in-process bus when no Kafka is configured. One handler (`MeteringHandler`) serves both.
+
+Kafka path (steps): getmany batch -> `MeteringHandler.handle` (ClickHouse insert, idempotent)
+-> commit exactly the offsets it returned. On insert failure the same batch is retried with
+exponential backoff; when an attempt is given up (time budget spent or shutting down) every
+partition of the batch is sought back to its first offset, so nothing is skipped and nothing
+past a failed batch is committed. Invalid events go to `tollgate.dlq.v1`; they never stop a
+partition. `run_metering(settings)` blocks until SIGINT/SIGTERM (`tollgate consume metering`);
+`MeteringConsumer` is the component `tollgate up` starts (`async start()/stop()`).
+"""
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import random
+import signal
+import time
+from typing import Any, Iterable, Sequence
+
+from aiokafka import ConsumerRebalanceListener, TopicPartition
+from faststream.kafka.annotations import KafkaMessage
+
+from consumers.metering import DEFAULT_KINDS, MeteringHandler
+from schemas import topics
+from schemas.events import DeadLetter
+from schemas.records import Record
+from tollgate.settings import Settings
+
+log = logging.getLogger("tollgate.metering")
+
+GROUP_ID = "tollgate-metering"
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    """Partition ownership changed: forget their state (reloaded from the ingest log)."""
+
+    def __init__(self, handler: MeteringHandler):
+        self.handler = handler
+
+    async def on_partitions_revoked(self, revoked):
+        self.handler.reset((tp.topic, tp.partition) for tp in revoked)
+
+    async def on_partitions_assigned(self, assigned):
+        self.handler.reset((tp.topic, tp.partition) for tp in assigned)
+
+
+async def _no_decode(_msg: Any) -> None:
+    """The handler reads raw record bytes; skip FastStream's per-message JSON decode."""
+    return None
+
+
+class MeteringConsumer:
+    """Component: Kafka batch subscriber when `settings.kafka_bootstrap` is set, else the
+    in-process bus (`bus.subscribe(topic, handler)`). `start()` returns once subscribed."""
+
+    name = "metering-consumer"
+
+    def __init__(self, settings: Settings, warehouse: Any, *, bus: Any = None,
+                 group_id: str = GROUP_ID, topic_kinds: dict[str, str] | None = None,
+                 dlq_topic: str = topics.DLQ, max_records: int = 20_000,
+                 fetch_min_bytes: int = 1_000_000, fetch_max_wait_ms: int = 200,
+                 retry_budget_s: float = 60.0, auto_offset_reset: str = "earliest"):
+        self.settings = settings
+        self.warehouse = warehouse
+        self.bus = bus
+        self.group_id = group_id
+        self.kinds = dict(DEFAULT_KINDS if topic_kinds is None else topic_kinds)
+        self.dlq_topic = dlq_topic
+        self.max_records = max_records
+        self.fetch_min_bytes = fetch_min_bytes
+        self.fetch_max_wait_ms = fetch_max_wait_ms
+        self.retry_budget_s = retry_budget_s
+        self.auto_offset_reset = auto_offset_reset
+        self.kafka = bool(settings.kafka_bootstrap)
+        self.handler = MeteringHandler(warehouse, dlq=self._publish_dlq,
+                                       exactly_once=self.kafka, kinds=self.kinds)
+        self.broker: Any = None
+        self._stopping = False
+        self.batches = 0
+        self.commit_failures = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._stopping = False
+        if self.kafka:
+            await self._start_kafka()
+        else:
+            if self.bus is None:
+                raise RuntimeError("no Kafka bootstrap and no in-process bus given")
+            for topic in self.kinds:
+                self.bus.subscribe(topic, self._on_bus_records)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self.broker is not None:
+            broker, self.broker = self.broker, None
+            await broker.stop()
+
+    # -- Kafka -------------------------------------------------------------------------------
+    async def _start_kafka(self) -> None:
+        from faststream import AckPolicy
+        from faststream.kafka import KafkaBroker
+
+        broker = KafkaBroker(self.settings.kafka_bootstrap, logger=None)
+        sub = broker.subscriber(
+            *self.kinds, batch=True, group_id=self.group_id, ack_policy=AckPolicy.MANUAL,
+            max_records=self.max_records, fetch_min_bytes=self.fetch_min_bytes,
+            fetch_max_wait_ms=self.fetch_max_wait_ms, batch_timeout_ms=self.fetch_max_wait_ms,
+            max_partition_fetch_bytes=16 * 1024 * 1024, auto_offset_reset=self.auto_offset_reset,
+            listener=_Rebalance(self.handler), decoder=_no_decode,
+        )
+        sub(self._on_kafka_batch)
+        self.broker = broker
+        await broker.start()
+
+    async def _on_kafka_batch(self, msg: KafkaMessage) -> None:
+        """FastStream batch handler: `msg.raw_message` is the getmany() tuple of records."""
+        await self.process_batch(_records(msg.raw_message), msg.consumer)
+
+    async def _publish_dlq(self, dead: list[DeadLetter]) -> None:
+        if self.kafka and self.broker is not None:
+            for d in dead:
+                await self.broker.publish(d.to_wire(), topic=self.dlq_topic, key=d.topic.encode())
+        elif self.bus is not None and hasattr(self.bus, "publish"):
+            for d in dead:
+                res = self.bus.publish(self.dlq_topic, d.to_wire(), key=d.topic.encode())
+                if asyncio.iscoroutine(res):
+                    await res
+
+    async def process_batch(self, records: Sequence[Record], consumer: Any) -> None:
+        """Insert with retries; commit on success; seek back everything on give-up."""
+        deadline = time.monotonic() + self.retry_budget_s
+        delay = 0.1
+        while True:
+            try:
+                commits = await self.handler.handle(records)
+                break
+            except Exception as exc:  # noqa: BLE001 - any insert failure is retried
+                log.warning("metering insert failed (%s); retrying in %.1fs",
+                            type(exc).__name__, delay)
+                if self._stopping or time.monotonic() + delay > deadline:
+                    self._seek_back(records, consumer)
+                    return
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 5.0)
+        self.batches += 1
+        if consumer is not None and commits:
+            try:
+                await consumer.commit({TopicPartition(t, p): off for (t, p), off in commits.items()})
+            except Exception as exc:  # noqa: BLE001 - redelivery is harmless (ingest log)
+                self.commit_failures += 1
+                log.warning("offset commit failed (%s); batch will be deduplicated on redelivery",
+                            type(exc).__name__)
+
+    @staticmethod
+    def _seek_back(records: Sequence[Record], consumer: Any) -> None:
+        if consumer is None:
+            return
+        first: dict[tuple[str, int], int] = {}
+        for r in records:
+            k = (r.topic, r.partition)
+            if k not in first or r.offset < first[k]:
+                first[k] = r.offset
+        for (t, p), off in first.items():
+            try:
+                consumer.seek(TopicPartition(t, p), off)
+            except Exception:  # noqa: BLE001 - partition revoked meanwhile: new owner re-reads
+                log.info("seek back skipped for %s[%d] (not assigned)", t, p)
+
+    # -- in-process bus ------------------------------------------------------------------------
+    async def _on_bus_records(self, records: list[Record]) -> None:
+        """In-process bus handler: retry until inserted (or shutdown); nothing to commit."""
+        delay = 0.1
+        while True:
+            try:
+                await self.handler.handle(records)
+                return
+            except Exception as exc:  # noqa: BLE001
+                if self._stopping:
+                    raise
+                log.warning("metering insert failed (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+
+def _records(raw: Iterable[Any]) -> list[Record]:
+    return [Record(m.topic, m.partition, m.offset, m.key, m.value or b"", m.timestamp) for m in raw]
+
+
+async def run_metering(settings: Settings, *, stop_event: asyncio.Event | None = None,
+                       topic_kinds: dict[str, str] | None = None, group_id: str = GROUP_ID,
+                       database: str | None = None) -> None:
+    """`tollgate consume metering`: own warehouse + Kafka consumer until SIGINT/SIGTERM."""
+    from warehouse.client import Warehouse
+
+    if not settings.kafka_bootstrap:
+        raise SystemExit("tollgate consume metering needs TOLLGATE_KAFKA_BOOTSTRAP "
+                         "(without Kafka, `tollgate up` meters in-process)")
+    # Batch workload: fewer gen-2 GC passes over long-lived objects (measured ~30% faster).
+    gc.set_threshold(50_000, 50, 100)
+    stop = stop_event or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    wh = Warehouse(settings, database=database)
+    await wh.start()
+    consumer = MeteringConsumer(settings, wh, topic_kinds=topic_kinds, group_id=group_id)
+    try:
+        await consumer.start()
+        gc.freeze()
+        log.info("metering consumer running (group %s)", consumer.group_id)
+        await stop.wait()
+    finally:
+        await consumer.stop()
+        await wh.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m consumers.kafka_runner [--requests-topic T] [--violations-topic T] [--group G]
+    [--database D]`: the metering consumer on other topics (tests, benchmarks)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="consumers.kafka_runner")
+    ap.add_argument("--requests-topic", default=topics.REQUESTS)
+    ap.add_argument("--violations-topic", default=topics.VIOLATIONS)
+    ap.add_argument("--group", default=GROUP_ID)
+    ap.add_argument("--database", default=None)
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    kinds = {a.requests_topic: "requests", a.violations_topic: "violations"}
+    asyncio.run(run_metering(Settings(), topic_kinds=kinds, group_id=a.group, database=a.database))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""Pure fixed-window counters for TOKEN_BUDGET and RATE_LIMIT policies. No I/O, no clock.
+
+Fed with request events (deduplicated by eventId, counted at the time the request happened),
+they keep per (policy, subject, window) the requests and tokens used and report:
+
+* a crossing (used >= limit, once per window): one ViolationEvent for any action, plus, for
+  blocking policies, Decision(blocked=True, until=window end) for the compacted topic;
+* token progress of blocking budgets (every `progress_step` of the limit): Decision(blocked=
+  <crossed>, used=N) so gateways can account against the published consumption;
+* a rollover (window ended): Decision(blocked=False) for subjects that were blocked.
+
+Blocked requests (status "blocked") are not usage and are not counted. Violation ids are
+derived from (policy, subject, window) so a replay after a crash yields the same ids.
+"""
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Iterable
+
+from schemas.events import Decision, RequestEvent, ViolationEvent
+from schemas.policy import (
+    CompiledPolicy,
+    Per,
+    RateLimitRule,
+    TokenBudgetRule,
+    limit_span,
+    subject_key,
+    window_bounds,
+)
+
+_NS = uuid.UUID("6f1c3e52-6b0e-4d43-9a57-2f4f0c1d7a10")
+
+
+@dataclass
+class _Count:
+    policy: CompiledPolicy
+    subject: str
+    start: datetime
+    end: datetime
+    requests: int = 0
+    tokens: int = 0
+    crossed: bool = False
+    published_tokens: int = 0
+    released: bool = False
+
+
+@dataclass
+class WindowOutput:
+    decisions: list[Decision] = field(default_factory=list)
+    violations: list[ViolationEvent] = field(default_factory=list)
+
+
+def _limits(rule: TokenBudgetRule | RateLimitRule) -> list[tuple[str, int]]:
+    if isinstance(rule, TokenBudgetRule):
+        return [("tokens", rule.limit)]
+    out = []
+    if rule.requests is not None:
+        out.append(("requests", rule.requests))
+    if rule.tokens is not None:
+        out.append(("tokens", rule.tokens))
+    return out
+
+
+def _subject_id(per: Per, ev: RequestEvent) -> str:
+    return {Per.KEY: ev.repo_ai_api_key_id, Per.REPO: ev.repo_id, Per.WORKSPACE: ev.workspace_id}[per]
+
+
+class PolicyWindows:
+    """Counters for the limit policies of one consumer (one partition set). Never blocks."""
+
+    def __init__(self, policies: Iterable[CompiledPolicy] = (), *, dedupe_capacity: int = 200_000,
+                 progress_step: float = 0.1):
+        self._policies: list[CompiledPolicy] = []
+        self._counts: dict[tuple[str, str, datetime], _Count] = {}
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._cap = dedupe_capacity
+        self._step = progress_step
+        self.set_policies(policies)
+
+    def set_policies(self, policies: Iterable[CompiledPolicy]) -> None:
+        """Only limit policies matter here; counters of removed policies are dropped."""
+        self._policies = [p for p in policies if isinstance(p.rule, (TokenBudgetRule, RateLimitRule))]
+        live = {p.id: p for p in self._policies}
+        for key in list(self._counts):
+            if key[0] not in live:
+                del self._counts[key]
+            else:
+                self._counts[key].policy = live[key[0]]
+
+    def _is_new(self, event_id: str) -> bool:
+        if event_id in self._seen:
+            return False
+        self._seen[event_id] = None
+        if len(self._seen) > self._cap:
+            self._seen.popitem(last=False)
+        return True
+
+    def apply(self, ev: RequestEvent) -> WindowOutput:
+        out = WindowOutput()
+        if not self._is_new(ev.event_id) or ev.status == "blocked":
+            return out
+        tokens = ev.tokens_in + ev.tokens_out
+        for p in self._policies:
+            if not p.applies_to(ev.org_id, ev.workspace_id, ev.repo_id):
+                continue
+            rule = p.rule
+            assert isinstance(rule, (TokenBudgetRule, RateLimitRule))
+            subject = subject_key(rule.per, _subject_id(rule.per, ev), p.id)
+            start, end = window_bounds(limit_span(rule), ev.occurred_at)
+            c = self._counts.get((p.id, subject, start))
+            if c is None:
+                c = self._counts[(p.id, subject, start)] = _Count(p, subject, start, end)
+            c.requests += 1
+            c.tokens += tokens
+            self._check(c, rule, ev, out)
+        return out
+
+    def _check(self, c: _Count, rule: TokenBudgetRule | RateLimitRule, ev: RequestEvent,
+               out: WindowOutput) -> None:
+        p = c.policy
+        hit = next(((m, lim) for m, lim in _limits(rule)
+                    if (c.requests if m == "requests" else c.tokens) >= lim), None)
+        if hit and not c.crossed:
+            c.crossed = True
+            metric, lim = hit
+            used = c.requests if metric == "requests" else c.tokens
+            out.violations.append(self._violation(c, rule, ev, metric, lim, used))
+            if p.blocks:
+                out.decisions.append(Decision(
+                    subject=c.subject, policy_id=p.id, policy_name=p.name, blocked=True, until=c.end,
+                    reason=f"{metric} limit {lim} reached", limit=lim, used=used,
+                    occurred_at=ev.occurred_at))
+                c.published_tokens = c.tokens
+                return
+        if p.blocks and isinstance(rule, TokenBudgetRule):
+            if c.tokens - c.published_tokens >= max(1, int(rule.limit * self._step)):
+                c.published_tokens = c.tokens
+                out.decisions.append(Decision(
+                    subject=c.subject, policy_id=p.id, policy_name=p.name, blocked=c.crossed,
+                    until=c.end, reason="usage", limit=rule.limit, used=c.tokens,
+                    occurred_at=ev.occurred_at))
+
+    def _violation(self, c: _Count, rule: TokenBudgetRule | RateLimitRule, ev: RequestEvent,
+                   metric: str, lim: int, used: int) -> ViolationEvent:
+        p = c.policy
+        if isinstance(rule, TokenBudgetRule):
+            what = f"Token budget of {lim} tokens per {rule.period.value}"
+        else:
+            what = f"Rate limit of {lim} {metric} per {rule.window.value}"
+        per, sid, _ = c.subject.split(":", 2)
+        return ViolationEvent(
+            event_id=str(uuid.uuid5(_NS, f"{p.id}|{c.subject}|{c.start.isoformat()}")),
+            occurred_at=ev.occurred_at, policy_id=p.id, policy_name=p.name, org_id=ev.org_id,
+            workspace_id=ev.workspace_id, repo_id=ev.repo_id, repo_ai_api_key_id=ev.repo_ai_api_key_id,
+            ai_llm_id=ev.ai_llm_id, request_id=ev.request_id, gateway_id=ev.gateway_id,
+            severity=p.risk_type if p.risk_type in ("LOW", "MEDIUM", "HIGH") else "MEDIUM",
+            action_type=p.action_type, block=p.blocks,
+            explanation=f"{what} reached for {per} {sid}: {used} used",
+            llm_type=ev.ai_type, llm_model=ev.model or None, user_id=ev.user_id,
+            conversation_id=ev.conversation_id,
+        )
+
+    def rollover(self, now: datetime) -> list[Decision]:
+        """Unblock subjects whose window ended; forget ended windows. Call periodically."""
+        out: list[Decision] = []
+        for key, c in list(self._counts.items()):
+            if c.end > now:
+                continue
+            if c.crossed and c.policy.blocks and not c.released:
+                newer = any(k[0] == key[0] and k[1] == key[1] and k[2] > key[2] and v.crossed
+                            for k, v in self._counts.items())
+                if not newer:
+                    out.append(Decision(
+                        subject=c.subject, policy_id=c.policy.id, policy_name=c.policy.name,
+                        blocked=False, until=None, reason="window rolled over", used=0,
+                        limit=None, occurred_at=c.end))
+                c.released = True
+            del self._counts[key]
+        return out
+
+    def active_counts(self) -> int:
+        return len(self._counts)

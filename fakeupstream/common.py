@@ -1,0 +1,135 @@
+"""Plumbing shared by the family modules: credentials, JSON I/O, faults, streaming."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from .control import Control, Fault
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The only credentials the fake accepts, per family (test values, not real secrets)."""
+
+    openai_key: str = "sk-fake-openai-0123456789abcdef"
+    anthropic_key: str = "sk-ant-fake-0123456789abcdef"
+    google_key: str = "AIzaFakeGoogleKey0123456789abcdef"
+    aws_access_key_id: str = "AKIAFAKEACCESSKEY01"
+    aws_secret_key: str = "fakeSecretAccessKey/0123456789abcdefABCDEF"
+
+
+DEFAULT_MODELS: dict[str, list[str]] = {
+    "openai": ["gpt-4o-mini", "gpt-4o", "text-embedding-3-small"],
+    "anthropic": ["claude-sonnet-4-20250514", "claude-3-5-haiku-20241022"],
+    "google": ["gemini-2.0-flash", "text-embedding-004"],
+    "bedrock": [
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        "amazon.titan-embed-text-v2:0",
+        "meta.llama3-8b-instruct-v1:0",
+    ],
+}
+
+
+@dataclass
+class Ctx:
+    """Everything a handler needs: accepted credentials, models, the fault switchboard."""
+
+    creds: Credentials
+    control: Control
+    models: dict[str, list[str]] = field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_MODELS.items()})
+
+
+class BadBody(Exception):
+    """The request body is not a JSON object."""
+
+
+def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(obj), status_code=status, headers=headers,
+                    media_type="application/json")
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """Parse the body as a JSON object; raise BadBody otherwise."""
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadBody(str(exc)) from None
+    if not isinstance(body, dict):
+        raise BadBody("body must be a JSON object")
+    return body
+
+
+async def apply_faults(ctx: Ctx, family: str, model: str | None,
+                       error: Callable[[int, str, dict[str, str]], Response]) -> Response | Fault | None:
+    """Latency, then the first armed fault matching (family, model).
+
+    Returns an error Response to send, a "drop" Fault for the handler to honour, or None.
+    Blocks (asynchronously) for latency and hangs.
+    """
+    delay = ctx.control.latency_for(family)
+    if delay > 0:
+        await asyncio.sleep(delay)
+    fault = ctx.control.take(family, model)
+    if fault is None:
+        return None
+    if fault.kind == "hang":
+        await asyncio.sleep(fault.seconds)
+        return None
+    if fault.kind == "status":
+        headers: dict[str, str] = {}
+        if fault.retry_after is not None:
+            headers["retry-after"] = str(int(fault.retry_after)) if float(fault.retry_after).is_integer() \
+                else str(fault.retry_after)
+        return error(fault.status, fault.message or _default_message(fault.status), headers)
+    return fault  # drop
+
+
+def _default_message(status: int) -> str:
+    return {
+        429: "Rate limit reached. Please try again later.",
+        500: "The server had an error while processing your request.",
+        502: "Bad gateway.",
+        503: "The service is temporarily unavailable.",
+        529: "Overloaded",
+    }.get(status, f"Injected error {status}.")
+
+
+class DroppedConnection(Exception):
+    """Raised inside a response body to make the server cut the connection."""
+
+
+def stream(chunks: Iterable[bytes], media_type: str, drop: Fault | None,
+           headers: dict[str, str] | None = None) -> Response:
+    """Stream `chunks`; with a drop fault, cut the connection after `after_chunks` of them."""
+    limit = drop.after_chunks if drop is not None else None
+
+    async def gen() -> AsyncIterator[bytes]:
+        for i, chunk in enumerate(chunks):
+            if limit is not None and i >= limit:
+                raise DroppedConnection("injected drop")
+            yield chunk
+            if limit is not None:
+                await asyncio.sleep(0)  # let the server flush what was sent before dropping
+        if limit is not None:
+            raise DroppedConnection("injected drop")
+
+    return StreamingResponse(gen(), media_type=media_type, headers=headers)
+
+
+def dropped_body(body: bytes, status: int = 200) -> Response:
+    """Non-streaming drop: announce the full length, send half, then cut the connection."""
+
+    async def gen() -> AsyncIterator[bytes]:
+        yield body[: len(body) // 2]
+        await asyncio.sleep(0)
+        raise DroppedConnection("injected drop")
+
+    return StreamingResponse(gen(), status_code=status, media_type="application/json",
+                             headers={"content-length": str(len(body))})

@@ -1,0 +1,135 @@
+"""The fake's deterministic behaviour, shared by the four families (pure, no I/O).
+
+Rules (tests rely on them; keep in sync with the module docstring of `fakeupstream`):
+
+* Token counting: a "token" is a whitespace-separated word. Prompt tokens are the words of
+  every text the request carries in its messages (system prompt, user/assistant text, tool
+  results; for structured tool results every string value inside counts). Tool definitions
+  and tool-call arguments sent back by the client are not counted.
+* Reply: ``"fake reply to: " + <text of the last message>[:30]`` (the last message's text,
+  whatever its role). Completion tokens are the words of the reply.
+* JSON mode (OpenAI ``response_format`` json_object/json_schema, Gemini
+  ``responseMimeType: application/json``): the reply is ``{"reply": "<reply>"}`` (compact JSON).
+* ``max_tokens`` (any family's spelling) smaller than the reply's word count truncates the
+  reply to that many words, and the finish reason becomes the family's "length".
+* Tool calls: when tools are offered (and tool choice is not "none") and the last message's
+  text contains ``call <toolname>`` for an offered tool, or tool choice forces a tool
+  (a named tool, or "required"/"any" which picks the first tool), the answer is one tool
+  call with arguments ``{"query": "<text after 'call <toolname>'>"}``. Its completion tokens
+  are the words of ``<toolname> <arguments JSON>``.
+* Streaming: the reply is split into words; each text chunk carries one word (with a leading
+  space after the first).
+* Embeddings: 8 floats in [-1, 1] derived from sha256 of the input text; tokens = words.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+REPLY_PREFIX = "fake reply to: "
+EMBED_DIM = 8
+
+
+def words(text: str) -> int:
+    """Number of whitespace-separated words in `text`."""
+    return len(text.split())
+
+
+def words_in(obj: Any) -> int:
+    """Words of every string found anywhere inside `obj` (dicts, lists, scalars)."""
+    if isinstance(obj, str):
+        return words(obj)
+    if isinstance(obj, dict):
+        return sum(words_in(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(words_in(v) for v in obj)
+    return 0
+
+
+@dataclass
+class ToolCall:
+    name: str
+    arguments: dict[str, Any]
+
+    @property
+    def arguments_json(self) -> str:
+        return json.dumps(self.arguments, separators=(",", ":"))
+
+
+@dataclass
+class Outcome:
+    """What the fake answers, independent of the wire format."""
+
+    text: str = ""
+    tool_call: ToolCall | None = None
+    truncated: bool = False
+    tokens_in: int = 0
+    tokens_out: int = 0
+    chunks: list[str] = field(default_factory=list)
+
+
+def decide(
+    *,
+    prompt_tokens: int,
+    last_text: str,
+    tool_names: list[str],
+    tool_choice: str | None = None,
+    max_tokens: int | None = None,
+    json_mode: bool = False,
+) -> Outcome:
+    """Compute the deterministic answer from the request's normalized facts.
+
+    `tool_choice`: None/"auto", "none", "required" (any tool), or a tool name (forced).
+    """
+    call = _pick_tool(last_text, tool_names, tool_choice)
+    if call is not None:
+        out_words = words(call.name + " " + call.arguments_json)
+        return Outcome(tool_call=call, tokens_in=prompt_tokens, tokens_out=out_words)
+    reply = REPLY_PREFIX + last_text[:30]
+    if json_mode:
+        reply = json.dumps({"reply": reply}, separators=(",", ":"))
+    parts = reply.split()
+    truncated = False
+    if max_tokens is not None and max_tokens >= 0 and len(parts) > max_tokens:
+        parts = parts[:max_tokens]
+        truncated = True
+    chunks = [p if i == 0 else " " + p for i, p in enumerate(parts)]
+    return Outcome(
+        text="".join(chunks),
+        truncated=truncated,
+        tokens_in=prompt_tokens,
+        tokens_out=len(parts),
+        chunks=chunks,
+    )
+
+
+def _pick_tool(last_text: str, tool_names: list[str], tool_choice: str | None) -> ToolCall | None:
+    if not tool_names or tool_choice == "none":
+        return None
+    lowered = last_text.lower()
+    for name in tool_names:
+        marker = f"call {name.lower()}"
+        pos = lowered.find(marker)
+        if pos >= 0:
+            rest = last_text[pos + len(marker):].strip()
+            return ToolCall(name=name, arguments={"query": rest})
+    if tool_choice == "required":
+        return ToolCall(name=tool_names[0], arguments={"query": last_text[:30]})
+    if tool_choice and tool_choice not in ("auto", "none", "required") and tool_choice in tool_names:
+        return ToolCall(name=tool_choice, arguments={"query": last_text[:30]})
+    return None
+
+
+def embedding(text: str) -> list[float]:
+    """Deterministic EMBED_DIM-dimensional vector for `text`."""
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return [round((b / 127.5) - 1.0, 6) for b in digest[:EMBED_DIM]]
+
+
+def embedding_base64(vec: list[float]) -> str:
+    """OpenAI's `encoding_format: base64`: little-endian float32 array, base64."""
+    return base64.b64encode(struct.pack(f"<{len(vec)}f", *vec)).decode("ascii")

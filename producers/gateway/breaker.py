@@ -1,0 +1,80 @@
+"""Circuit breaker per provider configuration (in-memory, per gateway process).
+
+Closed -> open after `threshold` consecutive failures (429/5xx/timeouts/connection errors);
+open skips the config for `cooldown_s`; then half-open lets one trial through: success closes,
+failure re-opens. Pure state + an injectable clock; never blocks.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+
+
+@dataclass(slots=True)
+class _State:
+    failures: int = 0
+    opened_at: float = 0.0
+    state: str = CLOSED
+    trial_in_flight: bool = False
+
+
+class CircuitBreakers:
+    def __init__(
+        self,
+        threshold: int = 5,
+        cooldown_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.threshold = threshold
+        self.cooldown_s = cooldown_s
+        self._clock = clock
+        self._states: dict[str, _State] = {}
+
+    def state(self, config_id: str) -> str:
+        st = self._states.get(config_id)
+        if st is None:
+            return CLOSED
+        if st.state == OPEN and self._clock() - st.opened_at >= self.cooldown_s:
+            return HALF_OPEN
+        return st.state
+
+    def allow(self, config_id: str) -> bool:
+        """May a request go to this config now? A half-open breaker admits one trial."""
+        st = self._states.get(config_id)
+        if st is None or st.state == CLOSED:
+            return True
+        if st.state == OPEN:
+            if self._clock() - st.opened_at < self.cooldown_s:
+                return False
+            st.state = HALF_OPEN
+            st.trial_in_flight = False
+        if st.trial_in_flight:
+            return False
+        st.trial_in_flight = True
+        return True
+
+    def success(self, config_id: str) -> None:
+        st = self._states.get(config_id)
+        if st is not None:
+            st.failures = 0
+            st.state = CLOSED
+            st.trial_in_flight = False
+
+    def failure(self, config_id: str) -> None:
+        st = self._states.get(config_id)
+        if st is None:
+            st = self._states[config_id] = _State()
+        st.failures += 1
+        st.trial_in_flight = False
+        if st.state == HALF_OPEN or st.failures >= self.threshold:
+            st.state = OPEN
+            st.opened_at = self._clock()
+
+    def release(self, config_id: str) -> None:
+        """A trial ended with neither success nor an upstream fault (e.g. client 4xx)."""
+        st = self._states.get(config_id)
+        if st is not None and st.state == HALF_OPEN:
+            st.trial_in_flight = False

@@ -1,0 +1,226 @@
+"""Pooled keep-alive HTTP to providers. Two implementations behind one small interface.
+
+`AiohttpTransport` is the default: measured faster than httpx for this workload (see
+`bench/RESULTS.md`, section Gateway). `HttpxTransport` is kept for comparison and as a fallback.
+Every call awaits network I/O (non-blocking for the loop); errors are mapped to
+`UpstreamTimeout` / `UpstreamConnectError` so the fallback logic does not see client types.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import AsyncIterator, Mapping, Protocol
+
+
+class TransportError(Exception):
+    """The provider could not be reached or did not answer in time (message has no secrets)."""
+
+    error_type = "connection_error"
+
+
+class UpstreamTimeout(TransportError):
+    error_type = "timeout"
+
+
+class UpstreamConnectError(TransportError):
+    error_type = "connection_error"
+
+
+@dataclass(slots=True)
+class UpstreamResponse:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class UpstreamStream(Protocol):
+    status: int
+    headers: Mapping[str, str]
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+    async def read_all(self) -> bytes: ...
+    async def close(self) -> None: ...
+
+
+class Transport(Protocol):
+    async def request(self, req, timeout: float) -> UpstreamResponse: ...
+    async def open_stream(self, req, timeout: float) -> UpstreamStream: ...
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+# ---------------------------------------------------------------- aiohttp
+class _AiohttpStream:
+    def __init__(self, resp) -> None:
+        self._resp = resp
+        self.status = resp.status
+        self.headers = resp.headers
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        import aiohttp
+
+        try:
+            async for chunk in self._resp.content.iter_any():
+                yield chunk
+        except asyncio.TimeoutError as exc:
+            raise UpstreamTimeout("provider stream timed out") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamConnectError(f"provider stream broke: {type(exc).__name__}") from None
+
+    async def read_all(self) -> bytes:
+        import aiohttp
+
+        try:
+            return await self._resp.read()
+        except asyncio.TimeoutError:
+            raise UpstreamTimeout("provider timed out") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamConnectError(f"provider connection failed: {type(exc).__name__}") from None
+
+    async def close(self) -> None:
+        self._resp.release()
+
+
+class AiohttpTransport:
+    def __init__(self, connect_timeout: float = 10.0, limit: int = 1000) -> None:
+        self._connect_timeout = connect_timeout
+        self._limit = limit
+        self._session = None
+
+    async def start(self) -> None:
+        import aiohttp
+
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self._limit, limit_per_host=0, keepalive_timeout=30, ttl_dns_cache=300
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, skip_auto_headers=("User-Agent",), auto_decompress=True
+            )
+
+    async def stop(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _send(self, req, timeout: float, total: bool):
+        import aiohttp
+
+        if self._session is None:
+            await self.start()
+        to = aiohttp.ClientTimeout(
+            total=timeout if total else None,
+            sock_connect=min(self._connect_timeout, timeout),
+            sock_read=timeout,
+        )
+        try:
+            return await self._session.request(
+                req.method, req.url, headers=req.headers, data=req.body or None, timeout=to
+            )
+        except asyncio.TimeoutError:
+            raise UpstreamTimeout("provider timed out") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamConnectError(f"provider connection failed: {type(exc).__name__}") from None
+
+    async def request(self, req, timeout: float) -> UpstreamResponse:
+        import aiohttp
+
+        resp = await self._send(req, timeout, total=True)
+        try:
+            body = await resp.read()
+        except asyncio.TimeoutError:
+            raise UpstreamTimeout("provider timed out") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamConnectError(f"provider connection failed: {type(exc).__name__}") from None
+        finally:
+            resp.release()
+        return UpstreamResponse(resp.status, resp.headers, body)
+
+    async def open_stream(self, req, timeout: float) -> _AiohttpStream:
+        return _AiohttpStream(await self._send(req, timeout, total=False))
+
+
+# ---------------------------------------------------------------- httpx
+class _HttpxStream:
+    def __init__(self, resp) -> None:
+        self._resp = resp
+        self.status = resp.status_code
+        self.headers = resp.headers
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        import httpx
+
+        try:
+            async for chunk in self._resp.aiter_raw():
+                yield chunk
+        except httpx.TimeoutException:
+            raise UpstreamTimeout("provider stream timed out") from None
+        except httpx.HTTPError as exc:
+            raise UpstreamConnectError(f"provider stream broke: {type(exc).__name__}") from None
+
+    async def read_all(self) -> bytes:
+        import httpx
+
+        try:
+            return await self._resp.aread()
+        except httpx.TimeoutException:
+            raise UpstreamTimeout("provider timed out") from None
+        except httpx.HTTPError as exc:
+            raise UpstreamConnectError(f"provider connection failed: {type(exc).__name__}") from None
+
+    async def close(self) -> None:
+        await self._resp.aclose()
+
+
+class HttpxTransport:
+    def __init__(self, connect_timeout: float = 10.0, limit: int = 1000) -> None:
+        self._connect_timeout = connect_timeout
+        self._limit = limit
+        self._client = None
+
+    async def start(self) -> None:
+        import httpx
+
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                limits=httpx.Limits(max_connections=self._limit, max_keepalive_connections=self._limit),
+                timeout=None,
+            )
+
+    async def stop(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _send(self, req, timeout: float):
+        import httpx
+
+        if self._client is None:
+            await self.start()
+        to = httpx.Timeout(timeout, connect=min(self._connect_timeout, timeout))
+        r = self._client.build_request(req.method, req.url, headers=req.headers, content=req.body or None, timeout=to)
+        try:
+            return await self._client.send(r, stream=True)
+        except httpx.TimeoutException:
+            raise UpstreamTimeout("provider timed out") from None
+        except httpx.HTTPError as exc:
+            raise UpstreamConnectError(f"provider connection failed: {type(exc).__name__}") from None
+
+    async def request(self, req, timeout: float) -> UpstreamResponse:
+        s = _HttpxStream(await self._send(req, timeout))
+        try:
+            body = await asyncio.wait_for(s.read_all(), timeout)
+        except asyncio.TimeoutError:
+            raise UpstreamTimeout("provider timed out") from None
+        finally:
+            await s.close()
+        return UpstreamResponse(s.status, s.headers, body)
+
+    async def open_stream(self, req, timeout: float) -> _HttpxStream:
+        return _HttpxStream(await self._send(req, timeout))
+
+
+def make_transport(kind: str = "aiohttp", connect_timeout: float = 10.0) -> Transport:
+    if kind == "httpx":
+        return HttpxTransport(connect_timeout)
+    return AiohttpTransport(connect_timeout)

@@ -1,0 +1,108 @@
+"""The gateway's in-memory policy state: compiled policies, consumer decisions, local budgets.
+
+Glue around the pure parts (`evaluate`, `BudgetLedger`); holds no clients and never blocks.
+The gateway calls `precheck` before forwarding and `settle` after the response (both on its
+event loop), `set_policies` when the config snapshot reloads, `apply_decision` for every
+record of the decisions topic.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Iterable
+
+from producers.policy.budget import BudgetLedger, Reservation, worst_case_tokens
+from producers.policy.evaluate import CompiledPolicy, RequestContext, Verdict, blocking, evaluate
+from schemas.events import Decision
+from schemas.policy import RateLimitRule, TokenBudgetRule, limit_span, subject_key
+
+
+def _metrics(rule: TokenBudgetRule | RateLimitRule) -> list[tuple[str, int]]:
+    if isinstance(rule, TokenBudgetRule):
+        return [("tokens", rule.limit)]
+    out = []
+    if rule.requests is not None:
+        out.append(("requests", rule.requests))
+    if rule.tokens is not None:
+        out.append(("tokens", rule.tokens))
+    return out
+
+
+@dataclass
+class PrecheckResult:
+    verdicts: list[Verdict]
+    block: Verdict | None
+    reservations: list[Reservation] = field(default_factory=list)
+
+
+class PolicyEngine:
+    """Implements `LimitState` for `evaluate` from decisions + the local ledger."""
+
+    def __init__(self, ledger: BudgetLedger | None = None):
+        self.ledger = ledger or BudgetLedger()
+        self.policies: list[CompiledPolicy] = []
+        self._decisions: dict[str, Decision] = {}
+
+    # -- inputs
+    def set_policies(self, policies: Iterable[CompiledPolicy]) -> None:
+        self.policies = list(policies)
+
+    def apply_decision(self, d: Decision) -> None:
+        """Latest decision per subject wins; token usage feeds the ledger's published state."""
+        prev = self._decisions.get(d.subject)
+        if prev is not None and prev.occurred_at > d.occurred_at:
+            return
+        self._decisions[d.subject] = d
+        if d.used is not None and d.until is not None:
+            pol = next((p for p in self.policies if p.id == d.policy_id), None)
+            if pol is not None and isinstance(pol.rule, TokenBudgetRule):
+                self.ledger.apply_published(d.subject, "tokens", limit_span(pol.rule), d.until,
+                                            d.used, d.occurred_at)
+
+    # -- LimitState
+    def blocked_until(self, subject: str, rule: TokenBudgetRule | RateLimitRule,
+                      now: datetime) -> datetime | None:
+        d = self._decisions.get(subject)
+        if d is not None and d.blocked and d.until is not None and d.until > now:
+            return d.until
+        span = limit_span(rule)
+        ends = [e for metric, limit in _metrics(rule)
+                if (e := self.ledger.would_exceed(subject, metric, limit, span, now)) is not None]
+        return max(ends) if ends else None
+
+    # -- per request
+    def precheck(self, ctx: RequestContext, now: datetime) -> PrecheckResult:
+        """Verdicts; when admitted, reservations for every blocking limit that applies."""
+        verdicts = evaluate(self.policies, ctx, now=now, limits=self)
+        block = blocking(verdicts)
+        result = PrecheckResult(verdicts, block)
+        if block is not None:
+            return result
+        worst = worst_case_tokens(ctx.prompt_tokens_estimate, ctx.max_tokens)
+        for p in self.policies:
+            rule = p.rule
+            if not p.blocks or not isinstance(rule, (TokenBudgetRule, RateLimitRule)):
+                continue
+            if not p.applies_to(ctx.org_id, ctx.workspace_id, ctx.repo_id):
+                continue
+            subject = subject_key(rule.per, ctx.subject_id(rule.per), p.id)
+            for metric, _limit in _metrics(rule):
+                amount = 1 if metric == "requests" else worst
+                result.reservations.append(
+                    self.ledger.reserve(subject, metric, limit_span(rule), now, amount))
+        return result
+
+    def settle(self, result: PrecheckResult, tokens: int, now: datetime, *, forwarded: bool = True) -> None:
+        """After the response: reservations become actual usage (nothing if never forwarded)."""
+        for res in result.reservations:
+            if res.key[1] == "requests":
+                self.ledger.settle(res, 1 if forwarded else 0, now)
+            else:
+                self.ledger.settle(res, tokens if forwarded else 0, now)
+        result.reservations.clear()
+
+    def prune(self, now: datetime) -> None:
+        self.ledger.prune(now)
+        for s in [s for s, d in self._decisions.items()
+                  if d.until is not None and d.until + timedelta(minutes=1) <= now]:
+            del self._decisions[s]

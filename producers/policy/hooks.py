@@ -1,0 +1,147 @@
+"""The gateway's policy hooks (E's `PolicyHooks` protocol), backed by `PolicyEngine`.
+
+`precheck` runs in the request path: compiles the snapshot's policies once per snapshot,
+evaluates in memory, publishes one ViolationEvent per fired rule policy (log, alert or block;
+never the prompt text), reserves limit budget, and returns a Block for 403/429. Limit refusals
+(429) publish no event per refused request: the policy consumer reports the crossing once.
+`post_usage` settles the reservations to the actual tokens. Neither call blocks or does I/O
+beyond `publisher.emit` (non-blocking by contract).
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from producers.policy.engine import PolicyEngine, PrecheckResult
+from producers.policy.evaluate import RequestContext as PolicyContext
+from producers.policy.evaluate import Verdict
+from schemas import topics
+from schemas.events import Decision, ViolationEvent
+from schemas.policy import CompiledPolicy, RuleError, compile_policy
+
+log = logging.getLogger("tollgate.policy")
+
+MAX_TEXT_CHARS = 4 * 1024 * 1024   # content rules see at most this much (bodies are capped anyway)
+
+
+def _texts(body: dict) -> list[str]:
+    """Message/input text of a chat or embeddings body (string or content-part lists)."""
+    out: list[str] = []
+
+    def add(v: Any) -> None:
+        if isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, list):
+            for part in v:
+                if isinstance(part, str):
+                    out.append(part)
+                elif isinstance(part, dict) and isinstance(part.get("text"), str):
+                    out.append(part["text"])
+
+    for m in body.get("messages") or []:
+        if isinstance(m, dict):
+            add(m.get("content"))
+    add(body.get("input"))
+    add(body.get("prompt"))
+    return out
+
+
+def _max_tokens(body: dict) -> int | None:
+    for k in ("max_completion_tokens", "max_tokens"):
+        v = body.get(k)
+        if isinstance(v, int) and not isinstance(v, bool):
+            return v
+    return None
+
+
+def compile_entries(entries: Any) -> list[CompiledPolicy]:
+    """Snapshot `PolicyEntry`s -> compiled policies (a stored rule that no longer parses is skipped)."""
+    out = []
+    for e in entries:
+        try:
+            out.append(compile_policy(
+                id=e.policy_id, org_id=e.org_id, name=e.name, action_type=e.action_type,
+                risk_type=e.risk_type, workspace_id=e.workspace_id, repo_id=e.repo_id,
+                content=e.content, rule=e.rule))
+        except RuleError:
+            log.warning("policy %s: stored rule is invalid; ignored", e.policy_id)
+    return out
+
+
+class GatewayPolicyHooks:
+    def __init__(self, publisher_getter: Callable[[], Any], gateway_id: str,
+                 engine: PolicyEngine | None = None, clock: Callable[[], datetime] | None = None):
+        self._publisher = publisher_getter
+        self.gateway_id = gateway_id
+        self.engine = engine or PolicyEngine()
+        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._compiled_for: Any = None
+        self._last_prune: datetime | None = None
+
+    def _sync_policies(self, snapshot: Any) -> None:
+        entries = getattr(snapshot, "policies", ())
+        if entries is not self._compiled_for:
+            self.engine.set_policies(compile_entries(entries))
+            self._compiled_for = entries
+
+    def apply_decision(self, decision: Decision) -> None:
+        """Feed a record of the decisions topic (call from the gateway's loop)."""
+        self.engine.apply_decision(decision)
+
+    def precheck(self, ctx: Any, body: dict) -> Any:
+        from producers.gateway.hooks import Block
+
+        self._sync_policies(ctx.snapshot)
+        if not self.engine.policies:
+            return None
+        repo = ctx.key.repo
+        texts = _texts(body)
+        total = sum(len(t) for t in texts)
+        if total > MAX_TEXT_CHARS:
+            texts = ["".join(texts)[:MAX_TEXT_CHARS]]
+        pctx = PolicyContext(
+            org_id=repo.org_id, workspace_id=repo.workspace_id, repo_id=repo.repo_id, key_id=ctx.key.key_id,
+            model=ctx.model or "", max_tokens=_max_tokens(body), texts=texts,
+            prompt_tokens_estimate=total // 4 + 1)
+        now = self._clock()
+        if self._last_prune is None or (now - self._last_prune).total_seconds() > 60:
+            self.engine.prune(now)
+            self._last_prune = now
+        result = self.engine.precheck(pctx, now)
+        ctx.extra["policy_result"] = result
+        fired = [v for v in result.verdicts if v.status != 429]
+        ctx.policy_ids.extend(v.policy_id for v in fired)
+        for v in fired:
+            self._emit(ctx, pctx, v, now)
+        b = result.block
+        if b is None:
+            return None
+        if b.status == 429:
+            return Block(429, b.explanation, b.policy_id, b.retry_after_s, code="rate_limit_exceeded")
+        return Block(403, f"Request blocked by policy '{b.policy_name}'", b.policy_id, code="policy_blocked")
+
+    def _emit(self, ctx: Any, pctx: PolicyContext, v: Verdict, now: datetime) -> None:
+        pub = self._publisher()
+        if pub is None:
+            return
+        ev = ViolationEvent(
+            occurred_at=now, policy_id=v.policy_id, policy_name=v.policy_name, org_id=pctx.org_id,
+            workspace_id=pctx.workspace_id, repo_id=pctx.repo_id, repo_ai_api_key_id=pctx.key_id,
+            request_id=ctx.request_id, gateway_id=self.gateway_id,
+            severity=v.severity if v.severity in ("LOW", "MEDIUM", "HIGH") else "MEDIUM",
+            action_type=v.action_type, block=v.block, explanation=v.explanation,
+            llm_model=pctx.model or None, user_id=ctx.user_id, conversation_id=ctx.conversation_id,
+        )
+        try:
+            pub.emit(topics.VIOLATIONS, v.policy_id, ev)
+        except Exception:  # noqa: BLE001 - the request path never fails on reporting
+            log.exception("violation event could not be queued")
+
+    def post_usage(self, ctx: Any, event: Any) -> None:
+        result: PrecheckResult | None = ctx.extra.pop("policy_result", None) if ctx is not None else None
+        if result is None or not result.reservations:
+            return
+        tokens = int(getattr(event, "tokens_in", 0) or 0) + int(getattr(event, "tokens_out", 0) or 0)
+        forwarded = getattr(event, "status", "ok") != "blocked"
+        self.engine.settle(result, tokens, self._clock(), forwarded=forwarded)

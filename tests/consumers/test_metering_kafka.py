@@ -1,0 +1,114 @@
+"""Real broker + embedded ClickHouse: totals are exact after normal runs, DLQ, and SIGKILLs."""
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from consumers.kafka_runner import MeteringConsumer
+from schemas.events import DeadLetter, RequestEvent
+from tests.warehouse.support import ch_settings, warehouse  # noqa: F401
+from tollgate.settings import Settings
+from warehouse.client import Warehouse
+
+pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
+REPO = Path(__file__).resolve().parents[2]
+
+
+def event(ws: str, llm: str, i: int) -> bytes:
+    return RequestEvent(gateway_id="gw", request_id=str(i), org_id="o", workspace_id=ws, repo_id="r",
+                        repo_ai_api_key_id=f"k{i % 5}", ai_llm_id=llm, model="m",
+                        tokens_in=i % 11, tokens_out=2).to_wire()
+
+
+async def publish(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    prod = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await prod.start()
+    try:
+        for i, v in enumerate(values):
+            await prod.send(topic, v, key=f"k{i % 5}".encode())
+        await prod.flush()
+    finally:
+        await prod.stop()
+
+
+async def wait_totals(wh, ws, llm, want_calls: int, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        t = (await wh.llm_stats([ws], [llm], None, None)).get(llm, {"api_calls": 0})
+        if t["api_calls"] >= want_calls or time.monotonic() > deadline:
+            return t
+        await asyncio.sleep(0.3)
+
+
+async def test_publish_consume_exact_totals_and_dlq(kafka_bootstrap, kafka_topic, warehouse):  # noqa: F811
+    req_topic, dlq_topic = await kafka_topic(3), await kafka_topic(1)
+    ws, llm = str(uuid.uuid4()), str(uuid.uuid4())
+    values = [event(ws, llm, i) for i in range(2000)]
+    values.insert(777, b'{"this is": "not an event"}')
+    await publish(kafka_bootstrap, req_topic, values)
+    settings = ch_settings().model_copy(update={"kafka_bootstrap": kafka_bootstrap})
+    comp = MeteringConsumer(settings, warehouse, topic_kinds={req_topic: "requests"},
+                            dlq_topic=dlq_topic, group_id=f"g-{uuid.uuid4().hex[:6]}")
+    await comp.start()
+    try:
+        t = await wait_totals(warehouse, ws, llm, 2000)
+        await asyncio.sleep(1.0)   # anything extra would show up now
+        t = (await warehouse.llm_stats([ws], [llm], None, None))[llm]
+    finally:
+        await comp.stop()
+    assert t["api_calls"] == 2000 and t["tokens_in"] == sum(i % 11 for i in range(2000))
+    dlq = AIOKafkaConsumer(dlq_topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest")
+    await dlq.start()
+    try:
+        got = await dlq.getmany(timeout_ms=10_000)
+    finally:
+        await dlq.stop()
+    letters = [DeadLetter.from_wire(m.value) for ms in got.values() for m in ms]
+    assert len(letters) == 1 and letters[0].topic == req_topic and "invalid event" in letters[0].reason
+
+
+async def test_consumer_sigkilled_repeatedly_counts_exactly_once(kafka_bootstrap, kafka_topic, tmp_path):
+    req_topic = await kafka_topic(3)
+    ws, llm = str(uuid.uuid4()), str(uuid.uuid4())
+    n = 6000
+    producer = asyncio.create_task(publish(kafka_bootstrap, req_topic, [event(ws, llm, i) for i in range(n)]))
+    db, group = f"k_{uuid.uuid4().hex[:10]}", f"g-{uuid.uuid4().hex[:6]}"
+    env = dict(os.environ, TOLLGATE_DATA_DIR=str(tmp_path), TOLLGATE_KAFKA_BOOTSTRAP=kafka_bootstrap)
+    env.pop("TOLLGATE_CLICKHOUSE_URL", None)
+    cmd = [sys.executable, "-m", "consumers.kafka_runner", "--requests-topic", req_topic,
+           "--violations-topic", f"{req_topic}.none", "--group", group, "--database", db]
+    rng = random.Random(11)
+    for kill in range(4):
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        await asyncio.sleep(rng.uniform(3.0, 6.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    await producer
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        await asyncio.sleep(12)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    wh = Warehouse(Settings(data_dir=tmp_path, clickhouse_url=None), database=db)
+    from warehouse.client import open_embedded_data_dir
+    if open_embedded_data_dir() is not None:
+        pytest.fail("another embedded engine is open in the test process; run this test on its own")
+    await wh.start()
+    try:
+        t = (await wh.llm_stats([ws], [llm], None, None))[llm]
+        raw = await wh.query("SELECT count(), uniqExact(event_id) FROM requests")
+    finally:
+        await wh.stop()
+    assert raw[0][0] == raw[0][1] == n
+    assert t["api_calls"] == n and t["tokens_in"] == sum(i % 11 for i in range(n))

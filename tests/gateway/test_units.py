@@ -1,0 +1,138 @@
+"""Pure parts of the gateway: routing, circuit breaker, usage estimates, stream filtering, events."""
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from producers.gateway.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreakers
+from producers.gateway.errors import error_body
+from producers.gateway.events import Outcome, build_event
+from producers.gateway.handlers import Gateway
+from producers.gateway.routing import resolve
+from producers.gateway.usage import CompletionCounter, estimate_prompt_tokens, text_tokens
+from schemas.events import RequestEvent
+from store.snapshot import ConfigEntry, KeyEntry, RepoEntry
+
+
+def _cfg(cid: str, ai_type: str, name: str | None = None) -> ConfigEntry:
+    return ConfigEntry(ai_llm_id=cid, org_id="o", workspace_id="w", name=name or cid, ai_type=ai_type,
+                       endpoint="http://x", region=None, updated_at=None, key=None, secret="s3cr3t-value-123")
+
+
+def _serves(ai_type: str, model: str) -> bool:
+    return (ai_type == "OPENAI" and model.startswith("gpt-")) or (ai_type == "ANTHROPIC" and model.startswith("claude-"))
+
+
+REPO = RepoEntry("r", "o", "w", "repo", False, (
+    _cfg("oa1", "OPENAI", "Primary"), _cfg("an", "ANTHROPIC"), _cfg("oa2", "OPENAI"), _cfg("oth", "OTHER", "local"),
+))
+
+
+def test_bare_model_goes_to_serving_configs_in_order() -> None:
+    got = resolve(REPO, "gpt-4o", lambda c: None, _serves)
+    assert [(c.ai_llm_id, m) for c, m in got] == [("oa1", "gpt-4o"), ("oa2", "gpt-4o")]
+
+
+def test_model_list_makes_a_config_serve_unknown_names() -> None:
+    lists = {"oth": frozenset({"llama3"})}
+    got = resolve(REPO, "llama3", lambda c: lists.get(c.ai_llm_id), _serves)
+    assert [c.ai_llm_id for c, _ in got] == ["oth"]
+    assert resolve(REPO, "mistral-7b", lambda c: lists.get(c.ai_llm_id), _serves) == []
+
+
+def test_provider_prefix_and_config_name_prefix() -> None:
+    got = resolve(REPO, "anthropic/claude-x", lambda c: None, _serves)
+    assert [(c.ai_llm_id, m) for c, m in got] == [("an", "claude-x")]
+    got = resolve(REPO, "primary/gpt-4o", lambda c: None, _serves)
+    assert [(c.ai_llm_id, m) for c, m in got] == [("oa1", "gpt-4o")]
+    # unknown prefix: the whole string is a bare model name (e.g. HF-style ids)
+    lists = {"oth": frozenset({"meta-llama/Llama-3-8B"})}
+    got = resolve(REPO, "meta-llama/Llama-3-8B", lambda c: lists.get(c.ai_llm_id), _serves)
+    assert [(c.ai_llm_id, m) for c, m in got] == [("oth", "meta-llama/Llama-3-8B")]
+    assert resolve(REPO, "google/gemini-2.0-flash", lambda c: None, _serves) == []
+
+
+def test_breaker_opens_half_opens_and_closes() -> None:
+    now = [0.0]
+    b = CircuitBreakers(threshold=3, cooldown_s=10, clock=lambda: now[0])
+    for _ in range(2):
+        assert b.allow("c")
+        b.failure("c")
+    assert b.state("c") == CLOSED
+    b.failure("c")
+    assert b.state("c") == OPEN and not b.allow("c")
+    now[0] = 10.5
+    assert b.state("c") == HALF_OPEN
+    assert b.allow("c")          # the one trial
+    assert not b.allow("c")      # no second trial while it runs
+    b.failure("c")               # trial failed -> open again
+    assert b.state("c") == OPEN and not b.allow("c")
+    now[0] = 21.0
+    assert b.allow("c")
+    b.success("c")
+    assert b.state("c") == CLOSED and b.allow("c") and b.allow("c")
+
+
+def test_success_resets_consecutive_count() -> None:
+    b = CircuitBreakers(threshold=2, cooldown_s=1)
+    b.failure("c")
+    b.success("c")
+    b.failure("c")
+    assert b.state("c") == CLOSED
+
+
+def test_usage_estimates() -> None:
+    assert text_tokens("") == 0 and text_tokens("abcd") == 1 and text_tokens("abcde") == 2
+    body = {"messages": [{"role": "system", "content": "12345678"},
+                         {"role": "user", "content": [{"type": "text", "text": "abcd"}]}]}
+    assert estimate_prompt_tokens(body) == 3 + (3 + 2) + (3 + 1)
+    assert estimate_prompt_tokens({"input": ["abcd", "abcdefgh"]}) == 3
+    c = CompletionCounter()
+    c.add_chunk({"choices": [{"delta": {"content": "hello wor"}}]})
+    c.add_chunk({"choices": [{"delta": {"tool_calls": [{"function": {"name": "f", "arguments": "{}"}}]}}]})
+    assert c.tokens == 3  # 12 chars
+
+
+def _sse(obj) -> bytes:
+    return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+def test_stream_filter_drops_usage_only_chunk_unless_asked() -> None:
+    lines = [
+        _sse({"choices": [{"index": 0, "delta": {"content": "hi"}}]}),
+        _sse({"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}),
+        b"data: [DONE]\n\n",
+    ]
+    c = CompletionCounter()
+    out = Gateway._filter(lines, c, client_wants_usage=False)
+    assert b'"usage"' not in out and out.endswith(b"data: [DONE]\n\n") and b'"hi"' in out
+    out = Gateway._filter(lines, CompletionCounter(), client_wants_usage=True)
+    assert out == b"".join(lines)
+
+
+def test_error_shape() -> None:
+    body = orjson.loads(error_body(404, "nope", "model_not_found", "model"))
+    assert body == {"error": {"message": "nope", "type": "invalid_request_error", "param": "model",
+                              "code": "model_not_found"}}
+
+
+def test_event_has_no_text_and_round_trips() -> None:
+    key = KeyEntry("k1", "key", REPO)
+    o = Outcome(request_id="rq", key=key, endpoint="chat.completions", started_wall=1_700_000_000.0,
+                model="gpt-4o", tokens_in=5, tokens_out=7, user_id="u", conversation_id="c")
+    ev = build_event(o, "gw")
+    wire = ev.to_wire()
+    back = RequestEvent.from_wire(wire)
+    assert back.repo_ai_api_key_id == "k1" and back.repo_id == "r" and back.org_id == "o"
+    assert back.tokens_in == 5 and back.tokens_out == 7 and back.user_id == "u"
+    assert back.occurred_at.year == 2023
+    assert b"s3cr3t" not in wire
+
+
+@pytest.mark.parametrize("raw", [b"{", b"[]", b"nul", b'"x"'])
+def test_parse_json_rejects_non_objects(raw: bytes) -> None:
+    from producers.gateway.errors import GatewayError
+
+    with pytest.raises(GatewayError) as ei:
+        Gateway.parse_json(raw)
+    assert ei.value.status == 400

@@ -1,0 +1,111 @@
+"""Reservation accounting and the engine that combines it with consumer decisions."""
+from datetime import datetime, timedelta, timezone
+
+from producers.policy.budget import BudgetLedger, worst_case_tokens
+from producers.policy.engine import PolicyEngine
+from producers.policy.evaluate import RequestContext, compile_policy
+from schemas.events import Decision
+
+T0 = datetime(2024, 1, 15, 10, 30, tzinfo=timezone.utc)
+
+
+def test_worst_case():
+    assert worst_case_tokens(100, 50) == 150
+    assert worst_case_tokens(100, None, default_cap=1000) == 1100
+    assert worst_case_tokens(-3, 0, default_cap=7) == 7
+
+
+def test_reserve_settle_and_exhaustion():
+    led = BudgetLedger()
+    assert led.would_exceed("s", "tokens", 1000, "DAY", T0) is None
+    r1 = led.reserve("s", "tokens", "DAY", T0, 600)
+    r2 = led.reserve("s", "tokens", "DAY", T0, 300)
+    assert led.used("s", "tokens", "DAY", T0) == 900
+    assert led.would_exceed("s", "tokens", 1000, "DAY", T0) is None
+    led.settle(r1, 50, T0)
+    led.settle(r2, 0, T0)       # never forwarded
+    assert led.used("s", "tokens", "DAY", T0) == 50
+    led.reserve("s", "tokens", "DAY", T0, 950)
+    until = led.would_exceed("s", "tokens", 1000, "DAY", T0)
+    assert until == datetime(2024, 1, 16, tzinfo=timezone.utc)
+    # next window starts empty
+    assert led.would_exceed("s", "tokens", 1000, "DAY", T0 + timedelta(days=1)) is None
+
+
+def test_published_state_replaces_old_completions_after_grace():
+    led = BudgetLedger(grace_s=5)
+    r = led.reserve("s", "tokens", "HOUR", T0, 100)
+    led.settle(r, 80, T0)
+    end = datetime(2024, 1, 15, 11, tzinfo=timezone.utc)
+    # published state 2s after our completion: it may not include it yet -> keep both
+    led.apply_published("s", "tokens", "HOUR", end, 500, T0 + timedelta(seconds=2))
+    assert led.used("s", "tokens", "HOUR", T0) == 580
+    # 10s later the consumer has surely counted it
+    led.apply_published("s", "tokens", "HOUR", end, 580, T0 + timedelta(seconds=10))
+    assert led.used("s", "tokens", "HOUR", T0) == 580
+    # stale or older-window states are ignored
+    led.apply_published("s", "tokens", "HOUR", end, 1, T0)
+    led.apply_published("s", "tokens", "HOUR", end - timedelta(hours=1), 99999, T0 + timedelta(seconds=20))
+    assert led.used("s", "tokens", "HOUR", T0) == 580
+
+
+def _ctx(**kw):
+    base = dict(org_id="o", workspace_id="w", repo_id="r", key_id="k", model="gpt-4o",
+                prompt_tokens_estimate=100, max_tokens=200)
+    base.update(kw)
+    return RequestContext(**base)
+
+
+def test_engine_overshoot_bounded_by_one_worst_case():
+    budget = compile_policy(id="b", org_id="o", name="budget", action_type=2,
+                            rule={"type": "TOKEN_BUDGET", "limit": 1000, "period": "DAY", "per": "KEY"})
+    eng = PolicyEngine()
+    eng.set_policies([budget])
+    admitted, consumed, inflight = 0, 0, []
+    for i in range(20):    # 20 concurrent requests, worst case 300 each, actual 250
+        res = eng.precheck(_ctx(), T0)
+        if res.block is None:
+            admitted += 1
+            inflight.append(res)
+        else:
+            assert res.block.status == 429 and res.block.retry_after_s > 0
+    assert admitted == 4      # 0, 300, 600, 900 < 1000 -> admitted; 1200 -> blocked
+    for res in inflight:
+        eng.settle(res, 250, T0)
+        consumed += 250
+    assert consumed <= 1000 + 300
+    assert eng.ledger.used("KEY:k:b", "tokens", "DAY", T0) == 1000
+    assert eng.precheck(_ctx(), T0).block is not None
+
+
+def test_engine_rate_limit_requests_counted_locally_and_decisions_applied():
+    rate = compile_policy(id="r", org_id="o", name="rate", action_type=2,
+                          rule={"type": "RATE_LIMIT", "requests": 3, "window": "MINUTE", "per": "REPO"})
+    eng = PolicyEngine()
+    eng.set_policies([rate])
+    for _ in range(3):
+        res = eng.precheck(_ctx(), T0)
+        assert res.block is None
+        eng.settle(res, 10, T0)
+    blocked = eng.precheck(_ctx(), T0)
+    assert blocked.block.status == 429 and blocked.block.retry_after_s == 60
+    assert eng.precheck(_ctx(), T0 + timedelta(minutes=1)).block is None
+    # a decision from the consumer (another gateway's traffic) blocks too, and unblocks later
+    eng2 = PolicyEngine()
+    eng2.set_policies([rate])
+    until = T0 + timedelta(seconds=30)
+    eng2.apply_decision(Decision(subject="REPO:r:r", policy_id="r", blocked=True, until=until, occurred_at=T0))
+    assert eng2.precheck(_ctx(), T0).block.retry_after_s == 30
+    eng2.apply_decision(Decision(subject="REPO:r:r", policy_id="r", blocked=False, occurred_at=until))
+    assert eng2.precheck(_ctx(), T0 + timedelta(seconds=1)).block is None
+
+
+def test_engine_published_usage_blocks_other_gateways_budget():
+    budget = compile_policy(id="b", org_id="o", name="budget", action_type=2,
+                            rule={"type": "TOKEN_BUDGET", "limit": 1000, "period": "DAY", "per": "KEY"})
+    eng = PolicyEngine()
+    eng.set_policies([budget])
+    eng.apply_decision(Decision(subject="KEY:k:b", policy_id="b", blocked=False, used=990,
+                                until=datetime(2024, 1, 16, tzinfo=timezone.utc), occurred_at=T0))
+    assert eng.precheck(_ctx(), T0).block is None       # 990 < 1000: admitted, reserves 300
+    assert eng.precheck(_ctx(), T0).block is not None

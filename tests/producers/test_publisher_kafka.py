@@ -1,0 +1,227 @@
+"""Kafka publisher against a real broker: delivery, order per key, outage, restart, full spool."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from producers.publisher.base import EventPublisher
+from producers.publisher.kafka import KafkaEventPublisher
+from schemas.events import RequestEvent
+from tests.support.kafka import create_topics
+from tollgate import metrics
+
+pytestmark = pytest.mark.kafka
+
+DEAD_BOOTSTRAP = "127.0.0.1:1"   # nothing listens there
+
+
+def _event(key: str, i: int) -> RequestEvent:
+    return RequestEvent(gateway_id="gw-test", request_id=f"{key}:{i}", org_id="o", workspace_id="w",
+                        repo_id="r", repo_ai_api_key_id=key, tokens_in=i, tokens_out=1)
+
+
+def _emit(pub: EventPublisher, topic: str, keys: list[str], start: int, n: int,
+          sent: dict[str, list[str]]) -> None:
+    for i in range(start, start + n):
+        key = keys[i % len(keys)]
+        ev = _event(key, i)
+        pub.emit(topic, key, ev)
+        sent[key].append(ev.event_id)
+
+
+async def _consume(bootstrap: str, topic: str, expected_ids: set[str], timeout_s: float = 60.0):
+    """All records until every expected eventId was seen (bounded by time)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    records = []
+    seen: set[str] = set()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not expected_ids <= seen and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for tp in sorted(batch, key=lambda tp: tp.partition):
+                for m in batch[tp]:
+                    ev = RequestEvent.from_wire(m.value)
+                    records.append((m.partition, m.offset, m.key, ev))
+                    seen.add(ev.event_id)
+        # anything still in flight that should not be there (extra events)
+        for msgs in (await consumer.getmany(timeout_ms=300)).values():
+            for m in msgs:
+                records.append((m.partition, m.offset, m.key, RequestEvent.from_wire(m.value)))
+    finally:
+        await consumer.stop()
+    return records
+
+
+def _check_delivery(records, sent: dict[str, list[str]], *, allow_duplicates: bool) -> None:
+    """Exactly the emitted events, keyed right, in emit order per key (first occurrences)."""
+    all_ids = {i for ids in sent.values() for i in ids}
+    got_ids = [ev.event_id for *_, ev in records]
+    assert set(got_ids) == all_ids
+    if not allow_duplicates:
+        assert len(got_ids) == len(all_ids)
+    per_key_first: dict[str, list[str]] = defaultdict(list)
+    seen: set[str] = set()
+    partitions: dict[bytes, set[int]] = defaultdict(set)
+    for partition, _offset, key, ev in sorted(records, key=lambda r: (r[0], r[1])):
+        assert key == ev.repo_ai_api_key_id.encode()
+        partitions[key].add(partition)
+        if ev.event_id not in seen:
+            seen.add(ev.event_id)
+            per_key_first[ev.repo_ai_api_key_id].append(ev.event_id)
+    assert all(len(p) == 1 for p in partitions.values()), "a key must stay on one partition"
+    for key, ids in sent.items():
+        assert per_key_first[key] == ids, f"order broken for key {key}"
+
+
+async def test_publishes_all_events_keyed_and_in_order(kafka_bootstrap: str, kafka_topic, tmp_path: Path) -> None:
+    topic = await kafka_topic(partitions=3)
+    pub = KafkaEventPublisher(kafka_bootstrap, tmp_path / "spool", spool_max_bytes=50_000_000)
+    assert isinstance(pub, EventPublisher)
+    await pub.start()
+    sent: dict[str, list[str]] = defaultdict(list)
+    keys = [f"key-{k}" for k in range(7)]
+    before = metrics.PUBLISHER_SENT.labels(topic)._value.get()
+    try:
+        _emit(pub, topic, keys, 0, 1000, sent)
+        assert await pub.wait_drained(30)
+        assert not pub.spooling
+    finally:
+        await pub.stop()
+    assert metrics.PUBLISHER_SENT.labels(topic)._value.get() - before == 1000
+    records = await _consume(kafka_bootstrap, topic, {i for v in sent.values() for i in v})
+    _check_delivery(records, sent, allow_duplicates=False)
+
+
+async def test_broker_outage_spools_and_replays_in_order(private_kafka, tmp_path: Path) -> None:
+    bootstrap = private_kafka.bootstrap
+    topic = "outage.requests"
+    await create_topics(bootstrap, [topic], partitions=3)
+    pub = KafkaEventPublisher(bootstrap, tmp_path / "spool", spool_max_bytes=50_000_000,
+                              send_timeout_s=3.0, connect_timeout_s=2.0, retry_backoff_s=(0.2, 1.0))
+    await pub.start()
+    sent: dict[str, list[str]] = defaultdict(list)
+    keys = [f"key-{k}" for k in range(5)]
+    n = 0
+    try:
+        _emit(pub, topic, keys, n, 300, sent); n += 300
+        assert await pub.wait_drained(30)
+
+        stop = asyncio.create_task(private_kafka.astop())
+        while not stop.done():            # keep emitting while the broker goes away
+            _emit(pub, topic, keys, n, 20, sent); n += 20
+            await asyncio.sleep(0.05)
+        await stop
+        saw_spool = False
+        for _ in range(100):              # broker is down: events pile up in the spool
+            _emit(pub, topic, keys, n, 20, sent); n += 20
+            await asyncio.sleep(0.05)
+            if pub.spooling and pub.spool_pending() > 0:
+                saw_spool = True
+                if pub.spool_pending() > 200:
+                    break
+        assert saw_spool, "the publisher never switched to the spool during the outage"
+        spooled = pub.spool_pending()
+
+        start = asyncio.create_task(private_kafka.astart())
+        while not start.done():           # and while it comes back
+            _emit(pub, topic, keys, n, 20, sent); n += 20
+            await asyncio.sleep(0.05)
+        await start
+        _emit(pub, topic, keys, n, 200, sent); n += 200
+        assert await pub.wait_drained(60), f"not drained: spool={pub.spool_pending()} queue={pub.queue_depth}"
+    finally:
+        await pub.stop()
+    assert spooled > 0
+    records = await _consume(bootstrap, topic, {i for v in sent.values() for i in v})
+    _check_delivery(records, sent, allow_duplicates=True)
+
+
+async def test_new_process_replays_the_spool(kafka_bootstrap: str, kafka_topic, tmp_path: Path) -> None:
+    topic = await kafka_topic(partitions=3)
+    spool_dir = tmp_path / "spool"
+    sent: dict[str, list[str]] = defaultdict(list)
+    keys = ["a", "b", "c"]
+    down = KafkaEventPublisher(DEAD_BOOTSTRAP, spool_dir, spool_max_bytes=50_000_000,
+                               connect_timeout_s=1.0, drain_timeout_s=0.5)
+    await down.start()
+    assert down.spooling
+    _emit(down, topic, keys, 0, 500, sent)
+    await down.stop()      # "process exits": everything lands in the spool, fsync'd
+    assert any(p.stat().st_size > 0 for p in spool_dir.glob("*.seg"))
+
+    up = KafkaEventPublisher(kafka_bootstrap, spool_dir, spool_max_bytes=50_000_000)
+    await up.start()
+    try:
+        assert up.spooling          # replays the leftovers first
+        _emit(up, topic, keys, 500, 100, sent)
+        assert await up.wait_drained(30)
+    finally:
+        await up.stop()
+    records = await _consume(kafka_bootstrap, topic, {i for v in sent.values() for i in v})
+    _check_delivery(records, sent, allow_duplicates=False)
+    # the spool is empty now: a third start sends nothing again
+    again = KafkaEventPublisher(kafka_bootstrap, spool_dir, spool_max_bytes=50_000_000)
+    await again.start()
+    assert again.spool_pending() == 0 and not again.spooling
+    await again.stop()
+
+
+async def test_full_spool_drops_are_counted_and_logged(tmp_path: Path, caplog) -> None:
+    pub = KafkaEventPublisher(DEAD_BOOTSTRAP, tmp_path / "spool", spool_max_bytes=20_000,
+                              connect_timeout_s=1.0, drain_timeout_s=0.2)
+    before = metrics.PUBLISHER_DROPPED.labels("spool_full")._value.get()
+    with caplog.at_level(logging.ERROR, logger="tollgate.spool"):
+        await pub.start()
+        for i in range(300):
+            pub.emit("full.topic", "k", _event("k", i))
+        await pub.stop()
+    dropped = metrics.PUBLISHER_DROPPED.labels("spool_full")._value.get() - before
+    assert 0 < dropped < 300
+    assert "SPOOL FULL" in caplog.text
+
+
+async def test_emit_never_raises_or_blocks(tmp_path: Path) -> None:
+    pub = KafkaEventPublisher(DEAD_BOOTSTRAP, tmp_path / "spool", queue_max=10, connect_timeout_s=1.0,
+                              drain_timeout_s=0.2)
+    before_stopped = metrics.PUBLISHER_DROPPED.labels("stopped")._value.get()
+    pub.emit("x", "k", _event("k", 0))         # before start: dropped, counted, no exception
+    assert metrics.PUBLISHER_DROPPED.labels("stopped")._value.get() - before_stopped == 1
+    await pub.start()
+    before_full = metrics.PUBLISHER_DROPPED.labels("queue_full")._value.get()
+    t0 = time.perf_counter()
+    for i in range(1000):
+        pub.emit("x", "k", _event("k", i))
+    assert time.perf_counter() - t0 < 1.0
+    assert metrics.PUBLISHER_DROPPED.labels("queue_full")._value.get() - before_full > 0
+    await pub.stop()
+
+
+async def test_publish_rate(kafka_bootstrap: str, kafka_topic, tmp_path: Path) -> None:
+    """Measures sustained events/s to the real broker (printed; a low floor is asserted)."""
+    topic = await kafka_topic(partitions=3)
+    pub = KafkaEventPublisher(kafka_bootstrap, tmp_path / "spool", spool_max_bytes=200_000_000)
+    await pub.start()
+    n = 20_000
+    events = [_event(f"key-{i % 50}", i) for i in range(n)]
+    try:
+        t0 = time.perf_counter()
+        for i, ev in enumerate(events):
+            pub.emit(topic, ev.repo_ai_api_key_id, ev)
+            if i % 2000 == 1999:
+                await asyncio.sleep(0)   # let the sender run, as a live server would
+        assert await pub.wait_drained(120)
+        elapsed = time.perf_counter() - t0
+    finally:
+        await pub.stop()
+    rate = n / elapsed
+    print(f"\nKafka publisher: {n} events acked in {elapsed:.2f}s = {rate:,.0f} events/s "
+          f"(compression={pub.compression})")
+    assert rate > 500

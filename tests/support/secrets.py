@@ -1,0 +1,135 @@
+"""Suite-wide secret scan: every secret a test creates must never show up anywhere.
+
+Use from any test:
+
+    from tests.support.secrets import register_secret
+    register_secret(provider_secret)          # right after creating it
+
+What is scanned (for every registered secret, as a plain substring):
+- every HTTP response body received through the shared clients (`client`/`aclient`
+  fixtures, `tests.support.live.scanning_client()`), via `capture_text()`;
+- every log record of the process (a root handler at DEBUG installed by the conftest),
+  message + exception text;
+- anything else a test hands to `capture_text(text, where)` (subprocess output, SSE text...).
+
+Texts are checked against the secrets known when they arrive, and kept in a bounded window
+(`WINDOW_BYTES`, newest kept) so a secret registered a moment after it leaked is still found.
+`tests/test_secret_scan.py` (moved to the very end of the run) fails on any hit; the conftest
+also fails the session at the end if hits exist and that test did not run.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
+WINDOW_BYTES = 256 * 1024 * 1024
+MIN_SECRET_LEN = 8  # shorter strings would match by accident
+
+
+@dataclass
+class Hit:
+    where: str
+    secret_hint: str  # never the secret itself: first 3 chars + length
+
+
+@dataclass
+class SecretRegistry:
+    secrets: set[str] = field(default_factory=set)
+    hits: list[Hit] = field(default_factory=list)
+    _texts: deque = field(default_factory=deque)  # (where, text)
+    _bytes: int = 0
+    texts_seen: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @staticmethod
+    def _hint(secret: str) -> str:
+        return f"{secret[:3]}…(len {len(secret)})"
+
+    def register(self, secret: str | None) -> None:
+        """Add a secret; everything captured so far (within the window) is checked for it."""
+        if not secret or len(secret) < MIN_SECRET_LEN:
+            if secret:
+                raise ValueError(f"secrets shorter than {MIN_SECRET_LEN} chars cannot be scanned reliably")
+            return
+        with self._lock:
+            if secret in self.secrets:
+                return
+            self.secrets.add(secret)
+            for where, text in self._texts:
+                if secret in text:
+                    self.hits.append(Hit(where, self._hint(secret)))
+
+    def capture(self, text: str | bytes | None, where: str) -> None:
+        """Check `text` against every known secret and keep it for later registrations."""
+        if not text:
+            return
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        with self._lock:
+            self.texts_seen += 1
+            for secret in self.secrets:
+                if secret in text:
+                    self.hits.append(Hit(where, self._hint(secret)))
+            self._texts.append((where, text))
+            self._bytes += len(text)
+            while self._bytes > WINDOW_BYTES and self._texts:
+                _, old = self._texts.popleft()
+                self._bytes -= len(old)
+
+    def report(self) -> str:
+        return "\n".join(f"secret {h.secret_hint} found in {h.where}" for h in self.hits)
+
+
+class CaptureLogHandler(logging.Handler):
+    """Root handler: hands every record's text (message, exception, stack) to the registry."""
+
+    def __init__(self, registry: SecretRegistry):
+        super().__init__(level=logging.DEBUG)
+        self.registry = registry
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            parts = [record.getMessage()]
+        except Exception:  # noqa: BLE001 - a bad format string is still scanned raw
+            parts = [str(record.msg), repr(record.args)]
+        if record.exc_info and record.exc_info[1] is not None:
+            parts.append(f"{type(record.exc_info[1]).__name__}: {record.exc_info[1]}")
+            parts.append(logging.Formatter().formatException(record.exc_info))
+        if record.exc_text:
+            parts.append(record.exc_text)
+        if record.stack_info:
+            parts.append(record.stack_info)
+        self.registry.capture("\n".join(parts), f"log {record.name}")
+
+
+# One registry per test session, even if this module is imported under two names
+# (`tests.support.secrets` and `support.secrets`).
+_twin = sys.modules.get("tests.support.secrets") or sys.modules.get("support.secrets")
+REGISTRY: SecretRegistry = getattr(_twin, "REGISTRY", None) or SecretRegistry()
+
+
+def register_secret(secret: str | None) -> None:
+    """Register a provider secret / repo key secret / password the scan must never find."""
+    REGISTRY.register(secret)
+
+
+register = register_secret
+
+
+def capture_text(text: str | bytes | None, where: str) -> None:
+    REGISTRY.capture(text, where)
+
+
+def install_log_capture(level: int = logging.DEBUG) -> CaptureLogHandler:
+    """Attach the capture handler to the root logger and open it to `level` (idempotent)."""
+    root = logging.getLogger()
+    for h in root.handlers:
+        if isinstance(h, CaptureLogHandler) and h.registry is REGISTRY:
+            return h
+    handler = CaptureLogHandler(REGISTRY)
+    root.addHandler(handler)
+    root.setLevel(level)
+    return handler

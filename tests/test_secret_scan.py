@@ -1,0 +1,32 @@
+"""Runs last (the conftest moves it): fails if any registered secret appeared in a captured
+response body or log record during the whole run."""
+from __future__ import annotations
+
+import logging
+
+from tests.support.secrets import REGISTRY, CaptureLogHandler, SecretRegistry
+
+
+def test_scan_mechanism_detects_a_planted_leak() -> None:
+    """The scanner itself works: logs and texts, before and after registration."""
+    reg = SecretRegistry()
+    logger = logging.getLogger("tollgate.test.scan-probe")
+    handler = CaptureLogHandler(reg)
+    logger.addHandler(handler)
+    try:
+        logger.debug("early leak %s", "sk-planted-early-0001")  # leaked before registration
+        reg.register("sk-planted-early-0001")
+        reg.register("sk-planted-late-0002")
+        logger.debug("late leak sk-planted-late-0002")
+        reg.capture('{"key": "sk-…0002"}', "masked body")  # masked: not a hit
+    finally:
+        logger.removeHandler(handler)
+    assert [h.where for h in reg.hits] == ["log tollgate.test.scan-probe"] * 2
+    assert "sk-planted" not in reg.report()  # the report never repeats a secret
+
+
+def test_no_registered_secret_leaked_anywhere() -> None:
+    before = REGISTRY.texts_seen
+    logging.getLogger("tollgate.test.scan-wiring").debug("probe")
+    assert REGISTRY.texts_seen == before + 1, "the root log capture is not installed"
+    assert not REGISTRY.hits, "registered secrets leaked:\n" + REGISTRY.report()

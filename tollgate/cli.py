@@ -1,0 +1,174 @@
+"""`tollgate` command line (argparse). Every server command migrates the config store first.
+
+    tollgate up                     embedded all-in-one: API at /, gateway at /v1, consumers
+    tollgate api                    management + stats API
+    tollgate gateway                OpenAI-compatible gateway (/v1) only
+    tollgate consume metering|policy
+    tollgate migrate                upgrade the config store schema and exit
+    tollgate admin create-user --email E --password P [--name N] [--org-role R] [--org-id ID | --new-org NAME]
+
+Exit codes: 0 ok, 1 failure, 2 usage error or command not available in this build.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from tollgate.settings import Settings
+
+log = logging.getLogger("tollgate.cli")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _print_banner(settings: Settings, what: str) -> None:
+    print(f"tollgate {what} on http://{settings.host}:{settings.port} (data dir {settings.data_dir})", flush=True)
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from tollgate.runtime import build_up_app, serve
+
+    _print_banner(settings, "up")
+    serve(build_up_app(settings), settings, log_level=args.log_level.lower())
+    return 0
+
+
+def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
+    from tollgate.runtime import build_api_app, serve
+
+    _print_banner(settings, "api")
+    serve(build_api_app(settings), settings, log_level=args.log_level.lower())
+    return 0
+
+
+def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
+    from tollgate.runtime import build_gateway_app, serve
+
+    app = build_gateway_app(settings)
+    if app.runtime.gateway is None:  # HOOK(E): wire_gateway() in tollgate/runtime.py
+        print("tollgate gateway: not available yet in this build", file=sys.stderr)
+        return 2
+    _print_banner(settings, "gateway")
+    serve(app, settings, log_level=args.log_level.lower())
+    return 0
+
+
+def cmd_consume(args: argparse.Namespace, settings: Settings) -> int:
+    # HOOK(C): metering -> e.g. `asyncio.run(consumers.kafka_runner.run_metering(settings))`
+    # HOOK(F): policy   -> e.g. `asyncio.run(consumers.policy.run_policy(settings))`
+    from consumers.kafka_runner import run_metering
+
+    runners: dict[str, object] = {"metering": run_metering}
+    runner = runners.get(args.which)
+    if runner is None:
+        print(f"tollgate consume {args.which}: not available yet in this build", file=sys.stderr)
+        return 2
+    asyncio.run(runner(settings))  # type: ignore[operator]
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from store.migrate import head_revision, upgrade
+
+    asyncio.run(upgrade(settings))
+    print(f"config store at revision {head_revision()}")
+    return 0
+
+
+async def _create_user(settings: Settings, args: argparse.Namespace) -> int:
+    from store.bootstrap import EmailInUse, create_user, default_org_id
+    from store.db import make_engine, make_sessionmaker
+    from store.migrate import upgrade_engine
+    from store.models import Org
+
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        await upgrade_engine(engine)
+        async with make_sessionmaker(engine)() as session:
+            org_id: str | None
+            if args.new_org:
+                org_id = None
+            elif args.org_id:
+                if await session.get(Org, args.org_id) is None:
+                    print(f"no org with id {args.org_id}", file=sys.stderr)
+                    return 1
+                org_id = args.org_id
+            else:
+                org_id = await default_org_id(session)
+            try:
+                user = await create_user(session, email=args.email, password=args.password,
+                                         name=args.name or "", org_role=args.org_role,
+                                         org_id=org_id, org_name=args.new_org or None)
+                await session.commit()
+            except EmailInUse:
+                print("a user with this email already exists", file=sys.stderr)
+                return 1
+            print(f"created user {user.id} ({user.email}) org {user.org_id} role {user.org_role}")
+            return 0
+    finally:
+        await engine.dispose()
+
+
+def cmd_admin_create_user(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.password:
+        args.password = os.environ.get("TOLLGATE_NEW_USER_PASSWORD", "")
+    if len(args.password) < 8:
+        print("password must have at least 8 characters", file=sys.stderr)
+        return 2
+    if "@" not in args.email:
+        print("email must be an email address", file=sys.stderr)
+        return 2
+    return asyncio.run(_create_user(settings, args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tollgate", description="Tollgate AI gateway")
+    p.add_argument("--log-level", default=os.environ.get("TOLLGATE_LOG_LEVEL", "INFO"),
+                   choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="embedded all-in-one (API at /, gateway at /v1)").set_defaults(fn=cmd_up)
+    sub.add_parser("api", help="management + stats API").set_defaults(fn=cmd_api)
+    sub.add_parser("gateway", help="OpenAI-compatible gateway").set_defaults(fn=cmd_gateway)
+    c = sub.add_parser("consume", help="run a consumer")
+    c.add_argument("which", choices=["metering", "policy"])
+    c.set_defaults(fn=cmd_consume)
+    sub.add_parser("migrate", help="upgrade the config store schema").set_defaults(fn=cmd_migrate)
+    admin = sub.add_parser("admin", help="administration")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    cu = admin_sub.add_parser("create-user", help="create a user (no API call needed)")
+    cu.add_argument("--email", required=True)
+    cu.add_argument("--password", default="",
+                    help="at least 8 characters (or set TOLLGATE_NEW_USER_PASSWORD)")
+    cu.add_argument("--name", default="")
+    cu.add_argument("--org-role", default="OWNER",
+                    choices=["USER", "BILLING", "WORKSPACES", "ADMINISTRATORS", "OWNER"])
+    g = cu.add_mutually_exclusive_group()
+    g.add_argument("--org-id", help="join this org (default: the oldest org, or a new one)")
+    g.add_argument("--new-org", metavar="NAME", help="create a new org with this name")
+    cu.set_defaults(fn=cmd_admin_create_user)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.log_level)
+    try:
+        settings = Settings()
+    except Exception as exc:  # noqa: BLE001 - settings errors never echo values
+        fields = [".".join(map(str, e.get("loc", ()))) for e in getattr(exc, "errors", lambda: [])()]
+        print(f"invalid settings: {', '.join(fields) or type(exc).__name__}", file=sys.stderr)
+        return 2
+    try:
+        return int(args.fn(args, settings) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

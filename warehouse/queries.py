@@ -1,0 +1,147 @@
+"""Stats SQL over the rollups (pure: builds parameterized SQL + bound values, runs nothing).
+
+Range semantics: an event counts when its minute bucket lies in [floor_minute(start), end].
+`/ai/llm/stats` reads whole days from `usage_daily` and the partial edge days from
+`usage_minute`, so a year-long range costs a few hundred day rows, not a table scan.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Sequence
+
+LAST_INTENT_SQL = (
+    "SELECT argMax(first_offset, last_offset), max(last_offset), argMax(token, last_offset) "
+    "FROM ingest_log WHERE topic = {topic:String} AND partition = {partition:UInt32}"
+)
+
+LLM_STATS_FIELDS = (
+    "api_calls", "tokens_in", "tokens_out", "llm_tokens_in", "llm_tokens_out",
+    "policy_violations", "num_alerts", "num_blocks",
+)
+
+SERIES_FIELDS = (
+    "bucket", "repo_id", "ai_llm_id", "repo_ai_api_key_id", "llm_type", "llm_model", "host",
+    "tokens_in", "tokens_out", "llm_tokens_in", "llm_tokens_out", "api_calls",
+    "policy_violations", "num_alerts", "num_blocks", "num_severity_low", "num_severity_medium",
+    "num_severity_high", "latency_ms_sum",
+)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MAX_DT = datetime(2106, 1, 1, tzinfo=timezone.utc)
+_MIN_DATE = date(1970, 1, 1)
+_MAX_DATE = date(2149, 1, 1)
+MINUTE = timedelta(minutes=1)
+DAY = timedelta(days=1)
+
+
+def floor_minute(t: datetime) -> datetime:
+    return t.astimezone(timezone.utc).replace(second=0, microsecond=0)
+
+
+def floor_day(t: datetime) -> datetime:
+    return t.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _epoch(t: datetime) -> int:
+    return int((t - _EPOCH).total_seconds())
+
+
+@dataclass(frozen=True)
+class RangePlan:
+    """Which minutes come from usage_minute and which whole days from usage_daily."""
+    minute_lo: datetime            # inclusive
+    minute_hi: datetime            # inclusive (bucket <= minute_hi)
+    day_lo: date | None            # whole days [day_lo, day_hi] from usage_daily
+    day_hi: date | None
+
+
+def plan_range(start: datetime | None, end: datetime | None) -> RangePlan:
+    """Pure: split [start, end] into whole UTC days plus minute-level edges."""
+    lo = floor_minute(start) if start else _EPOCH
+    hi = end.astimezone(timezone.utc) if end else _MAX_DT
+    if hi < lo:
+        return RangePlan(lo, hi, None, None)
+    first_day = floor_day(lo) if floor_day(lo) == lo else floor_day(lo) + DAY
+    last_day = floor_day(hi + MINUTE) - DAY
+    if last_day < first_day:
+        return RangePlan(lo, hi, None, None)
+    return RangePlan(lo, hi, first_day.date(), last_day.date())
+
+
+_SUMS = ", ".join(f"sum({c}) AS {c}" for c in LLM_STATS_FIELDS)
+_COLS = ", ".join(LLM_STATS_FIELDS)
+
+
+def llm_stats_query(workspace_ids: Sequence[str], ai_llm_ids: Sequence[str] | None,
+                    start: datetime | None, end: datetime | None) -> tuple[str, dict[str, Any]]:
+    plan = plan_range(start, end)
+    params: dict[str, Any] = {"ws": list(workspace_ids)}
+    scope = "workspace_id IN {ws:Array(String)}"
+    if ai_llm_ids is not None:
+        params["ids"] = list(ai_llm_ids)
+        scope += " AND ai_llm_id IN {ids:Array(String)}"
+    params["mlo"] = _epoch(plan.minute_lo)
+    params["mhi"] = _epoch(plan.minute_hi)
+    minute_where = (f"{scope} AND bucket >= toDateTime({{mlo:UInt32}}, 'UTC') "
+                    f"AND bucket <= toDateTime({{mhi:UInt32}}, 'UTC')")
+    parts = []
+    if plan.day_lo is not None and plan.day_hi is not None:
+        params["dlo"] = plan.day_lo.isoformat()
+        params["dhi"] = plan.day_hi.isoformat()
+        params["dlo_s"] = _epoch(datetime.combine(plan.day_lo, datetime.min.time(), timezone.utc))
+        params["dhi_s"] = _epoch(datetime.combine(plan.day_hi, datetime.min.time(), timezone.utc) + DAY)
+        parts.append(f"SELECT ai_llm_id, {_COLS} FROM usage_daily WHERE {scope} "
+                     "AND bucket >= {dlo:Date} AND bucket <= {dhi:Date}")
+        minute_where += (" AND NOT (bucket >= toDateTime({dlo_s:UInt32}, 'UTC') "
+                         "AND bucket < toDateTime({dhi_s:UInt32}, 'UTC'))")
+    parts.append(f"SELECT ai_llm_id, {_COLS} FROM usage_minute WHERE {minute_where}")
+    sql = (f"SELECT ai_llm_id, {_SUMS} FROM ({' UNION ALL '.join(parts)}) "
+           "GROUP BY ai_llm_id ORDER BY ai_llm_id")
+    return sql, params
+
+
+@dataclass(frozen=True)
+class SeriesFilter:
+    workspace_ids: Sequence[str]
+    start: datetime
+    end: datetime
+    repo_ids: Sequence[str] = field(default_factory=tuple)
+    ai_llm_ids: Sequence[str] = field(default_factory=tuple)
+    key_ids: Sequence[str] = field(default_factory=tuple)
+    models: Sequence[str] = field(default_factory=tuple)
+    limit: int = 10_000
+
+
+def series_query(grain: str, f: SeriesFilter) -> tuple[str, dict[str, Any]]:
+    """Rows of the minute or day rollup, grouped by bucket and the API's dimensions."""
+    if grain not in ("minute", "daily"):
+        raise ValueError("grain must be minute or daily")
+    params: dict[str, Any] = {"ws": list(f.workspace_ids), "lim": int(f.limit)}
+    where = ["workspace_id IN {ws:Array(String)}"]
+    if grain == "minute":
+        table = "usage_minute"
+        params["lo"] = _epoch(floor_minute(f.start))
+        params["hi"] = _epoch(f.end.astimezone(timezone.utc))
+        where.append("bucket >= toDateTime({lo:UInt32}, 'UTC') AND bucket <= toDateTime({hi:UInt32}, 'UTC')")
+    else:
+        table = "usage_daily"
+        params["lo"] = f.start.astimezone(timezone.utc).date().isoformat()
+        params["hi"] = f.end.astimezone(timezone.utc).date().isoformat()
+        where.append("bucket >= {lo:Date} AND bucket <= {hi:Date}")
+    ors = []
+    for name, col, values in (("r", "repo_id", f.repo_ids), ("a", "ai_llm_id", f.ai_llm_ids),
+                              ("k", "repo_ai_api_key_id", f.key_ids)):
+        if values:
+            params[name] = list(values)
+            ors.append(f"{col} IN {{{name}:Array(String)}}")
+    if ors:
+        where.append("(" + " OR ".join(ors) + ")")
+    if f.models:
+        params["m"] = list(f.models)
+        where.append("llm_model IN {m:Array(String)}")
+    dims = "bucket, repo_id, ai_llm_id, repo_ai_api_key_id, llm_type, llm_model, host"
+    sums = ", ".join(f"sum({c})" for c in SERIES_FIELDS[7:])
+    sql = (f"SELECT {dims}, {sums} FROM {table} WHERE {' AND '.join(where)} "
+           f"GROUP BY {dims} ORDER BY {dims} LIMIT {{lim:UInt32}}")
+    return sql, params

@@ -1,0 +1,24 @@
+"""Column lists of the raw tables, in insert order (pure data; shared by processor and client)."""
+from __future__ import annotations
+
+REQUESTS_TABLE = "requests"
+VIOLATIONS_TABLE = "violations"
+INGEST_LOG_TABLE = "ingest_log"
+
+REQUEST_COLUMNS: tuple[str, ...] = (
+    "event_id", "schema_version", "occurred_at", "org_id", "workspace_id", "repo_id",
+    "repo_ai_api_key_id", "ai_llm_id", "ai_type", "model", "provider_model", "endpoint",
+    "stream", "status", "http_status", "error_type", "latency_ms", "ttft_ms",
+    "gateway_overhead_ms", "tokens_in", "tokens_out", "cached_tokens", "usage_source",
+    "attempt_count", "attempt_ai_llm_ids", "attempt_statuses", "attempt_http_statuses",
+    "attempt_latencies_ms", "user_id", "conversation_id", "policy_ids", "gateway_id",
+    "request_id", "kafka_topic", "kafka_partition", "kafka_offset",
+)
+
+VIOLATION_COLUMNS: tuple[str, ...] = (
+    "event_id", "schema_version", "occurred_at", "policy_id", "policy_name", "org_id",
+    "workspace_id", "repo_id", "repo_ai_api_key_id", "ai_llm_id", "request_id", "gateway_id",
+    "severity", "action_type", "block", "explanation", "llm_type", "llm_model", "user_id",
+    "conversation_id", "llm_tokens_in", "llm_tokens_out", "kafka_topic", "kafka_partition",
+    "kafka_offset",
+)
