@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support import postgres as pg
 from tests.support.secrets import capture_text, register_secret
 
 TOLLGATE = [sys.executable, "-m", "tollgate.cli"]
@@ -40,9 +41,9 @@ def test_migrate_creates_the_store(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
 
 
-def test_migrate_on_postgres(db_backend: str, db_url: str, tmp_path: Path) -> None:
-    if db_backend != "postgres":
-        pytest.skip("the SQLite case is test_migrate_creates_the_store")
+@pytest.mark.postgres
+def test_migrate_on_postgres(tmp_path: Path) -> None:
+    db_url = pg.create_database(pg.base_url_or_skip(), "cli")
     p = run(["migrate"], tmp_path, TOLLGATE_DATABASE_URL=db_url)
     assert p.returncode == 0, p.stderr
     assert not (tmp_path / "tollgate.db").exists()

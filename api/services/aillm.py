@@ -225,7 +225,8 @@ async def delete_config(db: AsyncSession, who: Principal, ai_llm_id: str) -> Non
     if judge_of:
         raise ApiError(403, "The configuration is the policy judge of a workspace; choose another judge first")
     await db.delete(row)
-    await commit_change(db)
+    # A repository attached meanwhile trips the RESTRICT foreign key: same answer as above.
+    await commit_change(db, conflict_message="The configuration is in use by a repository", conflict_status=403)
 
 
 async def validate_config(db: AsyncSession, who: Principal, settings: Settings, ai_llm_id: str) -> ValidationResult:

@@ -8,8 +8,10 @@ from api.errors import ApiError
 from store.epoch import bump_epoch
 
 
-async def commit_change(db: AsyncSession, *, conflict_message: str = "NAME_ALREADY_USED") -> None:
-    """Bump the config epoch and commit in one transaction; a unique-constraint race -> 409.
+async def commit_change(
+    db: AsyncSession, *, conflict_message: str = "NAME_ALREADY_USED", conflict_status: int = 409
+) -> None:
+    """Bump the config epoch and commit in one transaction; a constraint race -> 409 (or as given).
 
     Every change gateways must see goes through here, so the epoch never lags the data.
     """
@@ -18,4 +20,4 @@ async def commit_change(db: AsyncSession, *, conflict_message: str = "NAME_ALREA
         await db.commit()
     except IntegrityError:
         await db.rollback()
-        raise ApiError(409, conflict_message) from None
+        raise ApiError(conflict_status, conflict_message) from None

@@ -6,33 +6,19 @@
 """
 from __future__ import annotations
 
-import importlib
 from functools import lru_cache
 
 from store.snapshot import ConfigEntry
 
-# ai_type -> (module, names of the module-level adapter instance to look for)
-_MODULES = {
-    "OPENAI": ("producers.adapters.openai", ("OPENAI",)),
-    "OTHER": ("producers.adapters.openai", ("OTHER",)),
-    "ANTHROPIC": ("producers.adapters.anthropic", ("ANTHROPIC",)),
-    "GOOGLE": ("producers.adapters.google", ("GOOGLE",)),
-    "AWS": ("producers.adapters.bedrock", ("AWS", "BEDROCK")),
-}
-
-
 @lru_cache(maxsize=None)
 def adapter(ai_type: str):
-    """The family's `producers.adapters.base.Adapter` instance."""
+    """The family's `producers.adapters.base.Adapter` instance (ValueError if unknown)."""
+    from producers.adapters import adapter_for
+
     try:
-        mod_name, names = _MODULES[ai_type]
-    except KeyError:
+        return adapter_for(ai_type)
+    except (KeyError, ValueError):
         raise ValueError(f"unknown provider type {ai_type}") from None
-    mod = importlib.import_module(mod_name)
-    for n in names:
-        if hasattr(mod, n):
-            return getattr(mod, n)
-    raise ValueError(f"no adapter instance for {ai_type} in {mod_name}")
 
 
 def serves(ai_type: str, model: str) -> bool:

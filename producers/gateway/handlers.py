@@ -312,7 +312,7 @@ class Gateway:
 
     def _record(self, o: Outcome, cfg, pm: str, status: str, http_status: int | None,
                 error_type: str | None, latency_ms: float) -> None:
-        o.attempts.append(Attempt.model_construct(
+        o.attempts.append(Attempt(
             ai_llm_id=cfg.ai_llm_id, ai_type=cfg.ai_type, provider_model=pm, status=status,
             http_status=http_status, error_type=error_type, latency_ms=round(latency_ms, 3),
         ))

@@ -105,6 +105,7 @@ class AiohttpTransport:
 
     async def _send(self, req, timeout: float, total: bool):
         import aiohttp
+        from yarl import URL
 
         if self._session is None:
             await self.start()
@@ -114,8 +115,11 @@ class AiohttpTransport:
             sock_read=timeout,
         )
         try:
+            # encoded=True: send the path exactly as built (SigV4 signs it; yarl would
+            # otherwise normalise e.g. %3A back to ':').
             return await self._session.request(
-                req.method, req.url, headers=req.headers, data=req.body or None, timeout=to
+                req.method, URL(req.url, encoded=True), headers=req.headers, data=req.body or None,
+                timeout=to,
             )
         except asyncio.TimeoutError:
             raise UpstreamTimeout("provider timed out") from None

@@ -84,6 +84,7 @@ class KafkaEventPublisher:
         connect_timeout_s: float = 5.0,
         drain_timeout_s: float = 10.0,
         retry_backoff_s: tuple[float, float] = (0.2, 5.0),
+        max_inflight: int = 4,
         client_id: str = "tollgate-publisher",
         compression: str | None = None,
         spool_kwargs: dict[str, Any] | None = None,
@@ -117,6 +118,8 @@ class KafkaEventPublisher:
         self._bg: set[asyncio.Task] = set()
         self._m_emitted: dict[str, Any] = {}
         self._m_sent: dict[str, Any] = {}
+        self.max_inflight = max_inflight
+        self._inflight: collections.deque[tuple[list[_Item], list, float]] = collections.deque()
 
     # ---- public interface ---------------------------------------------------------------
 
@@ -174,6 +177,7 @@ class KafkaEventPublisher:
             with contextlib.suppress(BaseException):
                 await self._task
         self._task = None
+        await self._evacuate_inflight()
         leftover = list(self._queue)
         self._queue.clear()
         if leftover:
@@ -209,7 +213,7 @@ class KafkaEventPublisher:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if not self._queue and not self._spooling and self.spool_pending() == 0 \
-                    and not self._in_flight:
+                    and not self._in_flight and not self._inflight:
                 return True
             await asyncio.sleep(0.02)
         return False
@@ -221,7 +225,7 @@ class KafkaEventPublisher:
     async def _run(self) -> None:
         while True:
             metrics.PUBLISHER_QUEUE_DEPTH.set(len(self._queue))
-            if self._stopping and not self._queue and (
+            if self._stopping and not self._queue and not self._inflight and (
                     not self._spooling or time.monotonic() >= self._stop_deadline):
                 return
             try:
@@ -233,12 +237,17 @@ class KafkaEventPublisher:
                 raise
             except Exception as exc:  # noqa: BLE001 - the sender must survive anything
                 log.error("publisher sender error (%s); switching to the spool", type(exc).__name__)
+                with contextlib.suppress(Exception):
+                    await self._evacuate_inflight()
                 self._set_spooling(True)
                 self._schedule_retry()
                 await asyncio.sleep(0.05)
 
     async def _direct_step(self) -> None:
         if not self._queue:
+            if self._inflight:          # nothing new: collect acks of the oldest batch
+                await self._settle_oldest()
+                return
             self._wakeup.clear()
             if self._stopping:
                 return
@@ -247,19 +256,43 @@ class KafkaEventPublisher:
         batch = self._take()
         if len(self._queue) > self.high_water:
             log.warning("publisher queue backed up (%d waiting); spooling", len(self._queue))
+            await self._settle_all()
             await self._to_spool(batch + self._take(len(self._queue)))
             self._set_spooling(True)
             self._next_retry = 0.0
             return
-        self._in_flight = True
-        try:
-            failed = await self._send(batch)
-        finally:
-            self._in_flight = False
+        futs, deadline = await self._hand_over(batch)
+        self._inflight.append((batch, futs, deadline))
+        if len(self._inflight) >= self.max_inflight:
+            await self._settle_oldest()
+
+    async def _settle_oldest(self) -> None:
+        batch, futs, deadline = self._inflight.popleft()
+        failed = await self._settle(batch, futs, deadline)
         if failed:
-            await self._to_spool(failed)
+            # Everything handed over after the failure goes to the spool behind it (order kept;
+            # whatever of it was acked anyway becomes a duplicate, deduplicated downstream).
+            rest: list[_Item] = []
+            while self._inflight:
+                b, fs, d = self._inflight.popleft()
+                pending = [f for f in fs if f is not None and not f.done()]
+                if pending:
+                    await asyncio.wait(pending, timeout=max(0.0, d - time.monotonic()))
+                rest.extend(b)
+            await self._to_spool(failed + rest)
             self._set_spooling(True)
             self._schedule_retry()
+
+    async def _evacuate_inflight(self) -> None:
+        """Spool every handed-over batch without waiting (ack or not: at least once)."""
+        items: list[_Item] = []
+        while self._inflight:
+            items.extend(self._inflight.popleft()[0])
+        await self._to_spool(items)
+
+    async def _settle_all(self) -> None:
+        while self._inflight and not self._spooling:
+            await self._settle_oldest()
 
     async def _spooling_step(self) -> None:
         if self._queue:
@@ -310,23 +343,34 @@ class KafkaEventPublisher:
 
     async def _send(self, batch: list[_Item]) -> list[_Item]:
         """Publish a batch and wait for acks; returns the items not acknowledged, in order."""
-        if self._broker is None and not await self._connect():
-            return batch
-        broker = self._broker
+        futs, deadline = await self._hand_over(batch)
+        return await self._settle(batch, futs, deadline)
+
+    async def _hand_over(self, batch: list[_Item]) -> tuple[list[asyncio.Future | None], float]:
+        """Give every item to the Kafka client (which batches them); futures resolve on ack."""
         futs: list[asyncio.Future | None] = [None] * len(batch)
         deadline = time.monotonic() + self.send_timeout_s
+        if self._broker is None and not await self._connect():
+            return futs, deadline
+        broker = self._broker
         try:
             for i, it in enumerate(batch):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                futs[i] = await asyncio.wait_for(
+                fut = await asyncio.wait_for(
                     broker.publish(it.value, it.topic, key=it.key, timestamp_ms=it.ts,
                                    no_confirm=True),
                     remaining)
-                futs[i].add_done_callback(_consume_exception)
-        except Exception as exc:  # noqa: BLE001 - counted below as failed
+                fut.add_done_callback(_consume_exception)
+                futs[i] = fut
+        except Exception as exc:  # noqa: BLE001 - the rest counts as failed
             log.warning("publish to Kafka failed: %s", type(exc).__name__)
+        return futs, deadline
+
+    async def _settle(self, batch: list[_Item], futs: list[asyncio.Future | None],
+                      deadline: float) -> list[_Item]:
+        """Wait (until ``deadline``) for a handed-over batch; returns the unacked tail in order."""
         pending = [f for f in futs if f is not None and not f.done()]
         if pending:
             await asyncio.wait(pending, timeout=max(0.0, deadline - time.monotonic()))
@@ -336,8 +380,8 @@ class KafkaEventPublisher:
                 if not failed:
                     self._count_sent(it.topic)
                 else:
-                    # Acked after an earlier failure: keep it with the failed tail (order first;
-                    # the duplicate is deduplicated downstream).
+                    # Acked after an earlier failure: kept with the failed tail so order holds;
+                    # the duplicate is deduplicated downstream (eventId).
                     failed.append(it)
             else:
                 failed.append(it)

@@ -351,6 +351,8 @@ async def test_static_paths_not_swallowed(env):
         assert r.status_code == 200 and r.json() == {"success": True, "stats": []}
     r = await env.client.get("/ai/llm/available", headers=env.reader.h)  # the real app
     assert r.status_code == 200 and "aiLlms" in r.json()
+    r = await env.client.get("/ai/llm/stats", headers=env.reader.h)
+    assert r.status_code not in (404, 405), r.text  # C's handler answers, not our {id} routes
 
 
 async def test_leak_scanner_itself_catches_a_leak(env):
@@ -363,3 +365,14 @@ async def test_leak_scanner_itself_catches_a_leak(env):
             await env.client.get("/ai/llm", headers=env.writer.h)
     finally:
         env.canaries.discard(marker)
+
+
+async def test_concurrent_creates_with_one_name_give_one_winner(env):
+    """The uniqueness check races with itself; the constraint turns the loser into 409, not 500."""
+    import asyncio
+
+    body = {"name": "raced", "aiType": "OPENAI", "endpoint": "https://api.openai.com/v1",
+            "secret": env.secret("sk-raced-secret-0123456789abcd"), "workspaceId": env.ws}
+    rs = await asyncio.gather(*(env.client.post("/ai/llm", json=body, headers=env.writer.h) for _ in range(6)))
+    codes = sorted(r.status_code for r in rs)
+    assert codes == [200] + [409] * 5, codes

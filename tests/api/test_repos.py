@@ -151,3 +151,13 @@ async def test_delete_removes_links_and_keys(env):
     assert (await env.client.delete(f"/repo/{rid}", headers=env.writer.h)).status_code == 404
     # the config is free again
     assert (await env.client.delete(f"/ai/llm/{a}", headers=env.writer.h)).status_code == 200
+
+
+async def test_concurrent_creates_with_one_name_give_one_winner(env):
+    import asyncio
+
+    body = {"name": "raced-repo", "workspaceId": env.ws, "repoAiLlms": []}
+    rs = await asyncio.gather(*(env.client.post("/repo", json=body, headers=env.writer.h) for _ in range(6)))
+    codes = sorted(r.status_code for r in rs)
+    assert codes == [200] + [409] * 5, codes
+    assert all(r.json()["message"] == "NAME_ALREADY_USED" for r in rs if r.status_code == 409)

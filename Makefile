@@ -1,0 +1,19 @@
+# Two commands: `make run` (embedded Tollgate on this machine) and `make test` (whole suite).
+PYTHON ?= python3
+VENV   ?= .venv
+ADMIN_EMAIL    ?= $(or $(TOLLGATE_ADMIN_EMAIL),admin@tollgate.local)
+ADMIN_PASSWORD ?= $(or $(TOLLGATE_ADMIN_PASSWORD),tollgate-admin)
+
+.PHONY: run test venv
+
+venv:
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q -e .
+
+run: venv
+	@echo "Tollgate: API http://127.0.0.1:$${TOLLGATE_PORT:-8080}/  gateway http://127.0.0.1:$${TOLLGATE_PORT:-8080}/v1  data $${TOLLGATE_DATA_DIR:-./data}"
+	@echo "First OWNER (created when no user exists yet): $(ADMIN_EMAIL) / $(ADMIN_PASSWORD)"
+	TOLLGATE_ADMIN_EMAIL='$(ADMIN_EMAIL)' TOLLGATE_ADMIN_PASSWORD='$(ADMIN_PASSWORD)' $(VENV)/bin/tollgate up
+
+test:
+	scripts/test.sh

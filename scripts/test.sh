@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The whole test suite with real services: venv + deps, PostgreSQL, Kafka, pytest.
+#
+#   scripts/test.sh [pytest args...]      (make test)
+#
+# Exits non-zero when any test failed or when no test ran. Services are stopped on exit.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+REPO="$(pwd)"
+PYTHON="${PYTHON:-python3}"
+VENV="${VENV:-$REPO/.venv}"
+
+log() { echo "test.sh: $*" >&2; }
+
+# 1. venv + dependencies (editable install with the test extra)
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+log "installing tollgate[test] into $VENV"
+"$VENV/bin/python" -m pip install -q -e ".[test]"
+
+# 2. services, in a private run dir, stopped on any exit
+RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/tollgate-test.XXXXXX")"
+chmod 0755 "$RUN_DIR"  # the PostgreSQL cluster runs as the postgres user
+cleanup() {
+  local rc=$?
+  if [ -x scripts/kafka.sh ] && [ -d "$RUN_DIR/kafka" ]; then
+    scripts/kafka.sh stop --dir "$RUN_DIR/kafka" >/dev/null 2>&1 || true
+  fi
+  scripts/postgres.sh stop --dir "$RUN_DIR/pg" >/dev/null 2>&1 || true
+  rm -rf "$RUN_DIR"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+log "starting PostgreSQL"
+pg_line="$(scripts/postgres.sh start --dir "$RUN_DIR/pg" | grep '^TOLLGATE_TEST_POSTGRES_URL=' | tail -1)"
+export TOLLGATE_TEST_POSTGRES_URL="${pg_line#TOLLGATE_TEST_POSTGRES_URL=}"
+[ -n "$TOLLGATE_TEST_POSTGRES_URL" ] || { log "PostgreSQL did not start"; exit 1; }
+log "PostgreSQL at $TOLLGATE_TEST_POSTGRES_URL"
+
+if [ -x scripts/kafka.sh ]; then
+  log "starting Kafka (first run downloads the broker with Maven)"
+  kafka_line="$(scripts/kafka.sh start --dir "$RUN_DIR/kafka" --watch-pid $$ | grep '^KAFKA_BOOTSTRAP=' | tail -1)"
+  export TOLLGATE_TEST_KAFKA_BOOTSTRAP="${kafka_line#KAFKA_BOOTSTRAP=}"
+  [ -n "$TOLLGATE_TEST_KAFKA_BOOTSTRAP" ] || { log "Kafka did not start"; exit 1; }
+  log "Kafka at $TOLLGATE_TEST_KAFKA_BOOTSTRAP"
+else
+  log "scripts/kafka.sh not present: Kafka tests start their own broker or fail"
+fi
+
+# 3. the suite
+set +e
+"$VENV/bin/python" -m pytest tests "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+  log "no tests ran: failing"
+  exit 1
+fi
+exit "$rc"
