@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import signal
@@ -17,8 +18,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from consumers.kafka_runner import MeteringConsumer
 from schemas.events import DeadLetter, RequestEvent
 from tests.warehouse.support import ch_settings, warehouse  # noqa: F401
-from tollgate.settings import Settings
-from warehouse.client import Warehouse
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 REPO = Path(__file__).resolve().parents[2]
@@ -100,15 +99,20 @@ async def test_consumer_sigkilled_repeatedly_counts_exactly_once(kafka_bootstrap
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
-    wh = Warehouse(Settings(data_dir=tmp_path, clickhouse_url=None), database=db)
-    from warehouse.client import open_embedded_data_dir
-    if open_embedded_data_dir() is not None:
-        pytest.fail("another embedded engine is open in the test process; run this test on its own")
-    await wh.start()
-    try:
-        t = (await wh.llm_stats([ws], [llm], None, None))[llm]
-        raw = await wh.query("SELECT count(), uniqExact(event_id) FROM requests")
-    finally:
-        await wh.stop()
-    assert raw[0][0] == raw[0][1] == n
-    assert t["api_calls"] == n and t["tokens_in"] == sum(i % 11 for i in range(n))
+    # read back in a child process: this process may already hold another embedded engine
+    probe = (
+        "import asyncio, json, sys\n"
+        "from tollgate.settings import Settings\nfrom warehouse.client import Warehouse\n"
+        "async def m():\n"
+        f"    wh = Warehouse(Settings(data_dir={str(tmp_path)!r}, clickhouse_url=None), database={db!r})\n"
+        "    await wh.start()\n"
+        f"    t = (await wh.llm_stats([{ws!r}], [{llm!r}], None, None))[{llm!r}]\n"
+        "    raw = await wh.query('SELECT count(), uniqExact(event_id) FROM requests')\n"
+        "    await wh.stop()\n"
+        "    print(json.dumps([t['api_calls'], t['tokens_in'], raw[0][0], raw[0][1]]))\n"
+        "asyncio.run(m())\n")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=120, check=True).stdout.strip().splitlines()[-1]
+    calls, tokens, raw_rows, uniq = json.loads(out)
+    assert raw_rows == uniq == n
+    assert calls == n and tokens == sum(i % 11 for i in range(n))
