@@ -20,8 +20,6 @@ import uvicorn
 
 from tests.gateway.harness import LiveGateway, free_port
 
-pytest_plugins = ["tests.support.upstream"]
-
 
 @dataclass
 class Env:

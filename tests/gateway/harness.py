@@ -24,6 +24,7 @@ from store.db import make_engine, make_sessionmaker
 from store.epoch import bump_epoch
 from store.models import AiLlm, Base, Org, Repo, RepoAiLlm, RepoApiKey, Workspace, new_id
 from store.sealing import seal
+from tests.support.secrets import register_secret
 from tollgate.settings import Settings
 
 
@@ -170,6 +171,9 @@ class LiveGateway:
     async def add_config(self, org_id: str, ws_id: str, name: str, ai_type: str, endpoint: str,
                          secret: str | None, key: str | None = None, region: str | None = None) -> str:
         cid = new_id()
+        for value in (secret, key if ai_type == "AWS" else None):
+            if value:
+                register_secret(value)
         k = self.settings.secret_key_bytes
         async with self.sm() as s, s.begin():
             s.add(AiLlm(
@@ -193,6 +197,7 @@ class LiveGateway:
 
     async def add_key(self, repo_id: str, name: str = "k") -> tuple[str, str]:
         prefix, secret = apikeys.generate()
+        register_secret(secret)
         kid = new_id()
         async with self.sm() as s, s.begin():
             s.add(RepoApiKey(id=kid, repo_id=repo_id, name=name, key_prefix=prefix,
