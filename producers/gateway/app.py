@@ -127,6 +127,14 @@ class GatewayComponent:
 
 def wire(rt: Any, transport_kind: str = "aiohttp") -> GatewayComponent:
     """Runtime hook: `rt.gateway` serves `/v1/...`; the component starts with the process."""
+    if rt.publisher is None and rt.settings.kafka_bootstrap:
+        # Fallback until/unless `wire_events` sets one: never drop events silently in a
+        # distributed gateway. A no-op as soon as the events wiring provides a publisher.
+        from producers.publisher.kafka import KafkaEventPublisher
+
+        rt.publisher = rt.add(KafkaEventPublisher(
+            rt.settings.kafka_bootstrap, rt.settings.data_dir / "spool",
+            spool_max_bytes=rt.settings.spool_max_bytes))
     comp = GatewayComponent(rt, transport_kind)
     rt.gateway = GatewayApp(comp)
     rt.add(comp)
