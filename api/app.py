@@ -4,13 +4,13 @@ Only assembles; handlers live in `api/routers/<resource>.py`, authorization in `
 """
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
+from api.routers import aillm, ops, policies, repos, stats, users, workspaces
 
 if TYPE_CHECKING:
     from tollgate.runtime import Runtime
@@ -18,17 +18,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("tollgate.api")
 
 # Included in this order (stats before aillm so `/ai/llm/stats` is never shadowed).
-ROUTER_MODULES = (
-    "api.routers.ops",
-    "api.routers.users",
-    "api.routers.workspaces",
-    "api.routers.stats",  # C
-    "api.routers.aillm",  # A2
-    "api.routers.repos",  # A2
-    "api.routers.policies",  # F
-)
-# Modules other helpers are still writing; skipped while absent. Coordinator: empty this.
-_OPTIONAL = {"api.routers.stats", "api.routers.aillm", "api.routers.repos", "api.routers.policies"}
+ROUTERS = (ops.router, users.router, workspaces.router, stats.router, aillm.router,
+           repos.router, policies.router)
 
 
 def _new_app(runtime: "Runtime") -> FastAPI:
@@ -41,24 +32,15 @@ def _new_app(runtime: "Runtime") -> FastAPI:
 
 
 def create_api_app(runtime: "Runtime") -> FastAPI:
-    """The management API with every router module that exists."""
+    """The management API: every router of `api/routers/`."""
     app = _new_app(runtime)
-    for name in ROUTER_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if name in _OPTIONAL and exc.name == name:
-                log.debug("router %s not present yet", name)
-                continue
-            raise
-        app.include_router(module.router)
+    for router in ROUTERS:
+        app.include_router(router)
     return app
 
 
 def create_ops_app(runtime: "Runtime") -> FastAPI:
     """Only `/health` and `/metrics`, for processes without the management API."""
-    from api.routers import ops
-
     app = _new_app(runtime)
     app.include_router(ops.router)
     return app

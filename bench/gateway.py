@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 LITELLM_VENV = ROOT / "bench" / ".venv-litellm"
 OPENAI_KEY = "sk-fake-openai-0123456789abcdef"  # the fake upstream's default credential
+LITELLM_MASTER_KEY = "sk-bench-" + os.urandom(16).hex()  # per run, local only
 PROMPT = "hello from the benchmark, please answer"
 
 
@@ -41,9 +42,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, timeout: float = 60.0, headers: dict | None = None) -> None:
+def wait_http(url: str, timeout: float = 60.0, headers: dict | None = None, proc=None) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
+        if proc is not None and proc.p.poll() is not None:
+            raise RuntimeError(f"{proc.name} exited while starting (see its log)")
         try:
             req = urllib.request.Request(url, headers=headers or {})
             with urllib.request.urlopen(req, timeout=2) as r:
@@ -69,6 +72,25 @@ def rss_kb(pid: int) -> int:
                 if line.startswith("VmHWM:"):
                     total += int(line.split()[1])
         except OSError:
+            pass
+    return total
+
+
+def cpu_s(pid: int) -> float:
+    """User+system CPU seconds of a process and its children (utime+stime from /proc)."""
+    total = 0.0
+    pids = [pid]
+    try:
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+        pids += [int(x) for x in out.split()]
+    except Exception:  # noqa: BLE001
+        pass
+    tick = os.sysconf("SC_CLK_TCK")
+    for p in pids:
+        try:
+            f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(f[11]) + int(f[12])) / tick
+        except (OSError, IndexError, ValueError):
             pass
     return total
 
@@ -218,7 +240,7 @@ def main() -> int:
         tg = Proc("tollgate", gw_cmd, env=env, log=tmp / "tollgate.log")
         procs.append(tg)
         tg_url = f"http://127.0.0.1:{env['TOLLGATE_PORT']}"
-        wait_http(tg_url + "/health")
+        wait_http(tg_url + "/health", proc=tg)
         wait_http(tg_url + "/v1/models", headers={"authorization": f"Bearer {key}"})
 
         targets = {"upstream (direct)": (upstream + "/v1/chat/completions", OPENAI_KEY, None),
@@ -235,25 +257,28 @@ def main() -> int:
                 f"      api_key: {OPENAI_KEY}\n"
                 "litellm_settings:\n"
                 "  drop_params: true\n"
+                "general_settings:\n"
+                f"  master_key: {LITELLM_MASTER_KEY}\n"
             )
             lport = free_port()
             ll = Proc("litellm", [str(exe), "--config", str(cfg), "--host", "127.0.0.1", "--port", str(lport),
                                   "--num_workers", "1"], log=tmp / "litellm.log",
                       env={"LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False", "NO_DOCS": "True"})
             procs.append(ll)
-            wait_http(f"http://127.0.0.1:{lport}/health/liveliness", timeout=180)
-            targets["litellm"] = (f"http://127.0.0.1:{lport}/v1/chat/completions", "sk-anything", ll)
+            wait_http(f"http://127.0.0.1:{lport}/health/liveliness", timeout=180, proc=ll)
+            targets["litellm"] = (f"http://127.0.0.1:{lport}/v1/chat/completions", LITELLM_MASTER_KEY, ll)
 
         body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": PROMPT}]}
         sbody = dict(body, stream=True)
         for name, (url, k, proc) in targets.items():
             # warm-up (connections, caches)
             wrk(url, k, body, 8, 2, tmp)
-            r = {
-                "c1": wrk(url, k, body, 1, a.duration, tmp),
-                "c64": wrk(url, k, body, 64, a.duration, tmp),
-                "c64s": wrk(url, k, sbody, 64, a.duration, tmp),
-            }
+            r = {"c1": wrk(url, k, body, 1, a.duration, tmp)}
+            cpu0 = cpu_s(proc.p.pid) if proc else 0.0
+            r["c64"] = wrk(url, k, body, 64, a.duration, tmp)
+            if proc:
+                r["cpu_us_per_req"] = (cpu_s(proc.p.pid) - cpu0) / max(r["c64"]["requests"], 1) * 1e6
+            r["c64s"] = wrk(url, k, sbody, 64, a.duration, tmp)
             r["rss_mb"] = rss_kb(proc.p.pid) / 1024 if proc else float("nan")
             results[name] = r
             print(f"  {name}: done", flush=True)
@@ -278,15 +303,16 @@ def report(res: dict, duration: int) -> None:
     base = res["upstream (direct)"]
     print(f"\nGateway benchmark ({duration}s per cell, wrk, same run, 127.0.0.1, {os.cpu_count()} cores)")
     hdr = f"{'target':20} {'rps c64':>9} {'rps c64 stream':>15} {'p50+ c1':>9} {'p99+ c1':>9} " \
-          f"{'p50+ c64':>9} {'p99+ c64':>9} {'RSS MB':>8} {'errors':>7}"
+          f"{'p50+ c64':>9} {'p99+ c64':>9} {'RSS MB':>8} {'errors':>7} {'CPU us/req':>10}"
     print(hdr)
     print("-" * len(hdr))
     for name, r in res.items():
         add = (lambda c, p: r[c][p] - base[c][p]) if name != "upstream (direct)" else (lambda c, p: r[c][p])
         errs = r["c1"]["errors"] + r["c64"]["errors"] + r["c64s"]["errors"]
         print(f"{name:20} {r['c64']['rps']:9.0f} {r['c64s']['rps']:15.0f} {add('c1','p50'):9.3f} "
-              f"{add('c1','p99'):9.3f} {add('c64','p50'):9.2f} {add('c64','p99'):9.2f} {r['rss_mb']:8.1f} {errs:7d}")
-    print("(upstream row: absolute latency in ms; other rows: ms added over the upstream row)")
+              f"{add('c1','p99'):9.3f} {add('c64','p50'):9.2f} {add('c64','p99'):9.2f} {r['rss_mb']:8.1f} {errs:7d} {r.get('cpu_us_per_req', float('nan')):10.0f}")
+    print("(upstream row: absolute latency in ms; other rows: ms added over the upstream row;"
+          " CPU us/req: the server's own CPU per non-streaming request at c=64)")
     if "litellm" in res and res["litellm"]["c64"]["rps"]:
         print(f"tollgate/litellm req/s: non-stream {res['tollgate']['c64']['rps'] / res['litellm']['c64']['rps']:.1f}x, "
               f"stream {res['tollgate']['c64s']['rps'] / max(res['litellm']['c64s']['rps'], 1e-9):.1f}x")

@@ -1,8 +1,11 @@
 """Metering transport wiring: a FastStream Kafka batch subscriber with manual acks, or the
 in-process bus when no Kafka is configured. One handler (`MeteringHandler`) serves both.
 
-Kafka path (steps): getmany batch -> `MeteringHandler.handle` (ClickHouse insert, idempotent)
--> commit exactly the offsets it returned. On insert failure the same batch is retried with
+Kafka path (steps): getmany batch -> decode + validate (`predecode`, on the loop) ->
+`MeteringHandler.handle` (ClickHouse insert, idempotent) -> commit exactly the offsets it
+returned. Depth-1 pipeline: batch N+1 is decoded while batch N's insert runs on the warehouse
+thread (the engine releases the GIL); N+1 is inserted only after N was inserted and committed,
+and a rebalance or stop waits for the batch in flight first. On insert failure the same batch is retried with
 exponential backoff; when an attempt is given up (time budget spent or shutting down) every
 partition of the batch is sought back to its first offset, so nothing is skipped and nothing
 past a failed batch is committed. Invalid events go to `tollgate.dlq.v1`; they never stop a
@@ -22,7 +25,7 @@ from typing import Any, Iterable, Sequence
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 from faststream.kafka.annotations import KafkaMessage
 
-from consumers.metering import DEFAULT_KINDS, MeteringHandler
+from consumers.metering import DEFAULT_KINDS, MeteringHandler, predecode
 from schemas import topics
 from schemas.events import DeadLetter
 from schemas.records import Record
@@ -34,12 +37,16 @@ GROUP_ID = "tollgate-metering"
 
 
 class _Rebalance(ConsumerRebalanceListener):
-    """Partition ownership changed: forget their state (reloaded from the ingest log)."""
+    """Partition ownership changed: finish the batch in flight (its commit must land before the
+    partitions go), then forget their state (reloaded from the ingest log)."""
 
-    def __init__(self, handler: MeteringHandler):
+    def __init__(self, handler: MeteringHandler, owner: "MeteringConsumer | None" = None):
         self.handler = handler
+        self.owner = owner
 
     async def on_partitions_revoked(self, revoked):
+        if self.owner is not None:
+            await self.owner.wait_inflight()
         self.handler.reset((tp.topic, tp.partition) for tp in revoked)
 
     async def on_partitions_assigned(self, assigned):
@@ -74,9 +81,14 @@ class MeteringConsumer:
         self.retry_budget_s = retry_budget_s
         self.auto_offset_reset = auto_offset_reset
         self.kafka = bool(settings.kafka_bootstrap)
+        # The in-process bus keeps durable, ever-growing offsets (partition 0) and redelivers
+        # from its cursor after a crash, so the ingest log makes that path exactly-once too.
+        # A bus without durable offsets says so with `durable_offsets = False`.
+        exactly_once = self.kafka or bool(getattr(bus, "durable_offsets", True))
         self.handler = MeteringHandler(warehouse, dlq=self._publish_dlq,
-                                       exactly_once=self.kafka, kinds=self.kinds)
+                                       exactly_once=exactly_once, kinds=self.kinds)
         self.broker: Any = None
+        self._inflight: asyncio.Future | None = None
         self._stopping = False
         self.batches = 0
         self.commit_failures = 0
@@ -94,6 +106,7 @@ class MeteringConsumer:
 
     async def stop(self) -> None:
         self._stopping = True
+        await self.wait_inflight()
         if self.broker is not None:
             broker, self.broker = self.broker, None
             await broker.stop()
@@ -109,15 +122,29 @@ class MeteringConsumer:
             max_records=self.max_records, fetch_min_bytes=self.fetch_min_bytes,
             fetch_max_wait_ms=self.fetch_max_wait_ms, batch_timeout_ms=self.fetch_max_wait_ms,
             max_partition_fetch_bytes=16 * 1024 * 1024, auto_offset_reset=self.auto_offset_reset,
-            listener=_Rebalance(self.handler), decoder=_no_decode,
+            listener=_Rebalance(self.handler, self), decoder=_no_decode,
         )
         sub(self._on_kafka_batch)
         self.broker = broker
         await broker.start()
 
     async def _on_kafka_batch(self, msg: KafkaMessage) -> None:
-        """FastStream batch handler: `msg.raw_message` is the getmany() tuple of records."""
-        await self.process_batch(_records(msg.raw_message), msg.consumer)
+        """FastStream batch handler: `msg.raw_message` is the getmany() tuple of records.
+        Decodes this batch while the previous one is inserted, then hands it over and returns
+        (the next getmany overlaps this batch's insert; commits stay in batch order)."""
+        records = _records(msg.raw_message)
+        decoded = await predecode(records, self.kinds)
+        await self.wait_inflight()
+        self._inflight = asyncio.ensure_future(self.process_batch(records, msg.consumer, decoded))
+
+    async def wait_inflight(self) -> None:
+        """Until the batch in flight is inserted and committed (or sought back). Never raises."""
+        fut, self._inflight = self._inflight, None
+        if fut is not None:
+            try:
+                await asyncio.shield(fut)
+            except Exception:  # noqa: BLE001 - process_batch logs its own failures
+                log.exception("metering batch task failed")
 
     async def _publish_dlq(self, dead: list[DeadLetter]) -> None:
         if self.kafka and self.broker is not None:
@@ -129,13 +156,14 @@ class MeteringConsumer:
                 if asyncio.iscoroutine(res):
                     await res
 
-    async def process_batch(self, records: Sequence[Record], consumer: Any) -> None:
+    async def process_batch(self, records: Sequence[Record], consumer: Any,
+                            decoded: dict | None = None) -> None:
         """Insert with retries; commit on success; seek back everything on give-up."""
         deadline = time.monotonic() + self.retry_budget_s
         delay = 0.1
         while True:
             try:
-                commits = await self.handler.handle(records)
+                commits = await self.handler.handle(records, decoded)
                 break
             except Exception as exc:  # noqa: BLE001 - any insert failure is retried
                 log.warning("metering insert failed (%s); retrying in %.1fs",

@@ -21,8 +21,9 @@ Exactly-once effect (Kafka gives at-least-once delivery; ClickHouse has no trans
 
 Malformed records become `DeadLetter`s (published to the DLQ, at-least-once) and never stop a
 partition; the processor also rejects values the tables cannot hold, so a poison record can
-never make an insert fail forever. In-process mode (no durable offsets) skips the log and
-prefixes tokens with a per-process id.
+never make an insert fail forever. The embedded in-process bus has durable offsets too (its
+spool sequence, partition 0), so it uses the ingest log the same way; only a transport without
+durable offsets (`exactly_once=False`) skips the log and prefixes tokens with a per-process id.
 """
 from __future__ import annotations
 
@@ -120,28 +121,55 @@ def dead_letter(rec: Record, reason: str) -> DeadLetter:
                       payload=rec.value.decode("utf-8", errors="replace")[:100_000])
 
 
+DEAD_KIND = "dead"
+Decoded = tuple[str, Any]   # (REQUEST_KIND, row) | (VIOLATION_KIND, row) | (DEAD_KIND, DeadLetter)
+Offset = tuple[str, int, int]   # (topic, partition, offset)
+
+
+def decode_record(rec: Record, kinds: dict[str, str]) -> Decoded:
+    """Pure: one record -> its row (validated) or its dead letter. Never raises on bad input."""
+    kind = kinds.get(rec.topic)
+    try:
+        if kind == REQUEST_KIND:
+            return REQUEST_KIND, request_row(RequestEvent.model_validate_json(rec.value), rec)
+        if kind == VIOLATION_KIND:
+            return VIOLATION_KIND, violation_row(ViolationEvent.model_validate_json(rec.value), rec)
+        return DEAD_KIND, dead_letter(rec, f"topic {rec.topic} is not metered")
+    except (ValidationError, RowError, ValueError, TypeError) as exc:
+        return DEAD_KIND, dead_letter(rec, _reason(exc))
+
+
 def records_to_rows(
     records: Iterable[Record], kinds: dict[str, str] | None = None,
+    decoded: dict[Offset, Decoded] | None = None,
 ) -> tuple[list[list[Any]], list[list[Any]], list[DeadLetter]]:
     """Pure: records -> (request_rows, violation_rows, dead_letters). Never raises on bad input.
 
-    `kinds` maps topic name -> "requests" | "violations" (default: the contract's topics)."""
+    `kinds` maps topic name -> "requests" | "violations" (default: the contract's topics);
+    `decoded` holds results of `decode_record` computed earlier (see `predecode`)."""
     kinds = DEFAULT_KINDS if kinds is None else kinds
-    reqs: list[list[Any]] = []
-    viols: list[list[Any]] = []
-    dead: list[DeadLetter] = []
+    out: dict[str, list[Any]] = {REQUEST_KIND: [], VIOLATION_KIND: [], DEAD_KIND: []}
     for rec in records:
-        kind = kinds.get(rec.topic)
-        try:
-            if kind == REQUEST_KIND:
-                reqs.append(request_row(RequestEvent.from_wire(rec.value), rec))
-            elif kind == VIOLATION_KIND:
-                viols.append(violation_row(ViolationEvent.from_wire(rec.value), rec))
-            else:
-                dead.append(dead_letter(rec, f"topic {rec.topic} is not metered"))
-        except (ValidationError, RowError, ValueError, TypeError) as exc:
-            dead.append(dead_letter(rec, _reason(exc)))
-    return reqs, viols, dead
+        d = decoded.get((rec.topic, rec.partition, rec.offset)) if decoded else None
+        kind, item = d if d is not None else decode_record(rec, kinds)
+        out[kind].append(item)
+    return out[REQUEST_KIND], out[VIOLATION_KIND], out[DEAD_KIND]
+
+
+async def predecode(records: Sequence[Record], kinds: dict[str, str] | None = None,
+                    chunk: int = 1_000) -> dict[Offset, Decoded]:
+    """Decode + validate a batch on the event loop, yielding every `chunk` records so the
+    previous batch's insert (running on the warehouse thread, GIL released) keeps moving.
+    CPU only, no I/O; the result feeds `MeteringHandler.handle(records, decoded=...)`."""
+    import asyncio
+
+    kinds = DEFAULT_KINDS if kinds is None else kinds
+    out: dict[Offset, Decoded] = {}
+    for i, rec in enumerate(records):
+        out[(rec.topic, rec.partition, rec.offset)] = decode_record(rec, kinds)
+        if i % chunk == chunk - 1:
+            await asyncio.sleep(0)
+    return out
 
 
 class WarehouseWriter(Protocol):
@@ -199,7 +227,8 @@ class MeteringHandler:
         first, _last, _token = intent
         return _PartState(done_below=first, pending=intent)
 
-    async def handle(self, records: Sequence[Record]) -> dict[TP, int]:
+    async def handle(self, records: Sequence[Record],
+                     decoded: dict[Offset, Decoded] | None = None) -> dict[TP, int]:
         groups: dict[TP, list[Record]] = {}
         for r in records:
             groups.setdefault((r.topic, r.partition), []).append(r)
@@ -219,7 +248,7 @@ class MeteringHandler:
                 if not rest and (not st.buffer or max(st.buffer) < last):
                     commits[tp] = st.done_below      # slice not complete yet: hold position
                     continue
-                await self._insert_slice(tp, [st.buffer[o] for o in sorted(st.buffer)], token)
+                await self._insert_slice(tp, [st.buffer[o] for o in sorted(st.buffer)], token, decoded)
                 st.pending, st.buffer, st.done_below = None, {}, last + 1
                 recs = rest
             if recs:
@@ -228,13 +257,14 @@ class MeteringHandler:
                 st.pending, st.buffer = (first, last, token), {r.offset: r for r in recs}
                 if self.exactly_once:
                     await self.wh.write_intent(tp[0], tp[1], first, last, token)
-                await self._insert_slice(tp, recs, token)
+                await self._insert_slice(tp, recs, token, decoded)
                 st.pending, st.buffer, st.done_below = None, {}, last + 1
             commits[tp] = st.done_below
         return commits
 
-    async def _insert_slice(self, tp: TP, recs: list[Record], token: str) -> None:
-        reqs, viols, dead = records_to_rows(recs, self.kinds)
+    async def _insert_slice(self, tp: TP, recs: list[Record], token: str,
+                            decoded: dict[Offset, Decoded] | None = None) -> None:
+        reqs, viols, dead = records_to_rows(recs, self.kinds, decoded)
         if dead:
             self.dead_letters += len(dead)
             for d in dead:

@@ -20,6 +20,12 @@ Rules (tests rely on them; keep in sync with the module docstring of `fakeupstre
 * Streaming: the reply is split into words; each text chunk carries one word (with a leading
   space after the first).
 * Embeddings: 8 floats in [-1, 1] derived from sha256 of the input text; tokens = words.
+* Policy judge (helper H): when the last message's text contains ``JUDGE_MARKER``
+  (``[tollgate-policy-judge]``, which Tollgate's LLM judge puts in its prompt), the reply is a
+  fixed compact JSON verdict ``{"violation": V, "severity": "HIGH", "explanation": "..."}``
+  with V true iff the text also contains ``JUDGE_VIOLATION`` (``FAKE-VIOLATION``); if it
+  contains ``JUDGE_GARBAGE`` (``FAKE-JUDGE-GARBAGE``) the reply is not JSON. Never truncated
+  by max_tokens; tokens as usual (prompt words in, reply words out).
 """
 from __future__ import annotations
 
@@ -31,6 +37,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 REPLY_PREFIX = "fake reply to: "
+JUDGE_MARKER = "[tollgate-policy-judge]"
+JUDGE_VIOLATION = "FAKE-VIOLATION"
+JUDGE_GARBAGE = "FAKE-JUDGE-GARBAGE"
 EMBED_DIM = 8
 
 
@@ -89,6 +98,8 @@ def decide(
     if call is not None:
         out_words = words(call.name + " " + call.arguments_json)
         return Outcome(tool_call=call, tokens_in=prompt_tokens, tokens_out=out_words)
+    if JUDGE_MARKER in last_text:
+        return _judge_outcome(prompt_tokens, last_text)
     reply = REPLY_PREFIX + last_text[:30]
     if json_mode:
         reply = json.dumps({"reply": reply}, separators=(",", ":"))
@@ -105,6 +116,20 @@ def decide(
         tokens_out=len(parts),
         chunks=chunks,
     )
+
+
+def _judge_outcome(prompt_tokens: int, last_text: str) -> Outcome:
+    """The fixed verdict of the policy-judge rule (see the module docstring)."""
+    if JUDGE_GARBAGE in last_text:
+        reply = "I cannot decide."
+    else:
+        hit = JUDGE_VIOLATION in last_text
+        reply = json.dumps({"violation": hit, "severity": "HIGH",
+                            "explanation": "fake judge: marker found" if hit else "fake judge: compliant"},
+                           separators=(",", ":"))
+    parts = reply.split()
+    chunks = [p if i == 0 else " " + p for i, p in enumerate(parts)]
+    return Outcome(text="".join(chunks), tokens_in=prompt_tokens, tokens_out=len(parts), chunks=chunks)
 
 
 def _pick_tool(last_text: str, tool_names: list[str], tool_choice: str | None) -> ToolCall | None:

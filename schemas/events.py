@@ -7,7 +7,7 @@ No prompt or completion text and no secret is ever in a request event.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Literal, get_args
 
 import uuid_utils
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -25,6 +25,9 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+TIME_FIELDS = ("occurred_at", "until")  # every datetime field of every event model
+
+
 class WireModel(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=False
@@ -39,7 +42,17 @@ class WireModel(BaseModel):
             return cls.model_validate(data)
         return cls.model_validate_json(data)
 
-    @field_validator("*", mode="after")
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs):
+        super().__pydantic_init_subclass__(**kwargs)
+        for name, f in cls.model_fields.items():
+            ann = f.annotation
+            if (ann is datetime or datetime in get_args(ann)) and name not in TIME_FIELDS:
+                raise TypeError(f"{cls.__name__}.{name}: list it in TIME_FIELDS (UTC check)")
+
+    # Only the datetime fields (named in TIME_FIELDS): a "*" validator is a Python call per
+    # field per event and was the metering consumer's main decode cost (~2.5x slower).
+    @field_validator(*TIME_FIELDS, mode="after", check_fields=False)
     @classmethod
     def _utc(cls, v):
         if isinstance(v, datetime):
@@ -143,3 +156,26 @@ class DeadLetter(WireModel):
     reason: str
     payload: str   # the original bytes, decoded with errors="replace"
     occurred_at: datetime = Field(default_factory=utcnow)
+
+
+class PromptEvent(WireModel):
+    """A request's prompt text for asynchronous LLM judging (topic `tollgate.prompts.v1`, short
+    retention). Emitted by a gateway only when a log/alert natural-language policy applies;
+    `policyIds` names those policies. Carries prompt text (by design) but never a secret."""
+
+    event_id: str = Field(default_factory=new_event_id)
+    schema_version: int = SCHEMA_VERSION
+    occurred_at: datetime = Field(default_factory=utcnow)
+    gateway_id: str
+    request_id: str
+    org_id: str
+    workspace_id: str
+    repo_id: str
+    repo_ai_api_key_id: str
+    ai_llm_id: str | None = None   # the configuration the request was routed to (first choice)
+    ai_type: str | None = None
+    model: str = ""
+    policy_ids: list[str] = Field(default_factory=list)
+    texts: list[str] = Field(default_factory=list)
+    user_id: str | None = None
+    conversation_id: str | None = None

@@ -44,7 +44,11 @@ done
 mkdir -p "$DIR"
 DIR="$(cd "$DIR" && pwd)"
 
-alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
+alive() {  # alive <pid>: running, and (where /proc exists) really this dir's broker
+  [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null || return 1
+  [[ -r "/proc/$1/cmdline" ]] || return 0
+  tr '\0' ' ' <"/proc/$1/cmdline" | grep -qF "$DIR/server.properties"
+}
 broker_pid() { [[ -f "$DIR/pid" ]] && cat "$DIR/pid" || true; }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

@@ -21,12 +21,27 @@ def test_scan_mechanism_detects_a_planted_leak() -> None:
         reg.capture('{"key": "sk-…0002"}', "masked body")  # masked: not a hit
     finally:
         logger.removeHandler(handler)
-    assert [h.where for h in reg.hits] == ["log tollgate.test.scan-probe"] * 2
-    assert "sk-planted" not in reg.report()  # the report never repeats a secret
+    assert [h.where for h in reg.leaks()] == ["log tollgate.test.scan-probe"] * 2
+    assert "sk-planted" not in reg.report() and "sk-planted" not in repr(reg)  # never repeated
+
+
+def test_repo_key_secret_is_allowed_once_in_its_creation_response() -> None:
+    reg = SecretRegistry()
+    key = "tg_abcdefghij_0123456789"
+    reg.capture('{"success": true, "secret": "%s"}' % key, "HTTP POST /repo/r/ai/apikey")
+    reg.register(key)
+    assert reg.leaks() == []
+    reg.capture('{"apiKeys": [{"key": "%s"}]}' % key, "HTTP GET /repo/r/ai/apikey")
+    assert [h.where for h in reg.leaks()] == ["HTTP GET /repo/r/ai/apikey"]
+    provider = "sk-provider-secret-9999"
+    reg.capture(provider, "HTTP POST /ai/llm")
+    reg.register(provider)  # not shown-once: any response containing it is a leak
+    assert [h.where for h in reg.leaks()][-1] == "HTTP POST /ai/llm"
 
 
 def test_no_registered_secret_leaked_anywhere() -> None:
     before = REGISTRY.texts_seen
     logging.getLogger("tollgate.test.scan-wiring").debug("probe")
     assert REGISTRY.texts_seen == before + 1, "the root log capture is not installed"
-    assert not REGISTRY.hits, "registered secrets leaked:\n" + REGISTRY.report()
+    leaks = REGISTRY.leaks()
+    assert not leaks, "registered secrets leaked:\n" + REGISTRY.report()

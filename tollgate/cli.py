@@ -64,6 +64,11 @@ def cmd_consume(args: argparse.Namespace, settings: Settings) -> int:
     # HOOK(F): policy   -> e.g. `asyncio.run(consumers.policy.run_policy(settings))`
     from consumers.kafka_runner import run_metering
 
+    from tollgate.policy_wiring import run_policy_cli
+
+    if args.which == "policy":
+        run_policy_cli(settings)
+        return 0
     runners: dict[str, object] = {"metering": run_metering}
     runner = runners.get(args.which)
     if runner is None:

@@ -12,8 +12,9 @@ Where other parts plug in (small edits here, nowhere else):
 - `wire_gateway(rt)`    E: set `rt.gateway` to the ASGI app serving `/v1/...` (paths are NOT
                         stripped: it sees `/v1/chat/completions`) and add its component(s).
 - `wire_policies(rt)`   F: anything the policy engine needs in-process.
-Tests pass extra `configure` callbacks to `build_up_app` / `build_api_app` (run after the
-standard wiring, so they can replace slots or add components).
+Tests pass extra callbacks to `build_up_app` / `build_api_app` / `build_gateway_app`:
+`prepare` runs BEFORE the standard wiring (pre-fill a slot, e.g. `rt.warehouse`, and the hook
+leaves it alone), `configure` runs AFTER it (replace slots, add components).
 """
 from __future__ import annotations
 
@@ -127,13 +128,17 @@ def build_runtime(settings: Settings, role: str) -> Runtime:
 
 def wire_events(rt: Runtime) -> None:
     """HOOK(B): event bus / publisher. Kafka when settings.kafka_bootstrap, else in-process."""
+    from producers.publisher import wire
+
+    wire(rt)
 
 
 def wire_warehouse(rt: Runtime) -> None:
     """HOOK(C): ClickHouse server when settings.clickhouse_url, else the embedded engine."""
     from warehouse.client import Warehouse
 
-    rt.warehouse = rt.add(Warehouse(rt.settings))
+    if rt.warehouse is None:  # a `prepare` callback (tests) may have provided one
+        rt.warehouse = rt.add(Warehouse(rt.settings))
 
 
 def wire_consumers(rt: Runtime) -> None:
@@ -142,6 +147,12 @@ def wire_consumers(rt: Runtime) -> None:
 
     if rt.warehouse is not None and (rt.settings.kafka_bootstrap or rt.bus is not None):
         rt.extras["metering"] = rt.add(MeteringConsumer(rt.settings, rt.warehouse, bus=rt.bus))
+    if rt.settings.kafka_bootstrap or rt.bus is not None:   # H: policy consumer (limits + async judge)
+        from tollgate.policy_wiring import policy_consumer
+
+        consumer, snap = policy_consumer(rt.settings, rt.sessionmaker, rt.bus)
+        rt.add(snap)
+        rt.extras["policy_consumer"] = rt.add(consumer)
 
 
 def wire_gateway(rt: Runtime) -> None:
@@ -153,10 +164,11 @@ def wire_gateway(rt: Runtime) -> None:
 
 def wire_policies(rt: Runtime) -> None:
     """HOOK(F): the gateway's policy hooks (in-memory pre-checks, budgets, violation events)."""
-    from producers.policy.hooks import GatewayPolicyHooks
+    from tollgate.policy_wiring import decisions_component, make_hooks
 
-    rt.extras.setdefault("gateway_hooks", GatewayPolicyHooks(
-        lambda: rt.publisher, rt.settings.resolved_gateway_id))
+    hooks = rt.extras.setdefault("gateway_hooks", make_hooks(rt))   # rules + NL judge (H)
+    if rt.role in ("up", "gateway"):
+        rt.extras["policy_decisions"] = rt.add(decisions_component(rt, hooks))
 
 
 def _apply(rt: Runtime, configure: Iterable[Configurator]) -> None:
@@ -166,7 +178,8 @@ def _apply(rt: Runtime, configure: Iterable[Configurator]) -> None:
 
 # ---- process apps -----------------------------------------------------------------------
 
-def build_up_app(settings: Settings, configure: Iterable[Configurator] = ()) -> Any:
+def build_up_app(settings: Settings, configure: Iterable[Configurator] = (),
+                 prepare: Iterable[Configurator] = ()) -> Any:
     """`tollgate up`: management API at `/`, gateway at `/v1`, consumers in-process.
 
     The returned ASGI app has `.runtime`; its lifespan starts/stops the Runtime.
@@ -175,6 +188,7 @@ def build_up_app(settings: Settings, configure: Iterable[Configurator] = ()) -> 
     from tollgate.middleware import GatewayDispatch, wrap_process_app
 
     rt = build_runtime(settings, "up")
+    _apply(rt, prepare)
     wire_events(rt)
     wire_warehouse(rt)
     wire_policies(rt)
@@ -185,12 +199,14 @@ def build_up_app(settings: Settings, configure: Iterable[Configurator] = ()) -> 
     return app
 
 
-def build_api_app(settings: Settings, configure: Iterable[Configurator] = ()) -> Any:
+def build_api_app(settings: Settings, configure: Iterable[Configurator] = (),
+                  prepare: Iterable[Configurator] = ()) -> Any:
     """`tollgate api`: the management + stats API only (no gateway, no consumers)."""
     from api.app import create_api_app
     from tollgate.middleware import wrap_process_app
 
     rt = build_runtime(settings, "api")
+    _apply(rt, prepare)
     wire_events(rt)
     wire_warehouse(rt)
     wire_policies(rt)
@@ -198,13 +214,15 @@ def build_api_app(settings: Settings, configure: Iterable[Configurator] = ()) ->
     return wrap_process_app(create_api_app(rt), rt)
 
 
-def build_gateway_app(settings: Settings, configure: Iterable[Configurator] = ()) -> Any:
+def build_gateway_app(settings: Settings, configure: Iterable[Configurator] = (),
+                      prepare: Iterable[Configurator] = ()) -> Any:
     """`tollgate gateway`: `/v1` plus `/health` and `/metrics`. `.runtime.gateway` is None
     until E wires it (the CLI then refuses to start)."""
     from api.app import create_ops_app
     from tollgate.middleware import GatewayDispatch, wrap_process_app
 
     rt = build_runtime(settings, "gateway")
+    _apply(rt, prepare)
     wire_events(rt)
     wire_policies(rt)
     wire_gateway(rt)

@@ -34,6 +34,22 @@ class WorkspaceBody(BaseModel):
         return v.strip()
 
 
+class WorkspaceUpdateBody(BaseModel):
+    """PUT body: `name`, and (added by us, helper H) the policy judge `judgeAiLlmId` + `judgeModel`
+    (a configuration of the same workspace; both null clears the judge)."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    judgeAiLlmId: str | None = Field(default=None, max_length=64)
+    judgeModel: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("must not be blank")
+        return v.strip() if v is not None else v
+
+
 class AddMemberBody(BaseModel):
     userId: str = Field(min_length=1, max_length=64)
     role: WorkspaceRole
@@ -99,17 +115,34 @@ async def get_workspace(who: CurrentUser, db: Db, ws: Workspace = workspace_from
 
 
 @router.put("/workspace/{workspace_id}")
-async def rename_workspace(body: WorkspaceBody, db: Db, ws: Workspace = workspace_from_path(WorkspaceRole.ADMIN)) -> dict:
-    if await _name_taken(db, ws.org_id, body.name, exclude_id=ws.id):
-        raise ApiError(409, _NAME_USED)
-    ws.name = body.name
+async def rename_workspace(body: WorkspaceUpdateBody, db: Db, ws: Workspace = workspace_from_path(WorkspaceRole.ADMIN)) -> dict:
+    sent = body.model_fields_set
+    if not sent & {"name", "judgeAiLlmId", "judgeModel"}:
+        raise ApiError(400, "Give a name, or judgeAiLlmId and judgeModel")
+    if "name" in sent:
+        if body.name is None:
+            raise ApiError(400, "name: must not be null")
+        if await _name_taken(db, ws.org_id, body.name, exclude_id=ws.id):
+            raise ApiError(409, _NAME_USED)
+        ws.name = body.name
+    if sent & {"judgeAiLlmId", "judgeModel"}:
+        if (body.judgeAiLlmId is None) != (body.judgeModel is None):
+            raise ApiError(400, "judgeAiLlmId and judgeModel must be given together (or both null)")
+        if body.judgeAiLlmId is not None:
+            cfg = await db.get(AiLlm, body.judgeAiLlmId)
+            if cfg is None or cfg.workspace_id != ws.id:
+                raise ApiError(400, "judgeAiLlmId: no such AI LLM configuration in this workspace")
+        ws.judge_ai_llm_id, ws.judge_model = body.judgeAiLlmId, body.judgeModel
     await bump_epoch(db)
     try:
         await db.commit()
     except IntegrityError:
         await db.rollback()
         raise ApiError(409, _NAME_USED) from None
-    return {"success": True, "workspace": workspace_dto(ws, WorkspaceRole.ADMIN)}
+    dto = workspace_dto(ws, WorkspaceRole.ADMIN)
+    if sent & {"judgeAiLlmId", "judgeModel"}:
+        dto.update(judgeAiLlmId=ws.judge_ai_llm_id, judgeModel=ws.judge_model)
+    return {"success": True, "workspace": dto}
 
 
 @router.delete("/workspace/{workspace_id}")

@@ -9,6 +9,7 @@ past key lookup, whatever happens (finally-block semantics, client disconnects i
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from typing import Any, Awaitable, Callable
@@ -16,10 +17,11 @@ from typing import Any, Awaitable, Callable
 import orjson
 import uuid_utils
 
+from producers.adapters.base import Usage
 from producers.gateway import families
 from producers.gateway.breaker import CircuitBreakers
 from producers.gateway.errors import GatewayError, error_body, sse_error
-from producers.gateway.events import Outcome, build_event
+from producers.gateway.events import Outcome, build_event, make_attempt
 from producers.gateway.hooks import NoPolicies, PolicyHooks, RequestContext
 from producers.gateway.lastused import LastUsedWriter
 from producers.gateway.models_cache import ModelCache
@@ -28,7 +30,6 @@ from producers.gateway.routing import Candidate, resolve, union_models
 from producers.gateway.transport import Transport, TransportError, UpstreamTimeout
 from producers.gateway.usage import CompletionCounter, estimate_prompt_tokens
 from schemas import topics
-from schemas.events import Attempt
 from store.apikeys import hash_secret
 from store.snapshot import KeyEntry
 
@@ -51,8 +52,17 @@ def _ms(a: float, b: float) -> float:
     return (b - a) * 1000.0
 
 
-class _Attempted(Exception):
-    """All candidates failed; carries the client-facing error."""
+_PASSTHROUGH = frozenset({"OPENAI", "OTHER"})
+
+
+def _openai_usage(u: Any, endpoint: str):
+    """Usage from an OpenAI `usage` object (None when absent)."""
+    if not isinstance(u, dict):
+        return None
+    details = u.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else 0
+    out = 0 if endpoint == "embeddings" else int(u.get("completion_tokens") or 0)
+    return Usage(int(u.get("prompt_tokens") or 0), out, int(cached or 0))
 
 
 class Gateway:
@@ -195,7 +205,10 @@ class Gateway:
             body = self.parse_json(await self.read_body(receive))
             ctx = self._prepare(endpoint, key, body, o, rid_s)
             candidates = self._route(key, o.model)
+            ctx.extra["ai_llm_id"], ctx.extra["ai_type"] = candidates[0][0].ai_llm_id, candidates[0][0].ai_type
             block = self.hooks.precheck(ctx, body)
+            if block is not None and inspect.isawaitable(block):
+                block = await block   # H: a blocking natural-language policy is judged before forwarding
             o.policy_ids = ctx.policy_ids
             if block is not None:
                 o.fail(block.status, block.code, "blocked")
@@ -312,10 +325,8 @@ class Gateway:
 
     def _record(self, o: Outcome, cfg, pm: str, status: str, http_status: int | None,
                 error_type: str | None, latency_ms: float) -> None:
-        o.attempts.append(Attempt(
-            ai_llm_id=cfg.ai_llm_id, ai_type=cfg.ai_type, provider_model=pm, status=status,
-            http_status=http_status, error_type=error_type, latency_ms=round(latency_ms, 3),
-        ))
+        o.attempts.append(make_attempt(cfg.ai_llm_id, cfg.ai_type, pm, status, http_status, error_type,
+                                       round(latency_ms, 3)))
         o.ai_llm_id, o.ai_type, o.provider_model = cfg.ai_llm_id, cfg.ai_type, pm
 
     # ------------------------------------------------------------ unary (chat non-stream, embeddings)
@@ -363,7 +374,15 @@ class Gateway:
             self.breakers.success(cfg.ai_llm_id)
             self._record(o, cfg, pm, "ok", resp.status, None, dt)
             try:
-                if endpoint == "embeddings":
+                payload = None
+                if cfg.ai_type in _PASSTHROUGH:
+                    # OpenAI wire already: relay the provider's bytes, read usage with orjson.
+                    out = orjson.loads(resp.body)
+                    if not isinstance(out, dict) or not isinstance(out.get("data" if endpoint == "embeddings" else "choices"), list):
+                        raise ValueError("not an OpenAI answer")
+                    usage = _openai_usage(out.get("usage"), endpoint)
+                    payload = resp.body
+                elif endpoint == "embeddings":
                     out, usage = ad.embeddings_response(resp.status, resp.body, o.model, fwd)
                 else:
                     out, usage = ad.chat_response(resp.status, resp.body, o.model, request_id=o.request_id)
@@ -375,7 +394,8 @@ class Gateway:
                 o.cached_tokens = getattr(usage, "cached_tokens", 0) or 0
             else:
                 o.tokens_in, o.usage_source = estimate_prompt_tokens(body), "estimated"
-            payload = orjson.dumps(out)
+            if payload is None:
+                payload = orjson.dumps(out)
             o.ttft_ms = _ms(t0, _perf())
             o.overhead_ms = _ms(t0, _perf()) - upstream_ms[0]
             await self.respond(send, 200, payload, rid, o.overhead_ms)

@@ -76,6 +76,8 @@ class Subscription:
     max_batch: int
     max_wait_ms: int
     position: int = -1          # next offset to deliver (committed)
+    closing: bool = False       # unsubscribe() asked it to finish
+    deadline: float = 0.0
     task: asyncio.Task | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -85,6 +87,7 @@ class InProcessBus:
     """EventPublisher + in-process transport; see the module docstring."""
 
     name = "bus.inproc"
+    durable_offsets = True      # offsets survive restarts and are never reused
 
     def __init__(
         self,
@@ -199,6 +202,42 @@ class InProcessBus:
         self._running = False
 
     # ---- transport -------------------------------------------------------------------------
+
+    def publish(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        """Queue already-encoded bytes (e.g. a DeadLetter). Non-blocking, never raises."""
+        try:
+            if not self._accepting:
+                self._drop("stopped", topic)
+                return
+            if len(self._queue) >= self.queue_max:
+                self._drop("queue_full", topic)
+                return
+            self._queue.append(_Queued(topic, key, bytes(value), int(time.time() * 1000)))
+            metrics.PUBLISHER_EMITTED.labels(topic).inc()
+            if not self._wakeup.is_set():
+                self._wakeup.set()
+        except Exception as exc:  # noqa: BLE001
+            self._drop("encode_error", topic, exc)
+
+    async def unsubscribe(self, sub: Subscription, drain_timeout_s: float = 5.0) -> None:
+        """Let ``sub`` catch up (bounded), then stop its task; its cursor stays on disk, so a
+        later ``subscribe`` with the same name resumes there. Call before closing what the
+        handler writes to (the bus itself stops last)."""
+        subs = self._subs.get(sub.topic, [])
+        if sub not in subs:
+            return
+        sub.closing = True
+        sub.deadline = time.monotonic() + drain_timeout_s
+        sub.wake.set()
+        if sub.task is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(sub.task), drain_timeout_s + 2)
+            if not sub.task.done():
+                sub.task.cancel()
+                with contextlib.suppress(BaseException):
+                    await sub.task
+        subs.remove(sub)
+        sub.task = None
 
     def subscribe(self, topic: str, handler: Handler, *, max_batch: int = 500,
                   max_wait_ms: int = 50, name: str | None = None) -> Subscription:
@@ -323,6 +362,9 @@ class InProcessBus:
                                    or time.monotonic() >= self._stop_deadline) \
                     and (self._writer is None or self._writer.done()):
                 return
+            if sub.closing and (sub.position >= spool.durable_next and not self._queue
+                                and not self._writing or time.monotonic() >= sub.deadline):
+                return
             if spool.durable_next <= sub.position:
                 sub.wake.clear()
                 if spool.durable_next <= sub.position:
@@ -330,9 +372,9 @@ class InProcessBus:
                         await asyncio.wait_for(sub.wake.wait(), 0.5)
                 continue
             if (spool.durable_next - sub.position < sub.max_batch and sub.max_wait_ms > 0
-                    and not self._stopping):
+                    and not (self._stopping or sub.closing)):
                 end = loop.time() + sub.max_wait_ms / 1000
-                while spool.durable_next - sub.position < sub.max_batch and not self._stopping:
+                while spool.durable_next - sub.position < sub.max_batch and not (self._stopping or sub.closing):
                     left = end - loop.time()
                     if left <= 0:
                         break
@@ -366,14 +408,19 @@ class InProcessBus:
                 now = time.monotonic()
                 if now - self._last_err_log.get(sub.name, 0.0) >= 5.0:
                     self._last_err_log[sub.name] = now
-                    log.error("bus handler %s on %s failed for offsets %d..%d (%s: %s); retrying",
+                    # Only the type: exception text may carry a backend URL or credentials.
+                    log.error("bus handler %s on %s failed for offsets %d..%d (%s); retrying",
                               sub.name, sub.topic, records[0].offset, records[-1].offset,
-                              type(exc).__name__, str(exc)[:200])
+                              type(exc).__name__)
                 if self._stopping and time.monotonic() >= self._stop_deadline:
+                    return False
+                if sub.closing and time.monotonic() >= sub.deadline:
                     return False
                 wait = backoff
                 if self._stopping:
                     wait = min(wait, max(0.0, self._stop_deadline - time.monotonic()))
+                if sub.closing:
+                    wait = min(wait, max(0.0, sub.deadline - time.monotonic()))
                 await asyncio.sleep(wait)
                 backoff = min(self.backoff_max, backoff * 2)
 

@@ -143,6 +143,22 @@ class KafkaEventPublisher:
         except Exception as exc:  # noqa: BLE001 - emit never raises
             self._drop("encode_error", topic, exc)
 
+    def publish(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        """Queue already-encoded bytes (e.g. a DeadLetter). Non-blocking, never raises."""
+        try:
+            if not self._accepting:
+                self._drop("stopped", topic)
+                return
+            if len(self._queue) >= self.queue_max:
+                self._drop("queue_full", topic)
+                return
+            self._queue.append(_Item(topic, key, bytes(value), int(time.time() * 1000)))
+            metrics.PUBLISHER_EMITTED.labels(topic).inc()
+            if not self._wakeup.is_set():
+                self._wakeup.set()
+        except Exception as exc:  # noqa: BLE001
+            self._drop("encode_error", topic, exc)
+
     async def start(self) -> None:
         """Open the spool, try to connect (Kafka being down is not an error), start the sender."""
         self._spool = await asyncio.to_thread(
@@ -253,7 +269,13 @@ class KafkaEventPublisher:
                 return
             await self._wakeup.wait()
             return
-        batch = self._take()
+        self._in_flight = True     # between take() and the in-flight window (wait_drained)
+        try:
+            await self._direct_batch(self._take())
+        finally:
+            self._in_flight = False
+
+    async def _direct_batch(self, batch: list[_Item]) -> None:
         if len(self._queue) > self.high_water:
             log.warning("publisher queue backed up (%d waiting); spooling", len(self._queue))
             await self._settle_all()
@@ -299,6 +321,8 @@ class KafkaEventPublisher:
             await self._to_spool(self._take(len(self._queue)))
         now = time.monotonic()
         if now < self._next_retry:
+            if self._spool.unsynced:       # make the spooled tail durable before idling
+                await asyncio.to_thread(self._spool.sync)
             if self._stopping and now >= self._stop_deadline:
                 return
             self._wakeup.clear()
@@ -401,8 +425,14 @@ class KafkaEventPublisher:
             for it in items:
                 self._drop("stopped", it.topic)
             return
-        seqs = await asyncio.to_thread(
-            spool.append_many, [(i.topic, i.key, i.value, i.ts) for i in items])
+        try:
+            seqs = await asyncio.to_thread(
+                spool.append_many, [(i.topic, i.key, i.value, i.ts) for i in items])
+        except Exception as exc:  # noqa: BLE001 - disk error: counted and reported, not raised
+            metrics.PUBLISHER_DROPPED.labels("write_error").inc(len(items))
+            log.error("EVENTS DROPPED: %d event(s) could not be written to the spool %s (%s)",
+                      len(items), spool.dir, type(exc).__name__)
+            return
         lost = sum(1 for s in seqs if s is None)
         if lost:
             metrics.PUBLISHER_DROPPED.labels("spool_full").inc(lost)

@@ -231,6 +231,11 @@ class Spool:
         return self._durable_next
 
     @property
+    def unsynced(self) -> int:
+        """Records appended since the last fsync."""
+        return self._unsynced
+
+    @property
     def first_seq(self) -> int:
         """Oldest sequence still stored."""
         return self._segments[0].base

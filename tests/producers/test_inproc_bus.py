@@ -62,7 +62,7 @@ async def test_delivers_everything_in_order_with_offsets(tmp_path: Path) -> None
 async def test_batches_fill_up_to_max_batch_within_max_wait(tmp_path: Path) -> None:
     bus = InProcessBus(tmp_path)
     got = Collector()
-    bus.subscribe(TOPIC, got, max_batch=50, max_wait_ms=2000, name="batcher")
+    bus.subscribe(TOPIC, got, max_batch=50, max_wait_ms=500, name="batcher")
     await bus.start()
     try:
         for i in range(120):
@@ -200,5 +200,78 @@ async def test_subscribe_after_start_and_retention(tmp_path: Path) -> None:
         # everything handled: consumed segments are gone
         log_dir = tmp_path / "bus" / TOPIC
         assert sum(p.stat().st_size for p in log_dir.glob("*.seg")) < 4096
+    finally:
+        await bus.stop()
+
+
+_CRASHING_CHILD = r"""
+import asyncio, os, sys
+from producers.publisher.inproc import InProcessBus
+from schemas.events import RequestEvent
+
+async def main():
+    bus = InProcessBus(sys.argv[1])
+    handled = []
+    async def handler(records):
+        if len(handled) >= 40:
+            await asyncio.sleep(3600)       # stuck mid-batch when the process dies
+        handled.extend(r.offset for r in records)
+    bus.subscribe("tollgate.requests.v1", handler, max_batch=20, max_wait_ms=0, name="metering")
+    await bus.start()
+    for i in range(100):
+        bus.emit("tollgate.requests.v1", "k", RequestEvent(
+            gateway_id="gw", request_id=f"k:{i}", org_id="o", workspace_id="w", repo_id="r",
+            repo_ai_api_key_id="k"))
+    for _ in range(500):
+        if len(handled) >= 40 and bus.lag("tollgate.requests.v1") == 60 and not bus._queue:
+            break
+        await asyncio.sleep(0.01)
+    print(len(handled), bus.lag("tollgate.requests.v1"), flush=True)
+    os._exit(9)
+
+asyncio.run(main())
+"""
+
+
+async def test_crash_loses_nothing_that_was_stored(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    proc = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-c", _CRASHING_CHILD, str(tmp_path)],
+        capture_output=True, text=True, timeout=120, cwd=str(Path(__file__).resolve().parents[2]))
+    assert proc.returncode == 9, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["40", "60"]
+    bus = InProcessBus(tmp_path)
+    got = Collector()
+    bus.subscribe(TOPIC, got, max_batch=1000, max_wait_ms=0, name="metering")
+    await bus.start()
+    try:
+        assert await bus.drain(10)
+    finally:
+        await bus.stop()
+    assert [r.offset for r in got.records] == list(range(40, 100))
+
+
+async def test_unsubscribe_catches_up_then_resumes_from_cursor(tmp_path: Path) -> None:
+    bus = InProcessBus(tmp_path)
+    first = Collector()
+    sub = bus.subscribe(TOPIC, first, max_batch=10, max_wait_ms=0, name="metering")
+    await bus.start()
+    try:
+        for i in range(25):
+            bus.emit(TOPIC, "k", _event("k", i))
+        await bus.unsubscribe(sub, drain_timeout_s=5)
+        assert [r.offset for r in first.records] == list(range(25))
+        for i in range(25, 30):
+            bus.emit(TOPIC, "k", _event("k", i))     # no subscriber when written -> unrouted
+        assert await bus.drain(5)
+        second = Collector()
+        bus.subscribe(TOPIC, second, max_batch=10, max_wait_ms=0, name="metering")
+        bus.emit(TOPIC, "k", _event("k", 30))
+        bus.publish(TOPIC, b'{"raw": true}', key=b"k")
+        assert await bus.drain(10)
+        assert [r.offset for r in second.records] == [25, 26]
+        assert second.records[-1].value == b'{"raw": true}'
     finally:
         await bus.stop()

@@ -91,16 +91,20 @@ async def test_publishes_all_events_keyed_and_in_order(kafka_bootstrap: str, kaf
     before = metrics.PUBLISHER_SENT.labels(topic)._value.get()
     try:
         _emit(pub, topic, keys, 0, 1000, sent)
+        raw = _event("key-raw", 1000)
+        pub.publish(topic, raw.to_wire(), key=b"key-raw")       # pre-encoded bytes path
+        sent["key-raw"].append(raw.event_id)
         assert await pub.wait_drained(30)
         assert not pub.spooling
     finally:
         await pub.stop()
-    assert metrics.PUBLISHER_SENT.labels(topic)._value.get() - before == 1000
+    assert metrics.PUBLISHER_SENT.labels(topic)._value.get() - before == 1001
     records = await _consume(kafka_bootstrap, topic, {i for v in sent.values() for i in v})
     _check_delivery(records, sent, allow_duplicates=False)
 
 
-async def test_broker_outage_spools_and_replays_in_order(private_kafka, tmp_path: Path) -> None:
+@pytest.mark.parametrize("hard", [False, True], ids=["sigterm", "sigkill"])
+async def test_broker_outage_spools_and_replays_in_order(private_kafka, tmp_path: Path, hard: bool) -> None:
     bootstrap = private_kafka.bootstrap
     topic = "outage.requests"
     await create_topics(bootstrap, [topic], partitions=3)
@@ -114,7 +118,7 @@ async def test_broker_outage_spools_and_replays_in_order(private_kafka, tmp_path
         _emit(pub, topic, keys, n, 300, sent); n += 300
         assert await pub.wait_drained(30)
 
-        stop = asyncio.create_task(private_kafka.astop())
+        stop = asyncio.create_task(private_kafka.astop(hard=hard))
         while not stop.done():            # keep emitting while the broker goes away
             _emit(pub, topic, keys, n, 20, sent); n += 20
             await asyncio.sleep(0.05)
@@ -174,6 +178,59 @@ async def test_new_process_replays_the_spool(kafka_bootstrap: str, kafka_topic, 
     await again.stop()
 
 
+_CRASHING_CHILD = r"""
+import asyncio, json, os, sys
+from producers.publisher.kafka import KafkaEventPublisher
+from schemas.events import RequestEvent
+
+async def main():
+    pub = KafkaEventPublisher("127.0.0.1:1", sys.argv[1], spool_max_bytes=50_000_000,
+                              connect_timeout_s=1.0)
+    await pub.start()
+    ids = []
+    for i in range(300):
+        key = "abc"[i % 3]
+        ev = RequestEvent(gateway_id="gw", request_id=f"{key}:{i}", org_id="o", workspace_id="w",
+                          repo_id="r", repo_ai_api_key_id=key)
+        pub.emit(sys.argv[2], key, ev)
+        ids.append((key, ev.event_id))
+    for _ in range(500):
+        if pub.spool_pending() == 300:
+            break
+        await asyncio.sleep(0.01)
+    print(json.dumps(ids), flush=True)
+    os._exit(9)          # crash: no stop(), no drain, no close
+
+asyncio.run(main())
+"""
+
+
+async def test_crashed_process_spool_is_replayed(kafka_bootstrap: str, kafka_topic, tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    topic = await kafka_topic(partitions=3)
+    spool_dir = tmp_path / "spool"
+    proc = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-c", _CRASHING_CHILD, str(spool_dir), topic],
+        capture_output=True, text=True, timeout=120, cwd=str(Path(__file__).resolve().parents[2]))
+    assert proc.returncode == 9, proc.stderr[-2000:]
+    sent: dict[str, list[str]] = defaultdict(list)
+    for key, event_id in json.loads(proc.stdout.strip().splitlines()[-1]):
+        sent[key].append(event_id)
+
+    pub = KafkaEventPublisher(kafka_bootstrap, spool_dir, spool_max_bytes=50_000_000)
+    await pub.start()
+    try:
+        assert pub.spool_pending() == 300
+        assert await pub.wait_drained(30)
+    finally:
+        await pub.stop()
+    records = await _consume(kafka_bootstrap, topic, {i for v in sent.values() for i in v})
+    _check_delivery(records, sent, allow_duplicates=False)
+
+
 async def test_full_spool_drops_are_counted_and_logged(tmp_path: Path, caplog) -> None:
     pub = KafkaEventPublisher(DEAD_BOOTSTRAP, tmp_path / "spool", spool_max_bytes=20_000,
                               connect_timeout_s=1.0, drain_timeout_s=0.2)
@@ -207,6 +264,10 @@ async def test_emit_never_raises_or_blocks(tmp_path: Path) -> None:
 async def test_publish_rate(kafka_bootstrap: str, kafka_topic, tmp_path: Path) -> None:
     """Measures sustained events/s to the real broker (printed; a low floor is asserted)."""
     topic = await kafka_topic(partitions=3)
+    # The suite's root logger runs at DEBUG (secret scan); measure the publisher, not that.
+    quiet = logging.getLogger("aiokafka")
+    old_level = quiet.level
+    quiet.setLevel(logging.INFO)
     pub = KafkaEventPublisher(kafka_bootstrap, tmp_path / "spool", spool_max_bytes=200_000_000)
     await pub.start()
     n = 20_000
@@ -221,6 +282,7 @@ async def test_publish_rate(kafka_bootstrap: str, kafka_topic, tmp_path: Path) -
         elapsed = time.perf_counter() - t0
     finally:
         await pub.stop()
+        quiet.setLevel(old_level)
     rate = n / elapsed
     print(f"\nKafka publisher: {n} events acked in {elapsed:.2f}s = {rate:,.0f} events/s "
           f"(compression={pub.compression})")

@@ -8,8 +8,14 @@
         live.call(coro_fn)  # run `await coro_fn(runtime)` on the server's loop, return result
 
 `configure` callbacks run after the standard wiring (see tollgate.runtime): use them to add
-components or replace slots (`rt.publisher = ...`, `rt.add(component)`). `kind` picks the
-process: "up" (default), "api" or "gateway". Start-up failures raise at once with the reason.
+components or replace slots (`rt.publisher = ...`, `rt.add(component)`); `prepare` callbacks
+run before it. `kind` picks the process: "up" (default), "api" or "gateway". Start-up
+failures raise at once with the reason.
+
+ClickHouse: the embedded engine (chdb) admits ONE engine path per process, so every in-process
+live app shares one engine directory (`shared_clickhouse_dir()`: the one already open in this
+process, else a per-session temp dir) and gets its own database in it (`live.clickhouse_database`).
+Pass `clickhouse_url=...` to use a server instead, or `shared_clickhouse=False` to opt out.
 """
 from __future__ import annotations
 
@@ -30,6 +36,41 @@ from tollgate.settings import Settings
 TEST_SECRET_KEY = "dG9sbGdhdGUtdGVzdC1rZXktMzItYnl0ZXMtbG9uZyE="  # base64 of 32 bytes, tests only
 
 
+_SESSION_CH_DIR: Path | None = None
+
+
+def shared_clickhouse_dir() -> Path:
+    """The data dir whose chdb engine this process uses (opened already, or a session temp dir)."""
+    global _SESSION_CH_DIR
+    from warehouse.client import open_embedded_data_dir
+
+    opened = open_embedded_data_dir()
+    if opened is not None:
+        return opened
+    if _SESSION_CH_DIR is None:
+        import atexit
+        import shutil
+        import tempfile
+
+        _SESSION_CH_DIR = Path(tempfile.mkdtemp(prefix="tollgate-test-chdb-"))
+        atexit.register(shutil.rmtree, _SESSION_CH_DIR, True)
+    return _SESSION_CH_DIR
+
+
+def _shared_warehouse(database: str) -> Callable[[Any], None]:
+    """A `prepare` step: the live app's warehouse uses the shared engine, in its own database."""
+
+    def prepare(rt: Any) -> None:
+        if rt.settings.clickhouse_url:
+            return
+        from warehouse.client import Warehouse
+
+        ch_settings = rt.settings.model_copy(update={"data_dir": shared_clickhouse_dir()})
+        rt.warehouse = rt.add(Warehouse(ch_settings, database=database))
+
+    return prepare
+
+
 @dataclass
 class LiveApp:
     url: str
@@ -37,6 +78,7 @@ class LiveApp:
     runtime: Any
     admin_email: str
     admin_password: str
+    clickhouse_database: str | None
     _server: Any
     _thread: threading.Thread
     _loop: asyncio.AbstractEventLoop | None = None
@@ -84,6 +126,8 @@ def start_live_app(
     *,
     kind: str = "up",
     configure: Iterable[Callable[[Any], None]] = (),
+    prepare: Iterable[Callable[[Any], None]] = (),
+    shared_clickhouse: bool = True,
     start_timeout: float = 60.0,
     **settings_overrides: Any,
 ) -> Iterator[LiveApp]:
@@ -94,7 +138,14 @@ def start_live_app(
 
     settings = live_settings(data_dir, database_url, **settings_overrides)
     builder = {"up": rtmod.build_up_app, "api": rtmod.build_api_app, "gateway": rtmod.build_gateway_app}[kind]
-    app = builder(settings, configure=list(configure))
+    prepare = list(prepare)
+    ch_db: str | None = None
+    if shared_clickhouse and not settings.clickhouse_url and kind != "gateway":
+        import uuid
+
+        ch_db = f"tg_{uuid.uuid4().hex[:12]}"
+        prepare.insert(0, _shared_warehouse(ch_db))
+    app = builder(settings, configure=list(configure), prepare=prepare)
     sock = _free_socket()
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="on",
@@ -117,7 +168,7 @@ def start_live_app(
     thread.start()
     live = LiveApp(url=f"http://127.0.0.1:{port}", settings=settings, runtime=app.runtime,
                    admin_email=settings.admin_email or "", admin_password=settings.admin_password or "",
-                   _server=server, _thread=thread)
+                   clickhouse_database=ch_db, _server=server, _thread=thread)
     deadline = time.monotonic() + start_timeout
     try:
         while True:

@@ -14,7 +14,9 @@ What is scanned (for every registered secret, as a plain substring):
 
 Texts are checked against the secrets known when they arrive, and kept in a bounded window
 (`WINDOW_BYTES`, newest kept) so a secret registered a moment after it leaked is still found.
-`tests/test_secret_scan.py` (moved to the very end of the run) fails on any hit; the conftest
+A repository API key secret (`tg_...`) may appear once, in the POST response that created it
+(the contract shows it there only); any other occurrence is a leak.
+`tests/test_secret_scan.py` (moved to the very end of the run) fails on any leak; the conftest
 also fails the session at the end if hits exist and that test did not run.
 """
 from __future__ import annotations
@@ -33,34 +35,49 @@ MIN_SECRET_LEN = 8  # shorter strings would match by accident
 class Hit:
     where: str
     secret_hint: str  # never the secret itself: first 3 chars + length
+    secret_no: int = field(default=0, repr=False)  # which registered secret (registration order)
+
+
+SHOWN_ONCE_PREFIX = "tg_"  # repository API key secrets (store.apikeys.PREFIX): shown at creation
 
 
 @dataclass
 class SecretRegistry:
-    secrets: set[str] = field(default_factory=set)
+    secrets: dict[str, int] = field(default_factory=dict, repr=False)  # secret -> number
+    shown_once: set[int] = field(default_factory=set, repr=False)
     hits: list[Hit] = field(default_factory=list)
-    _texts: deque = field(default_factory=deque)  # (where, text)
-    _bytes: int = 0
+    _texts: deque = field(default_factory=deque, repr=False)  # (where, text)
+    _bytes: int = field(default=0, repr=False)
     texts_seen: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @staticmethod
     def _hint(secret: str) -> str:
         return f"{secret[:3]}…(len {len(secret)})"
 
-    def register(self, secret: str | None) -> None:
-        """Add a secret; everything captured so far (within the window) is checked for it."""
+    def register(self, secret: str | None, shown_once: bool | None = None) -> None:
+        """Add a secret; everything captured so far (within the window) is checked for it.
+
+        `shown_once`: the secret may appear in exactly one HTTP POST response, the one that
+        created it (the contract shows repository API key secrets once). Default: True for
+        repository key secrets (prefix `tg_`), False otherwise.
+        """
         if not secret or len(secret) < MIN_SECRET_LEN:
             if secret:
                 raise ValueError(f"secrets shorter than {MIN_SECRET_LEN} chars cannot be scanned reliably")
             return
+        if shown_once is None:
+            shown_once = secret.startswith(SHOWN_ONCE_PREFIX)
         with self._lock:
             if secret in self.secrets:
                 return
-            self.secrets.add(secret)
+            no = len(self.secrets) + 1
+            self.secrets[secret] = no
+            if shown_once:
+                self.shown_once.add(no)
             for where, text in self._texts:
                 if secret in text:
-                    self.hits.append(Hit(where, self._hint(secret)))
+                    self.hits.append(Hit(where, self._hint(secret), no))
 
     def capture(self, text: str | bytes | None, where: str) -> None:
         """Check `text` against every known secret and keep it for later registrations."""
@@ -70,17 +87,28 @@ class SecretRegistry:
             text = text.decode("utf-8", "replace")
         with self._lock:
             self.texts_seen += 1
-            for secret in self.secrets:
+            for secret, no in self.secrets.items():
                 if secret in text:
-                    self.hits.append(Hit(where, self._hint(secret)))
+                    self.hits.append(Hit(where, self._hint(secret), no))
             self._texts.append((where, text))
             self._bytes += len(text)
             while self._bytes > WINDOW_BYTES and self._texts:
                 _, old = self._texts.popleft()
                 self._bytes -= len(old)
 
+    def leaks(self) -> list[Hit]:
+        """Hits minus the one allowed creation response of each shown-once secret."""
+        allowed_used: set[int] = set()
+        out = []
+        for h in self.hits:
+            if h.secret_no in self.shown_once and h.secret_no not in allowed_used and h.where.startswith("HTTP POST "):
+                allowed_used.add(h.secret_no)
+                continue
+            out.append(h)
+        return out
+
     def report(self) -> str:
-        return "\n".join(f"secret {h.secret_hint} found in {h.where}" for h in self.hits)
+        return "\n".join(f"secret {h.secret_hint} found in {h.where}" for h in self.leaks())
 
 
 class CaptureLogHandler(logging.Handler):
@@ -111,9 +139,10 @@ _twin = sys.modules.get("tests.support.secrets") or sys.modules.get("support.sec
 REGISTRY: SecretRegistry = getattr(_twin, "REGISTRY", None) or SecretRegistry()
 
 
-def register_secret(secret: str | None) -> None:
-    """Register a provider secret / repo key secret / password the scan must never find."""
-    REGISTRY.register(secret)
+def register_secret(secret: str | None, shown_once: bool | None = None) -> None:
+    """Register a provider secret / repo key secret / password the scan must never find
+    (repo key secrets, `tg_...`, are allowed once: in the response that created them)."""
+    REGISTRY.register(secret, shown_once)
 
 
 register = register_secret

@@ -1,0 +1,143 @@
+"""Gateway-side subscription to the compacted decisions topic (`tollgate.decisions.v1`).
+
+Every gateway process reads the whole topic from the beginning when it starts (no consumer
+group, no commits: it assigns itself every partition), so it learns every subject currently
+blocked, then keeps tailing it and hands each decision to `GatewayPolicyHooks.apply_decision`
+on the gateway's event loop. Polls with a 100 ms fetch wait, so a decision is in force on
+every gateway well within 1 s of being published. `start()` blocks until the backlog up to the
+end offsets seen at start has been applied (bounded by `catch_up_timeout_s`).
+
+Embedded mode (no Kafka): the same handler subscribes to the in-process bus instead.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any, Sequence
+
+from schemas import topics
+from schemas.events import Decision
+from schemas.records import Record
+
+log = logging.getLogger("tollgate.policy.decisions")
+
+
+async def ensure_topics(bootstrap: str, names: Sequence[str], partitions: int = 3) -> None:
+    """Create `names` with their `topics.TOPIC_CONFIGS` if missing (idempotent). Awaits the broker."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    await admin.start()
+    try:
+        resp = await admin.create_topics(
+            [NewTopic(n, partitions, 1, topic_configs=dict(topics.TOPIC_CONFIGS.get(n, {}))) for n in names],
+            timeout_ms=15000)
+        for err in resp.topic_errors:
+            if err[1] not in (0, 36):     # 36: already exists
+                log.warning("creating topic %s failed with error code %s", err[0], err[1])
+    finally:
+        await admin.close()
+
+
+class DecisionSubscriber:
+    """Component: feeds decisions into the gateway's policy hooks (see module docstring)."""
+
+    name = "policy-decisions"
+
+    def __init__(self, settings: Any, hooks: Any, *, bus: Any = None, topic: str = topics.DECISIONS,
+                 catch_up_timeout_s: float = 15.0):
+        self.settings = settings
+        self.hooks = hooks
+        self.bus = bus
+        self.topic = topic
+        self.catch_up_timeout_s = catch_up_timeout_s
+        self.applied = 0
+        self._consumer: Any = None
+        self._task: asyncio.Task | None = None
+
+    def apply_records(self, records: Sequence[Record]) -> int:
+        """Decode and apply; undecodable records are logged and skipped (never stop the feed)."""
+        n = 0
+        for r in records:
+            if not r.value:
+                continue      # tombstone
+            try:
+                d = Decision.from_wire(r.value)
+            except ValueError:
+                log.warning("undecodable decision at %s[%d]@%d skipped", r.topic, r.partition, r.offset)
+                continue
+            self.hooks.apply_decision(d)
+            n += 1
+        self.applied += n
+        return n
+
+    async def _on_bus(self, records: list[Record]) -> None:
+        self.apply_records(records)
+
+    async def start(self) -> None:
+        if not self.settings.kafka_bootstrap:
+            if self.bus is None:
+                log.warning("no Kafka and no in-process bus: decisions are not applied")
+                return
+            self.bus.subscribe(self.topic, self._on_bus, max_wait_ms=0,
+                               name=f"decisions-{self.settings.resolved_gateway_id}")
+            return
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        boot = self.settings.kafka_bootstrap
+        await ensure_topics(boot, [self.topic])
+        c = AIOKafkaConsumer(bootstrap_servers=boot, group_id=None, enable_auto_commit=False,
+                             auto_offset_reset="earliest", fetch_max_wait_ms=100,
+                             client_id=f"tollgate-decisions-{self.settings.resolved_gateway_id}")
+        await c.start()
+        self._consumer = c
+        parts: set[int] | None = None
+        deadline = time.monotonic() + self.catch_up_timeout_s
+        while not parts and time.monotonic() < deadline:
+            cluster = await c._client.fetch_all_metadata()   # `topics()` would not keep the partitions
+            parts = cluster.partitions_for_topic(self.topic)
+            if not parts:
+                await asyncio.sleep(0.2)
+        tps = [TopicPartition(self.topic, p) for p in sorted(parts or ())]
+        if not tps:
+            raise RuntimeError(f"topic {self.topic} has no partitions (is the broker reachable?)")
+        c.assign(tps)
+        await c.seek_to_beginning(*tps)
+        ends = await c.end_offsets(tps) if tps else {}
+        while time.monotonic() < deadline:
+            if all(await c.position(tp) >= end for tp, end in ends.items()):
+                break
+            await self._poll_once()
+        else:
+            log.warning("decisions backlog not fully read within %.0fs; continuing in the background",
+                        self.catch_up_timeout_s)
+        self._task = asyncio.create_task(self._run(), name="policy-decisions")
+
+    async def _poll_once(self) -> None:
+        batch = await self._consumer.getmany(timeout_ms=100, max_records=10_000)
+        for tp, msgs in batch.items():
+            self.apply_records([Record(tp.topic, tp.partition, m.offset, m.key, m.value or b"", m.timestamp)
+                                for m in msgs])
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._poll_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - keep the feed alive; the broker may return
+                log.warning("decisions poll failed (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(0.5)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+            self._task = None
+        if self._consumer is not None:
+            c, self._consumer = self._consumer, None
+            with contextlib.suppress(Exception):
+                await c.stop()
