@@ -263,7 +263,8 @@ def main() -> int:
             lport = free_port()
             ll = Proc("litellm", [str(exe), "--config", str(cfg), "--host", "127.0.0.1", "--port", str(lport),
                                   "--num_workers", "1"], log=tmp / "litellm.log",
-                      env={"LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False", "NO_DOCS": "True"})
+                      env={"LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False", "NO_DOCS": "True",
+                           "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
             procs.append(ll)
             wait_http(f"http://127.0.0.1:{lport}/health/liveliness", timeout=180, proc=ll)
             targets["litellm"] = (f"http://127.0.0.1:{lport}/v1/chat/completions", LITELLM_MASTER_KEY, ll)

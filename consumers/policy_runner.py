@@ -346,7 +346,13 @@ class PolicyConsumer:
                 log.exception("policy tick failed")
 
 
-class _Rebuild:
+def _listener_base() -> type:
+    from aiokafka import ConsumerRebalanceListener
+
+    return ConsumerRebalanceListener
+
+
+class _Rebuild(_listener_base()):  # type: ignore[misc]
     """aiokafka rebalance listener: rebuild window state on every assignment."""
 
     def __init__(self, pc: PolicyConsumer, consumer: Any):

@@ -14,8 +14,12 @@ Live app (uvicorn + uvloop + httptools in a background thread, temp data dir)
   ``settings``, ``runtime`` (slots/components), ``call(async_fn)`` runs ``await async_fn(runtime)``
   on the server loop. Shared by all tests of a backend: use unique names (``unique()``).
 - ``live_app_factory`` (function) -> ``make(backend="sqlite"|"postgres", kind="up"|"api"|"gateway",
-  configure=[fn(runtime)], **settings_overrides) -> LiveApp``: a private server, e.g. with extra
-  components or a Kafka bootstrap; stopped after the test.
+  configure=[fn(runtime)], prepare=[fn(runtime)], **settings_overrides) -> LiveApp``: a private
+  server, e.g. ``make(kafka_bootstrap=kafka_bootstrap, configure=[lambda rt: rt.add(comp)])``;
+  stopped after the test. ``prepare`` runs before the standard wiring, ``configure`` after.
+  Embedded ClickHouse: chdb allows one engine path per process, so all in-process live apps
+  share one engine dir, each with its own database (``live.clickhouse_database``); pass
+  ``clickhouse_url=`` for a server or ``shared_clickhouse=False`` to opt out.
 - ``client`` (function) -> ``httpx.Client`` on ``live_app.url``; ``aclient`` the async twin.
   Every response body goes through the secret scan.
 - ``admin_token`` / ``admin_headers`` (session, per backend): the org OWNER's access token /

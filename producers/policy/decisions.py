@@ -107,7 +107,8 @@ class DecisionSubscriber:
         await c.seek_to_beginning(*tps)
         ends = await c.end_offsets(tps) if tps else {}
         while time.monotonic() < deadline:
-            if all(await c.position(tp) >= end for tp, end in ends.items()):
+            positions = {tp: await c.position(tp) for tp in ends}
+            if all(positions[tp] >= end for tp, end in ends.items()):
                 break
             await self._poll_once()
         else:

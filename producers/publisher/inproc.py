@@ -20,6 +20,10 @@ Design
   the same batch is retried with capped exponential backoff; nothing is ever skipped.
   ``name`` identifies the subscription across restarts (default: the handler's qualified
   name); several subscriptions on one topic each get every record (like consumer groups).
+  ``durable=False`` keeps the offset in memory only (it still holds back retention while the
+  process runs): for per-process subscribers, e.g. names that contain a pid, which would
+  otherwise leave cursors behind that hold back retention forever. There is no compaction:
+  a subscriber that needs the full state of a topic at start must rebuild it elsewhere.
 - Crash/restart: records written but not handled are delivered again after a restart, from
   the committed offset (at least once). Handlers deduplicate by offset (partition 0), as the
   metering handler does with its per-partition offset state. Events still in the in-memory
@@ -76,6 +80,8 @@ class Subscription:
     max_batch: int
     max_wait_ms: int
     position: int = -1          # next offset to deliver (committed)
+    durable: bool = True        # committed offset persisted (resume after restart)
+    start: str = "earliest"     # where a subscription without a committed offset begins
     closing: bool = False       # unsubscribe() asked it to finish
     deadline: float = 0.0
     task: asyncio.Task | None = None
@@ -238,17 +244,28 @@ class InProcessBus:
                     await sub.task
         subs.remove(sub)
         sub.task = None
+        spool = self._logs.get(sub.topic)
+        if not sub.durable and spool is not None:
+            await asyncio.to_thread(spool.drop_cursor, sub.name)
 
     def subscribe(self, topic: str, handler: Handler, *, max_batch: int = 500,
-                  max_wait_ms: int = 50, name: str | None = None) -> Subscription:
-        """Register ``handler`` for ``topic`` (before or after ``start``). Non-blocking."""
+                  max_wait_ms: int = 50, name: str | None = None, durable: bool = True,
+                  start: str = "earliest") -> Subscription:
+        """Register ``handler`` for ``topic`` (before or after ``start``). Non-blocking.
+
+        ``durable=False``: the offset lives in memory only; each process start begins at
+        ``start`` ("earliest" stored record, or "end" = only new records) and leaves no cursor on
+        disk (use it for per-process names, e.g. one containing a pid)."""
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
+        if start not in ("earliest", "end"):
+            raise ValueError("start must be 'earliest' or 'end'")
         sub_name = name or f"{getattr(handler, '__module__', 'h')}.{getattr(handler, '__qualname__', 'handler')}"
         sub_name = _SAFE.sub("_", sub_name)
         if any(s.name == sub_name for s in self._subs.get(topic, ())):
             raise ValueError(f"subscription {sub_name!r} already exists on {topic}")
-        sub = Subscription(topic, sub_name, handler, max_batch, max_wait_ms)
+        sub = Subscription(topic, sub_name, handler, max_batch, max_wait_ms, durable=durable,
+                           start=start)
         self._subs.setdefault(topic, []).append(sub)
         if self._running:
             self._start_sub(sub)
@@ -350,7 +367,12 @@ class InProcessBus:
 
     async def _consume(self, sub: Subscription) -> None:
         spool = await self._log(sub.topic)
-        sub.position = await asyncio.to_thread(spool.register_cursor, sub.name)
+        if sub.durable:
+            at = None if sub.start == "earliest" else spool.durable_next
+            sub.position = await asyncio.to_thread(spool.register_cursor, sub.name, at)
+        else:
+            at = spool.first_seq if sub.start == "earliest" else spool.durable_next
+            sub.position = await asyncio.to_thread(spool.register_volatile, sub.name, at)
         sub.ready.set()
         m_lag = metrics.BUS_LAG.labels(sub.topic, sub.name)
         m_ok = metrics.BUS_DELIVERED.labels(sub.topic, sub.name)

@@ -10,7 +10,8 @@ Layout in ``directory``:
   Sequence numbers only grow, also across restarts (an empty segment named after the next
   sequence is kept when everything is consumed), so they are safe to use as offsets.
 - ``cursor-<name>``: a reader's committed position (next sequence to read), replaced
-  atomically. Whole segments below every cursor are deleted.
+  atomically. Whole segments below every cursor (and every in-memory "volatile" reader, see
+  ``register_volatile``) are deleted.
 - ``LOCK``: an flock held while the spool is open (one process per spool directory).
 
 Writes go to the OS at once and are fsync'd in batches (every ``fsync_every`` records or
@@ -133,6 +134,7 @@ class Spool:
             raise SpoolLockedError(f"spool {self.dir} is in use by another process") from None
         self._segments: list[_Segment] = []
         self._cursors: dict[str, int] = {}
+        self._volatile: dict[str, int] = {}   # in-memory readers: hold retention until restart
         self._hints: dict[int, tuple[int, int]] = {}   # seq -> (segment base, byte offset)
         self._file = None
         self._unsynced = 0
@@ -409,10 +411,18 @@ class Spool:
                 self._persist_cursor(name, self.first_seq if start is None else start)
             return self._cursors[name]
 
+    def register_volatile(self, name: str, start: int) -> int:
+        """An in-memory reader: holds back retention like a cursor, but is not persisted (it is
+        gone after a restart). Returns its position. Blocks only briefly."""
+        with self._lock:
+            self._volatile[name] = max(self.first_seq, min(start, self._durable_next))
+            return self._volatile[name]
+
     def drop_cursor(self, name: str) -> None:
         """Forget a reader so it no longer holds back retention. Blocks."""
         with self._lock:
             self._cursors.pop(name, None)
+            self._volatile.pop(name, None)
             (self.dir / f"cursor-{name}").unlink(missing_ok=True)
             self._gc()
 
@@ -424,6 +434,11 @@ class Spool:
                 raise RuntimeError("spool is closed")
             if next_seq > self._durable_next:
                 raise ValueError("cannot commit past the durable end of the spool")
+            if name in self._volatile:
+                self._volatile[name] = max(self._volatile[name], next_seq)
+                self._gc()
+                self._update_gauges()
+                return
             if next_seq <= self._cursors.get(name, -1):
                 return
             self._persist_cursor(name, next_seq)
@@ -442,7 +457,7 @@ class Spool:
         self._cursors[name] = value
 
     def _gc(self) -> None:
-        low = min(self._cursors.values(), default=None)
+        low = min([*self._cursors.values(), *self._volatile.values()], default=None)
         if low is None:
             return
         removed = False
@@ -463,7 +478,7 @@ class Spool:
 
     def _update_gauges(self) -> None:
         self._m_bytes.set(self.size_bytes)
-        low = min(self._cursors.values(), default=self.first_seq)
+        low = min([*self._cursors.values(), *self._volatile.values()], default=self.first_seq)
         self._m_pending.set(max(0, self.next_seq - low))
 
     # ---- close -------------------------------------------------------------------------------

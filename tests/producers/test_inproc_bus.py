@@ -275,3 +275,32 @@ async def test_unsubscribe_catches_up_then_resumes_from_cursor(tmp_path: Path) -
         assert second.records[-1].value == b'{"raw": true}'
     finally:
         await bus.stop()
+
+
+async def test_volatile_subscription_leaves_no_cursor_and_starts_where_asked(tmp_path: Path) -> None:
+    bus = InProcessBus(tmp_path, spool_kwargs={"segment_bytes": 4096})
+    durable = Collector()
+    bus.subscribe(TOPIC, durable, max_wait_ms=0, name="metering")
+    await bus.start()
+    for i in range(50):
+        bus.emit(TOPIC, "k", _event("k", i))
+    assert await bus.drain(5)
+    await bus.stop()
+
+    bus2 = InProcessBus(tmp_path, spool_kwargs={"segment_bytes": 4096})
+    bus2.subscribe(TOPIC, Collector(), max_wait_ms=0, name="metering")
+    from_end = Collector()
+    bus2.subscribe(TOPIC, from_end, max_wait_ms=0, name="decisions-host-123", durable=False,
+                   start="end")
+    with pytest.raises(ValueError):
+        bus2.subscribe(TOPIC, Collector(), name="x", start="middle")
+    await bus2.start()
+    try:
+        for i in range(50, 60):
+            bus2.emit(TOPIC, "k", _event("k", i))
+        assert await bus2.drain(5)
+        assert [r.offset for r in from_end.records] == list(range(50, 60))
+    finally:
+        await bus2.stop()
+    cursors = sorted(p.name for p in (tmp_path / "bus" / TOPIC).glob("cursor-*"))
+    assert cursors == ["cursor-metering"]
