@@ -211,6 +211,7 @@ def test_up_counts_every_request_once_and_keeps_them_across_sigterm_restart(tmp_
 # is the documented window (`producers/publisher/inproc.py`). Everything older must be counted,
 # and nothing may ever be counted twice.
 LOSS_WINDOW_S = 1.0
+LOAD_S = 4.0      # the load runs this long before the kill, so most 200s are older than the window
 
 
 def test_up_sigkill_while_events_in_flight_loses_nothing_older_and_doubles_nothing(tmp_path, fake_upstream) -> None:
@@ -237,8 +238,9 @@ def test_up_sigkill_while_events_in_flight_loses_nothing_older_and_doubles_nothi
 
         with ThreadPoolExecutor(8) as pool:
             futs = [pool.submit(worker, w) for w in range(8)]
-            deadline = time.monotonic() + 60
-            while tally.ok < 220 and time.monotonic() < deadline:
+            load_from = time.monotonic()
+            deadline = load_from + 60
+            while (tally.ok < 220 or time.monotonic() - load_from < LOAD_S) and time.monotonic() < deadline:
                 time.sleep(0.01)
             killed_at = time.monotonic()
             up.stop(signal.SIGKILL)

@@ -24,7 +24,8 @@ from schemas.enums import AiType
 from .base import (Adapter, ProviderConfig, StreamTranslator, TranslationError, UpstreamError, Usage,
                    UpstreamRequest, bad_gateway, completion, is_retryable, join_url, loads_object,
                    openai_error_type, parse_retry_after, require_messages)
-from .sse import SSEDecoder
+from .common import (SSEStream, assistant_message, client_message, content_parts, error_object,
+                     json_instruction, model_ids, split_data_url, text_of, tool_call)
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -35,43 +36,19 @@ ERROR_STATUS = {"invalid_request_error": 400, "authentication_error": 401, "perm
                 "api_error": 500, "overloaded_error": 529}
 
 
-def _text_of(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    raise TranslationError("message content must be a string or an array of parts")
-
-
 def _image_block(part: dict[str, Any]) -> dict[str, Any]:
     url = (part.get("image_url") or {}).get("url") if isinstance(part.get("image_url"), dict) else part.get("image_url")
     if not isinstance(url, str):
         raise TranslationError("image_url.url must be a string")
     if url.startswith("data:"):
-        header, _, data = url.partition(",")
-        media = header[5:].split(";")[0] or "image/png"
-        return {"type": "image", "source": {"type": "base64", "media_type": media, "data": data}}
+        media, data = split_data_url(url)
+        return {"type": "image", "source": {"type": "base64", "media_type": media or "image/png", "data": data}}
     return {"type": "image", "source": {"type": "url", "url": url}}
 
 
 def _user_blocks(content: Any) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}]
-    if not isinstance(content, list):
-        raise TranslationError("user message content must be a string or an array of parts")
-    blocks = []
-    for p in content:
-        if not isinstance(p, dict):
-            raise TranslationError("content parts must be objects")
-        if p.get("type") == "text":
-            blocks.append({"type": "text", "text": p.get("text", "")})
-        elif p.get("type") == "image_url":
-            blocks.append(_image_block(p))
-        else:
-            raise TranslationError(f"content part type {p.get('type')!r} is not supported for Anthropic")
-    return blocks
+    return [{"type": "text", "text": p.get("text", "")} if p["type"] == "text" else _image_block(p)
+            for p in content_parts(content, "Anthropic")]
 
 
 def _parse_args(raw: Any) -> Any:
@@ -100,12 +77,12 @@ def translate_messages(messages: list[dict[str, Any]]) -> tuple[str | None, list
         role = m["role"]
         content = m.get("content")
         if role in ("system", "developer"):
-            system.append(_text_of(content))
+            system.append(text_of(content))
         elif role == "user":
             add("user", _user_blocks(content))
         elif role == "assistant":
             blocks: list[dict[str, Any]] = []
-            text = _text_of(content)
+            text = text_of(content)
             if text:
                 blocks.append({"type": "text", "text": text})
             for tc in m.get("tool_calls") or []:
@@ -119,7 +96,7 @@ def translate_messages(messages: list[dict[str, Any]]) -> tuple[str | None, list
         elif role == "tool":
             if not m.get("tool_call_id"):
                 raise TranslationError("tool messages need a tool_call_id")
-            add("user", [{"type": "tool_result", "tool_use_id": m["tool_call_id"], "content": _text_of(content)}])
+            add("user", [{"type": "tool_result", "tool_use_id": m["tool_call_id"], "content": text_of(content)}])
         else:
             raise TranslationError(f"message role {role!r} is not supported")
     # Put tool_results first in each user turn (Anthropic wants them before other blocks).
@@ -170,12 +147,8 @@ def build_body(provider_model: str, ob: dict[str, Any]) -> dict[str, Any]:
     system, turns = translate_messages(msgs)
     max_tokens = ob.get("max_completion_tokens") or ob.get("max_tokens") or DEFAULT_MAX_TOKENS
     body: dict[str, Any] = {"model": provider_model, "max_tokens": max_tokens, "messages": turns}
-    fmt = ob.get("response_format") if isinstance(ob.get("response_format"), dict) else {}
-    if fmt.get("type") in ("json_object", "json_schema"):
-        hint = "Respond with a single valid JSON object and nothing else."
-        schema = (fmt.get("json_schema") or {}).get("schema")
-        if schema:
-            hint += " It must match this JSON schema: " + json.dumps(schema, separators=(",", ":"))
+    hint = json_instruction(ob)
+    if hint:
         system = f"{system}\n\n{hint}" if system else hint
     if system:
         body["system"] = system
@@ -222,11 +195,7 @@ class AnthropicAdapter(Adapter):
         return UpstreamRequest("GET", join_url(cfg.endpoint, "/v1/models?limit=1000"), h)
 
     def models_response(self, body: bytes) -> list[str]:
-        obj = loads_object(body)
-        data = obj.get("data") if obj else None
-        if not isinstance(data, list):
-            raise bad_gateway("the provider's model list is not readable")
-        return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+        return model_ids(body, "data", "id")
 
     def chat_request(self, cfg: ProviderConfig, provider_model: str, openai_body: dict[str, Any], *,
                      now: datetime | None = None) -> UpstreamRequest:
@@ -249,13 +218,8 @@ class AnthropicAdapter(Adapter):
             if b.get("type") == "text":
                 texts.append(b.get("text", ""))
             elif b.get("type") == "tool_use":
-                calls.append({"id": b.get("id"), "type": "function",
-                              "function": {"name": b.get("name"),
-                                           "arguments": json.dumps(b.get("input") or {}, separators=(",", ":"))}})
-        message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None,
-                                   "refusal": None}
-        if calls:
-            message["tool_calls"] = calls
+                calls.append(tool_call(b.get("id"), b.get("name"), b.get("input")))
+        message = assistant_message(texts, calls)
         usage = usage_of(obj.get("usage"))
         finish = STOP_REASONS.get(obj.get("stop_reason") or "", "stop")
         return completion(request_id or str(obj.get("id", "")), model, message, finish, usage), usage
@@ -264,34 +228,25 @@ class AnthropicAdapter(Adapter):
         return AnthropicStream(model, request_id, include_usage)
 
     def error(self, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> UpstreamError:
-        obj = loads_object(body) or {}
-        err = obj.get("error") if isinstance(obj.get("error"), dict) else {}
-        return _error(status, err, headers)
+        return _error(status, error_object(body), headers)
 
 
 def _error(status: int, err: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> UpstreamError:
-    if status in (401, 403):
-        message = f"The provider rejected the configured credentials ({status})."
-    else:
-        message = err.get("message") if isinstance(err.get("message"), str) else f"Upstream answered {status}."
+    message = client_message(status, err.get("message"))
     code = err.get("type") if isinstance(err.get("type"), str) else None
     return UpstreamError(status, is_retryable(status), message, openai_error_type(status),
                          parse_retry_after(headers), code)
 
 
-class AnthropicStream(StreamTranslator):
+class AnthropicStream(SSEStream):
     """Anthropic SSE events -> OpenAI chunks (text deltas, tool-call argument deltas, usage)."""
 
     def __init__(self, model: str, request_id: str, include_usage: bool = True) -> None:
         super().__init__(model, request_id, include_usage)
-        self._sse = SSEDecoder()
         self._tool_index: dict[int, int] = {}
         self._in = Usage(0, 0, 0)
         self._out = 0
         self._sent_finish = False
-
-    def feed(self, raw: bytes) -> list[bytes]:
-        return self._handle(self._sse.feed(raw))
 
     def _tail(self) -> list[bytes]:
         out = self._handle(self._sse.flush())
@@ -302,16 +257,7 @@ class AnthropicStream(StreamTranslator):
 
     def _handle(self, events) -> list[bytes]:
         out: list[bytes] = []
-        for ev in events:
-            if self.error is not None:
-                break
-            if not ev.data:
-                continue
-            try:
-                d = json.loads(ev.data)
-            except ValueError:
-                self.error = bad_gateway("the provider sent an unreadable stream event")
-                break
+        for ev, d in self._json_events(events):
             kind = d.get("type") or ev.event
             if kind == "message_start":
                 u = usage_of((d.get("message") or {}).get("usage"))

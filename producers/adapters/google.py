@@ -14,9 +14,7 @@ MAX_TOKENS -> length, safety-type reasons -> content_filter. Usage from `usageMe
 """
 from __future__ import annotations
 
-import base64
 import json
-import struct
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -28,7 +26,8 @@ from schemas.enums import AiType
 from .base import (Adapter, ProviderConfig, StreamTranslator, TranslationError, UpstreamError, Usage,
                    UpstreamRequest, bad_gateway, completion, is_retryable, join_url, loads_object,
                    openai_error_type, parse_retry_after, require_messages)
-from .sse import SSEDecoder
+from .common import (SSEStream, assistant_message, client_message, content_parts, embeddings_list,
+                     error_object, model_ids, split_data_url, text_of, tool_arguments, tool_call)
 
 FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "RECITATION": "content_filter",
           "BLOCKLIST": "content_filter", "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter",
@@ -46,41 +45,23 @@ def _clean_schema(obj: Any) -> Any:
     return obj
 
 
-def _text_of(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    raise TranslationError("message content must be a string or an array of parts")
-
-
 def _user_parts(content: Any) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"text": content}]
-    if not isinstance(content, list):
-        raise TranslationError("user message content must be a string or an array of parts")
     parts: list[dict[str, Any]] = []
-    for p in content:
-        if not isinstance(p, dict):
-            raise TranslationError("content parts must be objects")
-        if p.get("type") == "text":
+    for p in content_parts(content, "Gemini"):
+        if p["type"] == "text":
             parts.append({"text": p.get("text", "")})
-        elif p.get("type") == "image_url":
-            iu = p.get("image_url")
-            url = iu.get("url") if isinstance(iu, dict) else iu
-            if not isinstance(url, str):
-                raise TranslationError("image_url.url must be a string")
-            if url.startswith("data:"):
-                header, _, data = url.partition(",")
-                parts.append({"inlineData": {"mimeType": header[5:].split(";")[0] or "image/png", "data": data}})
-            else:
-                ext = url.rsplit(".", 1)[-1].lower()
-                mime = {"png": "image/png", "webp": "image/webp", "gif": "image/gif"}.get(ext, "image/jpeg")
-                parts.append({"fileData": {"mimeType": mime, "fileUri": url}})
+            continue
+        iu = p.get("image_url")
+        url = iu.get("url") if isinstance(iu, dict) else iu
+        if not isinstance(url, str):
+            raise TranslationError("image_url.url must be a string")
+        if url.startswith("data:"):
+            media, data = split_data_url(url)
+            parts.append({"inlineData": {"mimeType": media or "image/png", "data": data}})
         else:
-            raise TranslationError(f"content part type {p.get('type')!r} is not supported for Gemini")
+            ext = url.rsplit(".", 1)[-1].lower()
+            mime = {"png": "image/png", "webp": "image/webp", "gif": "image/gif"}.get(ext, "image/jpeg")
+            parts.append({"fileData": {"mimeType": mime, "fileUri": url}})
     return parts
 
 
@@ -98,33 +79,28 @@ def translate_messages(messages: list[dict[str, Any]]) -> tuple[dict[str, Any] |
     for m in messages:
         role, content = m["role"], m.get("content")
         if role in ("system", "developer"):
-            system.append(_text_of(content))
+            system.append(text_of(content))
         elif role == "user":
             add("user", _user_parts(content))
         elif role == "assistant":
             parts: list[dict[str, Any]] = []
-            text = _text_of(content)
+            text = text_of(content)
             if text:
                 parts.append({"text": text})
             for tc in m.get("tool_calls") or []:
                 fn = tc.get("function") or {}
                 if not fn.get("name"):
                     raise TranslationError("assistant tool_calls need a function name")
-                raw = fn.get("arguments")
-                try:
-                    args = json.loads(raw) if isinstance(raw, str) and raw else (raw or {})
-                except ValueError:
-                    raise TranslationError("tool_calls[].function.arguments must be a JSON string") from None
                 if tc.get("id"):
                     names[tc["id"]] = fn["name"]
-                parts.append({"functionCall": {"name": fn["name"], "args": args}})
+                parts.append({"functionCall": {"name": fn["name"], "args": tool_arguments(fn.get("arguments"))}})
             if parts:
                 add("model", parts)
         elif role == "tool":
             name = names.get(m.get("tool_call_id") or "") or m.get("name")
             if not name:
                 raise TranslationError("tool message does not answer a known tool call (tool_call_id)")
-            add("user", [{"functionResponse": {"name": name, "response": {"content": _text_of(content)}}}])
+            add("user", [{"functionResponse": {"name": name, "response": {"content": text_of(content)}}}])
         else:
             raise TranslationError(f"message role {role!r} is not supported")
     si = {"parts": [{"text": "\n\n".join(s for s in system if s)}]} if any(system) else None
@@ -195,8 +171,7 @@ def usage_of(um: Mapping[str, Any] | None) -> Usage | None:
 
 
 def _call(fc: Mapping[str, Any], index: int) -> dict[str, Any]:
-    return {"index": index, "id": fc.get("id") or "call_" + uuid.uuid4().hex[:24], "type": "function",
-            "function": {"name": fc.get("name"), "arguments": json.dumps(fc.get("args") or {}, separators=(",", ":"))}}
+    return {"index": index, **tool_call(fc.get("id") or "call_" + uuid.uuid4().hex[:24], fc.get("name"), fc.get("args"))}
 
 
 class GoogleAdapter(Adapter):
@@ -210,7 +185,7 @@ class GoogleAdapter(Adapter):
         return {"x-goog-api-key": cfg.secret, "content-type": "application/json", "accept": "application/json"}
 
     def _model_url(self, cfg: ProviderConfig, model: str, method: str) -> str:
-        model = model[len("models/"):] if model.startswith("models/") else model
+        model = model.removeprefix("models/")
         return join_url(cfg.endpoint, f"/v1beta/models/{quote(model, safe='-._')}:{method}")
 
     def models_request(self, cfg: ProviderConfig, *, now: datetime | None = None) -> UpstreamRequest:
@@ -219,16 +194,7 @@ class GoogleAdapter(Adapter):
         return UpstreamRequest("GET", join_url(cfg.endpoint, "/v1beta/models?pageSize=1000"), h)
 
     def models_response(self, body: bytes) -> list[str]:
-        obj = loads_object(body)
-        models = obj.get("models") if obj else None
-        if not isinstance(models, list):
-            raise bad_gateway("the provider's model list is not readable")
-        out = []
-        for m in models:
-            name = m.get("name") if isinstance(m, dict) else None
-            if isinstance(name, str):
-                out.append(name[len("models/"):] if name.startswith("models/") else name)
-        return out
+        return [name.removeprefix("models/") for name in model_ids(body, "models", "name")]
 
     def chat_request(self, cfg: ProviderConfig, provider_model: str, openai_body: dict[str, Any], *,
                      now: datetime | None = None) -> UpstreamRequest:
@@ -259,10 +225,7 @@ class GoogleAdapter(Adapter):
             finish = FINISH.get(c.get("finishReason") or "STOP", "stop")
             if calls and finish == "stop":
                 finish = "tool_calls"
-        message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None,
-                                   "refusal": None}
-        if calls:
-            message["tool_calls"] = [{k: v for k, v in tc.items() if k != "index"} for tc in calls]
+        message = assistant_message(texts, [{k: v for k, v in tc.items() if k != "index"} for tc in calls])
         usage = usage_of(obj.get("usageMetadata")) or Usage(0, 0)
         return completion(request_id or str(obj.get("responseId", "")), model, message, finish, usage), usage
 
@@ -272,7 +235,7 @@ class GoogleAdapter(Adapter):
     def embeddings_request(self, cfg: ProviderConfig, provider_model: str, openai_body: dict[str, Any], *,
                            now: datetime | None = None) -> UpstreamRequest:
         texts = _embedding_inputs(openai_body.get("input"))
-        m = provider_model[len("models/"):] if provider_model.startswith("models/") else provider_model
+        m = provider_model.removeprefix("models/")
         reqs = []
         for t in texts:
             r: dict[str, Any] = {"model": f"models/{m}", "content": {"parts": [{"text": t}]}}
@@ -290,19 +253,11 @@ class GoogleAdapter(Adapter):
             embs = [obj["embedding"]]
         if not isinstance(embs, list):
             raise bad_gateway("the provider's answer is not an embeddings list")
-        b64 = bool(openai_body) and openai_body.get("encoding_format") == "base64"
-        data = []
-        for i, e in enumerate(embs):
-            vec = (e or {}).get("values") or []
-            data.append({"object": "embedding", "index": i,
-                         "embedding": base64.b64encode(struct.pack(f"<{len(vec)}f", *vec)).decode() if b64 else vec})
-        return {"object": "list", "data": data, "model": model,
-                "usage": {"prompt_tokens": 0, "total_tokens": 0}}, None
+        vectors = [(e or {}).get("values") or [] for e in embs]
+        return embeddings_list(vectors, model, openai_body, 0), None
 
     def error(self, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> UpstreamError:
-        obj = loads_object(body) or {}
-        err = obj.get("error") if isinstance(obj.get("error"), dict) else {}
-        return _error(status, err, headers)
+        return _error(status, error_object(body), headers)
 
 
 def _embedding_inputs(inp: Any) -> list[str]:
@@ -316,28 +271,21 @@ def _embedding_inputs(inp: Any) -> list[str]:
 def _error(status: int, err: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> UpstreamError:
     reasons = {d.get("reason") for d in err.get("details") or [] if isinstance(d, dict)}
     cred = status in (401, 403) or "API_KEY_INVALID" in reasons
-    if cred:
-        message = f"The provider rejected the configured credentials ({status})."
-    else:
-        message = err.get("message") if isinstance(err.get("message"), str) else f"Upstream answered {status}."
+    message = client_message(status, err.get("message"), credentials=cred)
     code = err.get("status") if isinstance(err.get("status"), str) else None
     return UpstreamError(status, is_retryable(status), message,
                          "authentication_error" if cred else openai_error_type(status),
                          parse_retry_after(headers), code)
 
 
-class GoogleStream(StreamTranslator):
+class GoogleStream(SSEStream):
     """Gemini SSE (`alt=sse`) GenerateContentResponse events -> OpenAI chunks."""
 
     def __init__(self, model: str, request_id: str, include_usage: bool = True) -> None:
         super().__init__(model, request_id, include_usage)
-        self._sse = SSEDecoder()
         self._started = False
         self._calls = 0
         self._sent_finish = False
-
-    def feed(self, raw: bytes) -> list[bytes]:
-        return self._handle(self._sse.feed(raw))
 
     def _tail(self) -> list[bytes]:
         out = self._handle(self._sse.flush())
@@ -348,16 +296,7 @@ class GoogleStream(StreamTranslator):
 
     def _handle(self, events) -> list[bytes]:
         out: list[bytes] = []
-        for ev in events:
-            if self.error is not None:
-                break
-            if not ev.data:
-                continue
-            try:
-                d = json.loads(ev.data)
-            except ValueError:
-                self.error = bad_gateway("the provider sent an unreadable stream event")
-                break
+        for _, d in self._json_events(events):
             if isinstance(d.get("error"), dict):
                 e = d["error"]
                 self.error = _error(int(e.get("code") or 500), e)

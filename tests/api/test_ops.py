@@ -82,3 +82,11 @@ def test_bad_content_length_is_400(live_app) -> None:
         s.sendall(b"POST /user/login HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
         head = s.recv(4096)
     assert head.startswith(b"HTTP/1.1 400")
+
+
+def test_gateway_paths_get_bounded_route_labels(live_app) -> None:
+    httpx.get(live_app.url + "/v1/models")
+    httpx.get(live_app.url + "/v1/no-such-path-777")
+    text = httpx.get(live_app.url + "/metrics").text
+    assert 'route="/v1/models"' in text and 'route="/v1/*"' in text
+    assert "no-such-path-777" not in text
