@@ -171,7 +171,8 @@ def usage_of(um: Mapping[str, Any] | None) -> Usage | None:
 
 
 def _call(fc: Mapping[str, Any], index: int) -> dict[str, Any]:
-    return {"index": index, **tool_call(fc.get("id") or "call_" + uuid.uuid4().hex[:24], fc.get("name"), fc.get("args"))}
+    call_id = fc.get("id") or "call_" + uuid.uuid4().hex[:24]
+    return {"index": index, **tool_call(call_id, fc.get("name"), fc.get("args"))}
 
 
 class GoogleAdapter(Adapter):
