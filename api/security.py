@@ -1,25 +1,11 @@
-"""JWT access/refresh tokens (PyJWT, HS256) and password hashing (argon2id via argon2-cffi)."""
+"""JWT access/refresh tokens (PyJWT, HS256); password hashing lives in the store."""
 from __future__ import annotations
 
 import time
 import uuid
 
 import jwt
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()  # argon2id, library defaults (memory-hard)
-
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-def verify_password(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 def issue_token(secret: bytes, user_id: str, kind: str, ttl_s: int) -> str:

@@ -11,7 +11,7 @@ import logging
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.security import hash_password
+from store.passwords import hash_password
 from schemas.enums import OrgRole
 from store.models import Org, User
 from tollgate.settings import Settings

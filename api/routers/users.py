@@ -10,7 +10,8 @@ from sqlalchemy.exc import IntegrityError
 
 from api.deps import CurrentUser, Db, OrgAdmin
 from api.errors import ApiError
-from api.security import decode_token, hash_password, issue_token, verify_password
+from api.security import decode_token, issue_token
+from store.passwords import hash_password, verify_password
 from schemas.enums import OrgRole
 from store.bootstrap import EmailInUse, create_user, normalize_email
 from store.models import User

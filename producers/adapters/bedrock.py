@@ -14,10 +14,8 @@ Endpoints: `cfg.endpoint` if set, else bedrock-runtime / bedrock `.{region}.amaz
 """
 from __future__ import annotations
 
-import base64
 import json
 import re
-import struct
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -31,6 +29,8 @@ from schemas.enums import AiType
 from .base import (Adapter, ProviderConfig, StreamTranslator, TranslationError, UpstreamError, Usage,
                    UpstreamRequest, bad_gateway, completion, is_retryable, join_url, loads_object,
                    openai_error_type, parse_retry_after, require_messages)
+from .common import (assistant_message, client_message, content_parts, embeddings_list, json_instruction,
+                     model_ids, split_data_url, text_of, tool_arguments, tool_call)
 from .sigv4 import sign
 
 STOP = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
@@ -59,40 +59,22 @@ def control_base(cfg: ProviderConfig) -> str:
     return cfg.endpoint.rstrip("/") if cfg.endpoint else f"https://bedrock.{_region(cfg)}.amazonaws.com"
 
 
-def _text_of(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    raise TranslationError("message content must be a string or an array of parts")
-
-
 def _user_blocks(content: Any) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"text": content}] if content else []
-    if not isinstance(content, list):
-        raise TranslationError("user message content must be a string or an array of parts")
     blocks: list[dict[str, Any]] = []
-    for p in content:
-        if not isinstance(p, dict):
-            raise TranslationError("content parts must be objects")
-        if p.get("type") == "text":
+    for p in content_parts(content, "Bedrock"):
+        if p["type"] == "text":
             if p.get("text"):
                 blocks.append({"text": p["text"]})
-        elif p.get("type") == "image_url":
-            iu = p.get("image_url")
-            url = iu.get("url") if isinstance(iu, dict) else iu
-            if not isinstance(url, str) or not url.startswith("data:"):
-                raise TranslationError("Bedrock accepts images only as data URLs (base64)")
-            header, _, data = url.partition(",")
-            fmt = _IMAGE_FORMATS.get(header[5:].split(";")[0])
-            if fmt is None:
-                raise TranslationError("image format must be png, jpeg, gif or webp")
-            blocks.append({"image": {"format": fmt, "source": {"bytes": data}}})
-        else:
-            raise TranslationError(f"content part type {p.get('type')!r} is not supported for Bedrock")
+            continue
+        iu = p.get("image_url")
+        url = iu.get("url") if isinstance(iu, dict) else iu
+        if not isinstance(url, str) or not url.startswith("data:"):
+            raise TranslationError("Bedrock accepts images only as data URLs (base64)")
+        media, data = split_data_url(url)
+        fmt = _IMAGE_FORMATS.get(media)
+        if fmt is None:
+            raise TranslationError("image format must be png, jpeg, gif or webp")
+        blocks.append({"image": {"format": fmt, "source": {"bytes": data}}})
     return blocks
 
 
@@ -111,32 +93,28 @@ def translate_messages(messages: list[dict[str, Any]]) -> tuple[list[dict[str, A
     for m in messages:
         role, content = m["role"], m.get("content")
         if role in ("system", "developer"):
-            text = _text_of(content)
+            text = text_of(content)
             if text:
                 system.append({"text": text})
         elif role == "user":
             add("user", _user_blocks(content))
         elif role == "assistant":
             blocks: list[dict[str, Any]] = []
-            text = _text_of(content)
+            text = text_of(content)
             if text:
                 blocks.append({"text": text})
             for tc in m.get("tool_calls") or []:
                 fn = tc.get("function") or {}
                 if not fn.get("name") or not tc.get("id"):
                     raise TranslationError("assistant tool_calls need an id and a function name")
-                raw = fn.get("arguments")
-                try:
-                    args = json.loads(raw) if isinstance(raw, str) and raw else (raw or {})
-                except ValueError:
-                    raise TranslationError("tool_calls[].function.arguments must be a JSON string") from None
-                blocks.append({"toolUse": {"toolUseId": tc["id"], "name": fn["name"], "input": args}})
+                blocks.append({"toolUse": {"toolUseId": tc["id"], "name": fn["name"],
+                                           "input": tool_arguments(fn.get("arguments"))}})
             add("assistant", blocks)
         elif role == "tool":
             if not m.get("tool_call_id"):
                 raise TranslationError("tool messages need a tool_call_id")
             add("user", [{"toolResult": {"toolUseId": m["tool_call_id"],
-                                         "content": [{"text": _text_of(content) or " "}]}}])
+                                         "content": [{"text": text_of(content) or " "}]}}])
         else:
             raise TranslationError(f"message role {role!r} is not supported")
     for t in turns:
@@ -150,12 +128,8 @@ def build_body(ob: dict[str, Any]) -> dict[str, Any]:
     system, turns = translate_messages(require_messages(ob))
     if (ob.get("n") or 1) != 1:
         raise TranslationError("n > 1 is not supported by Bedrock Converse")
-    fmt = ob.get("response_format") if isinstance(ob.get("response_format"), dict) else {}
-    if fmt.get("type") in ("json_object", "json_schema"):
-        hint = "Respond with a single valid JSON object and nothing else."
-        schema = (fmt.get("json_schema") or {}).get("schema")
-        if schema:
-            hint += " It must match this JSON schema: " + json.dumps(schema, separators=(",", ":"))
+    hint = json_instruction(ob)
+    if hint:
         system.append({"text": hint})
     body: dict[str, Any] = {"messages": turns}
     if system:
@@ -227,11 +201,7 @@ class BedrockAdapter(Adapter):
         return self._signed(cfg, req, now)
 
     def models_response(self, body: bytes) -> list[str]:
-        obj = loads_object(body)
-        items = obj.get("modelSummaries") if obj else None
-        if not isinstance(items, list):
-            raise bad_gateway("the provider's model list is not readable")
-        return [m["modelId"] for m in items if isinstance(m, dict) and isinstance(m.get("modelId"), str)]
+        return model_ids(body, "modelSummaries", "modelId")
 
     def chat_request(self, cfg: ProviderConfig, provider_model: str, openai_body: dict[str, Any], *,
                      now: datetime | None = None) -> UpstreamRequest:
@@ -257,13 +227,8 @@ class BedrockAdapter(Adapter):
                 texts.append(b["text"])
             elif "toolUse" in b:
                 tu = b["toolUse"] or {}
-                calls.append({"id": tu.get("toolUseId"), "type": "function",
-                              "function": {"name": tu.get("name"),
-                                           "arguments": json.dumps(tu.get("input") or {}, separators=(",", ":"))}})
-        message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None,
-                                   "refusal": None}
-        if calls:
-            message["tool_calls"] = calls
+                calls.append(tool_call(tu.get("toolUseId"), tu.get("name"), tu.get("input")))
+        message = assistant_message(texts, calls)
         usage = usage_of(obj.get("usage")) or Usage(0, 0)
         finish = STOP.get(obj.get("stopReason") or "", "stop")
         return completion(request_id or uuid.uuid4().hex, model, message, finish, usage), usage
@@ -306,13 +271,7 @@ class BedrockAdapter(Adapter):
             vecs = obj["embeddings"]
         else:
             raise bad_gateway("the provider's embeddings answer is not readable")
-        b64 = bool(openai_body) and openai_body.get("encoding_format") == "base64"
-        data = [{"object": "embedding", "index": i,
-                 "embedding": base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode() if b64 else v}
-                for i, v in enumerate(vecs)]
-        n = usage.tokens_in if usage else 0
-        return {"object": "list", "data": data, "model": model,
-                "usage": {"prompt_tokens": n, "total_tokens": n}}, usage
+        return embeddings_list(vecs, model, openai_body, usage.tokens_in if usage else 0), usage
 
     def error(self, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> UpstreamError:
         obj = loads_object(body) or {}
@@ -324,10 +283,7 @@ class BedrockAdapter(Adapter):
 def _error(status: int, etype: str, message: Any, headers: Mapping[str, str] | None = None) -> UpstreamError:
     cred = status in (401, 403) or etype in ("UnrecognizedClientException", "InvalidSignatureException",
                                               "MissingAuthenticationTokenException", "AccessDeniedException")
-    if cred:
-        text = f"The provider rejected the configured credentials ({status})."
-    else:
-        text = message if isinstance(message, str) and message else f"Upstream answered {status}."
+    text = client_message(status, message or None, credentials=cred)  # an empty message counts as none
     return UpstreamError(status, is_retryable(status), text,
                          "authentication_error" if cred else openai_error_type(status),
                          parse_retry_after(headers), etype or None)

@@ -8,7 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select
 
-from api.security import verify_password
+from store.passwords import verify_password
 from store.bootstrap import EmailInUse, create_user, ensure_first_owner
 from store.db import make_engine, make_sessionmaker
 from store.epoch import bump_epoch, current_epoch
