@@ -384,6 +384,20 @@ def mode_generate(a: argparse.Namespace) -> None:
     client.close()
 
 
+def mode_baseline(a: argparse.Namespace) -> None:
+    """Peak RSS of a process that only opens the embedded engine and applies the migrations:
+    the part of the consumer's RSS that a ClickHouse server deployment does not have."""
+    from tollgate.settings import Settings
+    from warehouse.client import make_client
+    from warehouse.migrate import migrate
+
+    settings = Settings(data_dir=Path(a.data_dir), clickhouse_url=None, kafka_bootstrap=None)
+    client = make_client(settings, "bench_baseline")
+    migrate(client, settings.raw_ttl_days)
+    client.query("SELECT count() FROM requests")
+    print(json.dumps({"engine_baseline_rss_mb": vm_hwm_mb(os.getpid())}))
+
+
 def run_mode(args: list[str]) -> dict:
     p = subprocess.run([PY, "-m", "bench.metering", *args], capture_output=True, text=True, cwd=ROOT,
                        timeout=900)
@@ -550,6 +564,7 @@ def report(r: dict, args: argparse.Namespace) -> str:
               f"| decode+validate only (`records_to_rows`) | {r['decode_eps']:,.0f} ev/s | |",
               f"| e2e / slower raw rate ({slower:,.0f}) | {ratio:.0%} | >= 50% ({verdict(ratio >= GOALS['ratio'])}) |",
               f"| consumer peak RSS (VmHWM) | {r['consumer_rss_mb']:.0f} MB | <= 300 MB ({verdict(r['consumer_rss_mb'] <= GOALS['rss_mb'])}) |",
+              f"| of which: embedded engine alone (open + migrate, no events) | {r['engine_baseline_rss_mb']:.0f} MB | |",
               f"| consumer start-up (spawn -> subscribed) | {r['startup_s']:.1f} s | |",
               f"| rows after e2e: raw / rollup api_calls / distinct eventIds | {r['e2e_raw_rows']:,} / {r['e2e_rollup_calls']:,} / {r['e2e_distinct_events']:,} | = {args.events:,} |",
               ""]
@@ -605,6 +620,7 @@ async def main_async(args: argparse.Namespace, tmp: Path) -> dict:
             broker.stop()
         r.update(run_mode(["_raw", "--data-dir", str(tmp / "e2e-data"), "--ids", str(tmp / "ids.json"),
                            "--events", str(args.events), "--seed", str(args.seed), "--verify"]))
+        r.update(run_mode(["_baseline", "--data-dir", str(tmp / "baseline-data"), "--ids", str(tmp / "ids.json")]))
         log(f"raw insert native {r['raw_insert_native_eps']:,.0f}, json {r['raw_insert_json_eps']:,.0f}, "
             f"decode {r['decode_eps']:,.0f} ev/s")
         if args.profile:
@@ -618,7 +634,7 @@ async def main_async(args: argparse.Namespace, tmp: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("_raw", "_generate"):
+    if argv and argv[0] in ("_raw", "_generate", "_baseline"):
         p = argparse.ArgumentParser()
         p.add_argument("mode")
         p.add_argument("--data-dir", required=True)
@@ -628,7 +644,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--seed", type=int, default=7)
         p.add_argument("--verify", action="store_true")
         a = p.parse_args(argv)
-        (mode_raw if a.mode == "_raw" else mode_generate)(a)
+        {"_raw": mode_raw, "_generate": mode_generate, "_baseline": mode_baseline}[a.mode](a)
         return 0
     p = argparse.ArgumentParser(prog="bench.metering", description=__doc__.split("\n\n")[0])
     p.add_argument("--events", type=int, default=500_000)

@@ -6,7 +6,8 @@ they keep per (policy, subject, window) the requests and tokens used and report:
 * a crossing (used >= limit, once per window): one ViolationEvent for any action, plus, for
   blocking policies, Decision(blocked=True, until=window end) for the compacted topic;
 * token progress of blocking budgets (every `progress_step` of the limit): Decision(blocked=
-  <crossed>, used=N) so gateways can account against the published consumption;
+  <crossed>, used=N, used_by={gatewayId: tokens}) so gateways can account against the published
+  consumption without counting their own completions twice (see `producers.policy.budget`);
 * a rollover (window ended): Decision(blocked=False) for subjects that were blocked.
 
 Blocked requests (status "blocked") are not usage and are not counted. Violation ids are
@@ -45,6 +46,10 @@ class _Count:
     crossed: bool = False
     published_tokens: int = 0
     released: bool = False
+    by_gateway: dict[str, int] = field(default_factory=dict)   # tokens per request-event gatewayId
+
+    def used_by(self) -> dict[str, int]:
+        return dict(self.by_gateway)
 
 
 @dataclass
@@ -115,6 +120,8 @@ class PolicyWindows:
                 c = self._counts[(p.id, subject, start)] = _Count(p, subject, start, end)
             c.requests += 1
             c.tokens += tokens
+            gw = ev.gateway_id or ""
+            c.by_gateway[gw] = c.by_gateway.get(gw, 0) + tokens
             self._check(c, rule, ev, out)
         return out
 
@@ -132,7 +139,7 @@ class PolicyWindows:
                 out.decisions.append(Decision(
                     subject=c.subject, policy_id=p.id, policy_name=p.name, blocked=True, until=c.end,
                     reason=f"{metric} limit {lim} reached", limit=lim, used=used,
-                    occurred_at=ev.occurred_at))
+                    used_by=c.used_by() if metric == "tokens" else None, occurred_at=ev.occurred_at))
                 c.published_tokens = c.tokens
                 return
         if p.blocks and isinstance(rule, TokenBudgetRule):
@@ -141,7 +148,7 @@ class PolicyWindows:
                 out.decisions.append(Decision(
                     subject=c.subject, policy_id=p.id, policy_name=p.name, blocked=c.crossed,
                     until=c.end, reason="usage", limit=rule.limit, used=c.tokens,
-                    occurred_at=ev.occurred_at))
+                    used_by=c.used_by(), occurred_at=ev.occurred_at))
 
     def _violation(self, c: _Count, rule: TokenBudgetRule | RateLimitRule, ev: RequestEvent,
                    metric: str, lim: int, used: int) -> ViolationEvent:

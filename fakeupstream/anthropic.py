@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from . import rules
-from .common import BadBody, Ctx, apply_faults, dropped_body, json_response, read_json, stream
+from .common import Ctx, apply_faults, json_response, listing_refusal, read_call, reply, stream
 
 FAMILY = "anthropic"
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
@@ -38,12 +38,8 @@ def check_auth(ctx: Ctx, request: Request) -> Response | None:
 
 
 async def models(ctx: Ctx, request: Request) -> Response:
-    ctx.control.record(request.url.path, FAMILY)
-    if (denied := check_auth(ctx, request)) is not None:
-        return denied
-    outcome = await apply_faults(ctx, FAMILY, None, error)
-    if isinstance(outcome, Response):
-        return outcome
+    if (refused := await listing_refusal(ctx, request, FAMILY, check_auth(ctx, request), error)) is not None:
+        return refused
     ids = ctx.models[FAMILY]
     data = [{"type": "model", "id": m, "display_name": DISPLAY.get(m, (m, ""))[0],
              "created_at": DISPLAY.get(m, ("", "2025-01-01T00:00:00Z"))[1]} for m in ids]
@@ -138,16 +134,10 @@ def _stop(o: rules.Outcome) -> str:
 
 
 async def messages(ctx: Ctx, request: Request) -> Response:
-    path = request.url.path
-    if (denied := check_auth(ctx, request)) is not None:
-        ctx.control.record(path, FAMILY)
-        return denied
-    try:
-        body = await read_json(request)
-    except BadBody:
-        ctx.control.record(path, FAMILY)
-        return error(400, "There was an error parsing the body of your request: invalid JSON")
-    ctx.control.record(path, FAMILY, body)
+    body = await read_call(ctx, request, FAMILY, check_auth, error,
+                           "There was an error parsing the body of your request: invalid JSON")
+    if isinstance(body, Response):
+        return body
     if (bad := _validate(ctx, body)) is not None:
         return bad
     fault = await apply_faults(ctx, FAMILY, body["model"], error)
@@ -169,9 +159,7 @@ async def messages(ctx: Ctx, request: Request) -> Response:
                "usage": {"input_tokens": o.tokens_in, "cache_creation_input_tokens": 0,
                          "cache_read_input_tokens": 0, "output_tokens": o.tokens_out,
                          "service_tier": "standard"}}
-    if fault is not None:
-        return dropped_body(orjson.dumps(payload))
-    return json_response(payload)
+    return reply(payload, fault)
 
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from . import rules
-from .common import Ctx, apply_faults, dropped_body, json_response, stream
+from .common import Ctx, apply_faults, json_response, listing_refusal, reply, reworded, stream
 from .eventstream import event_frame
 
 FAMILY = "bedrock"
@@ -44,12 +44,7 @@ def error(status: int, message: str, headers: dict[str, str] | None = None,
     return json_response({"message": message}, status, h)
 
 
-def _fault_error(status: int, message: str, headers: dict[str, str]) -> Response:
-    if message.startswith("Injected") or message in ("Rate limit reached. Please try again later.",
-                                                     "The server had an error while processing your request.",
-                                                     "The service is temporarily unavailable."):
-        message = FAULT_MESSAGES.get(status, message)
-    return error(status, message, headers)
+_fault_error = reworded(error, FAULT_MESSAGES)
 
 
 def verify_sigv4(ctx: Ctx, request: Request, body: bytes, now: datetime | None = None) -> Response | None:
@@ -102,12 +97,9 @@ _MISMATCH = ("The request signature we calculated does not match the signature y
 
 
 async def list_models(ctx: Ctx, request: Request) -> Response:
-    ctx.control.record(request.url.path, FAMILY)
-    if (denied := verify_sigv4(ctx, request, await request.body())) is not None:
-        return denied
-    outcome = await apply_faults(ctx, FAMILY, None, _fault_error)
-    if isinstance(outcome, Response):
-        return outcome
+    denied = verify_sigv4(ctx, request, await request.body())
+    if (refused := await listing_refusal(ctx, request, FAMILY, denied, _fault_error)) is not None:
+        return refused
     summaries = []
     for mid in ctx.models[FAMILY]:
         embed = "embed" in mid
@@ -243,9 +235,7 @@ async def converse(ctx: Ctx, request: Request) -> Response:
         content = [{"text": o.text}]
     payload = {"output": {"message": {"role": "assistant", "content": content}}, "stopReason": _stop(o),
                "usage": _usage(o), "metrics": {"latencyMs": 1}}
-    if fault is not None:
-        return dropped_body(orjson.dumps(payload))
-    return json_response(payload, headers={"x-amzn-RequestId": str(uuid.uuid4())})
+    return reply(payload, fault, headers={"x-amzn-RequestId": str(uuid.uuid4())})
 
 
 def _frames(o: rules.Outcome):
@@ -287,6 +277,4 @@ async def invoke(ctx: Ctx, request: Request) -> Response:
         return fault
     vec = rules.embedding(text)
     payload = {"embedding": vec, "embeddingsByType": {"float": vec}, "inputTextTokenCount": rules.words(text)}
-    if fault is not None:
-        return dropped_body(orjson.dumps(payload))
-    return json_response(payload)
+    return reply(payload, fault)

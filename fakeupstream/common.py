@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +49,10 @@ class BadBody(Exception):
     """The request body is not a JSON object."""
 
 
+ErrorFn = Callable[[int, str, dict[str, str]], Response]
+"""A family's error answer: (status, message, extra headers) -> Response in its error shape."""
+
+
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(obj), status_code=status, headers=headers,
                     media_type="application/json")
@@ -66,8 +70,45 @@ async def read_json(request: Request) -> dict[str, Any]:
     return body
 
 
-async def apply_faults(ctx: Ctx, family: str, model: str | None,
-                       error: Callable[[int, str, dict[str, str]], Response]) -> Response | Fault | None:
+async def read_call(ctx: Ctx, request: Request, family: str,
+                    check_auth: Callable[[Ctx, Request], Response | None],
+                    error: Callable[[int, str], Response], bad_json: str) -> dict[str, Any] | Response:
+    """Authenticate, parse the JSON body and count the call (keeping the body once it parsed).
+
+    Returns the body, or the Response to send: the auth failure, or a 400 saying `bad_json`.
+    """
+    path = request.url.path
+    if (denied := check_auth(ctx, request)) is not None:
+        ctx.control.record(path, family)
+        return denied
+    try:
+        body = await read_json(request)
+    except BadBody:
+        ctx.control.record(path, family)
+        return error(400, bad_json)
+    ctx.control.record(path, family, body)
+    return body
+
+
+async def listing_refusal(ctx: Ctx, request: Request, family: str, denied: Response | None,
+                          error: ErrorFn) -> Response | None:
+    """Count a model-listing call; the answer to give instead of the list, if any: `denied`
+    (the family's auth failure) or an injected error. A drop fault is used up but not honoured."""
+    ctx.control.record(request.url.path, family)
+    if denied is not None:
+        return denied
+    outcome = await apply_faults(ctx, family, None, error)
+    return outcome if isinstance(outcome, Response) else None
+
+
+def reply(payload: dict[str, Any], drop: Fault | None, headers: dict[str, str] | None = None) -> Response:
+    """The JSON answer; with a drop fault, a body cut off halfway (sent without `headers`)."""
+    if drop is not None:
+        return dropped_body(orjson.dumps(payload))
+    return json_response(payload, headers=headers)
+
+
+async def apply_faults(ctx: Ctx, family: str, model: str | None, error: ErrorFn) -> Response | Fault | None:
     """Latency, then the first armed fault matching (family, model).
 
     Returns an error Response to send, a "drop" Fault for the handler to honour, or None.
@@ -91,14 +132,30 @@ async def apply_faults(ctx: Ctx, family: str, model: str | None,
     return fault  # drop
 
 
+_DEFAULT_MESSAGES = {
+    429: "Rate limit reached. Please try again later.",
+    500: "The server had an error while processing your request.",
+    502: "Bad gateway.",
+    503: "The service is temporarily unavailable.",
+    529: "Overloaded",
+}
+
+
 def _default_message(status: int) -> str:
-    return {
-        429: "Rate limit reached. Please try again later.",
-        500: "The server had an error while processing your request.",
-        502: "Bad gateway.",
-        503: "The service is temporarily unavailable.",
-        529: "Overloaded",
-    }.get(status, f"Injected error {status}.")
+    return _DEFAULT_MESSAGES.get(status, f"Injected error {status}.")
+
+
+def reworded(error: ErrorFn, own_messages: Mapping[int, str]) -> ErrorFn:
+    """An `apply_faults` error for a provider with its own wording: the default 429/500/503 texts
+    and "Injected error N." become `own_messages[status]` where it has one; a message the test
+    chose is kept."""
+    generic = {_DEFAULT_MESSAGES[s] for s in (429, 500, 503)}
+
+    def fault_error(status: int, message: str, headers: dict[str, str]) -> Response:
+        if message.startswith("Injected") or message in generic:
+            message = own_messages.get(status, message)
+        return error(status, message, headers)
+    return fault_error
 
 
 class DroppedConnection(Exception):

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from . import rules
-from .common import BadBody, Ctx, apply_faults, dropped_body, json_response, read_json, stream
+from .common import Ctx, apply_faults, json_response, listing_refusal, read_call, reply, reworded, stream
 
 FAMILY = "google"
 STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
@@ -31,12 +31,7 @@ def error(status: int, message: str, headers: dict[str, str] | None = None,
     return json_response({"error": err}, status, headers)
 
 
-def _fault_error(status: int, message: str, headers: dict[str, str]) -> Response:
-    if message.startswith("Injected") or message in ("Rate limit reached. Please try again later.",
-                                                     "The server had an error while processing your request.",
-                                                     "The service is temporarily unavailable."):
-        message = FAULT_MESSAGES.get(status, message)
-    return error(status, message, headers)
+_fault_error = reworded(error, FAULT_MESSAGES)
 
 
 def check_auth(ctx: Ctx, request: Request) -> Response | None:
@@ -64,29 +59,18 @@ def _model_info(m: str) -> dict[str, Any]:
 
 
 async def list_models(ctx: Ctx, request: Request) -> Response:
-    ctx.control.record(request.url.path, FAMILY)
-    if (denied := check_auth(ctx, request)) is not None:
-        return denied
-    outcome = await apply_faults(ctx, FAMILY, None, _fault_error)
-    if isinstance(outcome, Response):
-        return outcome
+    if (refused := await listing_refusal(ctx, request, FAMILY, check_auth(ctx, request), _fault_error)) is not None:
+        return refused
     return json_response({"models": [_model_info(m) for m in ctx.models[FAMILY]]})
 
 
 async def model_call(ctx: Ctx, request: Request) -> Response:
     """POST /v1beta/models/{model}:{method}."""
-    path = request.url.path
-    rest = request.path_params["rest"]
-    model, _, method = rest.partition(":")
-    if (denied := check_auth(ctx, request)) is not None:
-        ctx.control.record(path, FAMILY)
-        return denied
-    try:
-        body = await read_json(request)
-    except BadBody:
-        ctx.control.record(path, FAMILY)
-        return error(400, "Invalid JSON payload received. Unexpected token.")
-    ctx.control.record(path, FAMILY, body)
+    model, _, method = request.path_params["rest"].partition(":")
+    body = await read_call(ctx, request, FAMILY, check_auth, error,
+                           "Invalid JSON payload received. Unexpected token.")
+    if isinstance(body, Response):
+        return body
     if method not in ("generateContent", "streamGenerateContent", "embedContent", "batchEmbedContents"):
         return error(404, f"Method not found: {method}")
     embed = method in ("embedContent", "batchEmbedContents")
@@ -108,9 +92,7 @@ async def model_call(ctx: Ctx, request: Request) -> Response:
         return stream(_stream_chunks(o, model, rid, sse), "text/event-stream" if sse else "application/json",
                       fault)
     payload = _response(o, model, rid, parts=_parts(o), finish=_finish(o), out=o.tokens_out)
-    if fault is not None:
-        return dropped_body(orjson.dumps(payload))
-    return json_response(payload)
+    return reply(payload, fault)
 
 
 def _validate(body: dict[str, Any]) -> Response | None:
@@ -246,6 +228,4 @@ async def _embed(ctx: Ctx, model: str, method: str, body: dict[str, Any]) -> Res
         return fault
     vecs = [{"values": rules.embedding(t)} for t in texts]
     payload = {"embedding": vecs[0]} if method == "embedContent" else {"embeddings": vecs}
-    if fault is not None:
-        return dropped_body(orjson.dumps(payload))
-    return json_response(payload)
+    return reply(payload, fault)

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from . import rules
-from .common import BadBody, Ctx, apply_faults, dropped_body, json_response, read_json, stream
+from .common import Ctx, apply_faults, json_response, listing_refusal, read_call, reply, stream
 
 FAMILY = "openai"
 ROLES = ("system", "assistant", "user", "function", "tool", "developer")
@@ -47,12 +47,8 @@ def check_auth(ctx: Ctx, request: Request) -> Response | None:
 
 
 async def models(ctx: Ctx, request: Request) -> Response:
-    ctx.control.record(request.url.path, FAMILY)
-    if (denied := check_auth(ctx, request)) is not None:
-        return denied
-    outcome = await apply_faults(ctx, FAMILY, None, _fault_error)
-    if isinstance(outcome, Response):
-        return outcome
+    if (refused := await listing_refusal(ctx, request, FAMILY, check_auth(ctx, request), _fault_error)) is not None:
+        return refused
     data = [{"id": m, "object": "model", "created": 1715367049, "owned_by": "system"}
             for m in ctx.models[FAMILY]]
     return json_response({"object": "list", "data": data})
@@ -139,18 +135,12 @@ def _finish(o: rules.Outcome) -> str:
 
 
 async def chat(ctx: Ctx, request: Request) -> Response:
-    path = request.url.path
-    if (denied := check_auth(ctx, request)) is not None:
-        ctx.control.record(path, FAMILY)
-        return denied
-    try:
-        body = await read_json(request)
-    except BadBody:
-        ctx.control.record(path, FAMILY)
-        return error(400, "We could not parse the JSON body of your request. (HINT: This likely means "
-                          "you aren't using your HTTP library correctly. The OpenAI API expects a JSON "
-                          "payload, but what was sent was not valid JSON.")
-    ctx.control.record(path, FAMILY, body)
+    body = await read_call(ctx, request, FAMILY, check_auth, error,
+                           "We could not parse the JSON body of your request. (HINT: This likely means "
+                           "you aren't using your HTTP library correctly. The OpenAI API expects a JSON "
+                           "payload, but what was sent was not valid JSON.")
+    if isinstance(body, Response):
+        return body
     if (bad := _validate_chat(ctx, body)) is not None:
         return bad
     fault = await apply_faults(ctx, FAMILY, body["model"], _fault_error)
@@ -173,9 +163,7 @@ async def chat(ctx: Ctx, request: Request) -> Response:
                "choices": [{"index": 0, "message": message, "logprobs": None,
                             "finish_reason": _finish(o)}],
                "usage": _usage(o), "service_tier": "default", "system_fingerprint": "fp_fake0001"}
-    if fault is not None:
-        return dropped_body(orjson.dumps(payload))
-    return json_response(payload)
+    return reply(payload, fault)
 
 
 def _chunks(o: rules.Outcome, cid: str, created: int, model: str, include_usage: bool):
@@ -206,16 +194,10 @@ def _chunks(o: rules.Outcome, cid: str, created: int, model: str, include_usage:
 
 
 async def embeddings(ctx: Ctx, request: Request) -> Response:
-    path = request.url.path
-    if (denied := check_auth(ctx, request)) is not None:
-        ctx.control.record(path, FAMILY)
-        return denied
-    try:
-        body = await read_json(request)
-    except BadBody:
-        ctx.control.record(path, FAMILY)
-        return error(400, "We could not parse the JSON body of your request.")
-    ctx.control.record(path, FAMILY, body)
+    body = await read_call(ctx, request, FAMILY, check_auth, error,
+                           "We could not parse the JSON body of your request.")
+    if isinstance(body, Response):
+        return body
     model = body.get("model")
     if not model:
         return error(400, "you must provide a model parameter")
@@ -257,6 +239,4 @@ async def embeddings(ctx: Ctx, request: Request) -> Response:
     tokens = sum(rules.words(t) for t in texts)
     payload = {"object": "list", "data": data, "model": model,
                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
-    if fault is not None:
-        return dropped_body(orjson.dumps(payload))
-    return json_response(payload)
+    return reply(payload, fault)

@@ -146,6 +146,9 @@ class Decision(WireModel):
     reason: str = ""
     limit: int | None = None
     used: int | None = None
+    # token budgets: the window's tokens per request-event `gatewayId` (sums to `used`), so a
+    # gateway can tell its own usage from others' without counting it twice
+    used_by: dict[str, int] | None = None
     occurred_at: datetime = Field(default_factory=utcnow)
 
 

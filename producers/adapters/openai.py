@@ -19,7 +19,7 @@ from schemas.enums import AiType
 from .base import (DONE, Adapter, ProviderConfig, StreamTranslator, TranslationError, UpstreamError,
                    Usage, UpstreamRequest, bad_gateway, is_retryable, join_url, loads_object,
                    openai_error_type, parse_retry_after, require_messages, sse)
-from .sse import SSEDecoder
+from .common import SSEStream, client_message, error_object, model_ids
 
 _OPENAI_NAMES = re.compile(r"^(gpt-|chatgpt-|o[1-9](-|$)|text-embedding-(3|ada)|omni-moderation|davinci|babbage)")
 
@@ -52,11 +52,7 @@ class OpenAIAdapter(Adapter):
         return UpstreamRequest("GET", join_url(cfg.endpoint, "/models"), h)
 
     def models_response(self, body: bytes) -> list[str]:
-        obj = loads_object(body)
-        data = obj.get("data") if obj else None
-        if not isinstance(data, list):
-            raise bad_gateway("the provider's model list is not readable")
-        return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+        return model_ids(body, "data", "id")
 
     def chat_request(self, cfg: ProviderConfig, provider_model: str, openai_body: dict[str, Any], *,
                      now: datetime | None = None) -> UpstreamRequest:
@@ -109,26 +105,15 @@ class OpenAIAdapter(Adapter):
 
 def openai_style_error(status: int, body: bytes, headers: Mapping[str, str] | None) -> UpstreamError:
     """UpstreamError from an OpenAI-shaped error body (credential errors get a fixed message)."""
-    obj = loads_object(body) or {}
-    err = obj.get("error") if isinstance(obj.get("error"), dict) else {}
-    if status in (401, 403):
-        message = f"The provider rejected the configured credentials ({status})."
-    else:
-        message = err.get("message") if isinstance(err.get("message"), str) else f"Upstream answered {status}."
+    err = error_object(body)
+    message = client_message(status, err.get("message"))
     etype = err.get("type") if isinstance(err.get("type"), str) else openai_error_type(status)
     code = err.get("code") if isinstance(err.get("code"), str) else None
     return UpstreamError(status, is_retryable(status), message, etype, parse_retry_after(headers), code)
 
 
-class OpenAIStream(StreamTranslator):
+class OpenAIStream(SSEStream):
     """Pass-through: relays each upstream event's bytes, noting usage and finish_reason."""
-
-    def __init__(self, model: str, request_id: str, include_usage: bool = True) -> None:
-        super().__init__(model, request_id, include_usage)
-        self._sse = SSEDecoder()
-
-    def feed(self, raw: bytes) -> list[bytes]:
-        return self._handle(self._sse.feed(raw))
 
     def _handle(self, events) -> list[bytes]:
         out: list[bytes] = []

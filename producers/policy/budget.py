@@ -2,31 +2,47 @@
 
 Before forwarding, the gateway reserves the request's worst case (prompt estimate +
 max_tokens, or a default cap); after the response it settles the reservation to the actual
-usage. A subject is exhausted when
+usage. A request is admitted only while
 
-    last published consumed (from the policy consumer)
-    + local in-flight reservations
-    + local completions not yet reflected in the published state   >=  limit
+    used = others' usage (published by the policy consumer)
+         + own settled usage
+         + own in-flight reservations                              <  limit
 
-Requests are admitted only while that sum is below the limit, so with one gateway process the
-overshoot is at most one request's worst case. With N gateways the published state closes the
-gap within the pipeline lag.
+so with one gateway process the overshoot is at most one request's worst case. With N gateways
+the published state closes the gap within the pipeline lag.
 
-Published state does not say which of our completions it already includes, so a local
-completion is kept until a published state at least `grace_s` newer than it arrives: within
-that grace it may be counted twice (blocks slightly early), never zero times (as long as the
-event pipeline lag stays under `grace_s`).
+Own vs. others (why nothing is counted twice): the consumer's published state for a token
+budget (`Decision.used` plus `Decision.used_by`, the window's tokens per `gatewayId` of the
+request events it counted) says how much of the total came from *this* gateway. The ledger
+keeps its own settled total for the window (exact, known before the consumer sees the event),
+so
+
+    others   = published_total - published_by[me]
+    own      = max(local_settled, published_by[me])
+
+A local completion is therefore counted exactly once whether or not the published state
+already includes it; `max` covers a gateway restart (local total starts at 0, the consumer still
+knows what this gateway id used) and requests settled into a different window than the one the
+consumer counted them in. Published totals only grow within a window, so states are merged by
+`max` (robust to decisions arriving out of order). A state without `used_by` (not produced by
+this consumer) is taken as "none of it is ours": conservative, it blocks early but never late.
+
+Contention: `settled_used` excludes in-flight reservations. When a limit is only reached because
+of in-flight worst cases (settled < limit) the request is not yet over budget; the gateway's hook
+waits (bounded) for settlements and re-checks instead of refusing with a Retry-After of the
+whole window (see `producers.policy.hooks`). So a burst of callers ends with usage between
+limit and limit + one worst case, not far below it.
 """
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Mapping
 
 from schemas.policy import window_bounds
 
 DEFAULT_COMPLETION_CAP = 4096     # worst case when the request sets no max_tokens
-DEFAULT_GRACE_S = 10.0
 
 
 def worst_case_tokens(prompt_tokens_estimate: int, max_tokens: int | None,
@@ -47,23 +63,28 @@ class Reservation:
 class _Window:
     start: datetime
     end: datetime
-    published: int = 0
-    published_as_of: datetime | None = None
+    published: int = 0                                        # consumer: all gateways
+    published_by: dict[str, int] = field(default_factory=dict)  # consumer: per gateway id
     inflight: dict[int, int] = field(default_factory=dict)
-    completed: list[tuple[datetime, int]] = field(default_factory=list)
+    settled: int = 0                                          # own completions in this window
 
-    def used(self) -> int:
-        return self.published + sum(self.inflight.values()) + sum(a for _, a in self.completed)
+    def settled_used(self, me: str) -> int:
+        mine = self.published_by.get(me, 0)
+        return (self.published - mine) + max(self.settled, mine)
+
+    def used(self, me: str) -> int:
+        return self.settled_used(me) + sum(self.inflight.values())
 
 
 class BudgetLedger:
-    """Per (subject, metric): the current window's published/in-flight/completed amounts.
+    """Per (subject, metric): the current window's published/in-flight/settled amounts.
 
-    Not thread-safe; the gateway calls it from its event loop only. Never blocks.
+    `gateway_id` is this process's id as written on its request events. Not thread-safe; the
+    gateway calls it from its event loop only. Never blocks.
     """
 
-    def __init__(self, grace_s: float = DEFAULT_GRACE_S):
-        self._grace = timedelta(seconds=grace_s)
+    def __init__(self, gateway_id: str = ""):
+        self.gateway_id = gateway_id
         self._w: dict[tuple[str, str], _Window] = {}
         self._ids = itertools.count(1)
 
@@ -78,12 +99,16 @@ class BudgetLedger:
         return w
 
     def used(self, subject: str, metric: str, span: str, now: datetime) -> int:
-        return self._window((subject, metric), span, now).used()
+        return self._window((subject, metric), span, now).used(self.gateway_id)
+
+    def settled_used(self, subject: str, metric: str, span: str, now: datetime) -> int:
+        """Usage without the in-flight reservations (what is known to be consumed)."""
+        return self._window((subject, metric), span, now).settled_used(self.gateway_id)
 
     def would_exceed(self, subject: str, metric: str, limit: int, span: str, now: datetime) -> datetime | None:
         """Window end if the subject has used its limit (the request must wait), else None."""
         w = self._window((subject, metric), span, now)
-        return w.end if w.used() >= limit else None
+        return w.end if w.used(self.gateway_id) >= limit else None
 
     def reserve(self, subject: str, metric: str, span: str, now: datetime, amount: int) -> Reservation:
         w = self._window((subject, metric), span, now)
@@ -97,12 +122,12 @@ class BudgetLedger:
         if w is None or w.start != res.window_start:
             return   # the window rolled over while the request ran; its usage is the consumer's
         w.inflight.pop(res.id, None)
-        if actual > 0:
-            w.completed.append((now, int(actual)))
+        w.settled += max(0, int(actual))
 
     def apply_published(self, subject: str, metric: str, span: str, window_end: datetime,
-                        consumed: int, as_of: datetime) -> None:
-        """Consumer-published usage for the window ending at `window_end` (older ones ignored)."""
+                        consumed: int, used_by: Mapping[str, int] | None = None) -> None:
+        """Consumer-published usage for the window ending at `window_end` (older windows ignored;
+        within a window totals only grow, so the larger value wins)."""
         key = (subject, metric)
         start, end = window_bounds(span, window_end - timedelta(microseconds=1))
         w = self._w.get(key)
@@ -111,12 +136,9 @@ class BudgetLedger:
             self._w[key] = w
         elif w.start > start:
             return
-        if w.published_as_of is not None and as_of < w.published_as_of:
-            return
-        w.published = max(0, int(consumed))
-        w.published_as_of = as_of
-        cutoff = as_of - self._grace
-        w.completed = [(t, a) for t, a in w.completed if t > cutoff]
+        w.published = max(w.published, max(0, int(consumed)))
+        for gw, n in (used_by or {}).items():
+            w.published_by[gw] = max(w.published_by.get(gw, 0), max(0, int(n)))
 
     def prune(self, now: datetime) -> None:
         """Drop ended windows (bounded memory; a late settle for them is a no-op)."""

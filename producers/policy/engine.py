@@ -38,8 +38,8 @@ class PrecheckResult:
 class PolicyEngine:
     """Implements `LimitState` for `evaluate` from decisions + the local ledger."""
 
-    def __init__(self, ledger: BudgetLedger | None = None):
-        self.ledger = ledger or BudgetLedger()
+    def __init__(self, ledger: BudgetLedger | None = None, gateway_id: str = ""):
+        self.ledger = ledger or BudgetLedger(gateway_id)
         self.policies: list[CompiledPolicy] = []
         self._decisions: dict[str, Decision] = {}
 
@@ -57,18 +57,42 @@ class PolicyEngine:
             pol = next((p for p in self.policies if p.id == d.policy_id), None)
             if pol is not None and isinstance(pol.rule, TokenBudgetRule):
                 self.ledger.apply_published(d.subject, "tokens", limit_span(pol.rule), d.until,
-                                            d.used, d.occurred_at)
+                                            d.used, d.used_by)
 
     # -- LimitState
     def blocked_until(self, subject: str, rule: TokenBudgetRule | RateLimitRule,
                       now: datetime) -> datetime | None:
-        d = self._decisions.get(subject)
-        if d is not None and d.blocked and d.until is not None and d.until > now:
-            return d.until
+        if self.decision_blocks(subject, now):
+            return self._decisions[subject].until
         span = limit_span(rule)
         ends = [e for metric, limit in _metrics(rule)
                 if (e := self.ledger.would_exceed(subject, metric, limit, span, now)) is not None]
         return max(ends) if ends else None
+
+    def decision_blocks(self, subject: str, now: datetime) -> bool:
+        d = self._decisions.get(subject)
+        return d is not None and d.blocked and d.until is not None and d.until > now
+
+    def contended(self, result: "PrecheckResult", now: datetime) -> bool:
+        """True when the refusal is only due to in-flight worst-case reservations: no 403, no
+        consumer decision in force, and every limit that refused still has settled usage below
+        it. Waiting for settlements may then admit the request (see `producers.policy.hooks`)."""
+        if result.block is None or result.block.status != 429:
+            return False
+        by_id = {p.id: p for p in self.policies}
+        for v in result.verdicts:
+            if v.status != 429:
+                continue
+            p = by_id.get(v.policy_id)
+            if p is None or v.subject is None or not isinstance(p.rule, (TokenBudgetRule, RateLimitRule)):
+                return False
+            if self.decision_blocks(v.subject, now):
+                return False
+            span = limit_span(p.rule)
+            for metric, limit in _metrics(p.rule):
+                if self.ledger.settled_used(v.subject, metric, span, now) >= limit:
+                    return False
+        return True
 
     # -- per request
     def precheck(self, ctx: RequestContext, now: datetime) -> PrecheckResult:

@@ -6,9 +6,18 @@ never the prompt text), reserves limit budget, and returns a Block for 403/429. 
 (429) publish no event per refused request: the policy consumer reports the crossing once.
 `post_usage` settles the reservations to the actual tokens. Neither call blocks or does I/O
 beyond `publisher.emit` (non-blocking by contract).
+
+Contention: when a limit refuses only because of other requests' in-flight worst-case
+reservations (settled usage still below the limit, no consumer decision in force), `precheck`
+returns an awaitable instead (the gateway awaits it): it waits for settlements (bounded by
+`contention_wait_s`) and re-checks, admitting the request as soon as room frees up. If the room
+is still held at the deadline the answer is 429 with `Retry-After: 1` (transient), not the
+window end. This keeps a burst's final usage within one worst case below/above the limit
+instead of refusing while a third of the budget is unused.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -23,6 +32,7 @@ from schemas.policy import CompiledPolicy, RuleError, compile_policy
 log = logging.getLogger("tollgate.policy")
 
 MAX_TEXT_CHARS = 4 * 1024 * 1024   # content rules see at most this much (bodies are capped anyway)
+DEFAULT_CONTENTION_WAIT_S = 5.0   # longest wait for in-flight reservations to settle
 
 
 def _texts(body: dict) -> list[str]:
@@ -71,10 +81,15 @@ def compile_entries(entries: Any) -> list[CompiledPolicy]:
 
 class GatewayPolicyHooks:
     def __init__(self, publisher_getter: Callable[[], Any], gateway_id: str,
-                 engine: PolicyEngine | None = None, clock: Callable[[], datetime] | None = None):
+                 engine: PolicyEngine | None = None, clock: Callable[[], datetime] | None = None,
+                 contention_wait_s: float = DEFAULT_CONTENTION_WAIT_S):
         self._publisher = publisher_getter
         self.gateway_id = gateway_id
-        self.engine = engine or PolicyEngine()
+        self.engine = engine or PolicyEngine(gateway_id=gateway_id)
+        if not self.engine.ledger.gateway_id:
+            self.engine.ledger.gateway_id = gateway_id   # own usage = events with this gatewayId
+        self.contention_wait_s = contention_wait_s
+        self._waiters: list[asyncio.Future] = []
         self._clock = clock or (lambda: datetime.now(timezone.utc))
         self._compiled_for: Any = None
         self._last_prune: datetime | None = None
@@ -88,10 +103,16 @@ class GatewayPolicyHooks:
     def apply_decision(self, decision: Decision) -> None:
         """Feed a record of the decisions topic (call from the gateway's loop)."""
         self.engine.apply_decision(decision)
+        self._wake()
+
+    def _wake(self) -> None:
+        """Budget state changed: let requests waiting on in-flight reservations re-check."""
+        waiters, self._waiters = self._waiters, []
+        for f in waiters:
+            if not f.done():
+                f.set_result(None)
 
     def precheck(self, ctx: Any, body: dict) -> Any:
-        from producers.gateway.hooks import Block
-
         self._sync_policies(ctx.snapshot)
         if not self.engine.policies:
             return None
@@ -109,6 +130,32 @@ class GatewayPolicyHooks:
             self.engine.prune(now)
             self._last_prune = now
         result = self.engine.precheck(pctx, now)
+        if self.contention_wait_s > 0 and self.engine.contended(result, now):
+            return self._wait_for_room(ctx, pctx)
+        return self._finish(ctx, pctx, result, now)
+
+    async def _wait_for_room(self, ctx: Any, pctx: PolicyContext) -> Any:
+        """Re-check after each settlement until admitted, truly exhausted, or the deadline."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.contention_wait_s
+        while True:
+            fut = loop.create_future()
+            self._waiters.append(fut)
+            try:
+                await asyncio.wait_for(fut, max(0.0, deadline - loop.time()))
+            except asyncio.TimeoutError:
+                pass
+            now = self._clock()
+            result = self.engine.precheck(pctx, now)
+            if not self.engine.contended(result, now):
+                return self._finish(ctx, pctx, result, now)
+            if loop.time() >= deadline:
+                return self._finish(ctx, pctx, result, now, transient=True)
+
+    def _finish(self, ctx: Any, pctx: PolicyContext, result: PrecheckResult, now: datetime,
+                transient: bool = False) -> Any:
+        from producers.gateway.hooks import Block
+
         ctx.extra["policy_result"] = result
         fired = [v for v in result.verdicts if v.status != 429]
         ctx.policy_ids.extend(v.policy_id for v in fired)
@@ -118,6 +165,9 @@ class GatewayPolicyHooks:
         if b is None:
             return None
         if b.status == 429:
+            if transient:
+                return Block(429, f"Limit of policy '{b.policy_name}' is held by requests in flight; retry shortly",
+                             b.policy_id, 1, code="rate_limit_exceeded")
             return Block(429, b.explanation, b.policy_id, b.retry_after_s, code="rate_limit_exceeded")
         return Block(403, f"Request blocked by policy '{b.policy_name}'", b.policy_id, code="policy_blocked")
 
@@ -145,3 +195,4 @@ class GatewayPolicyHooks:
         tokens = int(getattr(event, "tokens_in", 0) or 0) + int(getattr(event, "tokens_out", 0) or 0)
         forwarded = getattr(event, "status", "ok") != "blocked"
         self.engine.settle(result, tokens, self._clock(), forwarded=forwarded)
+        self._wake()

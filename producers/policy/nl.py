@@ -19,6 +19,7 @@ judge (network); everything else here is in memory.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 import uuid
@@ -110,8 +111,20 @@ class NlPolicyHooks(GatewayPolicyHooks):
 
     def precheck(self, ctx: Any, body: dict) -> Any:
         block = super().precheck(ctx, body)
+        if inspect.isawaitable(block):     # a budget held by in-flight requests: waited on first
+            return self._after_wait(block, ctx, body)
         if block is not None or not self._nl:
             return block
+        return self._nl_step(ctx, body)
+
+    async def _after_wait(self, pending: Any, ctx: Any, body: dict) -> Any:
+        block = await pending
+        if block is not None or not self._nl:
+            return block
+        step = self._nl_step(ctx, body)
+        return (await step) if inspect.isawaitable(step) else step
+
+    def _nl_step(self, ctx: Any, body: dict) -> Any:
         repo = ctx.key.repo
         applicable = [p for p in self._nl if p.applies_to(repo.org_id, repo.workspace_id, repo.repo_id)]
         if not applicable:

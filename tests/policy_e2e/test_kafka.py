@@ -87,8 +87,18 @@ def test_each_rule_type_block_and_log_through_kafka(live_app_factory, kafka_boot
             return violations(c, h, workspaceId=env["ws"], policyId=pid)["total"]
         for r, p, req, expect in cases:
             until(lambda: count(p["id"]), lambda n: n >= 1)
-        for pid in (p_rl_b["id"], p_rl_l["id"], p_tb_b["id"], p_tb_l["id"]):
-            until(lambda: count(pid), lambda n: n >= 1)
+        def diag() -> str:
+            async def read(rt):
+                pc = rt.extras["policy_consumer"]
+                return {(k[0][:8], k[1][-12:]): (x.requests, x.tokens, x.crossed)
+                        for k, x in pc.handler.windows._counts.items()}
+            vs = violations(c, h, workspaceId=env["ws"], take=100)["violations"]
+            return f"consumer windows={live.call(read)!r}; violations={[(v['policyId'][:8], v['policyName']) for v in vs]}"
+        for name, pol in (("rl_block", p_rl_b), ("rl_log", p_rl_l), ("tb_block", p_tb_b), ("tb_log", p_tb_l)):
+            try:
+                until(lambda: count(pol["id"]), lambda n: n >= 1)
+            except AssertionError as exc:
+                raise AssertionError(f"{name} ({pol['id'][:8]}): {exc}; {diag()}") from None
         time.sleep(1.5)
         for r, p, req, expect in cases:
             assert count(p["id"]) == 1, p["rule"]
