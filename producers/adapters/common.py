@@ -156,7 +156,7 @@ class SSEStream(StreamTranslator):
 
     def _json_events(self, events: list[Event]) -> Iterator[tuple[Event, Any]]:
         """(event, parsed data) for each event with data, until `error` is set; data that is not
-        JSON sets `error` (502) and ends the iteration."""
+        a JSON object sets `error` (502) and ends the iteration."""
         for ev in events:
             if self.error is not None:
                 return
@@ -166,5 +166,8 @@ class SSEStream(StreamTranslator):
                 d = json.loads(ev.data)
             except ValueError:
                 self.error = bad_gateway("the provider sent an unreadable stream event")
+                return
+            if not isinstance(d, dict):
+                self.error = bad_gateway("the provider sent a stream event that is not a JSON object")
                 return
             yield ev, d

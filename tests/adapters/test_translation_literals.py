@@ -4,6 +4,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
+
 from botocore.eventstream import EventStreamBuffer
 
 from fakeupstream.eventstream import event_frame, exception_frame
@@ -166,6 +168,16 @@ def test_anthropic_stream_error_event():
     out += t.finish()
     assert t.error.status == 529 and t.error.retryable
     assert json.loads(out[-1][6:])["error"]["message"] == "Overloaded"
+
+
+@pytest.mark.parametrize("ai_type", [AiType.ANTHROPIC, AiType.GOOGLE])
+@pytest.mark.parametrize("data", [b"[1]", b'"text"', b"42"])
+def test_stream_event_that_is_not_an_object_ends_in_an_error(ai_type, data):
+    t = adapter_for(ai_type).stream_translator("m", "rid")
+    out = t.feed(b"data: " + data + b"\n\n")
+    out += t.finish()
+    assert t.error is not None and t.error.status == 502
+    assert "error" in json.loads(out[-1][6:])
 
 
 # ---------------------------------------------------------------- Google

@@ -96,3 +96,36 @@ def test_invalid_stored_rule_is_ignored():
     h, _ = hooks()
     s = snap(entry("bad", {"type": "MAX_TOKENS", "limit": -3}), entry("ok", {"type": "MAX_TOKENS", "limit": 1}))
     assert h.precheck(ctx(s), {"max_tokens": 2}).policy_id == "ok"
+
+
+async def test_budget_held_by_in_flight_requests_waits_for_room_instead_of_refusing():
+    import asyncio
+    import inspect
+
+    s = snap(entry("b", {"type": "TOKEN_BUDGET", "limit": 1000, "period": "HOUR", "per": "REPO"}))
+    pub = ListPublisher()
+    h = GatewayPolicyHooks(lambda: pub, "gw-1", clock=lambda: T0, contention_wait_s=2.0)
+    body = {"messages": [{"role": "user", "content": "x" * 396}], "max_tokens": 400}   # worst 500
+    c1, c2 = ctx(s), ctx(s)
+    assert h.precheck(c1, body) is None and h.precheck(c2, body) is None          # 1000 reserved
+    c3 = ctx(s)
+    pending = h.precheck(c3, body)
+    assert inspect.isawaitable(pending)           # settled 0 < 1000: wait, do not refuse yet
+    task = asyncio.ensure_future(pending)
+    await asyncio.sleep(0.01)
+    assert not task.done()
+
+    def done(c, tokens):
+        h.post_usage(c, RequestEvent(gateway_id="gw-1", request_id="r", org_id="o", workspace_id="w",
+                                     repo_id="r", repo_ai_api_key_id="k", tokens_in=tokens, tokens_out=0))
+    done(c1, 300)                                  # room: 300 + 500 in flight < 1000
+    assert await asyncio.wait_for(task, 1) is None
+    done(c2, 300)
+    done(c3, 450)                                  # settled 1050 >= 1000: truly exhausted
+    b = h.precheck(ctx(s), body)
+    assert b is not None and not inspect.isawaitable(b) and b.status == 429 and b.retry_after_s == 30 * 60
+    # held at the deadline -> transient 429 with Retry-After 1
+    h2 = GatewayPolicyHooks(lambda: pub, "gw-1", clock=lambda: T0, contention_wait_s=0.05)
+    h2.precheck(ctx(s), body), h2.precheck(ctx(s), body)
+    late = await h2.precheck(ctx(s), body)
+    assert late.status == 429 and late.retry_after_s == 1

@@ -8,8 +8,8 @@ from schemas.policy import compile_policy
 T0 = datetime(2024, 1, 15, 10, 30, 5, tzinfo=timezone.utc)
 
 
-def ev(at=T0, tokens=(10, 5), status="ok", key="k", **kw):
-    return RequestEvent(gateway_id="g", request_id="req", org_id="o", workspace_id="w", repo_id="r",
+def ev(at=T0, tokens=(10, 5), status="ok", key="k", gateway_id="g", **kw):
+    return RequestEvent(gateway_id=gateway_id, request_id="req", org_id="o", workspace_id="w", repo_id="r",
                         repo_ai_api_key_id=key, model="gpt-4o", occurred_at=at, tokens_in=tokens[0],
                         tokens_out=tokens[1], status=status, **kw)
 
@@ -67,8 +67,10 @@ def test_token_budget_progress_and_replay_ids_stable():
     w = PolicyWindows([budget], progress_step=0.25)
     o1 = w.apply(ev(tokens=(20, 10)))      # 30 -> progress
     assert [(d.blocked, d.used, d.subject) for d in o1.decisions] == [(False, 30, "WORKSPACE:w:b")]
-    o2 = w.apply(ev(tokens=(70, 0)))       # 100 -> crossing
+    assert o1.decisions[0].used_by == {"g": 30}
+    o2 = w.apply(ev(tokens=(70, 0), gateway_id="h"))       # 100 -> crossing (another gateway)
     assert o2.decisions[0].blocked and o2.decisions[0].used == 100
+    assert o2.decisions[0].used_by == {"g": 30, "h": 70}   # per gatewayId: gateways tell own from others'
     w2 = PolicyWindows([budget], progress_step=0.25)
     w2.apply(ev(tokens=(20, 10)))
     assert w2.apply(ev(tokens=(70, 0))).violations[0].event_id == o2.violations[0].event_id
