@@ -202,8 +202,11 @@ async def list_violations(db: AsyncSession, who: Principal, warehouse: Any, *, a
     f = ViolationFilter(workspace_ids=ws_ids, repo_id=repo_id, policy_id=policy_id, start=t0, end=t1,
                         llm_models=parse_list(llm_model), severities=severities, block=block,
                         alerts_only=alerts, take=take, skip=skip)
-    rows = await warehouse.query(*page_query(f))
+    # count first, then the page: rows only ever get added, so the page sees at least what the
+    # count saw and `total` is lifted to cover the page (never "total 1, empty list")
     total_rows = await warehouse.query(*count_query(f))
+    rows = await warehouse.query(*page_query(f))
+    total = max(int(total_rows[0][0]) if total_rows else 0, skip + len(rows) if rows else 0)
     items = [dict(zip(VIOLATION_FIELDS, r)) for r in rows]
     repo_names, key_names = await _names(db, items)
     text_field = "message" if alerts else "explanation"
@@ -219,8 +222,7 @@ async def list_violations(db: AsyncSession, who: Principal, warehouse: Any, *, a
             "block": bool(v["block"]), "llmType": v["llm_type"] or None, "llmModel": v["llm_model"] or None,
             "host": v["gateway_id"] or None,
         })
-    return {"success": True, "violations": out, "total": int(total_rows[0][0]) if total_rows else 0,
-            "skip": skip, "take": take}
+    return {"success": True, "violations": out, "total": total, "skip": skip, "take": take}
 
 
 async def _names(db: AsyncSession, items: list[dict]) -> tuple[dict[str, str], dict[str, str]]:

@@ -122,8 +122,12 @@ def test_read_user_lists_violations_but_cannot_create_policies_outsider_sees_non
 
 
 def test_budget_under_200_concurrent_callers(live_app, client, admin_headers, fake_upstream) -> None:
-    """One gateway process, 200 concurrent callers, TOKEN_BUDGET per key: final usage exceeds the
-    limit by at most one request's worst case (reserve before forwarding, settle after)."""
+    """One gateway process, 200 concurrent callers, TOKEN_BUDGET per key: final usage is within one
+    request's worst case of the limit on both sides. Above: requests are admitted only while
+    usage + in-flight worst cases < limit. Below: a refusal caused only by in-flight reservations
+    waits for them to settle (re-checking) instead of answering 429, and the gateway's own usage
+    is never counted twice against the consumer's published state, so it stops only once the
+    settled usage reached the limit."""
     env = setup_ws(client, admin_headers, fake_upstream)
     limit = 1500
     policy(client, admin_headers, env, action=2, rule={"type": "TOKEN_BUDGET", "limit": limit, "period": "DAY", "per": "KEY"})
@@ -151,5 +155,5 @@ def test_budget_under_200_concurrent_callers(live_app, client, admin_headers, fa
     overshoot = used - limit
     print(f"\nBUDGET 200 callers: limit={limit} used={used} admitted={len(ok)} "
           f"overshoot={overshoot} worst_case_one_request={worst}")
-    assert used > limit * 0.5            # the budget was actually used, not refused wholesale
-    assert overshoot <= worst
+    assert overshoot <= worst                # at most one request's worst case above the limit
+    assert used >= limit - worst             # ... and not refused early (was 988 of 1500 before)
