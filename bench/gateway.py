@@ -328,6 +328,7 @@ def show_profile(path: Path) -> None:
         return
     st = pstats.Stats(str(path))
     st.sort_stats("tottime").print_stats(25)
+    st.sort_stats("cumulative").print_stats(r"producers|tollgate|store|schemas", 30)
 
 
 if __name__ == "__main__":

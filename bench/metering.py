@@ -227,7 +227,7 @@ def vm_hwm_mb(pid: int) -> float:
 
 
 async def e2e(bootstrap: str, topic: str, vtopic: str, n: int, data_dir: Path, logs: Path,
-              profile: bool) -> dict:
+              profile: bool, consumer_args: list[str] = ()) -> dict:
     """One consumer subprocess; rate from its readiness until every offset is committed."""
     group = f"bench-{uuid.uuid4().hex[:8]}"
     env = dict(os.environ, TOLLGATE_DATA_DIR=str(data_dir), TOLLGATE_KAFKA_BOOTSTRAP=bootstrap)
@@ -237,7 +237,7 @@ async def e2e(bootstrap: str, topic: str, vtopic: str, n: int, data_dir: Path, l
     if profile:
         cmd += ["-m", "cProfile", "-o", str(logs / "consumer.prof")]
     cmd += ["-m", "consumers.kafka_runner", "--requests-topic", topic, "--violations-topic", vtopic,
-            "--group", group, "--database", "bench"]
+            "--group", group, "--database", "bench", *consumer_args]
     spawn = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=errf, stderr=subprocess.STDOUT, cwd=ROOT)
     try:
@@ -614,7 +614,8 @@ async def main_async(args: argparse.Namespace, tmp: Path) -> dict:
             if r["raw_consumed"] != n:
                 raise RuntimeError(f"topic holds {r['raw_consumed']} events, expected {n}")
             log(f"raw consume: {r['raw_consume_eps']:,.0f} ev/s")
-            r.update(await e2e(bootstrap, topic, vtopic, n, tmp / "e2e-data", logs, args.profile))
+            r.update(await e2e(bootstrap, topic, vtopic, n, tmp / "e2e-data", logs, args.profile,
+                               args.consumer_args.split()))
             log(f"e2e: {r['e2e_eps']:,.0f} ev/s, rss {r['consumer_rss_mb']:.0f} MB")
         finally:
             broker.stop()
@@ -656,6 +657,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", action="store_true", help="run the consumer under cProfile and print the top")
     p.add_argument("--write-results", action="store_true", help=f"update the metering section of {RESULTS}")
     p.add_argument("--keep", action="store_true", help="keep the temp dir")
+    p.add_argument("--consumer-args", default="", help="extra consumers.kafka_runner flags, e.g. '--max-records 5000'")
     args = p.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="tollgate-bench-metering-"))
     t0 = time.perf_counter()

@@ -68,6 +68,7 @@ class MeteringConsumer:
                  group_id: str = GROUP_ID, topic_kinds: dict[str, str] | None = None,
                  dlq_topic: str = topics.DLQ, max_records: int = 20_000,
                  fetch_min_bytes: int = 1_000_000, fetch_max_wait_ms: int = 200,
+                 max_partition_fetch_bytes: int = 16 * 1024 * 1024,
                  retry_budget_s: float = 60.0, auto_offset_reset: str = "earliest"):
         self.settings = settings
         self.warehouse = warehouse
@@ -78,6 +79,7 @@ class MeteringConsumer:
         self.max_records = max_records
         self.fetch_min_bytes = fetch_min_bytes
         self.fetch_max_wait_ms = fetch_max_wait_ms
+        self.max_partition_fetch_bytes = max_partition_fetch_bytes
         self.retry_budget_s = retry_budget_s
         self.auto_offset_reset = auto_offset_reset
         self.kafka = bool(settings.kafka_bootstrap)
@@ -91,6 +93,7 @@ class MeteringConsumer:
         self._inflight: asyncio.Future | None = None
         self._stopping = False
         self.batches = 0
+        self.records = 0
         self.commit_failures = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -121,7 +124,7 @@ class MeteringConsumer:
             *self.kinds, batch=True, group_id=self.group_id, ack_policy=AckPolicy.MANUAL,
             max_records=self.max_records, fetch_min_bytes=self.fetch_min_bytes,
             fetch_max_wait_ms=self.fetch_max_wait_ms, batch_timeout_ms=self.fetch_max_wait_ms,
-            max_partition_fetch_bytes=16 * 1024 * 1024, auto_offset_reset=self.auto_offset_reset,
+            max_partition_fetch_bytes=self.max_partition_fetch_bytes, auto_offset_reset=self.auto_offset_reset,
             listener=_Rebalance(self.handler, self), decoder=_no_decode,
         )
         sub(self._on_kafka_batch)
@@ -174,6 +177,7 @@ class MeteringConsumer:
                 await asyncio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 5.0)
         self.batches += 1
+        self.records += len(records)
         if consumer is not None and commits:
             try:
                 await consumer.commit({TopicPartition(t, p): off for (t, p), off in commits.items()})
@@ -219,7 +223,7 @@ def _records(raw: Iterable[Any]) -> list[Record]:
 
 async def run_metering(settings: Settings, *, stop_event: asyncio.Event | None = None,
                        topic_kinds: dict[str, str] | None = None, group_id: str = GROUP_ID,
-                       database: str | None = None) -> None:
+                       database: str | None = None, **tuning: Any) -> None:
     """`tollgate consume metering`: own warehouse + Kafka consumer until SIGINT/SIGTERM."""
     from warehouse.client import Warehouse
 
@@ -237,7 +241,7 @@ async def run_metering(settings: Settings, *, stop_event: asyncio.Event | None =
             pass
     wh = Warehouse(settings, database=database)
     await wh.start()
-    consumer = MeteringConsumer(settings, wh, topic_kinds=topic_kinds, group_id=group_id)
+    consumer = MeteringConsumer(settings, wh, topic_kinds=topic_kinds, group_id=group_id, **tuning)
     try:
         await consumer.start()
         gc.freeze()
@@ -246,6 +250,8 @@ async def run_metering(settings: Settings, *, stop_event: asyncio.Event | None =
     finally:
         await consumer.stop()
         await wh.stop()
+        log.info("metering consumer stopped: %d batches, %d records (avg %.0f per batch)",
+                 consumer.batches, consumer.records, consumer.records / max(1, consumer.batches))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -258,10 +264,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--violations-topic", default=topics.VIOLATIONS)
     ap.add_argument("--group", default=GROUP_ID)
     ap.add_argument("--database", default=None)
+    ap.add_argument("--max-records", type=int, default=None, help="records per batch (getmany)")
+    ap.add_argument("--max-fetch-mb", type=int, default=None, help="max_partition_fetch_bytes in MB")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     kinds = {a.requests_topic: "requests", a.violations_topic: "violations"}
-    asyncio.run(run_metering(Settings(), topic_kinds=kinds, group_id=a.group, database=a.database))
+    tuning = {k: v for k, v in (("max_records", a.max_records),
+                                 ("max_partition_fetch_bytes", a.max_fetch_mb and a.max_fetch_mb << 20))
+              if v}
+    asyncio.run(run_metering(Settings(), topic_kinds=kinds, group_id=a.group, database=a.database,
+                             **tuning))
 
 
 if __name__ == "__main__":

@@ -26,8 +26,22 @@ class ModelCache:
         self._inflight: dict[tuple, asyncio.Task] = {}
 
     def known(self, cfg: ConfigEntry) -> frozenset[str] | None:
+        """The cached list (possibly stale: an expired one is refreshed in the background)."""
         hit = self._lists.get(cfg.version)
-        return hit[1] if hit is not None else None
+        if hit is None:
+            return None
+        if hit[0] <= time.monotonic() and cfg.version not in self._inflight:
+            self._schedule(cfg)
+        return hit[1]
+
+    def _schedule(self, cfg: ConfigEntry) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        t = loop.create_task(self._fetch(cfg))
+        self._inflight[cfg.version] = t
+        t.add_done_callback(lambda _t, v=cfg.version: self._inflight.pop(v, None))
 
     async def _fetch(self, cfg: ConfigEntry) -> list[str]:
         ok = False
@@ -63,12 +77,6 @@ class ModelCache:
         live = {c.version for c in snap.configs.values()}
         for v in [v for v in self._lists if v not in live]:
             self._lists.pop(v, None)
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
         for c in snap.configs.values():
             if c.version not in self._lists and c.version not in self._inflight:
-                t = loop.create_task(self._fetch(c))
-                self._inflight[c.version] = t
-                t.add_done_callback(lambda _t, v=c.version: self._inflight.pop(v, None))
+                self._schedule(c)

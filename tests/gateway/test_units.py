@@ -136,3 +136,69 @@ def test_parse_json_rejects_non_objects(raw: bytes) -> None:
     with pytest.raises(GatewayError) as ei:
         Gateway.parse_json(raw)
     assert ei.value.status == 400
+
+
+class _FakeTransport:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def request(self, req, timeout):
+        from producers.gateway.transport import UpstreamResponse
+
+        self.calls += 1
+        return UpstreamResponse(200, {}, orjson.dumps({"object": "list", "data": [{"id": f"m{self.calls}"}]}))
+
+
+async def test_model_cache_fetches_once_and_refreshes_when_stale() -> None:
+    import asyncio
+
+    from producers.gateway.models_cache import ModelCache
+
+    t = _FakeTransport()
+    cache = ModelCache(t, ttl_s=0.05)
+    cfg = _cfg("oa1", "OPENAI")
+    assert cache.known(cfg) is None
+    assert await asyncio.gather(cache.get(cfg), cache.get(cfg)) == [["m1"], ["m1"]]
+    assert t.calls == 1 and cache.known(cfg) == frozenset({"m1"})
+    await asyncio.sleep(0.06)
+    assert cache.known(cfg) == frozenset({"m1"})  # stale answer now, refresh in the background
+    await asyncio.sleep(0.02)
+    assert t.calls == 2 and cache.known(cfg) == frozenset({"m2"})
+
+
+async def test_snapshot_skips_configs_whose_secret_cannot_be_opened(tmp_path) -> None:
+    from store import apikeys
+    from store.db import make_engine, make_sessionmaker
+    from store.epoch import bump_epoch
+    from store.models import AiLlm, Base, Org, Repo, RepoAiLlm, RepoApiKey, Workspace
+    from store.sealing import seal
+    from store.snapshot import load_snapshot
+
+    key = b"k" * 32
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 's.db'}")
+    sm = make_sessionmaker(engine)
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    async with sm() as s, s.begin():
+        s.add(Org(id="o", name="o"))
+        await s.flush()
+        s.add(Workspace(id="w", org_id="o", name="w"))
+        await s.flush()
+        s.add(AiLlm(id="good", org_id="o", workspace_id="w", name="g", ai_type="OPENAI", endpoint="http://x/v1/",
+                    secret_sealed=seal(key, "sk-good-secret-value", "good")))
+        s.add(AiLlm(id="bad", org_id="o", workspace_id="w", name="b", ai_type="OPENAI", endpoint="http://x/v1",
+                    secret_sealed=seal(key, "sk-moved-secret-value", "other-row")))
+        s.add(Repo(id="r", org_id="o", workspace_id="w", name="r"))
+        await s.flush()
+        s.add(RepoAiLlm(repo_id="r", ai_llm_id="bad", position=0))
+        s.add(RepoAiLlm(repo_id="r", ai_llm_id="good", position=1))
+        s.add(RepoApiKey(id="k", repo_id="r", name="k", key_prefix="tg_", secret_hash=apikeys.hash_secret("tg_s")))
+        await bump_epoch(s)
+    async with sm() as s:
+        snap = await load_snapshot(s, key)
+    await engine.dispose()
+    assert snap.epoch == 1 and set(snap.configs) == {"good"}
+    assert snap.configs["good"].endpoint == "http://x/v1" and snap.configs["good"].secret == "sk-good-secret-value"
+    entry = snap.keys_by_hash[apikeys.hash_secret("tg_s")]
+    assert [c.ai_llm_id for c in entry.repo.configs] == ["good"]
+    assert "sk-good" not in repr(snap.configs["good"])

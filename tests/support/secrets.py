@@ -49,7 +49,8 @@ class SecretRegistry:
     _texts: deque = field(default_factory=deque, repr=False)  # (where, text)
     _bytes: int = field(default=0, repr=False)
     texts_seen: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Re-entrant: a GC finalizer (e.g. an unclosed client's __del__) may log while we hold it.
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @staticmethod
     def _hint(secret: str) -> str:
@@ -75,7 +76,7 @@ class SecretRegistry:
             self.secrets[secret] = no
             if shown_once:
                 self.shown_once.add(no)
-            for where, text in self._texts:
+            for where, text in list(self._texts):
                 if secret in text:
                     self.hits.append(Hit(where, self._hint(secret), no))
 
