@@ -13,6 +13,7 @@ def test_scan_mechanism_detects_a_planted_leak() -> None:
     logger = logging.getLogger("tollgate.test.scan-probe")
     handler = CaptureLogHandler(reg)
     logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)  # independent of the suite's root level
     try:
         logger.debug("early leak %s", "sk-planted-early-0001")  # leaked before registration
         reg.register("sk-planted-early-0001")

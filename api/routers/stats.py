@@ -13,7 +13,9 @@ import logging
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 from sqlalchemy import select
 
 from api.deps import CurrentUser, Db, accessible_workspace_ids
@@ -73,6 +75,12 @@ def iso_ms(t: datetime | date) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
+def _json(payload: dict) -> Response:
+    """Encode with orjson. Returning the dict made FastAPI validate it as `dict` and walk it with
+    `jsonable_encoder`: ~150 ms for a 10,000-row series against ~25 ms for the query itself."""
+    return Response(orjson.dumps(payload), media_type="application/json")
+
+
 def _warehouse(request: Request) -> Any:
     wh = getattr(getattr(request.app.state, "runtime", None), "warehouse", None)
     if wh is None:
@@ -97,7 +105,7 @@ async def ai_llm_stats(
     workspace_id: Annotated[str | None, Query(alias="workspaceId")] = None,
     from_: Annotated[str | None, Query(alias="from")] = None,
     to: Annotated[str | None, Query(alias="to")] = None,
-) -> dict:
+) -> Response:
     start, end = parse_time(from_, "from"), parse_time(to, "to", end=True)
     if start and end and start > end:
         raise ApiError(400, "from must not be after to")
@@ -131,12 +139,12 @@ async def ai_llm_stats(
             "totalAlerts": str(t.get("num_alerts", 0)),
             "totalBlocks": str(t.get("num_blocks", 0)),
         })
-    return {"success": True, "stats": stats}
+    return _json({"success": True, "stats": stats})
 
 
 async def _series(grain: str, request: Request, db: Db, who: CurrentUser, start_s: str | None,
                   end_s: str | None, repo: str | None, llm: str | None, key: str | None,
-                  model: str | None) -> dict:
+                  model: str | None) -> Response:
     end = parse_time(end_s, "endDate", end=True) or datetime.now(timezone.utc)
     start = parse_time(start_s, "startDate") or (
         end - (DEFAULT_MINUTE_RANGE if grain == "minute" else DEFAULT_DAILY_RANGE))
@@ -176,7 +184,7 @@ async def _series(grain: str, request: Request, db: Db, who: CurrentUser, start_
             "llmModel": r["llm_model"],
             "host": r["host"],
         })
-    return {"success": True, "data": data, "truncated": truncated}
+    return _json({"success": True, "data": data, "truncated": truncated})
 
 
 @router.get("/aistats/minute")
@@ -188,7 +196,7 @@ async def aistats_minute(
     ai_llm_id: Annotated[str | None, Query(alias="aiLlmId")] = None,
     repo_ai_api_key_id: Annotated[str | None, Query(alias="repoAiApiKeyId")] = None,
     llm_model: Annotated[str | None, Query(alias="llmModel")] = None,
-) -> dict:
+) -> Response:
     return await _series("minute", request, db, who, start_date, end_date, repo_id, ai_llm_id,
                          repo_ai_api_key_id, llm_model)
 
@@ -202,6 +210,6 @@ async def aistats_daily(
     ai_llm_id: Annotated[str | None, Query(alias="aiLlmId")] = None,
     repo_ai_api_key_id: Annotated[str | None, Query(alias="repoAiApiKeyId")] = None,
     llm_model: Annotated[str | None, Query(alias="llmModel")] = None,
-) -> dict:
+) -> Response:
     return await _series("daily", request, db, who, start_date, end_date, repo_id, ai_llm_id,
                          repo_ai_api_key_id, llm_model)

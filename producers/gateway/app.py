@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import uuid_utils
+
 from producers.gateway.errors import error_body
 from producers.gateway.handlers import Gateway
 from producers.gateway.lastused import LastUsedWriter
@@ -29,7 +31,8 @@ _PATHS = {p for _, p in ROUTES}
 async def _plain(send, status: int, body: bytes) -> None:
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+                            (b"content-length", str(len(body)).encode()),
+                            (b"x-request-id", str(uuid_utils.uuid4()).encode())]})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -20,14 +20,14 @@ import uuid_utils
 from producers.adapters.base import Usage
 from producers.gateway import families
 from producers.gateway.breaker import CircuitBreakers
-from producers.gateway.errors import GatewayError, error_body, sse_error
+from producers.gateway.errors import GatewayError, sse_error
 from producers.gateway.events import Outcome, build_event, make_attempt
 from producers.gateway.hooks import NoPolicies, PolicyHooks, RequestContext
 from producers.gateway.lastused import LastUsedWriter
 from producers.gateway.models_cache import ModelCache
 from producers.gateway.refresher import SnapshotRefresher
 from producers.gateway.routing import Candidate, resolve, union_models
-from producers.gateway.transport import Transport, TransportError, UpstreamTimeout
+from producers.gateway.transport import Transport, TransportError
 from producers.gateway.usage import CompletionCounter, estimate_prompt_tokens
 from schemas import topics
 from store.apikeys import hash_secret
@@ -39,7 +39,6 @@ Send = Callable[[dict], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict]]
 
 MAX_ATTEMPTS = 3
-_JSON_HEADERS = [(b"content-type", b"application/json")]
 _SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
@@ -489,6 +488,7 @@ class Gateway:
             (b"x-request-id", rid),
             (b"x-tollgate-overhead-ms", f"{o.overhead_ms:.3f}".encode()),
         ]
+        agen = None
         try:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             agen = stream.chunks()
@@ -526,6 +526,8 @@ class Gateway:
             state["done"] = True
             watcher.cancel()
             try:
+                if agen is not None:
+                    await agen.aclose()
                 await stream.close()
             except Exception:  # noqa: BLE001
                 pass

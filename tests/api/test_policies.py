@@ -25,6 +25,16 @@ def org_id(client, admin_headers):
     return client.get("/user/me", headers=admin_headers).json()["user"]["orgId"]
 
 
+@pytest.fixture(autouse=True)
+def _policies_do_not_outlive_the_test(client, admin_headers, org_id):
+    """The live app is shared: org-scope policies left behind would apply to other tests' requests."""
+    before = {p["id"] for p in client.get("/policy", params={"orgId": org_id}, headers=admin_headers).json()["policies"]}
+    yield
+    for p in client.get("/policy", params={"orgId": org_id}, headers=admin_headers).json()["policies"]:
+        if p["id"] not in before:
+            client.delete(f"/policy/{p['id']}", headers=admin_headers)
+
+
 def body(org_id, **kw):
     b = {"name": unique("pol"), "content": "No secrets in prompts", "riskType": "HIGH", "actionType": 2,
          "orgId": org_id}

@@ -207,8 +207,10 @@ def test_oversized_body_is_413(gw) -> None:
 
 def test_unknown_path_and_method(gw) -> None:
     h = {"authorization": f"Bearer {gw.keys['all']}"}
-    assert httpx.get(gw.gw.url + "/nothing", headers=h).status_code == 404
-    assert httpx.get(gw.gw.url + "/chat/completions", headers=h).status_code == 405
+    r = httpx.get(gw.gw.url + "/nothing", headers=h)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_url" and r.headers["x-request-id"]
+    r = httpx.get(gw.gw.url + "/chat/completions", headers=h)
+    assert r.status_code == 405 and r.headers["x-request-id"]
 
 
 def test_upstream_client_error_passes_through_as_400(gw) -> None:
@@ -391,3 +393,29 @@ def test_last_used_is_written_lazily(gw) -> None:
     gw.client("single").models.list()
     gw.gw.run(gw.gw.gateway.last_used.flush())
     assert gw.gw.run(gw.gw.key_last_used(gw.key_ids["single"])) is not None
+
+
+def test_stream_upstream_timeout_is_504_before_any_byte(gw) -> None:
+    gw.fake.control.hang(3.0, count=1, family="anthropic")
+    t = time.monotonic()
+    with pytest.raises(openai.APIStatusError) as ei:
+        for _ in gw.client("all").chat.completions.create(
+                model="claude-3-5-haiku-20241022", messages=[{"role": "user", "content": "x"}], stream=True):
+            pass
+    assert ei.value.status_code == 504 and time.monotonic() - t < 3.0
+    ev = one_event(gw, ei.value.response.headers["x-request-id"])
+    assert ev.stream and ev.http_status == 504 and ev.attempts[0].error_type == "timeout"
+
+
+def test_models_skips_an_unreachable_config(gw) -> None:
+    ids = [m.id for m in gw.client("deadfirst").models.list()]
+    assert "gpt-4o-mini" in ids and len(ids) == len(set(ids))
+
+
+def test_every_response_has_a_request_id(gw) -> None:
+    h = {"authorization": f"Bearer {gw.keys['all']}"}
+    for r in (httpx.get(gw.gw.url + "/models", headers=h),
+              httpx.get(gw.gw.url + "/models"),
+              httpx.post(gw.gw.url + "/chat/completions", headers=h, content=b"{"),
+              httpx.post(gw.gw.url + "/embeddings", headers=h, json={"model": "text-embedding-3-small", "input": "a"})):
+        assert len(r.headers["x-request-id"]) == 36, r.status_code
