@@ -1,6 +1,6 @@
 """Gateway benchmark: Tollgate vs the LiteLLM proxy vs the upstream itself, one command.
 
-    .venv/bin/python -m bench.gateway [--duration 10] [--no-litellm] [--no-kafka] [--profile]
+    .venv/bin/python -m bench.gateway [--duration 10] [--no-litellm] [--no-kafka] [--no-policies] [--profile]
 
 Starts the fake upstream (`python -m fakeupstream`), a real Kafka broker (`scripts/kafka.sh`),
 Tollgate's gateway (`tollgate gateway`, events published to that broker) and the LiteLLM proxy
@@ -8,7 +8,10 @@ Tollgate's gateway (`tollgate gateway`, events published to that broker) and the
 all on 127.0.0.1 against the same upstream; drives each with `wrk` (Lua script for POST) and
 prints, from the same run: req/s at c=64 (non-streaming and streaming), p50/p99 latency added
 over calling the upstream directly at c=1 and c=64, peak RSS (VmHWM, summed over a server's
-processes) and error counts. `--profile` also runs Tollgate's gateway under cProfile during a
+processes) and error counts. A second `tollgate gateway` (own store, same broker) holds ten
+active rule policies of mixed types that never fire on the benchmark's prompt (`BENCH_RULES`),
+so the cost of in-path policy checks shows as "tollgate +10 policies" next to "tollgate"
+(skip with `--no-policies`). `--profile` also runs Tollgate's gateway under cProfile during a
 c=64 cell and prints where the time goes. Every cell is bounded by --duration seconds.
 """
 from __future__ import annotations
@@ -158,13 +161,36 @@ class Proc:
                 self.p.wait(5)
 
 
-async def seed_tollgate(data_dir: Path, upstream: str) -> str:
-    """Config + repo + key straight into the store; returns the bearer secret."""
+# Ten active rule policies of mixed types and scopes (org/workspace/repo), log (0), alert (1) and
+# block (2) actions. None fires on PROMPT with model gpt-4o-mini and no max_tokens; the limits
+# are far above what a run can use, so every check runs (and blocking limits reserve/settle
+# budget on each request) without ever refusing.
+BENCH_RULES: list[tuple[str, str, int, dict]] = [   # (name, scope, actionType, rule)
+    ("allow-models", "org", 2, {"type": "MODEL_ALLOWLIST", "models": ["gpt-4o*", "gpt-4.1*", "claude-*"]}),
+    ("deny-models", "workspace", 2, {"type": "MODEL_DENYLIST", "models": ["o1-pro*", "gpt-4-32k*"]}),
+    ("max-tokens-hard", "org", 2, {"type": "MAX_TOKENS", "limit": 16384}),
+    ("max-tokens-log", "repo", 0, {"type": "MAX_TOKENS", "limit": 4096}),
+    ("no-cards-ibans", "org", 2, {"type": "CONTENT_PATTERN", "detectors": ["CREDIT_CARD", "IBAN"]}),
+    ("pii-log", "workspace", 0, {"type": "CONTENT_PATTERN", "detectors": ["EMAIL", "PHONE", "CLOUD_ACCESS_KEY"]}),
+    ("secrets-regex", "repo", 2, {"type": "CONTENT_PATTERN", "patterns": [
+        r"(?i)\bpassword\s*[:=]\s*\S+", r"\b\d{3}-\d{2}-\d{4}\b",
+        r"-----BEGIN (?:RSA |EC |OPENSSH )?PRIVATE KEY-----"]}),
+    ("token-budget", "repo", 2, {"type": "TOKEN_BUDGET", "limit": 10**13, "period": "MONTH", "per": "KEY"}),
+    ("rate-requests", "org", 2, {"type": "RATE_LIMIT", "requests": 10**9, "window": "MINUTE", "per": "REPO"}),
+    ("rate-tokens", "workspace", 1, {"type": "RATE_LIMIT", "tokens": 10**12, "requests": 10**9,
+                                     "window": "HOUR", "per": "WORKSPACE"}),
+]
+
+
+async def seed_tollgate(data_dir: Path, upstream: str, policies: bool = False) -> str:
+    """Config + repo + key (+ BENCH_RULES when `policies`) straight into the store; returns the
+    bearer secret."""
     sys.path.insert(0, str(ROOT))
+    from schemas.policy import parse_rule, rule_to_wire
     from store import apikeys
     from store.db import make_engine, make_sessionmaker
     from store.epoch import bump_epoch
-    from store.models import AiLlm, Org, Repo, RepoAiLlm, RepoApiKey, Workspace, new_id
+    from store.models import AiLlm, Org, Policy, Repo, RepoAiLlm, RepoApiKey, Workspace, new_id
     from store.sealing import seal
     from tollgate.settings import Settings
 
@@ -187,6 +213,10 @@ async def seed_tollgate(data_dir: Path, upstream: str) -> str:
         await db.flush()
         db.add(RepoAiLlm(repo_id=repo.id, ai_llm_id=cid, position=0))
         db.add(RepoApiKey(repo_id=repo.id, name="bench", key_prefix=prefix, secret_hash=apikeys.hash_secret(secret)))
+        for name, scope, action, rule in (BENCH_RULES if policies else []):
+            db.add(Policy(org_id=org.id, workspace_id=ws.id if scope != "org" else None,
+                          repo_id=repo.id if scope == "repo" else None, name=name, content="",
+                          risk_type="MEDIUM", action_type=action, rule=rule_to_wire(parse_rule(rule))))
         await bump_epoch(db)
     await engine.dispose()
     return secret
@@ -206,6 +236,7 @@ def main() -> int:
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--no-litellm", action="store_true")
     ap.add_argument("--no-kafka", action="store_true", help="publish events to the in-process bus instead")
+    ap.add_argument("--no-policies", action="store_true", help="skip the gateway with ten rule policies")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
     a = ap.parse_args()
@@ -222,8 +253,7 @@ def main() -> int:
         upstream = f"http://127.0.0.1:{up_port}"
         wait_http(upstream + "/v1/models", headers={"authorization": f"Bearer {OPENAI_KEY}"})
 
-        env = {"TOLLGATE_DATA_DIR": str(tmp / "tg"), "TOLLGATE_PORT": str(free_port()),
-               "TOLLGATE_HOST": "127.0.0.1"}
+        env = {"TOLLGATE_HOST": "127.0.0.1"}
         if not a.no_kafka:
             out = subprocess.run(["bash", str(ROOT / "scripts" / "kafka.sh"), "start", "--dir", str(kafka_dir)],
                                  capture_output=True, text=True, timeout=300)
@@ -231,20 +261,27 @@ def main() -> int:
             if not m:
                 raise SystemExit(f"kafka did not start: {out.stderr[-2000:]}")
             env["TOLLGATE_KAFKA_BOOTSTRAP"] = m.group(1)
-        tg_bin = str(Path(PY).parent / "tollgate")
-        subprocess.run([tg_bin, "migrate"], env={**os.environ, **env}, check=True, capture_output=True)
-        key = asyncio.run(seed_tollgate(tmp / "tg", upstream))
-        gw_cmd = [tg_bin, "gateway"]
-        if a.profile:
-            gw_cmd = [PY, "-m", "cProfile", "-o", str(tmp / "gateway.prof"), tg_bin, "gateway"]
-        tg = Proc("tollgate", gw_cmd, env=env, log=tmp / "tollgate.log")
-        procs.append(tg)
-        tg_url = f"http://127.0.0.1:{env['TOLLGATE_PORT']}"
-        wait_http(tg_url + "/health", proc=tg)
-        wait_http(tg_url + "/v1/models", headers={"authorization": f"Bearer {key}"})
+        def start_tollgate(name: str, policies: bool, profile: bool) -> tuple[str, str, Proc]:
+            """Own SQLite store (migrated, seeded), same upstream and broker; returns url, key, proc."""
+            genv = dict(env, TOLLGATE_DATA_DIR=str(tmp / name), TOLLGATE_PORT=str(free_port()))
+            tg_bin = str(Path(PY).parent / "tollgate")
+            subprocess.run([tg_bin, "migrate"], env={**os.environ, **genv}, check=True, capture_output=True)
+            key = asyncio.run(seed_tollgate(tmp / name, upstream, policies=policies))
+            gw_cmd = [tg_bin, "gateway"]
+            if profile:
+                gw_cmd = [PY, "-m", "cProfile", "-o", str(tmp / f"{name}.prof"), tg_bin, "gateway"]
+            proc = Proc(name, gw_cmd, env=genv, log=tmp / f"{name}.log")
+            procs.append(proc)
+            url = f"http://127.0.0.1:{genv['TOLLGATE_PORT']}"
+            wait_http(url + "/health", proc=proc)
+            wait_http(url + "/v1/models", headers={"authorization": f"Bearer {key}"})
+            return url + "/v1/chat/completions", key, proc
 
+        tg_url, key, tg = start_tollgate("tollgate", False, a.profile)
         targets = {"upstream (direct)": (upstream + "/v1/chat/completions", OPENAI_KEY, None),
-                   "tollgate": (tg_url + "/v1/chat/completions", key, tg)}
+                   "tollgate": (tg_url, key, tg)}
+        if not a.no_policies:
+            targets["tollgate +10 policies"] = start_tollgate("tollgate-policies", True, False)
         if not a.no_litellm:
             exe = ensure_litellm()
             cfg = tmp / "litellm.yaml"
@@ -271,22 +308,26 @@ def main() -> int:
 
         body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": PROMPT}]}
         sbody = dict(body, stream=True)
+        # Cell by cell across targets (not target by target), so the rows compared with each
+        # other were measured minutes apart at most, under the same background load.
+        results = {name: {} for name in targets}
         for name, (url, k, proc) in targets.items():
-            # warm-up (connections, caches)
-            wrk(url, k, body, 8, 2, tmp)
-            r = {"c1": wrk(url, k, body, 1, a.duration, tmp)}
+            wrk(url, k, body, 8, 2, tmp)   # warm-up (connections, caches)
+        for name, (url, k, proc) in targets.items():
+            results[name]["c1"] = wrk(url, k, body, 1, a.duration, tmp)
+        for name, (url, k, proc) in targets.items():
             cpu0 = cpu_s(proc.p.pid) if proc else 0.0
-            r["c64"] = wrk(url, k, body, 64, a.duration, tmp)
+            results[name]["c64"] = r = wrk(url, k, body, 64, a.duration, tmp)
             if proc:
-                r["cpu_us_per_req"] = (cpu_s(proc.p.pid) - cpu0) / max(r["c64"]["requests"], 1) * 1e6
-            r["c64s"] = wrk(url, k, sbody, 64, a.duration, tmp)
-            r["rss_mb"] = rss_kb(proc.p.pid) / 1024 if proc else float("nan")
-            results[name] = r
+                results[name]["cpu_us_per_req"] = (cpu_s(proc.p.pid) - cpu0) / max(r["requests"], 1) * 1e6
+        for name, (url, k, proc) in targets.items():
+            results[name]["c64s"] = wrk(url, k, sbody, 64, a.duration, tmp)
+            results[name]["rss_mb"] = rss_kb(proc.p.pid) / 1024 if proc else float("nan")
             print(f"  {name}: done", flush=True)
         report(results, a.duration)
         if a.profile:
             tg.stop()
-            show_profile(tmp / "gateway.prof")
+            show_profile(tmp / "tollgate.prof")
     finally:
         for p in reversed(procs):
             p.stop()
@@ -303,20 +344,30 @@ def main() -> int:
 def report(res: dict, duration: int) -> None:
     base = res["upstream (direct)"]
     print(f"\nGateway benchmark ({duration}s per cell, wrk, same run, 127.0.0.1, {os.cpu_count()} cores)")
-    hdr = f"{'target':20} {'rps c64':>9} {'rps c64 stream':>15} {'p50+ c1':>9} {'p99+ c1':>9} " \
+    hdr = f"{'target':22} {'rps c64':>9} {'rps c64 stream':>15} {'p50+ c1':>9} {'p99+ c1':>9} " \
           f"{'p50+ c64':>9} {'p99+ c64':>9} {'RSS MB':>8} {'errors':>7} {'CPU us/req':>10}"
     print(hdr)
     print("-" * len(hdr))
     for name, r in res.items():
         add = (lambda c, p: r[c][p] - base[c][p]) if name != "upstream (direct)" else (lambda c, p: r[c][p])
         errs = r["c1"]["errors"] + r["c64"]["errors"] + r["c64s"]["errors"]
-        print(f"{name:20} {r['c64']['rps']:9.0f} {r['c64s']['rps']:15.0f} {add('c1','p50'):9.3f} "
+        print(f"{name:22} {r['c64']['rps']:9.0f} {r['c64s']['rps']:15.0f} {add('c1','p50'):9.3f} "
               f"{add('c1','p99'):9.3f} {add('c64','p50'):9.2f} {add('c64','p99'):9.2f} {r['rss_mb']:8.1f} {errs:7d} {r.get('cpu_us_per_req', float('nan')):10.0f}")
     print("(upstream row: absolute latency in ms; other rows: ms added over the upstream row;"
           " CPU us/req: the server's own CPU per non-streaming request at c=64)")
     if "litellm" in res and res["litellm"]["c64"]["rps"]:
         print(f"tollgate/litellm req/s: non-stream {res['tollgate']['c64']['rps'] / res['litellm']['c64']['rps']:.1f}x, "
               f"stream {res['tollgate']['c64s']['rps'] / max(res['litellm']['c64s']['rps'], 1e-9):.1f}x")
+    pol = res.get("tollgate +10 policies")
+    if pol is not None and res["tollgate"]["c64"]["rps"]:
+        t = res["tollgate"]
+        print("ten rule policies vs none: req/s c=64 "
+              f"{pol['c64']['rps']:.0f} vs {t['c64']['rps']:.0f} "
+              f"({(pol['c64']['rps'] / t['c64']['rps'] - 1) * 100:+.1f}%), streaming "
+              f"{(pol['c64s']['rps'] / max(t['c64s']['rps'], 1e-9) - 1) * 100:+.1f}%; "
+              + "; ".join(f"{p}+ c={c[1:]} {pol[c][p] - base[c][p]:.3f} vs {t[c][p] - base[c][p]:.3f} ms"
+                          for c in ("c1", "c64") for p in ("p50", "p99"))
+              + f"; CPU/req {pol.get('cpu_us_per_req', 0):.0f} vs {t.get('cpu_us_per_req', 0):.0f} us")
     print("raw:", json.dumps(res))
 
 

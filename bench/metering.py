@@ -52,6 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 RESULTS = ROOT / "bench" / "RESULTS.md"
 MARK_START, MARK_END = "<!-- metering:start -->", "<!-- metering:end -->"
+MARK_NOTES = "<!-- metering:notes -->"
 GOALS = {"e2e_eps": 50_000, "ratio": 0.5, "rss_mb": 300, "p99_ms": 50}
 MODELS = ("gpt-4o", "gpt-4o-mini", "claude-sonnet-4-20250514", "claude-3-5-haiku-20241022",
           "gemini-2.0-flash", "gemini-1.5-pro", "anthropic.claude-3-haiku", "llama-3.1-70b")
@@ -626,11 +627,17 @@ def report(r: dict, args: argparse.Namespace) -> str:
 
 
 def write_results(text: str) -> None:
-    block = f"{MARK_START}\n## Metering (`python -m bench.metering`)\n\n{text}\n{MARK_END}"
+    """Replace the generated part of the metering section; hand-written notes (after
+    MARK_NOTES, inside the section) and other sections are kept."""
+    notes = ""
     cur = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
     if MARK_START in cur and MARK_END in cur:
         a, rest = cur.split(MARK_START, 1)
-        _, b = rest.split(MARK_END, 1)
+        old, b = rest.split(MARK_END, 1)
+        if MARK_NOTES in old:
+            notes = MARK_NOTES + old.split(MARK_NOTES, 1)[1]
+    block = f"{MARK_START}\n## Metering (`python -m bench.metering`)\n\n{text}\n{notes}{MARK_END}"
+    if MARK_START in cur and MARK_END in cur:
         cur = a + block + b
     else:
         cur = cur.rstrip() + "\n\n" + block + "\n"

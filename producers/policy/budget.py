@@ -67,6 +67,7 @@ class _Window:
     published_by: dict[str, int] = field(default_factory=dict)  # consumer: per gateway id
     inflight: dict[int, int] = field(default_factory=dict)
     settled: int = 0                                          # own completions in this window
+    span: str = ""                                            # the span start/end were cut by
 
     def settled_used(self, me: str) -> int:
         mine = self.published_by.get(me, 0)
@@ -89,12 +90,14 @@ class BudgetLedger:
         self._ids = itertools.count(1)
 
     def _window(self, key: tuple[str, str], span: str, now: datetime) -> _Window:
-        start, end = window_bounds(span, now)
         w = self._w.get(key)
+        if w is not None and w.span == span and w.start <= now < w.end:
+            return w                         # still inside it: same bounds, no calendar math
+        start, end = window_bounds(span, now)
         if w is None or w.start != start:
             if w is not None and w.start > start:
-                return _Window(start, end)   # clock went back: a throwaway window
-            w = _Window(start, end)
+                return _Window(start, end, span=span)   # clock went back: a throwaway window
+            w = _Window(start, end, span=span)
             self._w[key] = w
         return w
 
@@ -132,7 +135,7 @@ class BudgetLedger:
         start, end = window_bounds(span, window_end - timedelta(microseconds=1))
         w = self._w.get(key)
         if w is None or w.start < start:
-            w = _Window(start, end)
+            w = _Window(start, end, span=span)
             self._w[key] = w
         elif w.start > start:
             return

@@ -87,11 +87,15 @@ def _scan_runs(
     """Whole run first; if it fails (and `windows`), left-to-right the longest window of
     whole groups (at most MAX_GROUPS_WINDOW groups, min..max digits) that passes.
 
-    Linear in the text: windows are bounded in size and chosen with prefix sums.
+    Linear in the text: windows are bounded in size and chosen with prefix sums. Runs shorter
+    than `min_digits` characters are skipped unchecked: they hold fewer digits than `ok` and
+    every window need (the common case: years, counts, prices in ordinary prose).
     """
     found: list[Finding] = []
     for m in run_re.finditer(text):
         raw = m.group(0)
+        if len(raw) < min_digits:
+            continue
         if ok(raw, _NON_DIGIT.sub("", raw)):
             found.append(Finding(name, m.start(), m.end()))
             continue
@@ -158,7 +162,16 @@ def _card_ok(raw: str, digits: str) -> bool:
     return _card_brand_ok(digits) and luhn_ok(digits)
 
 
+# Gates: a fast necessary condition checked before the full scan (a leading `\d` lets the regex
+# engine skip to digits in C). A card run holds 13+ digits joined by single spaces/dashes; a phone
+# run has 8+ digits, and from its first digit on only digits, spaces, dots, dashes, parentheses.
+_CARD_GATE = re.compile(r"\d[\d \-]{12}")
+_PHONE_GATE = re.compile(r"\d[\d ().\-]{7}")
+
+
 def find_credit_cards(text: str) -> list[Finding]:
+    if not _CARD_GATE.search(text):
+        return []
     return _scan_runs(text, _DIGIT_RUN_CARD, _GROUP_SPLIT, _card_ok, "CREDIT_CARD")
 
 
@@ -175,6 +188,8 @@ _EMAIL = re.compile(
 
 
 def find_emails(text: str) -> list[Finding]:
+    if "@" not in text:   # every match has one; skips the per-position scan of ordinary text
+        return []
     return [Finding("EMAIL", m.start(), m.end()) for m in _EMAIL.finditer(text)]
 
 
@@ -206,9 +221,11 @@ def _phone_ok(raw: str, digits: str) -> bool:
 
 
 def find_phones(text: str) -> list[Finding]:
+    if not _PHONE_GATE.search(text):
+        return []
     # Whole runs only: a window inside a longer digit run (card, IBAN, account number) is far
     # more often part of that number than a phone.
-    return _scan_runs(text, _PHONE_RUN, _GROUP_SPLIT, _phone_ok, "PHONE", windows=False)
+    return _scan_runs(text, _PHONE_RUN, _GROUP_SPLIT, _phone_ok, "PHONE", windows=False, min_digits=8)
 
 
 # ---------------------------------------------------------------- IBAN
@@ -226,10 +243,13 @@ IBAN_LENGTHS: dict[str, int] = {
     "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
 }
 _IBAN_CAND = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{2})(\d{2})((?: ?[A-Za-z0-9]){10,30})")
+_IBAN_GATE = re.compile(r"\d\d(?<=[A-Za-z]{2}\d\d)(?: ?[A-Za-z0-9]){10}")   # necessary for _IBAN_CAND
 
 
 def find_ibans(text: str) -> list[Finding]:
     found: list[Finding] = []
+    if not _IBAN_GATE.search(text):
+        return found
     for m in _IBAN_CAND.finditer(text):
         cc = m.group(1).upper()
         length = IBAN_LENGTHS.get(cc)
@@ -268,7 +288,13 @@ def _sk_ok(token: str) -> bool:
     return any(c.isdigit() for c in body) and any(c.isalpha() for c in body) and body.count("-") <= 4 + len(body) // 16
 
 
+# Literal text every _CLOUD match contains: when none occurs, the regex cannot match.
+_CLOUD_MARKERS = ("AKIA", "ASIA", "ABIA", "ACCA", "AIza", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "sk-")
+
+
 def find_cloud_keys(text: str) -> list[Finding]:
+    if not any(marker in text for marker in _CLOUD_MARKERS):
+        return []
     out = []
     for m in _CLOUD.finditer(text):
         tok = m.group(0)

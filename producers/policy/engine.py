@@ -17,6 +17,9 @@ from schemas.events import Decision
 from schemas.policy import RateLimitRule, TokenBudgetRule, limit_span, subject_key
 
 
+_LIMIT_TYPES = frozenset({"TOKEN_BUDGET", "RATE_LIMIT"})
+
+
 def _metrics(rule: TokenBudgetRule | RateLimitRule) -> list[tuple[str, int]]:
     if isinstance(rule, TokenBudgetRule):
         return [("tokens", rule.limit)]
@@ -105,15 +108,15 @@ class PolicyEngine:
         worst = worst_case_tokens(ctx.prompt_tokens_estimate, ctx.max_tokens)
         for p in self.policies:
             rule = p.rule
-            if not p.blocks or not isinstance(rule, (TokenBudgetRule, RateLimitRule)):
+            if not p.blocks or rule is None or rule.type not in _LIMIT_TYPES:
                 continue
             if not p.applies_to(ctx.org_id, ctx.workspace_id, ctx.repo_id):
                 continue
             subject = subject_key(rule.per, ctx.subject_id(rule.per), p.id)
+            span = limit_span(rule)
             for metric, _limit in _metrics(rule):
                 amount = 1 if metric == "requests" else worst
-                result.reservations.append(
-                    self.ledger.reserve(subject, metric, limit_span(rule), now, amount))
+                result.reservations.append(self.ledger.reserve(subject, metric, span, now, amount))
         return result
 
     def settle(self, result: PrecheckResult, tokens: int, now: datetime, *, forwarded: bool = True) -> None:

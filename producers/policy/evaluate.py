@@ -52,7 +52,13 @@ class RequestContext:
     prompt_tokens_estimate: int = 0
 
     def subject_id(self, per: Per) -> str:
-        return {Per.KEY: self.key_id, Per.REPO: self.repo_id, Per.WORKSPACE: self.workspace_id}[per]
+        if per is Per.KEY:
+            return self.key_id
+        if per is Per.REPO:
+            return self.repo_id
+        if per is Per.WORKSPACE:
+            return self.workspace_id
+        raise KeyError(per)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,33 +143,35 @@ def evaluate(
     out: list[Verdict] = []
     text: str | None = None
     cands = model_candidates(ctx.model, ctx.provider_model)
+    org_id, workspace_id, repo_id = ctx.org_id, ctx.workspace_id, ctx.repo_id
     for p in policies:
         rule = p.rule
-        if rule is None or not p.applies_to(ctx.org_id, ctx.workspace_id, ctx.repo_id):
+        if rule is None or not p.applies_to(org_id, workspace_id, repo_id):
             continue
-        if isinstance(rule, ModelAllowlistRule):
+        kind = rule.type   # the union's discriminator: one string compare instead of isinstance chains
+        if kind == "MODEL_ALLOWLIST":
             if not model_matches(rule.models, cands):
                 out.append(_verdict(p, f"Model '{ctx.model}' is not in the allowed list of policy '{p.name}'"))
-        elif isinstance(rule, ModelDenylistRule):
+        elif kind == "MODEL_DENYLIST":
             if model_matches(rule.models, cands):
                 out.append(_verdict(p, f"Model '{ctx.model}' is denied by policy '{p.name}'"))
-        elif isinstance(rule, MaxTokensRule):
+        elif kind == "MAX_TOKENS":
             if ctx.max_tokens is not None and ctx.max_tokens > rule.limit:
                 out.append(_verdict(
                     p, f"Requested max tokens {ctx.max_tokens} exceed the limit {rule.limit} of policy '{p.name}'"))
-        elif isinstance(rule, ContentPatternRule):
+        elif kind == "CONTENT_PATTERN":
             if text is None:
                 text = "\n".join(ctx.texts)
             why = _content_hit(p, rule, text) if text else None
             if why:
                 out.append(_verdict(p, f"Request content matched {why} of policy '{p.name}'"))
-        elif isinstance(rule, (TokenBudgetRule, RateLimitRule)):
+        elif kind == "TOKEN_BUDGET" or kind == "RATE_LIMIT":
             if limits is None or not p.blocks:
                 continue   # log/alert limits are reported by the policy consumer, not in-path
             subject = subject_key(rule.per, ctx.subject_id(rule.per), p.id)
             until = limits.blocked_until(subject, rule, now)
             if until is not None:
-                what = "Token budget" if isinstance(rule, TokenBudgetRule) else "Rate limit"
+                what = "Token budget" if kind == "TOKEN_BUDGET" else "Rate limit"
                 out.append(_verdict(
                     p, f"{what} of policy '{p.name}' reached; retry after {until.isoformat()}",
                     status=429, retry_after_s=retry_after_seconds(until, now), subject=subject))
