@@ -22,7 +22,7 @@ from typing import Any
 from schemas.enums import AiType
 
 from .base import (Adapter, ProviderConfig, StreamTranslator, TranslationError, UpstreamError, Usage,
-                   UpstreamRequest, bad_gateway, completion, is_retryable, join_url, loads_object,
+                   UpstreamRequest, bad_gateway, completion, dumps, is_retryable, join_url, loads_object,
                    openai_error_type, parse_retry_after, require_messages)
 from .common import (SSEStream, assistant_message, client_message, content_parts, error_object,
                      json_instruction, model_ids, split_data_url, text_of, tool_call)
@@ -204,7 +204,7 @@ class AnthropicAdapter(Adapter):
         if body.get("stream"):
             h["accept"] = "text/event-stream"
         return UpstreamRequest("POST", join_url(cfg.endpoint, "/v1/messages"), h,
-                               json.dumps(body, separators=(",", ":")).encode())
+                               dumps(body))
 
     def chat_response(self, status: int, body: bytes, model: str, *,
                       request_id: str = "") -> tuple[dict[str, Any], Usage | None]:

@@ -14,7 +14,6 @@ Endpoints: `cfg.endpoint` if set, else bedrock-runtime / bedrock `.{region}.amaz
 """
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Mapping
@@ -22,13 +21,11 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from botocore.eventstream import EventStreamBuffer, ParserError
-
 from schemas.enums import AiType
 
 from .base import (Adapter, ProviderConfig, StreamTranslator, TranslationError, UpstreamError, Usage,
-                   UpstreamRequest, bad_gateway, completion, is_retryable, join_url, loads_object,
-                   openai_error_type, parse_retry_after, require_messages)
+                   UpstreamRequest, bad_gateway, completion, dumps, is_retryable, join_url, loads,
+                   loads_object, openai_error_type, parse_retry_after, require_messages)
 from .common import (assistant_message, client_message, content_parts, embeddings_list, json_instruction,
                      model_ids, split_data_url, text_of, tool_arguments, tool_call)
 from .sigv4 import sign
@@ -210,7 +207,7 @@ class BedrockAdapter(Adapter):
         url = join_url(runtime_base(cfg), _model_path(provider_model, "converse-stream" if stream else "converse"))
         headers = {"content-type": "application/json",
                    "accept": "application/vnd.amazon.eventstream" if stream else "application/json"}
-        req = UpstreamRequest("POST", url, headers, json.dumps(body, separators=(",", ":")).encode())
+        req = UpstreamRequest("POST", url, headers, dumps(body))
         return self._signed(cfg, req, now)
 
     def chat_response(self, status: int, body: bytes, model: str, *,
@@ -254,7 +251,7 @@ class BedrockAdapter(Adapter):
             raise TranslationError(f"embeddings are not supported for Bedrock model {provider_model!r}")
         url = join_url(runtime_base(cfg), _model_path(provider_model, "invoke"))
         req = UpstreamRequest("POST", url, {"content-type": "application/json", "accept": "application/json"},
-                              json.dumps(body, separators=(",", ":")).encode())
+                              dumps(body))
         return self._signed(cfg, req, now)
 
     def embeddings_response(self, status: int, body: bytes, model: str,
@@ -294,6 +291,10 @@ class BedrockStream(StreamTranslator):
 
     def __init__(self, model: str, request_id: str, include_usage: bool = True) -> None:
         super().__init__(model, request_id, include_usage)
+        # botocore (~8 MB of modules) is imported when an AWS stream is first read, not at start.
+        from botocore.eventstream import EventStreamBuffer, ParserError
+
+        self._parser_error = ParserError
         self._buf = EventStreamBuffer()
         self._tool_index: dict[int, int] = {}
         self._sent_finish = False
@@ -308,7 +309,7 @@ class BedrockStream(StreamTranslator):
                 out.extend(self._message(msg.headers, msg.payload))
                 if self.error is not None:
                     break
-        except ParserError:
+        except self._parser_error:
             self.error = bad_gateway("the provider sent a corrupt event-stream frame")
         return out
 
@@ -321,7 +322,7 @@ class BedrockStream(StreamTranslator):
     def _message(self, headers: Mapping[str, Any], payload: bytes) -> list[bytes]:
         mtype = headers.get(":message-type")
         try:
-            d = json.loads(payload) if payload else {}
+            d = loads(payload) if payload else {}
         except ValueError:
             self.error = bad_gateway("the provider sent an unreadable stream event")
             return []

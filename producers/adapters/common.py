@@ -13,7 +13,7 @@ from abc import abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from .base import StreamTranslator, TranslationError, bad_gateway, loads_object
+from .base import StreamTranslator, TranslationError, bad_gateway, loads, loads_object
 from .sse import Event, SSEDecoder
 
 JSON_HINT = "Respond with a single valid JSON object and nothing else."
@@ -163,7 +163,7 @@ class SSEStream(StreamTranslator):
             if not ev.data:
                 continue
             try:
-                d = json.loads(ev.data)
+                d = loads(ev.data)
             except ValueError:
                 self.error = bad_gateway("the provider sent an unreadable stream event")
                 return

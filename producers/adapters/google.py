@@ -14,7 +14,6 @@ MAX_TOKENS -> length, safety-type reasons -> content_filter. Usage from `usageMe
 """
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -24,7 +23,7 @@ from urllib.parse import quote
 from schemas.enums import AiType
 
 from .base import (Adapter, ProviderConfig, StreamTranslator, TranslationError, UpstreamError, Usage,
-                   UpstreamRequest, bad_gateway, completion, is_retryable, join_url, loads_object,
+                   UpstreamRequest, bad_gateway, completion, dumps, is_retryable, join_url, loads_object,
                    openai_error_type, parse_retry_after, require_messages)
 from .common import (SSEStream, assistant_message, client_message, content_parts, embeddings_list,
                      error_object, model_ids, split_data_url, text_of, tool_arguments, tool_call)
@@ -206,7 +205,7 @@ class GoogleAdapter(Adapter):
             h["accept"] = "text/event-stream"
         else:
             url = self._model_url(cfg, provider_model, "generateContent")
-        return UpstreamRequest("POST", url, h, json.dumps(body, separators=(",", ":")).encode())
+        return UpstreamRequest("POST", url, h, dumps(body))
 
     def chat_response(self, status: int, body: bytes, model: str, *,
                       request_id: str = "") -> tuple[dict[str, Any], Usage | None]:
@@ -244,7 +243,7 @@ class GoogleAdapter(Adapter):
                 r["outputDimensionality"] = openai_body["dimensions"]
             reqs.append(r)
         return UpstreamRequest("POST", self._model_url(cfg, m, "batchEmbedContents"), self._headers(cfg),
-                               json.dumps({"requests": reqs}, separators=(",", ":")).encode())
+                               dumps({"requests": reqs}))
 
     def embeddings_response(self, status: int, body: bytes, model: str,
                             openai_body: dict[str, Any] | None = None) -> tuple[dict[str, Any], Usage | None]:

@@ -8,7 +8,6 @@ finish_reason as they pass, and drops the usage-only chunk when the client did n
 """
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -17,8 +16,8 @@ from typing import Any
 from schemas.enums import AiType
 
 from .base import (DONE, Adapter, ProviderConfig, StreamTranslator, TranslationError, UpstreamError,
-                   Usage, UpstreamRequest, bad_gateway, is_retryable, join_url, loads_object,
-                   openai_error_type, parse_retry_after, require_messages, sse)
+                   Usage, UpstreamRequest, bad_gateway, dumps, is_retryable, join_url, loads,
+                   loads_object, openai_error_type, parse_retry_after, require_messages, sse)
 from .common import SSEStream, client_message, error_object, model_ids
 
 _OPENAI_NAMES = re.compile(r"^(gpt-|chatgpt-|o[1-9](-|$)|text-embedding-(3|ada)|omni-moderation|davinci|babbage)")
@@ -70,7 +69,7 @@ class OpenAIAdapter(Adapter):
         if body.get("stream"):
             h["accept"] = "text/event-stream"
         return UpstreamRequest("POST", join_url(cfg.endpoint, "/chat/completions"), h,
-                               json.dumps(body, separators=(",", ":")).encode())
+                               dumps(body))
 
     def chat_response(self, status: int, body: bytes, model: str, *,
                       request_id: str = "") -> tuple[dict[str, Any], Usage | None]:
@@ -88,7 +87,7 @@ class OpenAIAdapter(Adapter):
             raise TranslationError("'input' is required")
         body = dict(openai_body, model=provider_model)
         return UpstreamRequest("POST", join_url(cfg.endpoint, "/embeddings"), self._headers(cfg),
-                               json.dumps(body, separators=(",", ":")).encode())
+                               dumps(body))
 
     def embeddings_response(self, status: int, body: bytes, model: str,
                             openai_body: dict[str, Any] | None = None) -> tuple[dict[str, Any], Usage | None]:
@@ -126,7 +125,7 @@ class OpenAIStream(SSEStream):
             if '"usage"' in data or '"finish_reason":"' in data or '"error"' in data \
                     or '"finish_reason": "' in data:
                 try:
-                    obj = json.loads(data)
+                    obj = loads(data)
                 except ValueError:
                     self.error = bad_gateway("the provider sent an unreadable stream event")
                     break

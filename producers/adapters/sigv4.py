@@ -5,10 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
-
 from .base import UpstreamRequest
 
 SIGV4_TIMESTAMP = "%Y%m%dT%H%M%SZ"
@@ -22,6 +18,11 @@ def sign(req: UpstreamRequest, access_key: str, secret_key: str, region: str, *,
     Every header already in `req.headers` is signed (plus `host`, from the URL), so send exactly
     these headers. Bedrock's runtime and control plane both use the signing name "bedrock".
     """
+    # Imported on first use: processes without an AWS configuration never load botocore.
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
     when = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     aws = AWSRequest(method=req.method, url=req.url, headers=dict(req.headers), data=req.body)
     aws.context["timestamp"] = when.strftime(SIGV4_TIMESTAMP)

@@ -66,6 +66,7 @@ class _Window:
     published: int = 0                                        # consumer: all gateways
     published_by: dict[str, int] = field(default_factory=dict)  # consumer: per gateway id
     inflight: dict[int, int] = field(default_factory=dict)
+    inflight_total: int = 0                                   # sum(inflight.values()), kept current
     settled: int = 0                                          # own completions in this window
     span: str = ""                                            # the span start/end were cut by
 
@@ -74,7 +75,8 @@ class _Window:
         return (self.published - mine) + max(self.settled, mine)
 
     def used(self, me: str) -> int:
-        return self.settled_used(me) + sum(self.inflight.values())
+        # O(1): at high concurrency a window holds one reservation per request in flight.
+        return self.settled_used(me) + self.inflight_total
 
 
 class BudgetLedger:
@@ -116,15 +118,17 @@ class BudgetLedger:
     def reserve(self, subject: str, metric: str, span: str, now: datetime, amount: int) -> Reservation:
         w = self._window((subject, metric), span, now)
         rid = next(self._ids)
-        w.inflight[rid] = max(0, int(amount))
-        return Reservation(rid, (subject, metric), w.start, max(0, int(amount)))
+        amount = max(0, int(amount))
+        w.inflight[rid] = amount
+        w.inflight_total += amount
+        return Reservation(rid, (subject, metric), w.start, amount)
 
     def settle(self, res: Reservation, actual: int, now: datetime) -> None:
         """Replace the reservation by the actual amount (0 when nothing reached the provider)."""
         w = self._w.get(res.key)
         if w is None or w.start != res.window_start:
             return   # the window rolled over while the request ran; its usage is the consumer's
-        w.inflight.pop(res.id, None)
+        w.inflight_total -= w.inflight.pop(res.id, 0)
         w.settled += max(0, int(actual))
 
     def apply_published(self, subject: str, metric: str, span: str, window_end: datetime,

@@ -45,10 +45,19 @@ class PolicyEngine:
         self.ledger = ledger or BudgetLedger(gateway_id)
         self.policies: list[CompiledPolicy] = []
         self._decisions: dict[str, Decision] = {}
+        self._limit_meta: dict[int, tuple[str, list[tuple[str, int]]]] = {}   # id(rule) -> span, metrics
 
     # -- inputs
     def set_policies(self, policies: Iterable[CompiledPolicy]) -> None:
         self.policies = list(policies)
+        # Per limit rule, computed once per policy set instead of on every request. Keyed by
+        # id(): the rules stay alive in self.policies for as long as this map is used.
+        self._limit_meta = {id(p.rule): (limit_span(p.rule), _metrics(p.rule)) for p in self.policies
+                            if p.rule is not None and p.rule.type in _LIMIT_TYPES}
+
+    def _meta(self, rule: TokenBudgetRule | RateLimitRule) -> tuple[str, list[tuple[str, int]]]:
+        meta = self._limit_meta.get(id(rule))
+        return meta if meta is not None else (limit_span(rule), _metrics(rule))
 
     def apply_decision(self, d: Decision) -> None:
         """Latest decision per subject wins; token usage feeds the ledger's published state."""
@@ -67,8 +76,8 @@ class PolicyEngine:
                       now: datetime) -> datetime | None:
         if self.decision_blocks(subject, now):
             return self._decisions[subject].until
-        span = limit_span(rule)
-        ends = [e for metric, limit in _metrics(rule)
+        span, metrics = self._meta(rule)
+        ends = [e for metric, limit in metrics
                 if (e := self.ledger.would_exceed(subject, metric, limit, span, now)) is not None]
         return max(ends) if ends else None
 
@@ -113,8 +122,8 @@ class PolicyEngine:
             if not p.applies_to(ctx.org_id, ctx.workspace_id, ctx.repo_id):
                 continue
             subject = subject_key(rule.per, ctx.subject_id(rule.per), p.id)
-            span = limit_span(rule)
-            for metric, _limit in _metrics(rule):
+            span, metrics = self._meta(rule)
+            for metric, _limit in metrics:
                 amount = 1 if metric == "requests" else worst
                 result.reservations.append(self.ledger.reserve(subject, metric, span, now, amount))
         return result
