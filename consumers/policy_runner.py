@@ -224,13 +224,8 @@ class PolicyConsumer:
         from aiokafka import TopicPartition
 
         while True:
-            try:
-                batch = await consumer.getmany(timeout_ms=int(self.tick_s * 1000), max_records=5000)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                log.warning("policy poll failed (%s); retrying", type(exc).__name__)
-                await asyncio.sleep(0.5)
+            batch = await _poll(consumer, "policy", timeout_ms=int(self.tick_s * 1000), max_records=5000)
+            if batch is None:
                 continue
             self.refresh_policies()
             silent: list[Record] = []
@@ -281,13 +276,8 @@ class PolicyConsumer:
         from aiokafka import TopicPartition
 
         while True:
-            try:
-                batch = await consumer.getmany(timeout_ms=500, max_records=200)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                log.warning("prompts poll failed (%s); retrying", type(exc).__name__)
-                await asyncio.sleep(0.5)
+            batch = await _poll(consumer, "prompts", timeout_ms=500, max_records=200)
+            if batch is None:
                 continue
             records = [Record(tp.topic, tp.partition, m.offset, m.key, m.value or b"", m.timestamp)
                        for tp, msgs in batch.items() for m in msgs]
@@ -363,6 +353,19 @@ class _Rebuild(_listener_base()):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         await self.pc.rebuild(self.consumer, list(assigned))
+
+
+async def _poll(consumer: Any, what: str, **getmany: Any) -> dict | None:
+    """One ``consumer.getmany(**getmany)`` (awaits up to its timeout); on failure a warning, a
+    0.5 s pause and None, so the caller's loop polls again."""
+    try:
+        return await consumer.getmany(**getmany)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        log.warning("%s poll failed (%s); retrying", what, type(exc).__name__)
+        await asyncio.sleep(0.5)
+        return None
 
 
 async def _ensure_topics(bootstrap: str, names: Sequence[str], partitions: int = 3) -> None:

@@ -62,6 +62,14 @@ class WireModel(BaseModel):
         return v
 
 
+class EventEnvelope(WireModel):
+    """The fields every versioned event starts with (first on the wire, in this order)."""
+
+    event_id: str = Field(default_factory=new_event_id)
+    schema_version: int = SCHEMA_VERSION
+    occurred_at: datetime = Field(default_factory=utcnow)
+
+
 class Attempt(WireModel):
     """One try against one configuration (fallback records every attempt)."""
 
@@ -74,12 +82,9 @@ class Attempt(WireModel):
     latency_ms: float = 0.0
 
 
-class RequestEvent(WireModel):
+class RequestEvent(EventEnvelope):
     """One per completed gateway request (exactly once)."""
 
-    event_id: str = Field(default_factory=new_event_id)
-    schema_version: int = SCHEMA_VERSION
-    occurred_at: datetime = Field(default_factory=utcnow)
     gateway_id: str
     request_id: str
     org_id: str
@@ -108,12 +113,9 @@ class RequestEvent(WireModel):
     policy_ids: list[str] = Field(default_factory=list)  # policies that fired on this request
 
 
-class ViolationEvent(WireModel):
+class ViolationEvent(EventEnvelope):
     """A policy fired (log, alert or block). Alerts are violations with actionType 1."""
 
-    event_id: str = Field(default_factory=new_event_id)
-    schema_version: int = SCHEMA_VERSION
-    occurred_at: datetime = Field(default_factory=utcnow)
     policy_id: str
     policy_name: str
     org_id: str
@@ -161,14 +163,11 @@ class DeadLetter(WireModel):
     occurred_at: datetime = Field(default_factory=utcnow)
 
 
-class PromptEvent(WireModel):
+class PromptEvent(EventEnvelope):
     """A request's prompt text for asynchronous LLM judging (topic `tollgate.prompts.v1`, short
     retention). Emitted by a gateway only when a log/alert natural-language policy applies;
     `policyIds` names those policies. Carries prompt text (by design) but never a secret."""
 
-    event_id: str = Field(default_factory=new_event_id)
-    schema_version: int = SCHEMA_VERSION
-    occurred_at: datetime = Field(default_factory=utcnow)
     gateway_id: str
     request_id: str
     org_id: str

@@ -113,8 +113,8 @@ class SeriesFilter:
     limit: int = 10_000
 
 
-def series_query(grain: str, f: SeriesFilter) -> tuple[str, dict[str, Any]]:
-    """Rows of the minute or day rollup, grouped by bucket and the API's dimensions."""
+def _series_where(grain: str, f: SeriesFilter) -> tuple[str, str, dict[str, Any]]:
+    """(table, WHERE clause, bound values) shared by both series queries."""
     if grain not in ("minute", "daily"):
         raise ValueError("grain must be minute or daily")
     params: dict[str, Any] = {"ws": list(f.workspace_ids), "lim": int(f.limit)}
@@ -140,8 +140,62 @@ def series_query(grain: str, f: SeriesFilter) -> tuple[str, dict[str, Any]]:
     if f.models:
         params["m"] = list(f.models)
         where.append("llm_model IN {m:Array(String)}")
+    return table, " AND ".join(where), params
+
+
+def series_query(grain: str, f: SeriesFilter) -> tuple[str, dict[str, Any]]:
+    """Rows of the minute or day rollup, grouped by bucket and the API's dimensions."""
+    table, where, params = _series_where(grain, f)
     dims = "bucket, repo_id, ai_llm_id, repo_ai_api_key_id, llm_type, llm_model, host"
     sums = ", ".join(f"sum({c})" for c in SERIES_FIELDS[7:])
-    sql = (f"SELECT {dims}, {sums} FROM {table} WHERE {' AND '.join(where)} "
+    sql = (f"SELECT {dims}, {sums} FROM {table} WHERE {where} "
            f"GROUP BY {dims} ORDER BY {dims} LIMIT {{lim:UInt32}}")
+    return sql, params
+
+
+# (API field, rollup counter) of `/aistats/*`, formatted as decimal strings by ClickHouse.
+SERIES_COUNTERS = (
+    ("tokensIn", "tokens_in"), ("tokensOut", "tokens_out"), ("llmTokensIn", "llm_tokens_in"),
+    ("llmTokensOut", "llm_tokens_out"), ("apiCalls", "api_calls"),
+    ("policyViolations", "policy_violations"), ("numAlerts", "num_alerts"),
+    ("numBlocks", "num_blocks"), ("numSeverityLow", "num_severity_low"),
+    ("numSeverityMedium", "num_severity_medium"), ("numSeverityHigh", "num_severity_high"),
+)
+# Read with `raw_query(..., fmt="JSONEachRow")`: one finished JSON object per line.
+SERIES_JSON_SETTINGS = {
+    "output_format_json_array_of_rows": 0,
+    "output_format_json_escape_forward_slashes": 0,
+    "output_format_json_quote_64bit_floats": 0,
+    "output_format_json_validate_utf8": 1,
+}
+# Without an id filter the read walks the main key, in the GROUP BY's order: aggregate in order.
+# (An id filter reads a projection ordered by repo/key: hash aggregation is faster there.)
+_IN_ORDER = {"optimize_aggregation_in_order": 1, "read_in_order_use_buffering": 0}
+
+
+def series_json_settings(f: SeriesFilter) -> dict[str, Any]:
+    """Pure: the read settings for `series_json_query(grain, f)`."""
+    if f.repo_ids or f.ai_llm_ids or f.key_ids:
+        return dict(SERIES_JSON_SETTINGS)
+    return dict(SERIES_JSON_SETTINGS, **_IN_ORDER)
+
+
+def series_json_query(grain: str, f: SeriesFilter) -> tuple[str, dict[str, Any]]:
+    """Same rows as `series_query`, but each already in the API's shape (camelCase keys,
+    counters as strings, ISO timestamp, average latency), to read as JSONEachRow so Python
+    only joins lines. GROUP BY follows the rollup's sort key, so ClickHouse aggregates in key
+    order; with one workspace ORDER BY does too (same order: time first), which lets a
+    truncated read stop near the LIMIT instead of hashing the whole range."""
+    table, where, params = _series_where(grain, f)
+    ts = "bucket" if grain == "minute" else "toDateTime(bucket, 'UTC')"
+    dims = "workspace_id, bucket, ai_llm_id, repo_id, repo_ai_api_key_id, llm_model, llm_type, host"
+    order = dims if len(f.workspace_ids) == 1 else dims.replace("workspace_id, ", "") + ", workspace_id"
+    counters = ", ".join(f"toString(sum({col})) AS `{name}`" for name, col in SERIES_COUNTERS)
+    sql = (f"SELECT formatDateTime({ts}, '%Y-%m-%dT%H:%i:%S.000Z', 'UTC') AS `timestamp`, "
+           "repo_id AS `repoId`, ai_llm_id AS `aiLlmId`, repo_ai_api_key_id AS `repoAiApiKeyId`, "
+           f"{counters}, "
+           "if(sum(api_calls) = 0, 0, round(sum(latency_ms_sum) / sum(api_calls), 3)) AS `latency_ms`, "
+           "llm_type AS `llmType`, llm_model AS `llmModel`, host AS `host` "
+           f"FROM {table} WHERE {where} GROUP BY {dims} ORDER BY {order} "
+           "LIMIT {lim:UInt32} FORMAT JSONEachRow")
     return sql, params

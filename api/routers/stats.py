@@ -158,33 +158,20 @@ async def _series(grain: str, request: Request, db: Db, who: CurrentUser, start_
         key_ids=parse_list(key, "repoAiApiKeyId"), models=parse_list(model, "llmModel"),
         limit=MAX_ROWS + 1,
     )
-    rows = await _read(_warehouse(request).usage_series(grain, f)) if f.workspace_ids else []
-    truncated = len(rows) > MAX_ROWS
-    data = []
-    for r in rows[:MAX_ROWS]:
-        calls = int(r["api_calls"])
-        data.append({
-            "timestamp": iso_ms(r["bucket"]),
-            "repoId": r["repo_id"],
-            "aiLlmId": r["ai_llm_id"],
-            "repoAiApiKeyId": r["repo_ai_api_key_id"],
-            "tokensIn": str(r["tokens_in"]),
-            "tokensOut": str(r["tokens_out"]),
-            "llmTokensIn": str(r["llm_tokens_in"]),
-            "llmTokensOut": str(r["llm_tokens_out"]),
-            "apiCalls": str(calls),
-            "policyViolations": str(r["policy_violations"]),
-            "numAlerts": str(r["num_alerts"]),
-            "numBlocks": str(r["num_blocks"]),
-            "numSeverityLow": str(r["num_severity_low"]),
-            "numSeverityMedium": str(r["num_severity_medium"]),
-            "numSeverityHigh": str(r["num_severity_high"]),
-            "latency_ms": round(float(r["latency_ms_sum"]) / calls, 3) if calls else 0,
-            "llmType": r["llm_type"],
-            "llmModel": r["llm_model"],
-            "host": r["host"],
-        })
-    return _json({"success": True, "data": data, "truncated": truncated})
+    raw = await _read(_warehouse(request).usage_series_json(grain, f)) if f.workspace_ids else b""
+    return Response(series_body(raw, MAX_ROWS), media_type="application/json")
+
+
+def series_body(raw: bytes, max_rows: int) -> bytes:
+    """Pure: the `/aistats/*` answer from JSONEachRow lines (one finished row object per line;
+    ClickHouse escapes newlines inside strings). Building 10,000 dicts in Python and encoding
+    them cost more than the query itself; joining bytes costs ~1 ms."""
+    lines = raw.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    truncated = len(lines) > max_rows
+    return b"".join((b'{"success":true,"data":[', b",".join(lines[:max_rows]),
+                     b'],"truncated":', b"true" if truncated else b"false", b"}"))
 
 
 @router.get("/aistats/minute")

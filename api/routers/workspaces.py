@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.deps import CurrentUser, Db, workspace_from_path, workspace_role
 from api.errors import ApiError
+from api.services.common import commit_change
 from schemas.enums import WorkspaceRole
 from store.epoch import bump_epoch
 from store.models import AiLlm, Policy, Repo, RepoAiLlm, User, Workspace, WorkspaceMember
@@ -81,12 +82,7 @@ async def create_workspace(body: WorkspaceBody, who: CurrentUser, db: Db) -> dic
     db.add(ws)
     await db.flush()
     db.add(WorkspaceMember(workspace_id=ws.id, user_id=who.user_id, role=WorkspaceRole.ADMIN.value))
-    await bump_epoch(db)
-    try:
-        await db.commit()
-    except IntegrityError:
-        await db.rollback()
-        raise ApiError(409, _NAME_USED) from None
+    await commit_change(db, conflict_message=_NAME_USED)
     return {"success": True, "workspace": workspace_dto(ws)}
 
 
@@ -133,12 +129,7 @@ async def rename_workspace(body: WorkspaceUpdateBody, db: Db, ws: Workspace = wo
             if cfg is None or cfg.workspace_id != ws.id:
                 raise ApiError(400, "judgeAiLlmId: no such AI LLM configuration in this workspace")
         ws.judge_ai_llm_id, ws.judge_model = body.judgeAiLlmId, body.judgeModel
-    await bump_epoch(db)
-    try:
-        await db.commit()
-    except IntegrityError:
-        await db.rollback()
-        raise ApiError(409, _NAME_USED) from None
+    await commit_change(db, conflict_message=_NAME_USED)
     dto = workspace_dto(ws, WorkspaceRole.ADMIN)
     if sent & {"judgeAiLlmId", "judgeModel"}:
         dto.update(judgeAiLlmId=ws.judge_ai_llm_id, judgeModel=ws.judge_model)

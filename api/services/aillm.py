@@ -12,9 +12,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import Principal, accessible_workspace_ids, require_workspace
-from api.dto import AiLlmCreate, AiLlmUpdate, is_uuid, iso_utc, normalize_endpoint
+from api.dto import AiLlmCreate, AiLlmUpdate, iso_utc, normalize_endpoint
 from api.errors import ApiError
-from api.services.common import commit_change
+from api.services.common import commit_change, load_visible_row, name_taken
 from api.validation import ProviderTarget, ValidationResult, bedrock_endpoint, validate
 from schemas.enums import AiType, ValidationStatus, WorkspaceRole
 from store.epoch import bump_epoch
@@ -87,20 +87,9 @@ def _try_unseal(sk: bytes, blob: bytes | None, row_id: str) -> str | None:
         return None
 
 
-async def _name_taken(db: AsyncSession, workspace_id: str, name: str, exclude_id: str | None = None) -> bool:
-    q = select(func.count()).select_from(AiLlm).where(AiLlm.workspace_id == workspace_id, AiLlm.name == name)
-    if exclude_id:
-        q = q.where(AiLlm.id != exclude_id)
-    return bool(await db.scalar(q))
-
-
 async def load_visible(db: AsyncSession, who: Principal, ai_llm_id: str, min_role: WorkspaceRole) -> AiLlm:
     """The configuration if the caller holds `min_role` in its workspace; 404 if invisible."""
-    row = await db.get(AiLlm, ai_llm_id) if is_uuid(ai_llm_id) else None
-    if row is None:
-        raise ApiError(404, NOT_FOUND)
-    await require_workspace(db, who, row.workspace_id, min_role, not_found=NOT_FOUND)
-    return row
+    return await load_visible_row(db, who, AiLlm, ai_llm_id, min_role, NOT_FOUND)
 
 
 async def create(db: AsyncSession, who: Principal, settings: Settings, body: AiLlmCreate) -> str:
@@ -108,7 +97,7 @@ async def create(db: AsyncSession, who: Principal, settings: Settings, body: AiL
     region = body.region or None
     key = body.key or None
     endpoint = check_shape(body.ai_type, body.endpoint, key, region)
-    if await _name_taken(db, ws.id, body.name):
+    if await name_taken(db, AiLlm, ws.id, body.name):
         raise ApiError(409, NAME_USED)
     row_id = new_id()
     now = utcnow()
@@ -178,7 +167,7 @@ async def update_config(
     endpoint = check_shape(ai_type, endpoint_in, key, region)
 
     if "name" in given and body.name and body.name != row.name:
-        if await _name_taken(db, row.workspace_id, body.name, exclude_id=row.id):
+        if await name_taken(db, AiLlm, row.workspace_id, body.name, exclude_id=row.id):
             raise ApiError(409, NAME_USED)
         row.name = body.name
     provider_changed = (

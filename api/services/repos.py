@@ -5,13 +5,13 @@ gateways pick up new, changed, disabled or deleted repositories within one poll.
 """
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import Principal, accessible_workspace_ids, require_workspace
-from api.dto import RepoAiLlmRef, RepoCreate, RepoUpdate, is_uuid, iso_utc
+from api.dto import RepoAiLlmRef, RepoCreate, RepoUpdate, iso_utc
 from api.errors import ApiError
-from api.services.common import commit_change
+from api.services.common import commit_change, load_visible_row, name_taken
 from schemas.enums import WorkspaceRole
 from store.models import AiLlm, Repo, RepoAiLlm, RepoApiKey, new_id, utcnow
 
@@ -21,11 +21,7 @@ NAME_USED = "NAME_ALREADY_USED"
 
 async def load_visible(db: AsyncSession, who: Principal, repo_id: str, min_role: WorkspaceRole) -> Repo:
     """The repository if the caller holds `min_role` in its workspace; 404 if invisible."""
-    repo = await db.get(Repo, repo_id) if is_uuid(repo_id) else None
-    if repo is None:
-        raise ApiError(404, NOT_FOUND)
-    await require_workspace(db, who, repo.workspace_id, min_role, not_found=NOT_FOUND)
-    return repo
+    return await load_visible_row(db, who, Repo, repo_id, min_role, NOT_FOUND)
 
 
 async def _checked_config_ids(db: AsyncSession, workspace_id: str, refs: list[RepoAiLlmRef]) -> list[str]:
@@ -42,17 +38,10 @@ async def _checked_config_ids(db: AsyncSession, workspace_id: str, refs: list[Re
     return ids
 
 
-async def _name_taken(db: AsyncSession, workspace_id: str, name: str, exclude_id: str | None = None) -> bool:
-    q = select(func.count()).select_from(Repo).where(Repo.workspace_id == workspace_id, Repo.name == name)
-    if exclude_id:
-        q = q.where(Repo.id != exclude_id)
-    return bool(await db.scalar(q))
-
-
 async def create(db: AsyncSession, who: Principal, body: RepoCreate) -> str:
     ws = await require_workspace(db, who, body.workspace_id, WorkspaceRole.WRITE)
     ids = await _checked_config_ids(db, ws.id, body.repo_ai_llms)
-    if await _name_taken(db, ws.id, body.name):
+    if await name_taken(db, Repo, ws.id, body.name):
         raise ApiError(409, NAME_USED)
     now = utcnow()
     repo = Repo(id=new_id(), org_id=ws.org_id, workspace_id=ws.id, name=body.name, endpoint_type="OPENAI",
@@ -107,7 +96,7 @@ async def update(db: AsyncSession, who: Principal, repo_id: str, body: RepoUpdat
     repo = await load_visible(db, who, repo_id, WorkspaceRole.WRITE)
     given = body.model_fields_set
     if "name" in given and body.name and body.name != repo.name:
-        if await _name_taken(db, repo.workspace_id, body.name, exclude_id=repo.id):
+        if await name_taken(db, Repo, repo.workspace_id, body.name, exclude_id=repo.id):
             raise ApiError(409, NAME_USED)
         repo.name = body.name
     if "repo_ai_llms" in given and body.repo_ai_llms is not None:

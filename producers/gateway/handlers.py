@@ -51,6 +51,11 @@ def _ms(a: float, b: float) -> float:
     return (b - a) * 1000.0
 
 
+def _unsendable(ai_type: str, exc: Exception) -> GatewayError:
+    """A client request the adapter cannot translate for ``ai_type``: a 400, never retried."""
+    return GatewayError(400, f"request cannot be sent to {ai_type}: {exc}"[:300], "invalid_request")
+
+
 _PASSTHROUGH = frozenset({"OPENAI", "OTHER"})
 
 
@@ -328,6 +333,16 @@ class Gateway:
                                        round(latency_ms, 3)))
         o.ai_llm_id, o.ai_type, o.provider_model = cfg.ai_llm_id, cfg.ai_type, pm
 
+    def _transport_failed(self, o: Outcome, cfg, pm: str, exc: TransportError, ta: float,
+                          upstream_ms: list[float], failures: list) -> None:
+        """An attempt that got no HTTP answer (connect error, timeout): time it, count it against
+        the config's breaker, record the attempt and the failure; the caller tries the next one."""
+        dt = _ms(ta, _perf())
+        upstream_ms[0] += dt
+        self.breakers.failure(cfg.ai_llm_id)
+        self._record(o, cfg, pm, "error", None, exc.error_type, dt)
+        failures.append((None, exc.error_type, None, str(exc)))
+
     # ------------------------------------------------------------ unary (chat non-stream, embeddings)
     async def _unary(self, endpoint, body, candidates, send, rid, o: Outcome, t0, upstream_ms) -> None:
         failures: list[tuple[int | None, str, float | None, str]] = []
@@ -347,17 +362,12 @@ class Gateway:
             except GatewayError:
                 raise
             except (ValueError, TypeError, KeyError) as exc:
-                raise GatewayError(400, f"request cannot be sent to {cfg.ai_type}: {exc}"[:300],
-                                   "invalid_request") from None
+                raise _unsendable(cfg.ai_type, exc) from None
             ta = _perf()
             try:
                 resp = await self.transport.request(req, self.upstream_timeout_s)
             except TransportError as exc:
-                dt = _ms(ta, _perf())
-                upstream_ms[0] += dt
-                self.breakers.failure(cfg.ai_llm_id)
-                self._record(o, cfg, pm, "error", None, exc.error_type, dt)
-                failures.append((None, exc.error_type, None, str(exc)))
+                self._transport_failed(o, cfg, pm, exc, ta, upstream_ms, failures)
                 continue
             dt = _ms(ta, _perf())
             upstream_ms[0] += dt
@@ -427,17 +437,12 @@ class Gateway:
             try:
                 req = ad.chat_request(families.provider_config(cfg), pm, self._forward_body(body, cfg.ai_type))
             except (ValueError, TypeError, KeyError) as exc:
-                raise GatewayError(400, f"request cannot be sent to {cfg.ai_type}: {exc}"[:300],
-                                   "invalid_request") from None
+                raise _unsendable(cfg.ai_type, exc) from None
             ta = _perf()
             try:
                 s = await self.transport.open_stream(req, self.upstream_timeout_s)
             except TransportError as exc:
-                dt = _ms(ta, _perf())
-                upstream_ms[0] += dt
-                self.breakers.failure(cfg.ai_llm_id)
-                self._record(o, cfg, pm, "error", None, exc.error_type, dt)
-                failures.append((None, exc.error_type, None, str(exc)))
+                self._transport_failed(o, cfg, pm, exc, ta, upstream_ms, failures)
                 continue
             if s.status >= 400:
                 try:

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Iterable
+from typing import Any, Iterable
 
 from producers.policy.budget import BudgetLedger, Reservation, worst_case_tokens
-from producers.policy.evaluate import CompiledPolicy, RequestContext, Verdict, blocking, evaluate
+from producers.policy.evaluate import (
+    LIMIT, Check, CompiledPolicy, RequestContext, Verdict, blocking, evaluate_checks, prepare, scoped,
+)
 from schemas.events import Decision
 from schemas.policy import RateLimitRule, TokenBudgetRule, limit_span, subject_key
 
 
 _LIMIT_TYPES = frozenset({"TOKEN_BUDGET", "RATE_LIMIT"})
+MAX_SCOPES = 4096   # repositories whose scoped checks are kept per policy set (starts over when full)
 
 
 def _metrics(rule: TokenBudgetRule | RateLimitRule) -> list[tuple[str, int]]:
@@ -29,6 +32,16 @@ def _metrics(rule: TokenBudgetRule | RateLimitRule) -> list[tuple[str, int]]:
     if rule.tokens is not None:
         out.append(("tokens", rule.tokens))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """What one repository's requests are checked against, computed once per policy set."""
+
+    checks: tuple[Check, ...]
+    # Blocking limits to reserve on admission:
+    # (policy id, per, subject or None when it depends on the key, span, ((metric, limit), ...)).
+    reserve: tuple[tuple[str, Any, str | None, str, tuple[tuple[str, int], ...]], ...]
 
 
 @dataclass
@@ -46,6 +59,8 @@ class PolicyEngine:
         self.policies: list[CompiledPolicy] = []
         self._decisions: dict[str, Decision] = {}
         self._limit_meta: dict[int, tuple[str, list[tuple[str, int]]]] = {}   # id(rule) -> span, metrics
+        self._checks: tuple[Check, ...] = ()
+        self._scopes: dict[tuple[str, str | None, str | None], _Scope] = {}
 
     # -- inputs
     def set_policies(self, policies: Iterable[CompiledPolicy]) -> None:
@@ -54,6 +69,25 @@ class PolicyEngine:
         # id(): the rules stay alive in self.policies for as long as this map is used.
         self._limit_meta = {id(p.rule): (limit_span(p.rule), _metrics(p.rule)) for p in self.policies
                             if p.rule is not None and p.rule.type in _LIMIT_TYPES}
+        self._checks = prepare(self.policies)
+        self._scopes = {}
+
+    def _scope(self, org_id: str, workspace_id: str | None, repo_id: str | None) -> _Scope:
+        key = (org_id, workspace_id, repo_id)
+        sc = self._scopes.get(key)
+        if sc is None:
+            checks = scoped(self._checks, org_id, workspace_id, repo_id)
+            reserve = tuple((p.id, *data, *self._meta_t(rule)) for kind, p, rule, data in checks
+                            if kind == LIMIT and p.blocks)
+            sc = _Scope(checks, reserve)
+            if len(self._scopes) >= MAX_SCOPES:
+                self._scopes.clear()
+            self._scopes[key] = sc
+        return sc
+
+    def _meta_t(self, rule: TokenBudgetRule | RateLimitRule) -> tuple[str, tuple[tuple[str, int], ...]]:
+        span, metrics = self._meta(rule)
+        return span, tuple(metrics)
 
     def _meta(self, rule: TokenBudgetRule | RateLimitRule) -> tuple[str, list[tuple[str, int]]]:
         meta = self._limit_meta.get(id(rule))
@@ -74,12 +108,16 @@ class PolicyEngine:
     # -- LimitState
     def blocked_until(self, subject: str, rule: TokenBudgetRule | RateLimitRule,
                       now: datetime) -> datetime | None:
-        if self.decision_blocks(subject, now):
-            return self._decisions[subject].until
+        d = self._decisions.get(subject)
+        if d is not None and d.blocked and d.until is not None and d.until > now:
+            return d.until   # a consumer decision in force (same test as `decision_blocks`)
         span, metrics = self._meta(rule)
-        ends = [e for metric, limit in metrics
-                if (e := self.ledger.would_exceed(subject, metric, limit, span, now)) is not None]
-        return max(ends) if ends else None
+        end = None
+        for metric, limit in metrics:
+            e = self.ledger.would_exceed(subject, metric, limit, span, now)
+            if e is not None and (end is None or e > end):
+                end = e
+        return end
 
     def decision_blocks(self, subject: str, now: datetime) -> bool:
         d = self._decisions.get(subject)
@@ -109,23 +147,19 @@ class PolicyEngine:
     # -- per request
     def precheck(self, ctx: RequestContext, now: datetime) -> PrecheckResult:
         """Verdicts; when admitted, reservations for every blocking limit that applies."""
-        verdicts = evaluate(self.policies, ctx, now=now, limits=self)
-        block = blocking(verdicts)
+        sc = self._scope(ctx.org_id, ctx.workspace_id, ctx.repo_id)
+        verdicts = evaluate_checks(sc.checks, ctx, now=now, limits=self)
+        block = blocking(verdicts) if verdicts else None
         result = PrecheckResult(verdicts, block)
-        if block is not None:
+        if block is not None or not sc.reserve:
             return result
         worst = worst_case_tokens(ctx.prompt_tokens_estimate, ctx.max_tokens)
-        for p in self.policies:
-            rule = p.rule
-            if not p.blocks or rule is None or rule.type not in _LIMIT_TYPES:
-                continue
-            if not p.applies_to(ctx.org_id, ctx.workspace_id, ctx.repo_id):
-                continue
-            subject = subject_key(rule.per, ctx.subject_id(rule.per), p.id)
-            span, metrics = self._meta(rule)
+        reserve, out = self.ledger.reserve, result.reservations
+        for pid, per, subject, span, metrics in sc.reserve:
+            if subject is None:
+                subject = subject_key(per, ctx.subject_id(per), pid)
             for metric, _limit in metrics:
-                amount = 1 if metric == "requests" else worst
-                result.reservations.append(self.ledger.reserve(subject, metric, span, now, amount))
+                out.append(reserve(subject, metric, span, now, 1 if metric == "requests" else worst))
         return result
 
     def settle(self, result: PrecheckResult, tokens: int, now: datetime, *, forwarded: bool = True) -> None:

@@ -17,9 +17,9 @@ import fnmatch
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Protocol, Sequence
+from typing import Any, Callable, Iterable, Protocol, Sequence
 
-from producers.policy.detectors import first_detector_hit
+from producers.policy.detectors import DETECTORS
 from schemas.policy import (  # noqa: F401  (CompiledPolicy & co re-exported for the gateway)
     CompiledPolicy,
     compile_policies,
@@ -108,12 +108,58 @@ def model_matches(entries: Iterable[str], candidates: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(c, e.lower()) for e in entries for c in candidates)
 
 
-def _content_hit(policy: CompiledPolicy, rule: ContentPatternRule, text: str) -> str | None:
+MODEL_CACHE_MAX = 1024   # distinct (model, provider model) verdicts kept per model-list policy
+
+
+class ModelList:
+    """A model-list rule's entries (lower-cased once) with its verdict cached per model name.
+
+    Model names come from clients, so the cache is bounded: it starts over when full."""
+
+    __slots__ = ("entries", "_cache")
+
+    def __init__(self, models: Iterable[str]):
+        self.entries = tuple(m.lower() for m in models)
+        self._cache: dict[tuple[str, str | None], bool] = {}
+
+    def matches(self, model: str, provider_model: str | None) -> bool:
+        key = (model, provider_model)
+        hit = self._cache.get(key)
+        if hit is None:
+            cands = model_candidates(model, provider_model)
+            hit = any(fnmatch.fnmatchcase(c, e) for e in self.entries for c in cands)
+            if len(self._cache) >= MODEL_CACHE_MAX:
+                self._cache.clear()
+            self._cache[key] = hit
+        return hit
+
+
+def _content_hit(policy: CompiledPolicy, detectors: Sequence[tuple[str, Callable[[str], list]]],
+                 text: str) -> str | None:
     """Why the content matched (detector name or pattern index), never the matched text."""
-    hit = first_detector_hit(text, rule.detectors)
-    if hit:
-        return f"detector {hit}"
-    for i, pat in enumerate(policy.patterns):
+    for name, find in detectors:
+        if find(text):
+            return f"detector {name}"
+    pats = policy.patterns
+    if not pats:
+        return None
+    merged = policy.patterns_any
+    if merged is not None:
+        # One search for all mergeable patterns; only a hit or a timeout needs the per-pattern
+        # pass below (which names the first pattern in order, exactly as without the merge).
+        try:
+            hit = merged.search(text, timeout=PATTERN_TIMEOUT_S) is not None
+        except TimeoutError:
+            hit = True
+        if not hit:
+            for i in policy.patterns_alone:
+                try:
+                    if pats[i].search(text, timeout=PATTERN_TIMEOUT_S):
+                        return f"pattern #{i + 1}"
+                except TimeoutError:
+                    return f"pattern #{i + 1} (evaluation timed out)"
+            return None
+    for i, pat in enumerate(pats):
         try:
             if pat.search(text, timeout=PATTERN_TIMEOUT_S):
                 return f"pattern #{i + 1}"
@@ -135,43 +181,99 @@ def retry_after_seconds(until: datetime, now: datetime) -> int:
     return max(1, math.ceil((until - now).total_seconds()))
 
 
+# Check kinds (small ints: one compare per policy instead of string compares).
+ALLOW, DENY, MAX_TOKENS, CONTENT, LIMIT = range(5)
+
+# One precomputed check: (kind, policy, rule, data). data: ModelList (ALLOW/DENY), the limit
+# (MAX_TOKENS), ((detector name, finder), ...) (CONTENT), (Per, subject or None) (LIMIT; the
+# subject is filled in by `scoped` when it does not depend on the key).
+Check = tuple[int, CompiledPolicy, Any, Any]
+
+
+def prepare(policies: Iterable[CompiledPolicy]) -> tuple[Check, ...]:
+    """Per rule policy (in order) what `evaluate_checks` needs, computed once per policy set.
+    Natural-language policies (no rule) are left out: they are not evaluated in-path."""
+    out: list[Check] = []
+    for p in policies:
+        rule = p.rule
+        if rule is None:
+            continue
+        kind = rule.type
+        if kind == "MODEL_ALLOWLIST":
+            out.append((ALLOW, p, rule, ModelList(rule.models)))
+        elif kind == "MODEL_DENYLIST":
+            out.append((DENY, p, rule, ModelList(rule.models)))
+        elif kind == "MAX_TOKENS":
+            out.append((MAX_TOKENS, p, rule, rule.limit))
+        elif kind == "CONTENT_PATTERN":
+            names = tuple(str(getattr(d, "value", d)) for d in rule.detectors)
+            out.append((CONTENT, p, rule, tuple((n, DETECTORS[n]) for n in names)))
+        elif kind == "TOKEN_BUDGET" or kind == "RATE_LIMIT":
+            out.append((LIMIT, p, rule, (rule.per, None)))
+    return tuple(out)
+
+
+def scoped(checks: Iterable[Check], org_id: str, workspace_id: str | None,
+           repo_id: str | None) -> tuple[Check, ...]:
+    """The checks of the policies that apply to one repository (org + workspace + repo levels)."""
+    out: list[Check] = []
+    for c in checks:
+        kind, p, rule, data = c
+        if not p.applies_to(org_id, workspace_id, repo_id):
+            continue
+        if kind == LIMIT:
+            per = data[0]
+            if per is Per.REPO:
+                c = (kind, p, rule, (per, subject_key(per, repo_id, p.id)))
+            elif per is Per.WORKSPACE:
+                c = (kind, p, rule, (per, subject_key(per, workspace_id, p.id)))
+        out.append(c)
+    return tuple(out)
+
+
 def evaluate(
     policies: Iterable[CompiledPolicy], ctx: RequestContext, *,
     now: datetime, limits: LimitState | None = None,
 ) -> list[Verdict]:
     """Every verdict of every applicable rule policy, in policy order. Pure; CPU-bound."""
+    checks = scoped(prepare(policies), ctx.org_id, ctx.workspace_id, ctx.repo_id)
+    return evaluate_checks(checks, ctx, now=now, limits=limits)
+
+
+def evaluate_checks(
+    checks: Sequence[Check], ctx: RequestContext, *,
+    now: datetime, limits: LimitState | None = None,
+) -> list[Verdict]:
+    """`evaluate` over checks already prepared and scoped to `ctx`'s repository (the gateway
+    keeps them per repository and policy set). Pure apart from the model-list caches; CPU-bound."""
     out: list[Verdict] = []
     text: str | None = None
-    cands = model_candidates(ctx.model, ctx.provider_model)
-    org_id, workspace_id, repo_id = ctx.org_id, ctx.workspace_id, ctx.repo_id
-    for p in policies:
-        rule = p.rule
-        if rule is None or not p.applies_to(org_id, workspace_id, repo_id):
-            continue
-        kind = rule.type   # the union's discriminator: one string compare instead of isinstance chains
-        if kind == "MODEL_ALLOWLIST":
-            if not model_matches(rule.models, cands):
+    for kind, p, rule, data in checks:
+        if kind == ALLOW:
+            if not data.matches(ctx.model, ctx.provider_model):
                 out.append(_verdict(p, f"Model '{ctx.model}' is not in the allowed list of policy '{p.name}'"))
-        elif kind == "MODEL_DENYLIST":
-            if model_matches(rule.models, cands):
+        elif kind == DENY:
+            if data.matches(ctx.model, ctx.provider_model):
                 out.append(_verdict(p, f"Model '{ctx.model}' is denied by policy '{p.name}'"))
-        elif kind == "MAX_TOKENS":
-            if ctx.max_tokens is not None and ctx.max_tokens > rule.limit:
+        elif kind == MAX_TOKENS:
+            if ctx.max_tokens is not None and ctx.max_tokens > data:
                 out.append(_verdict(
-                    p, f"Requested max tokens {ctx.max_tokens} exceed the limit {rule.limit} of policy '{p.name}'"))
-        elif kind == "CONTENT_PATTERN":
+                    p, f"Requested max tokens {ctx.max_tokens} exceed the limit {data} of policy '{p.name}'"))
+        elif kind == CONTENT:
             if text is None:
                 text = "\n".join(ctx.texts)
-            why = _content_hit(p, rule, text) if text else None
+            why = _content_hit(p, data, text) if text else None
             if why:
                 out.append(_verdict(p, f"Request content matched {why} of policy '{p.name}'"))
-        elif kind == "TOKEN_BUDGET" or kind == "RATE_LIMIT":
+        elif kind == LIMIT:
             if limits is None or not p.blocks:
                 continue   # log/alert limits are reported by the policy consumer, not in-path
-            subject = subject_key(rule.per, ctx.subject_id(rule.per), p.id)
+            per, subject = data
+            if subject is None:
+                subject = subject_key(per, ctx.subject_id(per), p.id)
             until = limits.blocked_until(subject, rule, now)
             if until is not None:
-                what = "Token budget" if kind == "TOKEN_BUDGET" else "Rate limit"
+                what = "Token budget" if rule.type == "TOKEN_BUDGET" else "Rate limit"
                 out.append(_verdict(
                     p, f"{what} of policy '{p.name}' reached; retry after {until.isoformat()}",
                     status=429, retry_after_s=retry_after_seconds(until, now), subject=subject))

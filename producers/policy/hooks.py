@@ -154,16 +154,17 @@ class GatewayPolicyHooks:
 
     def _finish(self, ctx: Any, pctx: PolicyContext, result: PrecheckResult, now: datetime,
                 transient: bool = False) -> Any:
-        from producers.gateway.hooks import Block
-
         ctx.extra["policy_result"] = result
-        fired = [v for v in result.verdicts if v.status != 429]
-        ctx.policy_ids.extend(v.policy_id for v in fired)
-        for v in fired:
-            self._emit(ctx, pctx, v, now)
+        if result.verdicts:
+            fired = [v for v in result.verdicts if v.status != 429]
+            ctx.policy_ids.extend(v.policy_id for v in fired)
+            for v in fired:
+                self._emit(ctx, pctx, v, now)
         b = result.block
         if b is None:
             return None
+        from producers.gateway.hooks import Block
+
         if b.status == 429:
             if transient:
                 return Block(429, f"Limit of policy '{b.policy_name}' is held by requests in flight; retry shortly",

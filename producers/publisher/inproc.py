@@ -50,8 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+from producers.publisher.queued import QueuedFront, QueuedItem
 from producers.publisher.spool import Spool
-from schemas.events import WireModel
 from schemas.records import Record
 from tollgate import metrics
 
@@ -60,14 +60,6 @@ log = logging.getLogger("tollgate.bus")
 Handler = Callable[[list[Record]], Awaitable[None]]
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
-
-
-@dataclass(slots=True)
-class _Queued:
-    topic: str
-    key: bytes | None
-    value: bytes
-    ts: int
 
 
 @dataclass(eq=False)
@@ -89,10 +81,12 @@ class Subscription:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-class InProcessBus:
-    """EventPublisher + in-process transport; see the module docstring."""
+class InProcessBus(QueuedFront):
+    """EventPublisher + in-process transport; see the module docstring.
+    ``emit``/``publish`` come from ``QueuedFront``."""
 
     name = "bus.inproc"
+    _drop_log = log
     durable_offsets = True      # offsets survive restarts and are never reused
 
     def __init__(
@@ -113,7 +107,7 @@ class InProcessBus:
         self.drain_timeout_s = drain_timeout_s
         self.backoff_min, self.backoff_max = retry_backoff_s
         self._spool_kwargs = spool_kwargs or {}
-        self._queue: collections.deque[_Queued] = collections.deque()
+        self._queue: collections.deque[QueuedItem] = collections.deque()
         self._wakeup = asyncio.Event()
         self._subs: dict[str, list[Subscription]] = {}
         self._logs: dict[str, Spool] = {}
@@ -125,26 +119,10 @@ class InProcessBus:
         self._stop_deadline = 0.0
         self._writing = False
         self._last_drop_log = 0.0
+        self._m_emitted: dict[str, Any] = {}
         self._last_err_log: dict[str, float] = {}
 
-    # ---- EventPublisher --------------------------------------------------------------------
-
-    def emit(self, topic: str, key: str | None, event: WireModel) -> None:
-        """Queue an event (non-blocking, never raises)."""
-        try:
-            if not self._accepting:
-                self._drop("stopped", topic)
-                return
-            if len(self._queue) >= self.queue_max:
-                self._drop("queue_full", topic)
-                return
-            self._queue.append(_Queued(topic, key.encode() if key is not None else None,
-                                       event.to_wire(), int(time.time() * 1000)))
-            metrics.PUBLISHER_EMITTED.labels(topic).inc()
-            if not self._wakeup.is_set():
-                self._wakeup.set()
-        except Exception as exc:  # noqa: BLE001 - emit never raises
-            self._drop("encode_error", topic, exc)
+    # ---- EventPublisher (emit: QueuedFront) ---------------------------------------------------
 
     async def start(self) -> None:
         """Open the logs of subscribed topics and start the writer and the subscriptions."""
@@ -207,23 +185,7 @@ class InProcessBus:
         self._logs.clear()
         self._running = False
 
-    # ---- transport -------------------------------------------------------------------------
-
-    def publish(self, topic: str, value: bytes, key: bytes | None = None) -> None:
-        """Queue already-encoded bytes (e.g. a DeadLetter). Non-blocking, never raises."""
-        try:
-            if not self._accepting:
-                self._drop("stopped", topic)
-                return
-            if len(self._queue) >= self.queue_max:
-                self._drop("queue_full", topic)
-                return
-            self._queue.append(_Queued(topic, key, bytes(value), int(time.time() * 1000)))
-            metrics.PUBLISHER_EMITTED.labels(topic).inc()
-            if not self._wakeup.is_set():
-                self._wakeup.set()
-        except Exception as exc:  # noqa: BLE001
-            self._drop("encode_error", topic, exc)
+    # ---- transport (publish: QueuedFront) -----------------------------------------------------
 
     async def unsubscribe(self, sub: Subscription, drain_timeout_s: float = 5.0) -> None:
         """Let ``sub`` catch up (bounded), then stop its task; its cursor stays on disk, so a
@@ -337,7 +299,7 @@ class InProcessBus:
             batch = [self._queue.popleft() for _ in range(n)]
             self._writing = True
             try:
-                by_topic: dict[str, list[_Queued]] = {}
+                by_topic: dict[str, list[QueuedItem]] = {}
                 for item in batch:
                     by_topic.setdefault(item.topic, []).append(item)
                 for topic, items in by_topic.items():
@@ -350,7 +312,7 @@ class InProcessBus:
                 self._writing = False
             metrics.PUBLISHER_QUEUE_DEPTH.set(len(self._queue))
 
-    async def _append(self, topic: str, items: list[_Queued]) -> None:
+    async def _append(self, topic: str, items: list[QueuedItem]) -> None:
         subs = self._subs.get(topic)
         if not subs:
             metrics.BUS_UNROUTED.labels(topic).inc(len(items))
@@ -445,11 +407,3 @@ class InProcessBus:
                     wait = min(wait, max(0.0, sub.deadline - time.monotonic()))
                 await asyncio.sleep(wait)
                 backoff = min(self.backoff_max, backoff * 2)
-
-    def _drop(self, reason: str, topic: str, exc: BaseException | None = None) -> None:
-        metrics.PUBLISHER_DROPPED.labels(reason).inc()
-        now = time.monotonic()
-        if now - self._last_drop_log >= 10.0:
-            self._last_drop_log = now
-            log.error("EVENT DROPPED (%s) for topic %s%s; see tollgate_publisher_dropped_total",
-                      reason, topic, f": {type(exc).__name__}" if exc else "")

@@ -31,14 +31,13 @@ import collections
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiokafka import codec as _codec
 
+from producers.publisher.queued import QueuedFront, QueuedItem
 from producers.publisher.spool import Spool, open_exclusive
-from schemas.events import WireModel
 from tollgate import metrics
 
 log = logging.getLogger("tollgate.publisher.kafka")
@@ -55,19 +54,12 @@ def best_compression() -> str:
     return "gzip"
 
 
-@dataclass(slots=True)
-class _Item:
-    topic: str
-    key: bytes | None
-    value: bytes
-    ts: int
-    seq: int | None = None   # spool sequence when replayed from the spool
-
-
-class KafkaEventPublisher:
-    """EventPublisher on Kafka; see the module docstring. ``start``/``stop`` block until done."""
+class KafkaEventPublisher(QueuedFront):
+    """EventPublisher on Kafka; see the module docstring. ``start``/``stop`` block until done;
+    ``emit``/``publish`` come from ``QueuedFront``."""
 
     name = "publisher.kafka"
+    _drop_log = log
 
     def __init__(
         self,
@@ -104,7 +96,7 @@ class KafkaEventPublisher:
         self.client_id = client_id
         self.compression = compression or best_compression()
         self._spool_kwargs = spool_kwargs or {}
-        self._queue: collections.deque[_Item] = collections.deque()
+        self._queue: collections.deque[QueuedItem] = collections.deque()
         self._wakeup = asyncio.Event()
         self._spool: Spool | None = None
         self._broker: Any = None
@@ -119,45 +111,9 @@ class KafkaEventPublisher:
         self._m_emitted: dict[str, Any] = {}
         self._m_sent: dict[str, Any] = {}
         self.max_inflight = max_inflight
-        self._inflight: collections.deque[tuple[list[_Item], list, float]] = collections.deque()
+        self._inflight: collections.deque[tuple[list[QueuedItem], list, float]] = collections.deque()
 
-    # ---- public interface ---------------------------------------------------------------
-
-    def emit(self, topic: str, key: str | None, event: WireModel) -> None:
-        """Queue an event (non-blocking, never raises)."""
-        try:
-            if not self._accepting:
-                self._drop("stopped", topic)
-                return
-            if len(self._queue) >= self.queue_max:
-                self._drop("queue_full", topic)
-                return
-            self._queue.append(_Item(topic, key.encode() if key is not None else None,
-                                     event.to_wire(), int(time.time() * 1000)))
-            m = self._m_emitted.get(topic)
-            if m is None:
-                m = self._m_emitted[topic] = metrics.PUBLISHER_EMITTED.labels(topic)
-            m.inc()
-            if not self._wakeup.is_set():
-                self._wakeup.set()
-        except Exception as exc:  # noqa: BLE001 - emit never raises
-            self._drop("encode_error", topic, exc)
-
-    def publish(self, topic: str, value: bytes, key: bytes | None = None) -> None:
-        """Queue already-encoded bytes (e.g. a DeadLetter). Non-blocking, never raises."""
-        try:
-            if not self._accepting:
-                self._drop("stopped", topic)
-                return
-            if len(self._queue) >= self.queue_max:
-                self._drop("queue_full", topic)
-                return
-            self._queue.append(_Item(topic, key, bytes(value), int(time.time() * 1000)))
-            metrics.PUBLISHER_EMITTED.labels(topic).inc()
-            if not self._wakeup.is_set():
-                self._wakeup.set()
-        except Exception as exc:  # noqa: BLE001
-            self._drop("encode_error", topic, exc)
+    # ---- public interface (emit, publish: QueuedFront) -------------------------------------
 
     async def start(self) -> None:
         """Open the spool, try to connect (Kafka being down is not an error), start the sender."""
@@ -275,7 +231,7 @@ class KafkaEventPublisher:
         finally:
             self._in_flight = False
 
-    async def _direct_batch(self, batch: list[_Item]) -> None:
+    async def _direct_batch(self, batch: list[QueuedItem]) -> None:
         if len(self._queue) > self.high_water:
             log.warning("publisher queue backed up (%d waiting); spooling", len(self._queue))
             await self._settle_all()
@@ -294,7 +250,7 @@ class KafkaEventPublisher:
         if failed:
             # Everything handed over after the failure goes to the spool behind it (order kept;
             # whatever of it was acked anyway becomes a duplicate, deduplicated downstream).
-            rest: list[_Item] = []
+            rest: list[QueuedItem] = []
             while self._inflight:
                 b, fs, d = self._inflight.popleft()
                 pending = [f for f in fs if f is not None and not f.done()]
@@ -307,7 +263,7 @@ class KafkaEventPublisher:
 
     async def _evacuate_inflight(self) -> None:
         """Spool every handed-over batch without waiting (ack or not: at least once)."""
-        items: list[_Item] = []
+        items: list[QueuedItem] = []
         while self._inflight:
             items.extend(self._inflight.popleft()[0])
         await self._to_spool(items)
@@ -351,7 +307,7 @@ class KafkaEventPublisher:
             if res.next_seq > cursor:
                 await asyncio.to_thread(spool.commit, SPOOL_CURSOR, res.next_seq)
             return True, res.next_seq >= spool.next_seq
-        items = [_Item(e.topic, e.key, e.value, e.timestamp_ms, e.seq) for e in res.entries]
+        items = [QueuedItem(e.topic, e.key, e.value, e.timestamp_ms, e.seq) for e in res.entries]
         self._in_flight = True
         try:
             failed = await self._send(items)
@@ -365,12 +321,12 @@ class KafkaEventPublisher:
         await asyncio.to_thread(spool.commit, SPOOL_CURSOR, res.next_seq)
         return True, res.next_seq >= spool.next_seq
 
-    async def _send(self, batch: list[_Item]) -> list[_Item]:
+    async def _send(self, batch: list[QueuedItem]) -> list[QueuedItem]:
         """Publish a batch and wait for acks; returns the items not acknowledged, in order."""
         futs, deadline = await self._hand_over(batch)
         return await self._settle(batch, futs, deadline)
 
-    async def _hand_over(self, batch: list[_Item]) -> tuple[list[asyncio.Future | None], float]:
+    async def _hand_over(self, batch: list[QueuedItem]) -> tuple[list[asyncio.Future | None], float]:
         """Give every item to the Kafka client (which batches them); futures resolve on ack."""
         futs: list[asyncio.Future | None] = [None] * len(batch)
         deadline = time.monotonic() + self.send_timeout_s
@@ -392,13 +348,13 @@ class KafkaEventPublisher:
             log.warning("publish to Kafka failed: %s", type(exc).__name__)
         return futs, deadline
 
-    async def _settle(self, batch: list[_Item], futs: list[asyncio.Future | None],
-                      deadline: float) -> list[_Item]:
+    async def _settle(self, batch: list[QueuedItem], futs: list[asyncio.Future | None],
+                      deadline: float) -> list[QueuedItem]:
         """Wait (until ``deadline``) for a handed-over batch; returns the unacked tail in order."""
         pending = [f for f in futs if f is not None and not f.done()]
         if pending:
             await asyncio.wait(pending, timeout=max(0.0, deadline - time.monotonic()))
-        failed: list[_Item] = []
+        failed: list[QueuedItem] = []
         for it, fut in zip(batch, futs):
             if fut is not None and fut.done() and not fut.cancelled() and fut.exception() is None:
                 if not failed:
@@ -417,7 +373,7 @@ class KafkaEventPublisher:
             await self._drop_broker(wait=False)
         return failed
 
-    async def _to_spool(self, items: list[_Item]) -> None:
+    async def _to_spool(self, items: list[QueuedItem]) -> None:
         if not items:
             return
         spool = self._spool
@@ -437,7 +393,7 @@ class KafkaEventPublisher:
         if lost:
             metrics.PUBLISHER_DROPPED.labels("spool_full").inc(lost)
 
-    def _take(self, n: int | None = None) -> list[_Item]:
+    def _take(self, n: int | None = None) -> list[QueuedItem]:
         n = min(len(self._queue), n if n is not None else self.batch_max)
         q = self._queue
         return [q.popleft() for _ in range(n)]
@@ -501,16 +457,6 @@ class KafkaEventPublisher:
         if m is None:
             m = self._m_sent[topic] = metrics.PUBLISHER_SENT.labels(topic)
         m.inc()
-
-    _last_drop_log = 0.0
-
-    def _drop(self, reason: str, topic: str, exc: BaseException | None = None) -> None:
-        metrics.PUBLISHER_DROPPED.labels(reason).inc()
-        now = time.monotonic()
-        if now - self._last_drop_log >= 10.0:
-            self._last_drop_log = now
-            log.error("EVENT DROPPED (%s) for topic %s%s; see tollgate_publisher_dropped_total",
-                      reason, topic, f": {type(exc).__name__}" if exc else "")
 
 
 def _consume_exception(fut: asyncio.Future) -> None:

@@ -110,3 +110,45 @@ def test_compile_policies_from_rows_skips_broken_rules():
              content="", rule={"type": "MAX_TOKENS", "limit": -1}),
     ]
     assert [p.id for p in compile_policies(rows)] == ["1"]
+
+
+def test_merged_patterns_keep_order_flags_and_explanations():
+    # Several patterns are searched as one alternation; scoped flags must not leak between them,
+    # a pattern with a backreference stays on its own, and the explanation names the first
+    # matching pattern in rule order (not the leftmost match in the text).
+    p = pol("c", {"type": "CONTENT_PATTERN", "patterns": [r"(?i)secret", r"BEGIN KEY", r"(a)\1"]})
+    assert p.patterns_any is not None and p.patterns_alone == (2,)
+    assert evaluate([p], ctx(texts=["begin key", "a b"]), now=NOW) == []
+    [v] = evaluate([p], ctx(texts=["BEGIN KEY then SeCrEt"]), now=NOW)
+    assert "pattern #1" in v.explanation
+    [v] = evaluate([p], ctx(texts=["BEGIN KEY"]), now=NOW)
+    assert "pattern #2" in v.explanation
+    [v] = evaluate([p], ctx(texts=["baab"]), now=NOW)
+    assert "pattern #3" in v.explanation
+
+
+def test_merged_catastrophic_pattern_still_fails_closed():
+    p = pol("c", {"type": "CONTENT_PATTERN", "patterns": [r"never-there", r"(a|aa)+$"]})
+    assert p.patterns_any is not None
+    t = datetime.now()
+    [v] = evaluate([p], ctx(texts=["a" * 5000 + "!"]), now=NOW)
+    assert "pattern #2 (evaluation timed out)" in v.explanation and v.block
+    assert (datetime.now() - t).total_seconds() < 1.0
+
+
+def test_engine_scopes_and_model_cache_follow_policy_changes():
+    from producers.policy.engine import PolicyEngine
+    from producers.policy.evaluate import MODEL_CACHE_MAX, ModelList
+
+    eng = PolicyEngine(gateway_id="g")
+    eng.set_policies([pol("d", {"type": "MODEL_DENYLIST", "models": ["gpt-4o"]})])
+    assert eng.precheck(ctx(), NOW).block.policy_id == "d"
+    assert eng.precheck(ctx(repo_id=REPO2), NOW).block.policy_id == "d"
+    eng.set_policies([pol("a", {"type": "MODEL_ALLOWLIST", "models": ["claude-*"]}, workspace_id=WS2)])
+    assert eng.precheck(ctx(), NOW).block is None                      # other workspace only
+    assert eng.precheck(ctx(workspace_id=WS2), NOW).block.policy_id == "a"
+    ml = ModelList(["GPT-4o*"])
+    assert ml.matches("openai/gpt-4o-mini", None) and not ml.matches("o1", None)
+    for i in range(MODEL_CACHE_MAX + 10):
+        assert not ml.matches(f"m{i}", None)
+    assert len(ml._cache) <= MODEL_CACHE_MAX and ml.matches("gpt-4o", None)
