@@ -569,11 +569,12 @@ def mode_sqltime(a: argparse.Namespace) -> None:
     client = make_client(Settings(data_dir=Path(a.data_dir), clickhouse_url=None, kafka_bootstrap=None))
     out = {}
     for name, (_p, _q, (kind, args)) in stats_cases(ids).items():
-        sql, params = queries.llm_stats_query(*args) if kind == "llm" else queries.series_query(*args)
+        sql, params = queries.llm_stats_query(*args) if kind == "llm" else queries.series_json_query(*args)
+        run = client.query if kind == "llm" else client.raw_query
         lat = []
         for i in range(55):
             t0 = time.perf_counter()
-            client.query(sql, parameters=params)
+            run(sql, parameters=params)
             if i >= 5:
                 lat.append((time.perf_counter() - t0) * 1000)
         lat.sort()

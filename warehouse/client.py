@@ -204,11 +204,11 @@ class Warehouse:
         rows = await self.query(sql, params)
         return [dict(zip(queries.SERIES_FIELDS, r)) for r in rows]
 
-    def _query_raw(self, sql: str, params: dict, settings: dict) -> bytes:
-        return self.client.raw_query(sql, parameters=params, settings=settings)
+    def _query_raw(self, sql: str, params: dict) -> bytes:
+        return self.client.raw_query(sql, parameters=params)
 
     async def usage_series_json(self, grain: str, f: "queries.SeriesFilter") -> bytes:
         """The same rows as `usage_series`, as JSONEachRow lines already in the API's row shape
         (ClickHouse formats them: no per-row Python work). At most `f.limit` lines."""
         sql, params = queries.series_json_query(grain, f)
-        return await self._run(self._query_raw, sql, params, queries.series_json_settings(f))
+        return await self._run(self._query_raw, sql, params)

@@ -51,3 +51,20 @@ async def test_changed_ttl_is_applied_on_restart():
         assert "toIntervalDay(30)" in rows[0][0]
     finally:
         await wh2.stop()
+
+
+async def test_rollup_projections_serve_id_filters(warehouse):  # noqa: F811
+    """Migration 004: repo/key projections exist on both rollups and answer id-filtered reads."""
+    for t in ("usage_minute", "usage_daily"):
+        ddl = (await warehouse.query(f"SHOW CREATE TABLE {t}"))[0][0]
+        assert "PROJECTION by_repo" in ddl and "PROJECTION by_key" in ddl
+    await warehouse._run(warehouse.client.command,
+                         "INSERT INTO usage_minute (bucket, workspace_id, repo_id, repo_ai_api_key_id, api_calls) "
+                         "SELECT toDateTime(1700000000 + number * 60, 'UTC'), 'w', concat('r', toString(number % 50)), "
+                         "concat('k', toString(number % 200)), 1 FROM numbers(50000)")
+    for col, value, table, want in (("repo_ai_api_key_id", "k11", "by_key", 250),
+                                    ("repo_id", "r7", "by_repo", 1000)):
+        sql = f"SELECT sum(api_calls) FROM usage_minute WHERE workspace_id = 'w' AND {col} = '{value}'"
+        plan = "\n".join(r[0] for r in await warehouse.query("EXPLAIN " + sql))
+        assert table in plan
+        assert (await warehouse.query(sql))[0][0] == want

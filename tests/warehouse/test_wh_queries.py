@@ -32,3 +32,27 @@ def test_queries_bind_values_never_format_them():
     f2 = SeriesFilter(["w"], f.start, f.end, repo_ids=["a"], ai_llm_ids=["b"], key_ids=["c"])
     sql2, _ = series_query("daily", f2)
     assert sql2.count(" OR ") == 2 and "usage_daily" in sql2
+
+
+def test_series_json_query_binds_values_and_picks_order_and_settings():
+    from warehouse.queries import series_json_query
+    evil = "x' OR 1=1 --"
+    one = SeriesFilter([evil], datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC))
+    sql, params = series_json_query("minute", one)
+    assert evil not in sql and params["ws"] == [evil] and sql.endswith("FORMAT JSONEachRow")
+    assert "ORDER BY workspace_id, bucket" in sql and "optimize_aggregation_in_order = 1" in sql
+    two = SeriesFilter(["a", "b"], one.start, one.end, key_ids=["k"])
+    sql, params = series_json_query("daily", two)
+    assert "ORDER BY bucket," in sql and "usage_daily" in sql and params["k"] == ["k"]
+    assert "optimize_aggregation_in_order" not in sql  # an id filter reads a projection
+
+
+def test_series_body_joins_lines_and_truncates():
+    import orjson
+
+    from api.routers.stats import series_body
+    rows = [{"timestamp": f"2024-01-01T00:0{i}:00.000Z", "apiCalls": str(i), "host": "a\nb"} for i in range(3)]
+    raw = b"".join(orjson.dumps(r) + b"\n" for r in rows)
+    assert orjson.loads(series_body(raw, 10)) == {"success": True, "data": rows, "truncated": False}
+    assert orjson.loads(series_body(raw, 2)) == {"success": True, "data": rows[:2], "truncated": True}
+    assert orjson.loads(series_body(b"", 2)) == {"success": True, "data": [], "truncated": False}
