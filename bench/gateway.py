@@ -281,7 +281,7 @@ def main() -> int:
         targets = {"upstream (direct)": (upstream + "/v1/chat/completions", OPENAI_KEY, None),
                    "tollgate": (tg_url, key, tg)}
         if not a.no_policies:
-            targets["tollgate +10 policies"] = start_tollgate("tollgate-policies", True, False)
+            targets["tollgate +10 policies"] = start_tollgate("tollgate-policies", True, a.profile)
         if not a.no_litellm:
             exe = ensure_litellm()
             cfg = tmp / "litellm.yaml"
@@ -326,8 +326,11 @@ def main() -> int:
             print(f"  {name}: done", flush=True)
         report(results, a.duration)
         if a.profile:
-            tg.stop()
-            show_profile(tmp / "tollgate.prof")
+            for name, (_, _, proc) in targets.items():
+                if proc is not None and name.startswith("tollgate"):
+                    proc.stop()
+                    print(f"--- profile: {name}")
+                    show_profile(tmp / f"{proc.name}.prof")
     finally:
         for p in reversed(procs):
             p.stop()
