@@ -27,6 +27,7 @@ from schemas.policy import (
     Per,
     RateLimitRule,
     TokenBudgetRule,
+    limit_metrics,
     limit_span,
     subject_key,
     window_bounds,
@@ -56,17 +57,6 @@ class _Count:
 class WindowOutput:
     decisions: list[Decision] = field(default_factory=list)
     violations: list[ViolationEvent] = field(default_factory=list)
-
-
-def _limits(rule: TokenBudgetRule | RateLimitRule) -> list[tuple[str, int]]:
-    if isinstance(rule, TokenBudgetRule):
-        return [("tokens", rule.limit)]
-    out = []
-    if rule.requests is not None:
-        out.append(("requests", rule.requests))
-    if rule.tokens is not None:
-        out.append(("tokens", rule.tokens))
-    return out
 
 
 def _subject_id(per: Per, ev: RequestEvent) -> str:
@@ -128,7 +118,7 @@ class PolicyWindows:
     def _check(self, c: _Count, rule: TokenBudgetRule | RateLimitRule, ev: RequestEvent,
                out: WindowOutput) -> None:
         p = c.policy
-        hit = next(((m, lim) for m, lim in _limits(rule)
+        hit = next(((m, lim) for m, lim in limit_metrics(rule)
                     if (c.requests if m == "requests" else c.tokens) >= lim), None)
         if hit and not c.crossed:
             c.crossed = True

@@ -328,6 +328,19 @@ def limit_span(rule: "TokenBudgetRule | RateLimitRule") -> str:
     return rule.period.value if isinstance(rule, TokenBudgetRule) else rule.window.value
 
 
+def limit_metrics(rule: "TokenBudgetRule | RateLimitRule") -> list[tuple[str, int]]:
+    """(metric, limit) pairs a limit rule counts: tokens for a budget; requests and/or tokens
+    for a rate limit. Shared by the gateway's ledger and the policy consumer's windows."""
+    if isinstance(rule, TokenBudgetRule):
+        return [("tokens", rule.limit)]
+    out = []
+    if rule.requests is not None:
+        out.append(("requests", rule.requests))
+    if rule.tokens is not None:
+        out.append(("tokens", rule.tokens))
+    return out
+
+
 # ---------------------------------------------------------------- in-memory policies
 
 @dataclass(frozen=True, slots=True)

@@ -16,22 +16,11 @@ from producers.policy.evaluate import (
     LIMIT, Check, CompiledPolicy, RequestContext, Verdict, blocking, evaluate_checks, prepare, scoped,
 )
 from schemas.events import Decision
-from schemas.policy import RateLimitRule, TokenBudgetRule, limit_span, subject_key
+from schemas.policy import RateLimitRule, TokenBudgetRule, limit_metrics, limit_span, subject_key
 
 
 _LIMIT_TYPES = frozenset({"TOKEN_BUDGET", "RATE_LIMIT"})
 MAX_SCOPES = 4096   # repositories whose scoped checks are kept per policy set (starts over when full)
-
-
-def _metrics(rule: TokenBudgetRule | RateLimitRule) -> list[tuple[str, int]]:
-    if isinstance(rule, TokenBudgetRule):
-        return [("tokens", rule.limit)]
-    out = []
-    if rule.requests is not None:
-        out.append(("requests", rule.requests))
-    if rule.tokens is not None:
-        out.append(("tokens", rule.tokens))
-    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +56,7 @@ class PolicyEngine:
         self.policies = list(policies)
         # Per limit rule, computed once per policy set instead of on every request. Keyed by
         # id(): the rules stay alive in self.policies for as long as this map is used.
-        self._limit_meta = {id(p.rule): (limit_span(p.rule), _metrics(p.rule)) for p in self.policies
+        self._limit_meta = {id(p.rule): (limit_span(p.rule), limit_metrics(p.rule)) for p in self.policies
                             if p.rule is not None and p.rule.type in _LIMIT_TYPES}
         self._checks = prepare(self.policies)
         self._scopes = {}
@@ -91,7 +80,7 @@ class PolicyEngine:
 
     def _meta(self, rule: TokenBudgetRule | RateLimitRule) -> tuple[str, list[tuple[str, int]]]:
         meta = self._limit_meta.get(id(rule))
-        return meta if meta is not None else (limit_span(rule), _metrics(rule))
+        return meta if meta is not None else (limit_span(rule), limit_metrics(rule))
 
     def apply_decision(self, d: Decision) -> None:
         """Latest decision per subject wins; token usage feeds the ledger's published state."""
@@ -139,7 +128,7 @@ class PolicyEngine:
             if self.decision_blocks(v.subject, now):
                 return False
             span = limit_span(p.rule)
-            for metric, limit in _metrics(p.rule):
+            for metric, limit in limit_metrics(p.rule):
                 if self.ledger.settled_used(v.subject, metric, span, now) >= limit:
                     return False
         return True
