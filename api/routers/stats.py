@@ -10,11 +10,12 @@ spans at most `MAX_MINUTE_RANGE`.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
@@ -142,11 +143,24 @@ async def ai_llm_stats(
     return _json({"success": True, "stats": stats})
 
 
-async def _series(grain: str, request: Request, db: Db, who: CurrentUser, start_s: str | None,
-                  end_s: str | None, repo: str | None, llm: str | None, key: str | None,
-                  model: str | None) -> Response:
-    end = parse_time(end_s, "endDate", end=True) or datetime.now(timezone.utc)
-    start = parse_time(start_s, "startDate") or (
+@dataclass(frozen=True)
+class SeriesParams:
+    """The query of `/aistats/minute` and `/aistats/daily` (the same for both)."""
+
+    start_date: Annotated[str | None, Query(alias="startDate")] = None
+    end_date: Annotated[str | None, Query(alias="endDate")] = None
+    repo_id: Annotated[str | None, Query(alias="repoId")] = None
+    ai_llm_id: Annotated[str | None, Query(alias="aiLlmId")] = None
+    repo_ai_api_key_id: Annotated[str | None, Query(alias="repoAiApiKeyId")] = None
+    llm_model: Annotated[str | None, Query(alias="llmModel")] = None
+
+
+Series = Annotated[SeriesParams, Depends()]
+
+
+async def _series(grain: str, request: Request, db: Db, who: CurrentUser, q: SeriesParams) -> Response:
+    end = parse_time(q.end_date, "endDate", end=True) or datetime.now(timezone.utc)
+    start = parse_time(q.start_date, "startDate") or (
         end - (DEFAULT_MINUTE_RANGE if grain == "minute" else DEFAULT_DAILY_RANGE))
     if start > end:
         raise ApiError(400, "startDate must not be after endDate")
@@ -154,8 +168,9 @@ async def _series(grain: str, request: Request, db: Db, who: CurrentUser, start_
         raise ApiError(400, "A minute range spans at most 31 days; use /aistats/daily for longer ranges")
     f = SeriesFilter(
         workspace_ids=await accessible_workspace_ids(db, who), start=start, end=end,
-        repo_ids=parse_list(repo, "repoId"), ai_llm_ids=parse_list(llm, "aiLlmId"),
-        key_ids=parse_list(key, "repoAiApiKeyId"), models=parse_list(model, "llmModel"),
+        repo_ids=parse_list(q.repo_id, "repoId"), ai_llm_ids=parse_list(q.ai_llm_id, "aiLlmId"),
+        key_ids=parse_list(q.repo_ai_api_key_id, "repoAiApiKeyId"),
+        models=parse_list(q.llm_model, "llmModel"),
         limit=MAX_ROWS + 1,
     )
     raw = await _read(_warehouse(request).usage_series_json(grain, f)) if f.workspace_ids else b""
@@ -175,28 +190,10 @@ def series_body(raw: bytes, max_rows: int) -> bytes:
 
 
 @router.get("/aistats/minute")
-async def aistats_minute(
-    request: Request, db: Db, who: CurrentUser,
-    start_date: Annotated[str | None, Query(alias="startDate")] = None,
-    end_date: Annotated[str | None, Query(alias="endDate")] = None,
-    repo_id: Annotated[str | None, Query(alias="repoId")] = None,
-    ai_llm_id: Annotated[str | None, Query(alias="aiLlmId")] = None,
-    repo_ai_api_key_id: Annotated[str | None, Query(alias="repoAiApiKeyId")] = None,
-    llm_model: Annotated[str | None, Query(alias="llmModel")] = None,
-) -> Response:
-    return await _series("minute", request, db, who, start_date, end_date, repo_id, ai_llm_id,
-                         repo_ai_api_key_id, llm_model)
+async def aistats_minute(request: Request, db: Db, who: CurrentUser, q: Series) -> Response:
+    return await _series("minute", request, db, who, q)
 
 
 @router.get("/aistats/daily")
-async def aistats_daily(
-    request: Request, db: Db, who: CurrentUser,
-    start_date: Annotated[str | None, Query(alias="startDate")] = None,
-    end_date: Annotated[str | None, Query(alias="endDate")] = None,
-    repo_id: Annotated[str | None, Query(alias="repoId")] = None,
-    ai_llm_id: Annotated[str | None, Query(alias="aiLlmId")] = None,
-    repo_ai_api_key_id: Annotated[str | None, Query(alias="repoAiApiKeyId")] = None,
-    llm_model: Annotated[str | None, Query(alias="llmModel")] = None,
-) -> Response:
-    return await _series("daily", request, db, who, start_date, end_date, repo_id, ai_llm_id,
-                         repo_ai_api_key_id, llm_model)
+async def aistats_daily(request: Request, db: Db, who: CurrentUser, q: Series) -> Response:
+    return await _series("daily", request, db, who, q)
