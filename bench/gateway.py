@@ -240,8 +240,14 @@ def main() -> int:
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
     a = ap.parse_args()
+    if not shutil.which("wrk") and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("installing wrk (Debian package) ...", flush=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, capture_output=True)
+        if not shutil.which("wrk"):
+            subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
+            subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, capture_output=True)
     if not shutil.which("wrk"):
-        raise SystemExit("wrk is required")
+        raise SystemExit("wrk is required (Debian: apt-get install wrk)")
     tmp = Path(tempfile.mkdtemp(prefix="tollgate-bench-"))
     procs: list[Proc] = []
     kafka_dir = tmp / "kafka"
