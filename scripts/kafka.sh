@@ -53,9 +53,17 @@ broker_pid() { [[ -f "$DIR/pid" ]] && cat "$DIR/pid" || true; }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() {
-  local p
+  # Below the kernel's ephemeral range: a client that keeps reconnecting to a stopped broker's
+  # port inside that range can be handed the very same port as its own source port (a TCP
+  # self-connect on loopback), and the broker then cannot bind it again on restart.
+  local p low=32768 span
+  if [[ -r /proc/sys/net/ipv4/ip_local_port_range ]]; then
+    read -r low _ < /proc/sys/net/ipv4/ip_local_port_range
+  fi
+  (( low > 12000 )) || low=32768
+  span=$(( low - 10000 ))
   for _ in $(seq 1 200); do
-    p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+    p=$(( 10000 + (RANDOM * 32768 + RANDOM) % span ))
     if ! port_in_use "$p"; then echo "$p"; return 0; fi
   done
   die "no free port found"
@@ -189,7 +197,10 @@ do_start() {
     log "broker did not start (attempt $attempt, rc=$rc); last output:"
     tail -n 20 "$DIR/broker.out" >&2 || true
     grep -E "ERROR|FATAL" "$DIR/logs/server.log" 2>/dev/null | tail -n 5 >&2 || true
-    (( reuse )) && die "broker failed to restart on its old ports"
+    if (( reuse )); then
+      (( attempt < 3 )) || die "broker failed to restart on its old ports"
+      sleep 2   # the old ports may still be held for a moment (TIME_WAIT, a client's retry)
+    fi
   done
   (( rc == 0 )) || die "broker failed to start"
   local bootstrap="127.0.0.1:$(cat "$DIR/port")"
