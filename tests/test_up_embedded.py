@@ -252,12 +252,15 @@ def test_up_counts_every_request_once_and_keeps_them_across_sigterm_restart(tmp_
         up.kill_if_running()
 
 
-# Events are emitted after the response's last byte (the response never waits for analytics)
-# and the in-process bus makes them durable within milliseconds (group-committed fsync). A
-# request whose 200 completed in the last instant before a SIGKILL may therefore be lost; this
-# is the documented window (`producers/publisher/inproc.py`). Everything older must be counted,
-# and nothing may ever be counted twice.
-LOSS_WINDOW_S = 1.0
+# Events are emitted right after the response's last byte was handed to the socket (the
+# response never waits for analytics), in the same loop step, and the in-process bus writes them
+# to its log before ``emit()`` returns (one write syscall; fsync is batched, which only matters
+# for a power loss). So a request whose 200 was fully received is lost by a SIGKILL only if the
+# kill lands between the server's socket write and its log write: microseconds of CPU, plus any
+# time the OS deschedules the server right there on a loaded machine. The window below is that
+# scheduler margin, not a batching delay. Everything older must be counted, and nothing may ever
+# be counted twice.
+LOSS_WINDOW_S = 0.05
 LOAD_S = 4.0      # the load runs this long before the kill, so most 200s are older than the window
 
 
@@ -321,6 +324,8 @@ def test_up_sigkill_while_events_in_flight_loses_nothing_older_and_doubles_nothi
         assert set(rows) <= ok_ids
         assert stored <= set(rows), f"{len(stored - set(rows))} stored event(s) never counted"
         old = {rid for t, rid in tally.ids if t < killed_at - LOSS_WINDOW_S}
-        assert old <= set(rows), f"{len(old - set(rows))} request(s) older than the window lost"
+        lost_ages = sorted(round(killed_at - t, 4) for t, rid in tally.ids if rid not in rows)
+        print(f"ages (s before the kill) of the lost 200s: {lost_ages}")
+        assert old <= set(rows), f"{len(old - set(rows))} request(s) older than the window lost: {lost_ages}"
     finally:
         up.kill_if_running()

@@ -7,10 +7,14 @@ Design
 - Log: one durable spool per topic in ``<data_dir>/bus/<topic>/`` (see ``spool.py``). A
   record's spool sequence number is its offset; the partition is always 0. Offsets only grow,
   also across restarts.
-- ``emit()`` is non-blocking and never raises: the event is serialized into a bounded
-  in-memory queue. A writer task appends queued events to their topic's log in batches and
-  fsyncs each batch (group commit) before any handler can see them, so an offset a handler saw
-  is never lost or reused. Events emitted to a topic nobody subscribed to are not stored
+- ``emit()`` never raises and blocks only on one ``write()`` syscall: the event is appended
+  to its topic's log at once (no fsync), so once ``emit()`` returned it survives a kill of the
+  process (SIGKILL, OOM); a power loss may still take the not yet fsync'd tail. A writer task
+  fsyncs the logs in batches (group commit, outside the append lock) before any handler can
+  see the records, so an offset a handler saw is never lost or reused. Only while a topic's
+  log is not open yet (before ``start()`` or a subscription opened it), or while older events
+  are still queued, does an event go through the bounded in-memory queue, which the writer
+  appends in order. Events emitted to a topic nobody subscribed to are not stored
   (counted in ``tollgate_bus_unrouted_total``); subscribe before emitting starts (wiring time
   or a component's ``start``).
 - ``subscribe(topic, handler, max_batch=, max_wait_ms=, name=)``: one task per subscription
@@ -26,8 +30,9 @@ Design
   a subscriber that needs the full state of a topic at start must rebuild it elsewhere.
 - Crash/restart: records written but not handled are delivered again after a restart, from
   the committed offset (at least once). Handlers deduplicate by offset (partition 0), as the
-  metering handler does with its per-partition offset state. Events still in the in-memory
-  queue (a few milliseconds' worth) are lost on a hard crash; a clean ``stop()`` writes them.
+  metering handler does with its per-partition offset state. Events emitted before the log
+  was open (still in the in-memory queue) are lost on a hard crash; a clean ``stop()`` writes
+  them.
 - Bounded: the queue (``queue_max``) and each topic log (``max_bytes``); overflow is counted
   and logged as ERROR (rate-limited), never raised. Segments are deleted once every
   subscription (every cursor on disk) is past them; ``forget(topic, name)`` removes a stale
@@ -118,6 +123,8 @@ class InProcessBus(QueuedFront):
         self._stopping = False
         self._stop_deadline = 0.0
         self._writing = False
+        self._dirty: set[str] = set()      # topics written but not yet fsync'd
+        self._syncing: set[str] = set()    # topics being fsync'd right now
         self._last_drop_log = 0.0
         self._m_emitted: dict[str, Any] = {}
         self._last_err_log: dict[str, float] = {}
@@ -185,6 +192,30 @@ class InProcessBus(QueuedFront):
         self._logs.clear()
         self._running = False
 
+    def _enqueue(self, topic: str, key: bytes | None, value: bytes) -> None:
+        """Append to the topic's log at once (one write syscall, no fsync) when it is open and
+        nothing older is queued (keeps the order); else queue for the writer. Never raises."""
+        spool = self._logs.get(topic)
+        if spool is None or self._queue or self._writing or not self._subs.get(topic):
+            super()._enqueue(topic, key, value)
+            return
+        m = self._m_emitted.get(topic)
+        if m is None:
+            m = self._m_emitted[topic] = metrics.PUBLISHER_EMITTED.labels(topic)
+        m.inc()
+        try:
+            seqs = spool.append_many([(topic, key, value, int(time.time() * 1000))], sync=False)
+        except Exception as exc:  # noqa: BLE001 - emit never raises (disk error, closed log)
+            self._drop("write_error", topic, exc)
+            return
+        if seqs[0] is None:         # spool full: counted + ERROR-logged by the spool
+            metrics.PUBLISHER_DROPPED.labels("spool_full").inc()
+            return
+        metrics.PUBLISHER_SENT.labels(topic).inc()
+        self._dirty.add(topic)
+        if not self._wakeup.is_set():
+            self._wakeup.set()
+
     # ---- transport (publish: QueuedFront) -----------------------------------------------------
 
     async def unsubscribe(self, sub: Subscription, drain_timeout_s: float = 5.0) -> None:
@@ -244,7 +275,7 @@ class InProcessBus(QueuedFront):
 
     def idle(self) -> bool:
         """Nothing queued, nothing being written, every subscription caught up."""
-        if self._queue or self._writing:
+        if self._queue or self._writing or self._dirty or self._syncing:
             return False
         for topic, subs in self._subs.items():
             spool = self._logs.get(topic)
@@ -289,10 +320,16 @@ class InProcessBus(QueuedFront):
 
     async def _write_loop(self) -> None:
         while True:
+            if self._dirty:
+                await self._sync_dirty()
             if not self._queue:
+                if self._dirty:
+                    continue
                 if self._stopping:
                     return
                 self._wakeup.clear()
+                if self._dirty or self._queue:
+                    continue
                 await self._wakeup.wait()
                 continue
             n = min(len(self._queue), self.write_batch)
@@ -312,6 +349,32 @@ class InProcessBus(QueuedFront):
                 self._writing = False
             metrics.PUBLISHER_QUEUE_DEPTH.set(len(self._queue))
 
+    async def _sync_dirty(self) -> None:
+        """fsync the logs written since the last round (group commit; appends go on meanwhile)
+        and wake their subscriptions: records become visible to handlers only now."""
+        topics = list(self._dirty)
+        self._dirty.clear()
+        self._syncing.update(topics)
+        try:
+            await self._sync_topics(topics)
+        finally:
+            self._syncing.clear()
+
+    async def _sync_topics(self, topics: list[str]) -> None:
+        for topic in topics:
+            spool = self._logs.get(topic)
+            if spool is None:
+                continue
+            try:
+                await asyncio.to_thread(spool.sync)
+            except Exception as exc:  # noqa: BLE001 - the writer must survive (disk errors)
+                log.error("bus writer failed to fsync topic %s: %s", topic, type(exc).__name__)
+                self._dirty.add(topic)      # retried; the records stay invisible until then
+                await asyncio.sleep(0.1)
+                continue
+            for s in self._subs.get(topic, ()):
+                s.wake.set()
+
     async def _append(self, topic: str, items: list[QueuedItem]) -> None:
         subs = self._subs.get(topic)
         if not subs:
@@ -319,7 +382,8 @@ class InProcessBus(QueuedFront):
             return
         spool = await self._log(topic)
         seqs = await asyncio.to_thread(
-            spool.append_many, [(i.topic, i.key, i.value, i.ts) for i in items], sync=True)
+            spool.append_many, [(i.topic, i.key, i.value, i.ts) for i in items], sync=False)
+        self._dirty.add(topic)
         lost = sum(1 for s in seqs if s is None)
         if lost:
             metrics.PUBLISHER_DROPPED.labels("spool_full").inc(lost)
@@ -347,7 +411,9 @@ class InProcessBus(QueuedFront):
                     and (self._writer is None or self._writer.done()):
                 return
             if sub.closing and (sub.position >= spool.durable_next and not self._queue
-                                and not self._writing or time.monotonic() >= sub.deadline):
+                                and not self._writing and sub.topic not in self._dirty
+                                and sub.topic not in self._syncing
+                                or time.monotonic() >= sub.deadline):
                 return
             if spool.durable_next <= sub.position:
                 sub.wake.clear()

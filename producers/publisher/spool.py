@@ -14,8 +14,12 @@ Layout in ``directory``:
   ``register_volatile``) are deleted.
 - ``LOCK``: an flock held while the spool is open (one process per spool directory).
 
-Writes go to the OS at once and are fsync'd in batches (every ``fsync_every`` records or
-``fsync_interval_s``, or when ``sync()`` is called). Readers only see fsync'd ("durable")
+Writes go to the OS at once (one ``write()`` per ``append_many``: a record whose append
+returned survives a kill of the process) and are fsync'd in batches (every ``fsync_every``
+records or ``fsync_interval_s``, or when ``sync()`` is called). The fsync runs outside the append
+lock (on a dup of the active file's fd; segments rotated out since the last sync and the
+directory are fsync'd by the next ``sync()``), so an append never waits for a disk flush.
+Readers only see fsync'd ("durable")
 records, so an offset a reader saw can never be lost and reused after a crash. At open, a torn
 or corrupt tail of the last segment (a crash mid-write) is detected by length/CRC and cut off;
 a corrupt record inside an older segment makes the reader skip to the next segment (logged,
@@ -125,6 +129,7 @@ class Spool:
         self.fsync_every = fsync_every
         self.fsync_interval_s = fsync_interval_s
         self._lock = threading.RLock()
+        self._sync_lock = threading.Lock()   # one sync at a time; taken before ``_lock``
         self.dir.mkdir(parents=True, exist_ok=True)
         self._lock_fd = os.open(self.dir / "LOCK", os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -137,6 +142,8 @@ class Spool:
         self._volatile: dict[str, int] = {}   # in-memory readers: hold retention until restart
         self._hints: dict[int, tuple[int, int]] = {}   # seq -> (segment base, byte offset)
         self._file = None
+        self._rotated: list = []          # rotated-out segment files not yet fsync'd
+        self._dir_dirty = False           # segment created/deleted since the last dir fsync
         self._unsynced = 0
         self._last_sync = time.monotonic()
         self._drops_since_log = 0
@@ -185,6 +192,13 @@ class Spool:
                 self._new_segment(floor)
             else:
                 self._file = open(last.path, "ab")
+        if self._dir_dirty:
+            for f in self._rotated:
+                os.fsync(f.fileno())
+                f.close()
+            self._rotated = []
+            _fsync_dir(self.dir)
+            self._dir_dirty = False
         self._durable_next = self.next_seq
         self._gc()
         self._update_gauges()
@@ -209,15 +223,19 @@ class Spool:
     def _seg_path(self, base: int) -> Path:
         return self.dir / f"{base:020d}{_SEG_SUFFIX}"
 
-    def _new_segment(self, base: int) -> None:
+    def _new_segment(self, base: int, *, old_synced: bool = False) -> None:
+        """Start a segment. The old file (unless ``old_synced``) and the directory are fsync'd
+        by the next ``sync()``, which is what makes the records in it visible."""
         if self._file is not None:
             self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
+            if old_synced:
+                self._file.close()
+            else:
+                self._rotated.append(self._file)
         path = self._seg_path(base)
         self._file = open(path, "ab")
         self._segments.append(_Segment(base, path, 0, 0))
-        _fsync_dir(self.dir)
+        self._dir_dirty = True
 
     # ---- properties ------------------------------------------------------------------------
 
@@ -265,6 +283,7 @@ class Spool:
         or None where it was refused because the spool is full. ``sync``: True forces an fsync,
         False skips it, None applies the batch policy. Blocks."""
         out: list[int | None] = []
+        want_sync = False
         with self._lock:
             if self._closed:
                 raise RuntimeError("spool is closed")
@@ -291,11 +310,12 @@ class Spool:
             appended = sum(1 for s in out if s is not None)
             self._m_appended.inc(appended)
             self._unsynced += appended
-            if sync or (sync is None and (
-                    self._unsynced >= self.fsync_every
-                    or time.monotonic() - self._last_sync >= self.fsync_interval_s)):
-                self._sync_locked()
+            want_sync = bool(sync or (sync is None and (
+                self._unsynced >= self.fsync_every
+                or time.monotonic() - self._last_sync >= self.fsync_interval_s)))
             self._update_gauges()
+        if want_sync:
+            self.sync()
         return out
 
     def _write(self, chunks: list[bytes], nbytes: int) -> None:
@@ -308,17 +328,39 @@ class Spool:
         seg.count = (seg.count or 0) + len(chunks)
 
     def sync(self) -> None:
-        """fsync what was appended; afterwards readers see it. Blocks."""
-        with self._lock:
-            if not self._closed:
-                self._sync_locked()
-
-    def _sync_locked(self) -> None:
-        if self._durable_next != self.next_seq or self._unsynced:
-            os.fsync(self._file.fileno())
-        self._unsynced = 0
-        self._last_sync = time.monotonic()
-        self._durable_next = self.next_seq
+        """fsync what was appended; afterwards readers see it. Blocks (fsync), but the fsync
+        runs outside the append lock, so concurrent appends go on meanwhile."""
+        with self._sync_lock:
+            with self._lock:
+                if self._closed:
+                    return
+                target = self.next_seq
+                if target == self._durable_next and not self._rotated and not self._dir_dirty:
+                    self._unsynced = 0
+                    self._last_sync = time.monotonic()
+                    return
+                rotated, self._rotated = self._rotated, []
+                dir_dirty, self._dir_dirty = self._dir_dirty, False
+                fd = os.dup(self._file.fileno())
+            try:
+                for f in rotated:
+                    os.fsync(f.fileno())
+                os.fsync(fd)
+                if dir_dirty:
+                    _fsync_dir(self.dir)
+            except BaseException:
+                with self._lock:      # retried by the next sync; nothing became visible
+                    self._rotated[:0] = rotated
+                    self._dir_dirty = self._dir_dirty or dir_dirty
+                raise
+            finally:
+                os.close(fd)
+            for f in rotated:
+                f.close()
+            with self._lock:
+                self._durable_next = max(self._durable_next, target)
+                self._unsynced = max(0, self.next_seq - target)
+                self._last_sync = time.monotonic()
 
     def _dropped(self, n: int) -> None:
         self._m_dropped.inc(n)
@@ -441,11 +483,18 @@ class Spool:
                 return
             if next_seq <= self._cursors.get(name, -1):
                 return
-            self._persist_cursor(name, next_seq)
+        # The file write + fsyncs run outside the lock (appends go on); one reader commits its
+        # own name from one task at a time. Retention moves only after the cursor is on disk.
+        self._write_cursor(name, next_seq)
+        with self._lock:
+            if self._closed:
+                return
+            if next_seq > self._cursors.get(name, -1):
+                self._cursors[name] = next_seq
             self._gc()
             self._update_gauges()
 
-    def _persist_cursor(self, name: str, value: int) -> None:
+    def _write_cursor(self, name: str, value: int) -> None:
         path = self.dir / f"cursor-{name}"
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "w") as f:
@@ -454,6 +503,9 @@ class Spool:
             os.fsync(f.fileno())
         os.replace(tmp, path)
         _fsync_dir(self.dir)
+
+    def _persist_cursor(self, name: str, value: int) -> None:
+        self._write_cursor(name, value)
         self._cursors[name] = value
 
     def _gc(self) -> None:
@@ -466,15 +518,16 @@ class Spool:
             seg.path.unlink(missing_ok=True)
             removed = True
         active = self._segments[-1]
-        if low >= self.next_seq and active.size > 0 and self._durable_next == self.next_seq:
+        if (low >= self.next_seq and active.size > 0 and self._durable_next == self.next_seq
+                and not self._rotated):
             # All consumed: start an empty segment (keeps the numbering) and drop the old one.
-            self._new_segment(self.next_seq)
+            self._new_segment(self.next_seq, old_synced=True)
             old = self._segments.pop(0)
             old.path.unlink(missing_ok=True)
             removed = True
         if removed:
             self._hints.clear()
-            _fsync_dir(self.dir)
+            self._dir_dirty = True      # fsync'd by the next sync() (or close)
 
     def _update_gauges(self) -> None:
         self._m_bytes.set(self.size_bytes)
@@ -485,12 +538,20 @@ class Spool:
 
     def close(self) -> None:
         """fsync and release the directory lock. Blocks."""
-        with self._lock:
+        with self._sync_lock, self._lock:
             if self._closed:
                 return
             try:
-                self._sync_locked()
+                for f in self._rotated:
+                    os.fsync(f.fileno())
+                    f.close()
+                self._rotated = []
+                self._file.flush()
+                os.fsync(self._file.fileno())
                 self._file.close()
+                if self._dir_dirty:
+                    _fsync_dir(self.dir)
+                self._durable_next = self.next_seq
             finally:
                 self._closed = True
                 os.close(self._lock_fd)

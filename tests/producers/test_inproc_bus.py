@@ -304,3 +304,55 @@ async def test_volatile_subscription_leaves_no_cursor_and_starts_where_asked(tmp
         await bus2.stop()
     cursors = sorted(p.name for p in (tmp_path / "bus" / TOPIC).glob("cursor-*"))
     assert cursors == ["cursor-metering"]
+
+
+_SIGKILL_CHILD = r"""
+import asyncio, os, signal, sys
+from producers.publisher.inproc import InProcessBus
+from schemas.events import RequestEvent
+
+async def main():
+    bus = InProcessBus(sys.argv[1], spool_kwargs={"segment_bytes": 4096})
+    async def stuck(records):
+        await asyncio.sleep(3600)           # "metering" never commits: holds retention
+    async def noop(records):
+        pass                                # "other" reads and commits concurrently
+    bus.subscribe("tollgate.requests.v1", stuck, max_batch=10, max_wait_ms=0, name="metering")
+    bus.subscribe("tollgate.requests.v1", noop, max_batch=7, max_wait_ms=0, name="other")
+    await bus.start()
+    n = int(sys.argv[2])
+    for i in range(n):
+        bus.emit("tollgate.requests.v1", "k", RequestEvent(
+            gateway_id="gw", request_id=f"k:{i}", org_id="o", workspace_id="w", repo_id="r",
+            repo_ai_api_key_id="k"))
+        if i % 37 == 0:
+            await asyncio.sleep(0)          # let the writer fsync and "other" read meanwhile
+    os.kill(os.getpid(), signal.SIGKILL)    # right after the last emit returned
+
+asyncio.run(main())
+"""
+
+
+async def test_sigkill_right_after_emit_loses_nothing(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    n = 300
+    proc = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-c", _SIGKILL_CHILD, str(tmp_path), str(n)],
+        capture_output=True, text=True, timeout=120, cwd=str(Path(__file__).resolve().parents[2]))
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    segments = list((tmp_path / "bus" / TOPIC).glob("*.seg"))
+    assert len(segments) > 3        # rotation happened while emitting
+    bus = InProcessBus(tmp_path, spool_kwargs={"segment_bytes": 4096})
+    got = Collector()
+    bus.subscribe(TOPIC, got, max_batch=1000, max_wait_ms=0, name="metering")
+    await bus.start()
+    try:
+        assert await bus.drain(10)
+    finally:
+        await bus.stop()
+    assert [r.offset for r in got.records] == list(range(n))
+    assert [RequestEvent.from_wire(r.value).request_id for r in got.records] == \
+        [f"k:{i}" for i in range(n)]
