@@ -47,6 +47,7 @@ from schemas import topics
 from schemas.events import DeadLetter, PromptEvent, WireModel
 from schemas.policy import RateLimitRule, TokenBudgetRule, limit_span, window_bounds
 from schemas.records import Record
+from tollgate.kafka_admin import ensure_topics
 
 log = logging.getLogger("tollgate.policy.consumer")
 
@@ -175,7 +176,7 @@ class PolicyConsumer:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
         boot = self.settings.kafka_bootstrap
-        await _ensure_topics(boot, [self.out_topics[topics.DECISIONS], self.prompts_topic])
+        await ensure_topics(boot, [self.out_topics[topics.DECISIONS], self.prompts_topic])
         self._producer = AIOKafkaProducer(bootstrap_servers=boot, acks="all", linger_ms=5,
                                           client_id="tollgate-policy")
         await self._producer.start()
@@ -366,23 +367,6 @@ async def _poll(consumer: Any, what: str, **getmany: Any) -> dict | None:
         log.warning("%s poll failed (%s); retrying", what, type(exc).__name__)
         await asyncio.sleep(0.5)
         return None
-
-
-async def _ensure_topics(bootstrap: str, names: Sequence[str], partitions: int = 3) -> None:
-    """Create the compacted decisions / short-retention prompts topics if missing (idempotent)."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
-    await admin.start()
-    try:
-        resp = await admin.create_topics(
-            [NewTopic(n, partitions, 1, topic_configs=dict(topics.TOPIC_CONFIGS.get(n, {}))) for n in names],
-            timeout_ms=15000)
-        for err in resp.topic_errors:
-            if err[1] not in (0, 36):
-                log.warning("creating topic %s failed with error code %s", err[0], err[1])
-    finally:
-        await admin.close()
 
 
 async def run_policy(settings: Any, *, stop_event: asyncio.Event | None = None,

@@ -20,25 +20,9 @@ from typing import Any, Sequence
 from schemas import topics
 from schemas.events import Decision
 from schemas.records import Record
+from tollgate.kafka_admin import ensure_topics
 
 log = logging.getLogger("tollgate.policy.decisions")
-
-
-async def ensure_topics(bootstrap: str, names: Sequence[str], partitions: int = 3) -> None:
-    """Create `names` with their `topics.TOPIC_CONFIGS` if missing (idempotent). Awaits the broker."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
-    await admin.start()
-    try:
-        resp = await admin.create_topics(
-            [NewTopic(n, partitions, 1, topic_configs=dict(topics.TOPIC_CONFIGS.get(n, {}))) for n in names],
-            timeout_ms=15000)
-        for err in resp.topic_errors:
-            if err[1] not in (0, 36):     # 36: already exists
-                log.warning("creating topic %s failed with error code %s", err[0], err[1])
-    finally:
-        await admin.close()
 
 
 class DecisionSubscriber:
