@@ -60,16 +60,21 @@ def wait_http(url: str, timeout: float = 60.0, headers: dict | None = None, proc
     raise RuntimeError(f"{url} did not come up in {timeout}s")
 
 
-def rss_kb(pid: int) -> int:
-    """Peak RSS (VmHWM) of a process and all its descendants, in kB."""
-    total = 0
+def _with_children(pid: int) -> list[int]:
+    """The process and its direct children (uvicorn workers, a proxy's server process)."""
     pids = [pid]
     try:
         out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
         pids += [int(x) for x in out.split()]
     except Exception:  # noqa: BLE001
         pass
-    for p in pids:
+    return pids
+
+
+def rss_kb(pid: int) -> int:
+    """Peak RSS (VmHWM) of a process and its children, in kB."""
+    total = 0
+    for p in _with_children(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
@@ -82,14 +87,8 @@ def rss_kb(pid: int) -> int:
 def cpu_s(pid: int) -> float:
     """User+system CPU seconds of a process and its children (utime+stime from /proc)."""
     total = 0.0
-    pids = [pid]
-    try:
-        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
-        pids += [int(x) for x in out.split()]
-    except Exception:  # noqa: BLE001
-        pass
     tick = os.sysconf("SC_CLK_TCK")
-    for p in pids:
+    for p in _with_children(pid):
         try:
             f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
             total += (int(f[11]) + int(f[12])) / tick
