@@ -23,9 +23,9 @@ def _routers() -> tuple:
 
     Imported on demand: `tollgate gateway` needs only `ops`, and importing the rest costs it
     ~40 MB of code plus a 64 MB argon2 peak (`api.routers.users` hashes a dummy password)."""
-    from api.routers import aillm, policies, repos, stats, users, workspaces
+    from api.routers import aillm, policies, repos, stats, tokens, users, workspaces
 
-    return (ops.router, users.router, workspaces.router, stats.router, aillm.router,
+    return (ops.router, tokens.router, users.router, workspaces.router, stats.router, aillm.router,
             repos.router, policies.router)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.errors import ApiError
 from api.security import decode_token
 from schemas.enums import WorkspaceRole
+from store import apitokens
 from store.models import User, Workspace, WorkspaceMember
 
 ORG_WIDE_ROLES = {"OWNER", "ADMINISTRATORS"}  # see every workspace of their org, as ADMIN
@@ -47,7 +48,11 @@ async def get_principal(request: Request, db: Db) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "Missing bearer token")
-    user_id = decode_token(request.app.state.settings.jwt_secret_bytes, token.strip(), "access")
+    token = token.strip()
+    if apitokens.looks_like_api_token(token):
+        user_id = await apitokens.resolve(db, token)
+    else:
+        user_id = decode_token(request.app.state.settings.jwt_secret_bytes, token, "access")
     if user_id is None:
         raise ApiError(401, "Invalid or expired token")
     user = await db.get(User, user_id)

@@ -23,3 +23,8 @@ def decode_token(secret: bytes, token: str, kind: str) -> str | None:
     if payload.get("typ") != kind:
         return None
     return str(payload["sub"])
+
+
+def token_claims(secret: bytes, token: str) -> dict:
+    """The claims of a token this process just issued (verified; raises on a bad token)."""
+    return jwt.decode(token, secret, algorithms=["HS256"])

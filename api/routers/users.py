@@ -4,13 +4,13 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import CurrentUser, Db, OrgAdmin
 from api.errors import ApiError
-from api.security import decode_token, issue_token
+from api.security import decode_token, issue_token, token_claims
 from store.passwords import hash_password, verify_password
 from schemas.enums import OrgRole
 from store.bootstrap import EmailInUse, create_user, normalize_email
@@ -29,7 +29,11 @@ class LoginBody(BaseModel):
 
 
 class RefreshBody(BaseModel):
-    refreshToken: str = Field(min_length=1, max_length=4096)
+    """`refreshToken`, or `refresh_token` as the Flashback client's `userRefresh` sends it."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    refreshToken: str = Field(min_length=1, max_length=4096,
+                              validation_alias=AliasChoices("refreshToken", "refresh_token"))
 
 
 class CreateUserBody(BaseModel):
@@ -60,12 +64,19 @@ def user_dto(user: User) -> dict:
 
 
 def _token_answer(request: Request, user: User) -> dict:
+    """The Flashback client's LoginResponse: `accessToken` (= `token`, kept for older callers),
+    `expiresAt` in epoch milliseconds, and `tokenId`, the id (jti) of the access token."""
     s = request.app.state.settings
+    access = issue_token(s.jwt_secret_bytes, user.id, "access", s.access_token_ttl_s)
+    claims = token_claims(s.jwt_secret_bytes, access)
     return {
         "success": True,
-        "token": issue_token(s.jwt_secret_bytes, user.id, "access", s.access_token_ttl_s),
+        "accessToken": access,
+        "token": access,
         "refreshToken": issue_token(s.jwt_secret_bytes, user.id, "refresh", s.refresh_token_ttl_s),
         "expiresIn": s.access_token_ttl_s,
+        "expiresAt": claims["exp"] * 1000,
+        "tokenId": claims["jti"],
         "user": user_dto(user),
     }
 

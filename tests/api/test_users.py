@@ -18,7 +18,7 @@ def test_login_answer_shape(client, live_app) -> None:
     assert r.status_code == 200
     body = r.json()
     assert body["success"] is True
-    assert set(body) == {"success", "token", "refreshToken", "expiresIn", "user"}
+    assert set(body) == {"success", "accessToken", "token", "refreshToken", "expiresIn", "expiresAt", "tokenId", "user"}
     assert body["expiresIn"] == live_app.settings.access_token_ttl_s
     assert set(body["user"]) == {"id", "email", "name", "orgId", "orgRole"}
     assert body["user"]["orgRole"] == "OWNER" and body["user"]["email"] == live_app.admin_email
