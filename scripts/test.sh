@@ -21,6 +21,12 @@ fi
 log "installing tollgate[test] into $VENV"
 "$VENV/bin/python" -m pip install -q -e ".[test]"
 
+# npm dev dependencies of the TypeScript client (its tests and the Flashback-client test use them)
+if command -v npm >/dev/null 2>&1 && [ ! -x clients/typescript/node_modules/.bin/tsc ]; then
+  log "installing clients/typescript npm dev dependencies"
+  (cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 # 2. services, in a private run dir, stopped on any exit
 RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/tollgate-test.XXXXXX")"
 chmod 0755 "$RUN_DIR"  # the PostgreSQL cluster runs as the postgres user

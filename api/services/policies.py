@@ -194,9 +194,8 @@ async def list_violations(db: AsyncSession, who: Principal, warehouse: Any, *, a
         ws_ids = await accessible_workspace_ids(db, who)
     _check_id(repo_id, "repoId")
     _check_id(policy_id, "policyId")
-    empty = {"success": True, "violations": [], "total": 0, "skip": skip, "take": take}
     if not ws_ids:
-        return empty
+        return _page(alerts, [], 0, skip, take)
     if warehouse is None:
         raise ApiError(503, "Analytics store is not available")
     f = ViolationFilter(workspace_ids=ws_ids, repo_id=repo_id, policy_id=policy_id, start=t0, end=t1,
@@ -222,7 +221,16 @@ async def list_violations(db: AsyncSession, who: Principal, warehouse: Any, *, a
             "block": bool(v["block"]), "llmType": v["llm_type"] or None, "llmModel": v["llm_model"] or None,
             "host": v["gateway_id"] or None,
         })
-    return {"success": True, "violations": out, "total": total, "skip": skip, "take": take}
+    return _page(alerts, out, total, skip, take)
+
+
+def _page(alerts: bool, rows: list[dict], total: int, skip: int, take: int) -> dict:
+    """Violations under `violations`; alerts under `alerts` (the Flashback client's
+    GetPolicyAlertsResponse) and, for older callers, the same list under `violations` too."""
+    page = {"success": True, "violations": rows, "total": total, "skip": skip, "take": take}
+    if alerts:
+        page["alerts"] = rows
+    return page
 
 
 async def _names(db: AsyncSession, items: list[dict]) -> tuple[dict[str, str], dict[str, str]]:
