@@ -30,7 +30,7 @@ def _routers() -> tuple:
 
 
 def _new_app(runtime: "Runtime") -> FastAPI:
-    app = FastAPI(title="Tollgate", version="0.1.0", docs_url=None, redoc_url=None)
+    app = FastAPI(title="Tollgate", version="0.1.0", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.runtime = runtime
     app.state.settings = runtime.settings
     app.state.sessionmaker = runtime.sessionmaker
@@ -40,9 +40,12 @@ def _new_app(runtime: "Runtime") -> FastAPI:
 
 def create_api_app(runtime: "Runtime") -> FastAPI:
     """The management API: every router of `api/routers/`."""
+    from api.openapi import install_docs
+
     app = _new_app(runtime)
     for router in _routers():
         app.include_router(router)
+    install_docs(app)
     return app
 
 
