@@ -169,3 +169,13 @@ def install_docs(app: FastAPI) -> None:
             swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
             swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
         )
+
+
+def document() -> dict[str, Any]:
+    """The document without a running process (for `scripts/gen_docs.py` and the clients)."""
+    from api.app import _routers
+
+    app = FastAPI(title="Tollgate", version="0.1.0")
+    for router in _routers():
+        app.include_router(router)
+    return build_openapi(app)
