@@ -1,22 +1,27 @@
-"""Write the generated docs: `docs/openapi.json`, `docs/api-reference.md`, `docs/settings.md`.
+"""Write the generated docs (`docs/openapi.json`, `docs/api-reference.md`, `docs/settings.md`) and
+the Python client's types (`clients/python/tollgate_client/types.py`).
 
     .venv/bin/python scripts/gen_docs.py          # rewrite them
     .venv/bin/python scripts/gen_docs.py --check  # exit 1 when a committed file is stale
 
 `tests/test_docs_current.py` runs the check; the TypeScript client's types are generated from
-`docs/openapi.json` (`npm run gen` in clients/typescript).
+`docs/openapi.json` (`npm run gen` in clients/typescript, run here too when its npm
+dependencies are installed; `npm run check-drift` checks them).
 """
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 from api.openapi import document  # noqa: E402
+from gen_client_types import python_types  # noqa: E402
 from tollgate.settings import Settings  # noqa: E402
 
 DOCS = ROOT / "docs"
@@ -105,6 +110,7 @@ def outputs() -> dict[Path, str]:
         DOCS / "openapi.json": json.dumps(doc, indent=2, sort_keys=False) + "\n",
         DOCS / "api-reference.md": reference_md(doc),
         DOCS / "settings.md": settings_md(),
+        ROOT / "clients" / "python" / "tollgate_client" / "types.py": python_types(doc),
     }
 
 
@@ -118,6 +124,9 @@ def main(argv: list[str]) -> int:
     if "--check" not in argv:
         for path, text in expected.items():
             path.write_text(text)
+        ts_dir = ROOT / "clients" / "typescript"
+        if (ts_dir / "node_modules" / ".bin" / "openapi-typescript").exists():
+            subprocess.run(["npm", "run", "--silent", "gen"], cwd=ts_dir, check=True)
         return 0
     old = stale(expected)
     if old:

@@ -20,6 +20,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 log "installing tollgate[test] into $VENV"
 "$VENV/bin/python" -m pip install -q -e ".[test]"
+"$VENV/bin/python" -m pip install -q -e clients/python  # the Python client (its tests use it)
 
 # npm dev dependencies of the TypeScript client (its tests and the Flashback-client test use them)
 if command -v npm >/dev/null 2>&1 && [ ! -x clients/typescript/node_modules/.bin/tsc ]; then
