@@ -23,7 +23,8 @@ log "installing tollgate[test] into $VENV"
 "$VENV/bin/python" -m pip install -q -e clients/python  # the Python client (its tests use it)
 
 # npm dev dependencies of the TypeScript client (its tests and the Flashback-client test use them)
-if command -v npm >/dev/null 2>&1 && [ ! -x clients/typescript/node_modules/.bin/tsc ]; then
+if command -v npm >/dev/null 2>&1 && { [ ! -x clients/typescript/node_modules/.bin/tsc ] ||
+    [ clients/typescript/package-lock.json -nt clients/typescript/node_modules/.package-lock.json ]; }; then
   log "installing clients/typescript npm dev dependencies"
   (cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error)
 fi

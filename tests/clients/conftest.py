@@ -58,6 +58,8 @@ def ts_dir() -> Path:
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         pytest.fail("node and npm are needed (.ci/run installs them from Debian)")
-    if not (TS_DIR / "node_modules" / ".bin" / "tsc").exists():
+    installed = TS_DIR / "node_modules" / ".package-lock.json"
+    if (not (TS_DIR / "node_modules" / ".bin" / "tsc").exists() or not installed.exists()
+            or installed.stat().st_mtime < (TS_DIR / "package-lock.json").stat().st_mtime):
         run_node_tool([npm, "ci", "--no-audit", "--no-fund"], TS_DIR, timeout=600)
     return TS_DIR
