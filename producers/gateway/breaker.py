@@ -3,6 +3,11 @@
 Closed -> open after `threshold` consecutive failures (429/5xx/timeouts/connection errors);
 open skips the config for `cooldown_s`; then half-open lets one trial through: success closes,
 failure re-opens. Pure state + an injectable clock; never blocks.
+
+Attempts take a `Trial` (`breakers.trial(id)`, None when the breaker refuses) and use it as a
+context manager: `ok()` / `failed()` give the verdict; leaving the block without one (a request
+the gateway refused before sending it, a client that went away) releases a half-open trial,
+so the next request gets it instead of the breaker staying half-open forever.
 """
 from __future__ import annotations
 
@@ -78,3 +83,36 @@ class CircuitBreakers:
         st = self._states.get(config_id)
         if st is not None and st.state == HALF_OPEN:
             st.trial_in_flight = False
+
+    def trial(self, config_id: str) -> "Trial | None":
+        """Admit one attempt at `config_id` (None: the breaker refuses it now)."""
+        return Trial(self, config_id) if self.allow(config_id) else None
+
+
+class Trial:
+    """One admitted attempt; the verdict is given once, and always given on leaving the block."""
+
+    __slots__ = ("_breakers", "config_id", "verdict")
+
+    def __init__(self, breakers: CircuitBreakers, config_id: str) -> None:
+        self._breakers = breakers
+        self.config_id = config_id
+        self.verdict: str | None = None
+
+    def ok(self) -> None:
+        if self.verdict is None:
+            self.verdict = "ok"
+            self._breakers.success(self.config_id)
+
+    def failed(self) -> None:
+        if self.verdict is None:
+            self.verdict = "failed"
+            self._breakers.failure(self.config_id)
+
+    def __enter__(self) -> "Trial":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.verdict is None:
+            self.verdict = "released"
+            self._breakers.release(self.config_id)

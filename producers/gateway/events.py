@@ -1,22 +1,31 @@
-"""Per-request outcome (mutable while the request runs) -> one `RequestEvent`. Pure.
+"""The request record (mutable while the request runs) -> one `RequestEvent`. Pure.
 
-No prompt or completion text and no secret ever enters the outcome.
+Everything the event says is gathered on one `RequestRecord`: identity, routing, timing
+(including time spent waiting on providers), attempts, usage and the final status.
+`build_event` is the only place a `RequestEvent` is made. No prompt or completion text and no
+secret ever enters the record.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 from schemas.events import SCHEMA_VERSION, Attempt, RequestEvent, new_event_id
 from store.snapshot import KeyEntry
 
+_perf = time.perf_counter
+
 
 @dataclass(slots=True)
-class Outcome:
+class RequestRecord:
     request_id: str
     key: KeyEntry
     endpoint: str
     started_wall: float          # time.time() at arrival
+    started: float = field(default_factory=_perf)  # perf_counter() at arrival
+    upstream_ms: float = 0.0     # time spent waiting on providers (excluded from overhead)
     model: str = ""
     provider_model: str = ""
     stream: bool = False
@@ -42,6 +51,45 @@ class Outcome:
         self.http_status = http_status
         self.error_type = error_type
 
+    def elapsed_ms(self) -> float:
+        return (_perf() - self.started) * 1000.0
+
+    def waited(self, since: float) -> float:
+        """Count the provider wait since `since` (a perf_counter value); returns it in ms."""
+        dt = (_perf() - since) * 1000.0
+        self.upstream_ms += dt
+        return dt
+
+    def mark_overhead(self) -> float:
+        """The gateway's own time so far (elapsed minus provider waits), kept and returned."""
+        self.overhead_ms = self.elapsed_ms() - self.upstream_ms
+        return self.overhead_ms
+
+    def mark_first_byte(self) -> None:
+        if self.ttft_ms is None:
+            self.ttft_ms = self.elapsed_ms()
+
+    def attempted(self, ai_llm_id: str, ai_type: str, provider_model: str, status: str,
+                  http_status: int | None, error_type: str | None, latency_ms: float) -> None:
+        """One provider attempt; the record names the last config tried."""
+        self.attempts.append(make_attempt(ai_llm_id, ai_type, provider_model, status, http_status,
+                                          error_type, round(latency_ms, 3)))
+        self.ai_llm_id, self.ai_type, self.provider_model = ai_llm_id, ai_type, provider_model
+
+    def used(self, usage: Any) -> None:
+        """Provider-reported usage (a `producers.adapters.base.Usage`)."""
+        self.tokens_in, self.tokens_out = usage.tokens_in, usage.tokens_out
+        self.cached_tokens = getattr(usage, "cached_tokens", 0) or 0
+
+    def estimated(self, tokens_in: int, tokens_out: int = 0) -> None:
+        self.tokens_in, self.tokens_out, self.usage_source = tokens_in, tokens_out, "estimated"
+
+    def finish(self) -> None:
+        """Close the timing when the request is over (before the event is built)."""
+        self.latency_ms = self.elapsed_ms()
+        if not self.overhead_ms:
+            self.overhead_ms = self.latency_ms - self.upstream_ms
+
 
 def _construct(cls, values: dict):
     """Build a pydantic model from values this module made with the right types, skipping
@@ -64,7 +112,7 @@ def make_attempt(ai_llm_id: str, ai_type: str, provider_model: str, status: str,
     })
 
 
-def build_event(o: Outcome, gateway_id: str) -> RequestEvent:
+def build_event(o: RequestRecord, gateway_id: str) -> RequestEvent:
     """Runs after the response was sent (never adds latency to it)."""
     repo = o.key.repo
     return _construct(RequestEvent, dict(

@@ -6,9 +6,10 @@ import pytest
 
 from producers.gateway.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreakers
 from producers.gateway.errors import error_body
-from producers.gateway.events import Outcome, build_event
-from producers.gateway.handlers import Gateway
+from producers.gateway.asgi import parse_json
+from producers.gateway.events import RequestRecord, build_event
 from producers.gateway.routing import resolve
+from producers.gateway.surfaces.chat import filter_chunks
 from producers.gateway.usage import CompletionCounter, estimate_prompt_tokens, text_tokens
 from schemas.events import RequestEvent
 from store.snapshot import ConfigEntry, KeyEntry, RepoEntry
@@ -104,9 +105,9 @@ def test_stream_filter_drops_usage_only_chunk_unless_asked() -> None:
         b"data: [DONE]\n\n",
     ]
     c = CompletionCounter()
-    out = Gateway._filter(lines, c, client_wants_usage=False)
+    out = filter_chunks(lines, c, client_wants_usage=False)
     assert b'"usage"' not in out and out.endswith(b"data: [DONE]\n\n") and b'"hi"' in out
-    out = Gateway._filter(lines, CompletionCounter(), client_wants_usage=True)
+    out = filter_chunks(lines, CompletionCounter(), client_wants_usage=True)
     assert out == b"".join(lines)
 
 
@@ -118,7 +119,7 @@ def test_error_shape() -> None:
 
 def test_event_has_no_text_and_round_trips() -> None:
     key = KeyEntry("k1", "key", REPO)
-    o = Outcome(request_id="rq", key=key, endpoint="chat.completions", started_wall=1_700_000_000.0,
+    o = RequestRecord(request_id="rq", key=key, endpoint="chat.completions", started_wall=1_700_000_000.0,
                 model="gpt-4o", tokens_in=5, tokens_out=7, user_id="u", conversation_id="c")
     ev = build_event(o, "gw")
     wire = ev.to_wire()
@@ -134,7 +135,7 @@ def test_parse_json_rejects_non_objects(raw: bytes) -> None:
     from producers.gateway.errors import GatewayError
 
     with pytest.raises(GatewayError) as ei:
-        Gateway.parse_json(raw)
+        parse_json(raw)
     assert ei.value.status == 400
 
 
@@ -202,3 +203,18 @@ async def test_snapshot_skips_configs_whose_secret_cannot_be_opened(tmp_path) ->
     entry = snap.keys_by_hash[apikeys.hash_secret("tg_s")]
     assert [c.ai_llm_id for c in entry.repo.configs] == ["good"]
     assert "sk-good" not in repr(snap.configs["good"])
+
+
+def test_trial_without_verdict_releases_the_half_open_slot() -> None:
+    now = [0.0]
+    b = CircuitBreakers(threshold=1, cooldown_s=1, clock=lambda: now[0])
+    b.failure("c")
+    now[0] = 2.0
+    with pytest.raises(RuntimeError):
+        with b.trial("c") as t:          # the one half-open trial...
+            assert b.trial("c") is None  # ...admits no second one while it runs
+            raise RuntimeError("refused before the provider was called")
+    assert t.verdict == "released" and b.state("c") == HALF_OPEN
+    with b.trial("c") as t2:
+        t2.failed()
+    assert b.state("c") == OPEN and b.trial("c") is None

@@ -1,0 +1,10 @@
+"""Client-facing API surfaces, by the route table's endpoint name (see `surfaces.base`)."""
+from __future__ import annotations
+
+from producers.gateway.surfaces.base import Plan, Pipe, Surface
+from producers.gateway.surfaces.chat import CHAT
+from producers.gateway.surfaces.embeddings import EMBEDDINGS
+
+SURFACES: dict[str, Surface] = {"chat.completions": CHAT, "embeddings": EMBEDDINGS}
+
+__all__ = ["SURFACES", "Plan", "Pipe", "Surface"]
