@@ -23,10 +23,10 @@ def _routers() -> tuple:
 
     Imported on demand: `tollgate gateway` needs only `ops`, and importing the rest costs it
     ~40 MB of code plus a 64 MB argon2 peak (`api.routers.users` hashes a dummy password)."""
-    from api.routers import aillm, policies, repos, stats, tokens, users, workspaces
+    from api.routers import aillm, policies, repos, stats, tokens, ui, users, workspaces
 
     return (ops.router, tokens.router, users.router, workspaces.router, stats.router, aillm.router,
-            repos.router, policies.router)
+            repos.router, policies.router, ui.router)
 
 
 def _new_app(runtime: "Runtime") -> FastAPI:

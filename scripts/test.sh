@@ -29,6 +29,13 @@ if command -v npm >/dev/null 2>&1 && { [ ! -x clients/typescript/node_modules/.b
   (cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# Debian's chromium for the dashboard tests (tests/ui drive it with Playwright; its own browser
+# download cannot work here)
+if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  log "installing chromium (tests/ui)"
+  apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+fi
+
 # 2. services, in a private run dir, stopped on any exit
 RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/tollgate-test.XXXXXX")"
 chmod 0755 "$RUN_DIR"  # the PostgreSQL cluster runs as the postgres user
