@@ -1,4 +1,5 @@
-"""Anthropic wire format: `/v1/models` (x-api-key) and `/v1/messages` (incl. SSE streaming)."""
+"""Anthropic wire format: `/v1/models` (x-api-key), `/v1/messages` (incl. SSE streaming) and
+`/v1/messages/count_tokens`; unknown fields are refused as Anthropic refuses them."""
 from __future__ import annotations
 
 import uuid
@@ -67,11 +68,31 @@ def _msg_text(content: Any) -> str:
     return ""
 
 
-def _validate(ctx: Ctx, body: dict[str, Any]) -> Response | None:
-    for f in ("model", "max_tokens", "messages"):
+MESSAGE_FIELDS = frozenset({"model", "messages", "max_tokens", "system", "metadata", "stop_sequences", "stream",
+                            "temperature", "top_p", "top_k", "tools", "tool_choice", "thinking", "service_tier",
+                            "container", "mcp_servers", "context_management"})
+COUNT_FIELDS = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers",
+                          "context_management"})
+
+
+def _validate(ctx: Ctx, body: dict[str, Any], count: bool = False) -> Response | None:
+    """Anthropic's request checks; `count`: the count_tokens variant (no max_tokens, fewer fields)."""
+    allowed = COUNT_FIELDS if count else MESSAGE_FIELDS
+    for f in body:
+        if f not in allowed:
+            return error(400, f"{f}: Extra inputs are not permitted")
+    meta = body.get("metadata")
+    if meta is not None:
+        if not isinstance(meta, dict):
+            return error(400, "metadata: Input should be a valid dictionary")
+        for f in meta:
+            if f != "user_id":
+                return error(400, f"metadata.{f}: Extra inputs are not permitted")
+    for f in (("model", "messages") if count else ("model", "max_tokens", "messages")):
         if f not in body:
             return error(400, f"{f}: Field required")
-    if not isinstance(body["max_tokens"], int) or isinstance(body["max_tokens"], bool) or body["max_tokens"] < 1:
+    if not count and (not isinstance(body["max_tokens"], int) or isinstance(body["max_tokens"], bool)
+                      or body["max_tokens"] < 1):
         return error(400, "max_tokens: Input should be a valid integer greater than or equal to 1")
     msgs = body["messages"]
     if not isinstance(msgs, list):
@@ -118,15 +139,34 @@ def _validate(ctx: Ctx, body: dict[str, Any]) -> Response | None:
     return None
 
 
-def _decide(body: dict[str, Any]) -> rules.Outcome:
+def prompt_tokens(body: dict[str, Any]) -> int:
+    """The fake's input tokens: words of the system prompt and of every message's text."""
     system = body.get("system")
     prompt = rules.words(_msg_text(system)) if system else 0
-    prompt += sum(rules.words(_msg_text(m.get("content"))) for m in body["messages"])
+    return prompt + sum(rules.words(_msg_text(m.get("content"))) for m in body["messages"])
+
+
+def _decide(body: dict[str, Any]) -> rules.Outcome:
+    prompt = prompt_tokens(body)
     tools = [t.get("name") for t in body.get("tools") or [] if isinstance(t, dict) and t.get("name")]
     tc = body.get("tool_choice") or {}
     choice = {"auto": "auto", "any": "required", "none": "none"}.get(tc.get("type"), tc.get("name"))
     return rules.decide(prompt_tokens=prompt, last_text=_msg_text(body["messages"][-1].get("content")),
                         tool_names=tools, tool_choice=choice, max_tokens=body["max_tokens"])
+
+
+async def count_tokens(ctx: Ctx, request: Request) -> Response:
+    """`/v1/messages/count_tokens`: the input tokens `/v1/messages` would report (tools not counted)."""
+    body = await read_call(ctx, request, FAMILY, check_auth, error,
+                           "There was an error parsing the body of your request: invalid JSON")
+    if isinstance(body, Response):
+        return body
+    if (bad := _validate(ctx, body, count=True)) is not None:
+        return bad
+    fault = await apply_faults(ctx, FAMILY, body["model"], error)
+    if isinstance(fault, Response):
+        return fault
+    return reply({"input_tokens": prompt_tokens(body)}, fault)
 
 
 def _stop(o: rules.Outcome) -> str:

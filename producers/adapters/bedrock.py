@@ -203,6 +203,9 @@ class BedrockAdapter(Adapter):
     def chat_request(self, cfg: ProviderConfig, provider_model: str, openai_body: dict[str, Any], *,
                      now: datetime | None = None) -> UpstreamRequest:
         body = build_body(openai_body)
+        if isinstance(openai_body.get("thinking"), dict) and "anthropic." in provider_model:
+            # Anthropic's `thinking` (from the Messages surface) reaches Claude on Bedrock
+            body["additionalModelRequestFields"] = {"thinking": openai_body["thinking"]}
         stream = bool(openai_body.get("stream"))
         url = join_url(runtime_base(cfg), _model_path(provider_model, "converse-stream" if stream else "converse"))
         headers = {"content-type": "application/json",

@@ -22,10 +22,14 @@ log = logging.getLogger(__name__)
 
 ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/models"): "models",
+    ("GET", "/models/{id}"): "models.get",
     ("POST", "/chat/completions"): "chat.completions",
     ("POST", "/embeddings"): "embeddings",
+    ("POST", "/messages"): "messages",
+    ("POST", "/messages/count_tokens"): "messages.count_tokens",
 }
 _PATHS = {p for _, p in ROUTES}
+_MODEL_PREFIX = "/models/"
 
 
 async def _plain(send, status: int, body: bytes) -> None:
@@ -54,6 +58,11 @@ class GatewayApp:
         if len(path) > 1 and path.endswith("/"):
             path = path[:-1]
         endpoint = ROUTES.get((scope["method"], path))
+        if endpoint is None and path.startswith(_MODEL_PREFIX) and len(path) > len(_MODEL_PREFIX):
+            # `/models/{id}`: ids may hold slashes (`bedrock/...`); the id rides on the scope
+            scope = dict(scope, **{"tollgate.model_id": path[len(_MODEL_PREFIX):]})
+            path = "/models/{id}"
+            endpoint = ROUTES.get((scope["method"], path))
         if endpoint is None:
             if path in _PATHS:
                 await _plain(send, 405, error_body(405, f"Method {scope['method']} not allowed here",

@@ -68,18 +68,23 @@ class Gateway:
         self.models = model_cache or ModelCache(transport, timeout_s=min(upstream_timeout_s, 10.0))
 
     def authenticate(self, scope: dict) -> KeyEntry | None:
-        """Bearer secret -> live key from the in-memory snapshot (no I/O)."""
+        """Repository key (`Authorization: Bearer` or Anthropic's `x-api-key`) -> live key from
+        the in-memory snapshot (no I/O)."""
+        secret: bytes | None = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 parts = value.split(None, 1)
                 if len(parts) == 2 and parts[0].lower() == b"bearer":
-                    try:
-                        secret = parts[1].strip().decode()
-                    except UnicodeDecodeError:
-                        return None
-                    return self.refresher.snapshot.keys_by_hash.get(hash_secret(secret))
-                return None
-        return None
+                    secret = parts[1].strip()
+                    break
+            elif name == b"x-api-key" and secret is None:
+                secret = value.strip()
+        if not secret:
+            return None
+        try:
+            return self.refresher.snapshot.keys_by_hash.get(hash_secret(secret.decode()))
+        except UnicodeDecodeError:
+            return None
 
     async def respond_error(self, send: Send, surface: Surface, err: GatewayError, rid: bytes,
                             overhead_ms: float | None = None) -> None:
@@ -115,17 +120,20 @@ class Gateway:
         key = self.authenticate(scope)
         if key is None:
             await self.respond_error(send, surface, GatewayError(
-                401, "Invalid API key. Use 'Authorization: Bearer <repository AI API key>'.", "invalid_api_key"), rid)
+                401, "Invalid API key. Send the repository AI API key as 'Authorization: Bearer <key>' "
+                "(or 'x-api-key: <key>').", "invalid_api_key"), rid)
             return
         rec = RequestRecord(request_id=rid_s, key=key, endpoint=endpoint, started_wall=time.time())
         ctx: RequestContext | None = None
         try:
             if key.repo.disabled:
                 raise GatewayError(403, "This repository is disabled.", "repository_disabled")
-            if endpoint == "models":
-                await self._models(key, send, rid, rec)
+            if endpoint in ("models", "models.get"):
+                await self._models(key, scope, send, rid, rec)
                 return
             plan = surface.plan(parse_json(await read_body(receive, self.max_body_bytes)))
+            if surface.forward_headers:
+                plan.headers = header_values(scope, surface.forward_headers)
             rec.model, rec.stream = plan.model, plan.stream
             rec.user_id, rec.conversation_id = plan.user_id, plan.conversation_id
             ctx = RequestContext(
@@ -134,8 +142,15 @@ class Gateway:
             )
             candidates = self._route(key, plan.model)
             ctx.extra["ai_llm_id"], ctx.extra["ai_type"] = candidates[0][0].ai_llm_id, candidates[0][0].ai_type
-            await self._precheck(ctx, plan, rec)
-            await self.attempts.run(plan, candidates, rec, receive, send, rid)
+            if surface.policed:
+                await self._precheck(ctx, plan, rec)
+            else:
+                ctx = None   # nothing to settle afterwards
+            served = surface.narrow(candidates)
+            if not served:
+                await self._local(plan, candidates[0], rec, send, rid)
+                return
+            await self.attempts.run(plan, served, rec, receive, send, rid)
         except GatewayError as err:
             if rec.status == "ok":
                 rec.fail(err.status, err.code or "error")
@@ -172,7 +187,17 @@ class Gateway:
             raise GatewayError(block.status, block.message, block.code,
                                retry_after=block.retry_after_s if block.status == 429 else None)
 
-    async def _models(self, key: KeyEntry, send: Send, rid: bytes, rec: RequestRecord) -> None:
+    async def _local(self, plan: Plan, first: Candidate, rec: RequestRecord, send: Send, rid: bytes) -> None:
+        """A call no candidate serves natively, answered by the surface itself (no provider)."""
+        cfg, pm = first
+        rec.ai_llm_id, rec.ai_type, rec.provider_model = cfg.ai_llm_id, cfg.ai_type, pm
+        rec.estimated(0)
+        payload = plan.surface.local_answer(plan)
+        rec.mark_first_byte()
+        await respond(send, 200, payload, rid, rec.mark_overhead())
+
+    async def _models(self, key: KeyEntry, scope: dict, send: Send, rid: bytes, rec: RequestRecord) -> None:
+        """`GET /v1/models` and `/v1/models/{id}`; Anthropic's shapes when `anthropic-version` is sent."""
         configs = key.repo.configs
         ta = time.perf_counter()
         lists = await asyncio.gather(*(self.models.get(c) for c in configs))
@@ -181,5 +206,34 @@ class Gateway:
         for c, lst in zip(configs, lists):
             for m in lst:
                 owners.setdefault(m, c.ai_type.lower())
-        data = [{"id": m, "object": "model", "created": 0, "owned_by": owners[m]} for m in union_models(lists)]
-        await respond(send, 200, orjson.dumps({"object": "list", "data": data}), rid, rec.mark_overhead())
+        ids = union_models(lists)
+        anthropic = bool(header_values(scope, ("anthropic-version",)))
+        wanted = scope.get("tollgate.model_id")
+        if wanted is not None:
+            if wanted not in owners:
+                cands = resolve(key.repo, wanted, self.models.known, families.serves)
+                if not cands:
+                    raise GatewayError(404, f"The model '{wanted}' is not served by any configuration of "
+                                            "this repository.", "model_not_found", "model")
+                owners[wanted] = cands[0][0].ai_type.lower()
+            rec.model = wanted
+            payload = model_entry(wanted, owners[wanted], anthropic)
+        elif anthropic:
+            data = [model_entry(m, owners[m], True) for m in ids]
+            payload = {"data": data, "has_more": False, "first_id": ids[0] if ids else None,
+                       "last_id": ids[-1] if ids else None}
+        else:
+            payload = {"object": "list", "data": [model_entry(m, owners[m], False) for m in ids]}
+        await respond(send, 200, orjson.dumps(payload), rid, rec.mark_overhead())
+
+
+def model_entry(model_id: str, owner: str, anthropic: bool) -> dict[str, Any]:
+    if anthropic:
+        return {"type": "model", "id": model_id, "display_name": model_id, "created_at": "1970-01-01T00:00:00Z"}
+    return {"id": model_id, "object": "model", "created": 0, "owned_by": owner}
+
+
+def header_values(scope: dict, names: tuple[str, ...]) -> dict[str, str]:
+    """The named request headers (lower-case names), when present."""
+    wanted = {n.encode() for n in names}
+    return {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in wanted}

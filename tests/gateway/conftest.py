@@ -121,6 +121,7 @@ def gw(tmp_path_factory, fake_upstream, slow_upstream):
             "toggle": ["openai"],
             "gone": ["openai"],
             "badcred": ["badcred"],
+            "other": ["other"],
         }
         for name, cfgs in layout.items():
             env.repos[name] = await live.add_repo(org, ws, name, [cfg[x] for x in cfgs])

@@ -4,7 +4,9 @@ from __future__ import annotations
 from producers.gateway.surfaces.base import Plan, Pipe, Surface
 from producers.gateway.surfaces.chat import CHAT
 from producers.gateway.surfaces.embeddings import EMBEDDINGS
+from producers.gateway.surfaces.messages import COUNT_TOKENS, MESSAGES
 
-SURFACES: dict[str, Surface] = {"chat.completions": CHAT, "embeddings": EMBEDDINGS}
+SURFACES: dict[str, Surface] = {"chat.completions": CHAT, "embeddings": EMBEDDINGS, "messages": MESSAGES,
+                                 "messages.count_tokens": COUNT_TOKENS}
 
 __all__ = ["SURFACES", "Plan", "Pipe", "Surface"]

@@ -9,7 +9,7 @@ blocks; the I/O lives in `producers.gateway.attempts` and `producers.gateway.rel
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
 import orjson
@@ -32,6 +32,8 @@ class Plan:
     include_usage: bool = False   # chat only: the client asked for the usage chunk
     user_id: str | None = None
     conversation_id: str | None = None
+    untranslatable: list[str] = field(default_factory=list)   # "field path: why" (translated families only)
+    headers: dict[str, str] = field(default_factory=dict)      # client headers the surface forwards natively
 
 
 class Pipe(Protocol):
@@ -99,8 +101,18 @@ class Surface:
     """Defaults shared by the surfaces: OpenAI error shape, chat translation by the adapter."""
 
     name = ""                     # the event's `endpoint`
+    policed = True                # policies (and budgets) see this surface's requests
+    forward_headers: tuple[str, ...] = ()   # client headers kept on the plan for native forwarding
 
     def plan(self, body: dict[str, Any]) -> Plan:
+        raise NotImplementedError
+
+    def narrow(self, candidates: list) -> list:
+        """The candidates this surface can send to (all, by default); none left -> `local_answer`."""
+        return candidates
+
+    def local_answer(self, plan: Plan) -> bytes:
+        """The answer when no candidate can serve the call (only surfaces that narrow)."""
         raise NotImplementedError
 
     def request(self, plan: Plan, cfg: ConfigEntry, provider_model: str) -> UpstreamRequest:
