@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import anthropic, bedrock, google, openai
+from . import anthropic, bedrock, google, openai, responses
 from .common import Ctx, Credentials, json_response
 from .control import Control
 
@@ -47,6 +47,8 @@ def build_app(creds: Credentials | None = None, control: Control | None = None,
         Route("/v1/chat/completions", bind(openai.chat), methods=["POST"]),
         Route("/chat/completions", bind(openai.chat), methods=["POST"]),
         Route("/v1/embeddings", bind(openai.embeddings), methods=["POST"]),
+        Route("/v1/responses", bind(responses.create), methods=["POST"]),
+        Route("/responses", bind(responses.create), methods=["POST"]),
         Route("/embeddings", bind(openai.embeddings), methods=["POST"]),
         Route("/v1/messages", bind(anthropic.messages), methods=["POST"]),
         Route("/v1/messages/count_tokens", bind(anthropic.count_tokens), methods=["POST"]),

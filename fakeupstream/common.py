@@ -43,6 +43,7 @@ class Ctx:
     creds: Credentials
     control: Control
     models: dict[str, list[str]] = field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_MODELS.items()})
+    stored: dict[str, Any] = field(default_factory=dict)   # OpenAI Responses kept for previous_response_id
 
 
 class BadBody(Exception):

@@ -25,6 +25,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/models/{id}"): "models.get",
     ("POST", "/chat/completions"): "chat.completions",
     ("POST", "/embeddings"): "embeddings",
+    ("POST", "/responses"): "responses",
     ("POST", "/messages"): "messages",
     ("POST", "/messages/count_tokens"): "messages.count_tokens",
 }

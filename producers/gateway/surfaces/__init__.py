@@ -5,8 +5,9 @@ from producers.gateway.surfaces.base import Plan, Pipe, Surface
 from producers.gateway.surfaces.chat import CHAT
 from producers.gateway.surfaces.embeddings import EMBEDDINGS
 from producers.gateway.surfaces.messages import COUNT_TOKENS, MESSAGES
+from producers.gateway.surfaces.responses import RESPONSES
 
-SURFACES: dict[str, Surface] = {"chat.completions": CHAT, "embeddings": EMBEDDINGS, "messages": MESSAGES,
-                                 "messages.count_tokens": COUNT_TOKENS}
+SURFACES: dict[str, Surface] = {"chat.completions": CHAT, "embeddings": EMBEDDINGS, "responses": RESPONSES,
+                                 "messages": MESSAGES, "messages.count_tokens": COUNT_TOKENS}
 
 __all__ = ["SURFACES", "Plan", "Pipe", "Surface"]
