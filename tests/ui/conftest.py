@@ -21,6 +21,7 @@ from tests.test_up_embedded import ADMIN, UpProcess
 
 CHROMIUM = os.environ.get("TOLLGATE_TEST_CHROMIUM", "/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
+LOAD_FAILED = "Failed to load resource: the server responded with a status of"
 SHOTS_ENV = "TOLLGATE_UI_SCREENSHOTS"  # a folder (docs/ui refreshes the README's pictures)
 
 
@@ -39,6 +40,7 @@ class Watch:
     origin: str
     requests: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    refused: list[tuple[int, str, str]] = field(default_factory=list)  # (status, method, path) of 4xx/5xx
 
     def foreign(self) -> list[str]:
         return [u for u in self.requests if not u.startswith(("data:", "blob:")) and
@@ -78,7 +80,11 @@ def open_page(browser, up: LiveUp, width: int = 1280, height: int = 900):
     page = ctx.new_page()
     watch = Watch(up.url)
     page.on("request", lambda r: watch.requests.append(r.url))
-    page.on("console", lambda m: watch.errors.append(f"console: {m.text}") if m.type == "error" else None)
+    page.on("response", lambda r: watch.refused.append((r.status, r.request.method, urlsplit(r.url).path))
+            if r.status >= 400 else None)
+    # Chromium logs every 4xx/5xx answer as a console error; those are checked through `refused`
+    page.on("console", lambda m: watch.errors.append(f"console: {m.text}")
+            if m.type == "error" and not m.text.startswith(LOAD_FAILED) else None)
     page.on("pageerror", lambda e: watch.errors.append(f"pageerror: {e}"))
     page.set_default_timeout(15_000)
     return ctx, page, watch
@@ -94,6 +100,7 @@ def shot(tmp_path: Path):
 
     def take(page, name: str) -> Path:
         path = folder / f"{name}.png"
+        page.evaluate("document.getElementById('toast').className = ''")  # no passing status line
         page.screenshot(path=str(path), full_page=True)
         assert path.stat().st_size > 5000, f"{name}.png is blank"
         return path

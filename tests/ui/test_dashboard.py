@@ -7,7 +7,7 @@ import time
 import uuid
 
 import httpx
-from openai import OpenAI
+from openai import AuthenticationError, OpenAI
 
 from tests.support.secrets import register_secret
 from tests.ui.conftest import LiveUp, open_page
@@ -66,33 +66,54 @@ def test_sign_in_refuses_a_wrong_password_in_words(browser, tollgate_up: LiveUp)
         ctx.close()
 
 
-def test_overview_numbers_follow_the_gateway(browser, tollgate_up: LiveUp, shot) -> None:
+def test_configure_call_watch_and_revoke_through_the_ui(browser, tollgate_up: LiveUp, shot) -> None:
     up, s = tollgate_up, uuid.uuid4().hex[:6]
     ctx, page, watch = open_page(browser, up)
     try:
         sign_in(page, up)
-        assert up.url.split("//")[1] not in page.url.split("/ui")[1]  # nothing but the route in the URL
         token = page.evaluate("JSON.parse(sessionStorage.getItem('tollgate.session')).token")
         assert token and token not in page.url
-        # a workspace through the picker's "new workspace" form
+        # a workspace through the picker's "new workspace" form; then the configurations page
         page.select_option("#workspace", "__new")
         page.fill("input[name=name]", f"ui-{s}")
         page.click("button[type=submit]")
         page.wait_for_url("**/ui#/configs")
+        assert "No configuration yet" in page.locator(".empty").inner_text()
+        page.select_option("select[name=aiType]", "ANTHROPIC")
+        assert "without /v1" in page.locator("#family-help").inner_text()
+        page.select_option("select[name=aiType]", "OPENAI")
+        assert "with /v1" in page.locator("#family-help").inner_text()
+        page.fill("input[name=name]", "fake-openai")
+        page.fill("input[name=endpoint]", up.fake.endpoints["OPENAI"])
+        page.fill("input[name=secret]", up.fake.creds.openai_key)
+        page.click("form >> text=Create")
+        page.wait_for_selector("tr[data-config] .badge.VALID")
+        assert "lists" in page.locator("tr[data-config]").inner_text()  # the validation message
+        shot(page, "configurations")
         with api_login(up) as c:
             ws = next(w["id"] for w in c.get("/workspace").json()["workspaces"] if w["name"] == f"ui-{s}")
             assert page.eval_on_selector("#workspace", "e => e.value") == ws
+            # repository with its fallback order, then a key, its secret shown once
+            page.click("nav >> text=Repositories and keys")
+            page.fill("input[name=repoName]", "app")
+            assert "fake-openai" in page.locator("ol.order").inner_text()
+            page.click("form >> text=Create repository")
+            page.fill("input[name=keyName]", "backend")
+            page.click("form >> text=Create key")
+            secret = page.input_value("input[name=secret]")
+            register_secret(secret)
+            assert secret.startswith("tg_")
+            assert page.get_by_test_id("baseUrl").inner_text() == up.url + "/v1"
+            assert f'OpenAI(base_url="{up.url}/v1", api_key="{secret}")' in page.locator(".secret pre").first.inner_text()
+            shot(page, "repositories-and-keys")
+            page.click("text=I have copied it")
+            assert secret not in page.content()  # shown once: gone from the page
+            assert page.locator("tr[data-key] th").inner_text() == "backend"
+            # calls through the gateway, then the overview's numbers equal /ai/llm/stats
+            calls(up, secret, 3)
             page.click("nav >> text=Overview")
             page.wait_for_selector(".toolbar [data-loads]")
-            assert "No provider configuration yet" in page.locator(".empty").inner_text()
-            assert page.get_by_test_id("totalApiCalls").inner_text() == "0"
             assert page.get_by_test_id("totalCost").is_visible()
-            llm = c.post("/ai/llm", json={"name": "fake", "aiType": "OPENAI", "endpoint": up.fake.endpoints["OPENAI"],
-                                          "secret": up.fake.creds.openai_key, "workspaceId": ws}).json()["aiLlmId"]
-            repo = c.post("/repo", json={"name": "app", "workspaceId": ws, "repoAiLlms": [{"aiLlmId": llm}]}).json()["repoId"]
-            secret = c.post(f"/repo/{repo}/ai/apikey", json={"name": "k", "aiType": "OPENAI"}).json()["secret"]
-            register_secret(secret)
-            calls(up, secret, 3)
             want = until_overview_matches(page, c, ws, calls=3)
             assert want["totalTokensIn"] > 0 and want["totalTokensOut"] > 0
             for rng in ("1 h", "7 d", "30 d", "24 h"):
@@ -101,11 +122,39 @@ def test_overview_numbers_follow_the_gateway(browser, tollgate_up: LiveUp, shot)
                 page.wait_for_selector(".charts figure")
             page.select_option("select[name=split]", "model")
             page.wait_for_selector(".charts .u-legend >> text=gpt-4o-mini")
+            page.select_option("select[name=split]", "key")
+            page.wait_for_selector(".charts .u-legend >> text=backend")
             shot(page, "overview")
+            # a configuration in use cannot be deleted: the page says why
+            page.click("nav >> text=Configurations")
+            page.locator("tr[data-config]").get_by_role("button", name="Delete").click()
+            page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+            assert "in use by app" in page.get_by_role("alert").inner_text()
+            assert (403, "DELETE", f"/ai/llm/{c.get('/ai/llm', params={'workspaceId': ws}).json()['aiLlms'][0]['id']}") in watch.refused
+            # revoke the key: the gateway refuses it from then on
+            page.click("nav >> text=Repositories and keys")
+            page.locator("tr[data-key]").get_by_role("button", name="Revoke backend").click()
+            page.get_by_role("dialog").get_by_role("button", name="Revoke").click()
+            page.wait_for_selector("text=No key yet")
+            refused_by_gateway(up, secret)
+        assert [r for r in watch.refused if r[0] != 403] == [], watch.refused
         assert watch.foreign() == [], watch.foreign()
         assert watch.errors == [], watch.errors
     finally:
         ctx.close()
+
+
+def refused_by_gateway(up: LiveUp, secret: str, seconds: float = 30) -> None:
+    client = OpenAI(base_url=up.url + "/v1", api_key=secret, max_retries=0)
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "still?"}])
+        except AuthenticationError as exc:
+            assert exc.status_code == 401
+            return
+        assert time.monotonic() < deadline, "the revoked key still works"
+        time.sleep(0.1)
 
 
 def calls(up: LiveUp, secret: str, n: int) -> None:
