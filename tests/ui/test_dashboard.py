@@ -7,7 +7,7 @@ import time
 import uuid
 
 import httpx
-from openai import AuthenticationError, OpenAI
+from openai import AuthenticationError, OpenAI, PermissionDeniedError
 
 from tests.support.secrets import register_secret
 from tests.ui.conftest import LiveUp, open_page
@@ -183,3 +183,113 @@ def until_overview_matches(page, c: httpx.Client, ws: str, calls: int, seconds: 
             return want
         assert time.monotonic() < deadline, f"overview {got} never matched the API {want}"
         time.sleep(0.3)
+
+
+def setup_workspace(c: httpx.Client, up: LiveUp, name: str) -> tuple[str, str, str]:
+    """(workspace id, repository id, key secret) made through the API."""
+    ws = c.post("/workspace", json={"name": name}).json()["workspace"]["id"]
+    llm = c.post("/ai/llm", json={"name": "fake", "aiType": "OPENAI", "endpoint": up.fake.endpoints["OPENAI"],
+                                  "secret": up.fake.creds.openai_key, "workspaceId": ws}).json()["aiLlmId"]
+    repo = c.post("/repo", json={"name": "svc", "workspaceId": ws, "repoAiLlms": [{"aiLlmId": llm}]}).json()["repoId"]
+    secret = c.post(f"/repo/{repo}/ai/apikey", json={"name": "svc-key", "aiType": "OPENAI"}).json()["secret"]
+    register_secret(secret)
+    return ws, repo, secret
+
+
+def pick_workspace(page, ws: str) -> None:
+    page.select_option("#workspace", ws)
+
+
+def refresh_feed(page) -> None:
+    before = int(page.eval_on_selector("[data-loads]", "e => e.dataset.loads"))
+    page.click(".toolbar >> text=Refresh")
+    page.wait_for_function(f"() => +document.querySelector('[data-loads]').dataset.loads > {before}")
+
+
+def test_policies_from_rules_and_words_and_the_violation_feed(browser, tollgate_up: LiveUp, shot) -> None:
+    up, s = tollgate_up, uuid.uuid4().hex[:6]
+    with api_login(up) as c:
+        ws, repo, secret = setup_workspace(c, up, f"pol-{s}")
+    ctx, page, watch = open_page(browser, up)
+    try:
+        sign_in(page, up)
+        pick_workspace(page, ws)
+        page.click("nav >> text=Policies")
+        assert "No policy yet" in page.locator(".empty").inner_text()
+        # natural language: create, edit, delete
+        page.click("text=New policy")
+        page.fill("input[name=policyName]", "no-secrets")
+        page.select_option("select[name=mode]", "text")
+        page.click("form >> text=Create policy")
+        assert "plain words" in page.get_by_role("alert").inner_text()  # refused before any call
+        page.fill("textarea[name=content]", "Never send customer passwords.")
+        page.click("form >> text=Create policy")
+        page.wait_for_selector("tr[data-policy] >> text=Never send customer passwords.")
+        page.get_by_role("button", name="Edit no-secrets").click()
+        page.fill("input[name=policyName]", "no-passwords")
+        page.click("form >> text=Save")
+        page.wait_for_selector("tr[data-policy] th:text-is('no-passwords')")
+        page.get_by_role("button", name="Delete no-passwords").click()
+        page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+        page.wait_for_selector("text=No policy yet")
+        # a rule: refuse gpt-4o-mini on the repository, blocking, high risk
+        page.click("text=New policy")
+        page.fill("input[name=policyName]", "deny-mini")
+        page.select_option("select[name=scope]", repo)
+        page.select_option("select[name=riskType]", "HIGH")
+        page.select_option("select[name=actionType]", "2")
+        page.select_option("select[name=ruleType]", "MODEL_DENYLIST")
+        page.fill("textarea[name=models]", "gpt-4o-mini")
+        page.click("form >> text=Create policy")
+        page.wait_for_selector("tr[data-policy] >> text=Refuses gpt-4o-mini")
+        assert "Repository svc" in page.locator("tr[data-policy]").inner_text()
+        shot(page, "policies")
+        blocked(up, secret)
+        # the violation appears in the feed, and the filters select it or not
+        page.click("nav >> text=Violations and alerts")
+        deadline = time.monotonic() + 60
+        while page.locator("tr[data-violation]").count() == 0:
+            assert time.monotonic() < deadline, "the violation never reached the feed"
+            time.sleep(0.3)
+            refresh_feed(page)
+        row = page.locator("tr[data-violation]").first.inner_text()
+        assert "deny-mini" in row and "HIGH" in row and "yes" in row and "svc / svc-key" in row
+        page.select_option("select[name=severity]", "LOW")
+        page.click("form >> text=Apply")
+        page.wait_for_selector("text=Nothing matches these filters")
+        page.select_option("select[name=severity]", "HIGH")
+        page.select_option("select[name=block]", "true")
+        page.click("form >> text=Apply")
+        page.wait_for_selector("tr[data-violation]")
+        shot(page, "violations")
+        page.click("form >> text=Clear")
+        page.click(".seg >> text=Alerts")
+        page.wait_for_selector(".seg button[aria-pressed=true]:text-is('Alerts')")
+        with api_login(up) as c:
+            alerts = c.get("/policy/alerts", params={"workspaceId": ws}).json()["total"]
+            page.wait_for_selector("tr[data-violation]" if alerts else "text=No alerts yet")
+            want = stats_totals(c, ws)
+        assert want["totalBlocks"] >= 1 and want["totalPolicyViolations"] >= 1
+        page.click("nav >> text=Overview")
+        page.wait_for_selector(".toolbar [data-loads]")
+        with api_login(up) as c:
+            until_overview_matches(page, c, ws, calls=want["totalApiCalls"])
+        assert [r for r in watch.refused if r[0] != 400] == [], watch.refused
+        assert watch.foreign() == [], watch.foreign()
+        assert watch.errors == [], watch.errors
+    finally:
+        ctx.close()
+
+
+def blocked(up: LiveUp, secret: str, seconds: float = 30) -> None:
+    """A call the policy refuses (403 naming it), once the policy reached the gateway."""
+    client = OpenAI(base_url=up.url + "/v1", api_key=secret, max_retries=0)
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+        except PermissionDeniedError as exc:
+            assert "deny-mini" in str(exc)
+            return
+        assert time.monotonic() < deadline, "the policy never blocked"
+        time.sleep(0.2)
