@@ -9,6 +9,7 @@ provider. Awaits the network (non-blocking for the loop).
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from producers.gateway.events import RequestRecord
 from producers.gateway.relay import relay
 from producers.gateway.routing import Candidate
 from producers.gateway.surfaces.base import Plan
-from producers.gateway.transport import Transport, TransportError
+from producers.gateway.transport import Transport, TransportError, UpstreamResponse
 from producers.gateway.usage import estimate_prompt_tokens
 from store.snapshot import ConfigEntry
 
@@ -119,8 +120,11 @@ class Attempts:
             raise _unsendable(cfg.ai_type, exc) from None
         ta = _perf()
         try:
-            up: Any = await (self.transport.open_stream(req, self.timeout_s) if plan.stream
-                             else self.transport.request(req, self.timeout_s))
+            if isinstance(req, list):
+                up: Any = await self._fan_out(req)
+            else:
+                up = await (self.transport.open_stream(req, self.timeout_s) if plan.stream
+                            else self.transport.request(req, self.timeout_s))
         except TransportError as exc:
             trial.failed()
             rec.attempted(cfg.ai_llm_id, cfg.ai_type, pm, "error", None, exc.error_type, rec.waited(ta))
@@ -167,6 +171,20 @@ class Attempts:
         rec.mark_first_byte()
         await respond(send, 200, payload, rid, rec.mark_overhead())
         return None
+
+    async def _fan_out(self, reqs: list[Any]) -> UpstreamResponse:
+        """Several provider calls for one client call (a list input to a one-input provider),
+        concurrently: the first refusal stands for all; else one answer whose body is the list
+        of bodies, in order (the surface merges them)."""
+        ups = await asyncio.gather(*(self.transport.request(r, self.timeout_s) for r in reqs),
+                                   return_exceptions=True)
+        for u in ups:
+            if isinstance(u, BaseException):
+                raise u
+        for u in ups:
+            if u.status >= 400:
+                return u
+        return UpstreamResponse(200, ups[0].headers, [u.body for u in ups])  # type: ignore[arg-type]
 
     @staticmethod
     async def _drain(stream: Any) -> bytes:

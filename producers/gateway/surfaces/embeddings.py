@@ -33,10 +33,17 @@ class EmbeddingsSurface(Surface):
         if not getattr(ad, "supports_embeddings", True):
             raise GatewayError(400, f"{cfg.ai_type} configurations do not offer embeddings",
                                "embeddings_not_supported")
-        return ad.embeddings_request(families.provider_config(cfg), provider_model,
-                                     forward_chat_body(plan.chat, cfg.ai_type))
+        body = forward_chat_body(plan.chat, cfg.ai_type)
+        inp = body.get("input")
+        if one_input(cfg.ai_type, provider_model) and isinstance(inp, list) and len(inp) > 1:
+            # a list to a one-input model: one provider call per input, merged in `answer`
+            return [ad.embeddings_request(families.provider_config(cfg), provider_model, dict(body, input=x))
+                    for x in inp]  # type: ignore[return-value]
+        return ad.embeddings_request(families.provider_config(cfg), provider_model, body)
 
     def answer(self, plan: Plan, cfg: ConfigEntry, body: bytes, request_id: str) -> tuple[bytes, Usage | None]:
+        if isinstance(body, list):
+            return self._merge(plan, cfg, body)
         if cfg.ai_type in PASSTHROUGH:
             out = loads_dict(body)
             if not isinstance(out.get("data"), list):
@@ -45,6 +52,27 @@ class EmbeddingsSurface(Surface):
         obj, usage = families.adapter(cfg.ai_type).embeddings_response(
             200, body, plan.model, forward_chat_body(plan.chat, cfg.ai_type))
         return orjson.dumps(obj), usage
+
+
+    def _merge(self, plan: Plan, cfg: ConfigEntry, bodies: list[bytes]) -> tuple[bytes, Usage | None]:
+        """One embeddings list from the answers of a fanned-out call (usage summed when all have it)."""
+        ad = families.adapter(cfg.ai_type)
+        chat = forward_chat_body(plan.chat, cfg.ai_type)
+        data: list[dict[str, Any]] = []
+        total: int | None = 0
+        for x, raw in zip(chat["input"], bodies):
+            obj, usage = ad.embeddings_response(200, raw, plan.model, dict(chat, input=x))
+            for item in obj["data"]:
+                data.append(dict(item, index=len(data)))
+            total = None if usage is None or total is None else total + usage.tokens_in
+        out = {"object": "list", "data": data, "model": plan.model,
+               "usage": {"prompt_tokens": total or 0, "total_tokens": total or 0}}
+        return orjson.dumps(out), (Usage(total, 0) if total is not None else None)
+
+
+def one_input(ai_type: str, provider_model: str) -> bool:
+    """Models whose embeddings API takes one input per call (Titan on Bedrock)."""
+    return ai_type == "AWS" and "titan-embed" in provider_model
 
 
 EMBEDDINGS = EmbeddingsSurface()
