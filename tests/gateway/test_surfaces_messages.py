@@ -199,3 +199,25 @@ def test_models_retrieve(gw) -> None:
     assert getattr(ei.value, "status_code", None) == 404
     ids = {m.id for m in client(gw, "all").models.list()}
     assert "gpt-4o-mini" in ids and "claude-sonnet-4-20250514" in ids
+
+
+@pytest.mark.parametrize("model,family,sent", [
+    ("claude-3-5-haiku-20241022", "anthropic", lambda b: b["thinking"]),
+    ("anthropic.claude-3-haiku-20240307-v1:0", "bedrock", lambda b: b["additionalModelRequestFields"]["thinking"]),
+    ("gpt-4o-mini", "openai", lambda b: b.get("thinking")),
+    ("gemini-2.0-flash", "google", lambda b: b.get("thinking")),
+], ids=["ANTHROPIC", "AWS", "OPENAI", "GOOGLE"])
+def test_thinking_reaches_claude_only(gw, model, family, sent) -> None:
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    msg = client(gw, "all").messages.create(model=model, max_tokens=2048, thinking=thinking,
+                                            messages=[{"role": "user", "content": "think"}])
+    assert msg.content[-1].text == REPLY_PREFIX + "think"
+    want = thinking if family in ("anthropic", "bedrock") else None
+    assert sent(gw.fake.control.last_requests[family]) == want
+
+
+def test_beta_path_and_header_reach_anthropic(gw) -> None:
+    c = client(gw, "all")
+    msg = c.beta.messages.create(model="claude-3-5-haiku-20241022", max_tokens=50, betas=["context-1m-2025-08-07"],
+                                 messages=[{"role": "user", "content": "beta hello"}])
+    assert msg.content[0].text == REPLY_PREFIX + "beta hello"

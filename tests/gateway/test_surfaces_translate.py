@@ -198,3 +198,21 @@ def test_responses_stream_failure_tail() -> None:
     assert events[-1][0] == "response.failed"
     assert events[-1][1]["response"]["status"] == "failed"
     assert events[-1][1]["response"]["error"] == {"code": "server_error", "message": "broke"}
+
+
+def test_native_anthropic_request_keeps_the_body_and_forwards_beta() -> None:
+    from producers.gateway.surfaces.messages import MESSAGES
+    from store.snapshot import ConfigEntry
+
+    cfg = ConfigEntry("c1", "o", "w", "claude", "ANTHROPIC", "https://api.example", None, None, secret="sk-x")
+    body = {"model": "alias", "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}],
+            "system": [{"type": "text", "text": "s", "cache_control": {"type": "ephemeral"}}],
+            "metadata": {"user_id": "u", "conversation_id": "c"}, "thinking": {"type": "enabled", "budget_tokens": 1024}}
+    plan = MESSAGES.plan(body)
+    plan.headers = {"anthropic-beta": "b1,b2"}
+    req = MESSAGES.request(plan, cfg, "claude-real")
+    assert req.url == "https://api.example/v1/messages"
+    assert req.headers["anthropic-beta"] == "b1,b2" and req.headers["x-api-key"] == "sk-x"
+    sent = orjson.loads(req.body)
+    assert sent == dict(body, model="claude-real", metadata={"user_id": "u"})
+    assert (plan.user_id, plan.conversation_id) == ("u", "c")
