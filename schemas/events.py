@@ -95,7 +95,7 @@ class RequestEvent(EventEnvelope):
     ai_type: str | None = None
     model: str = ""                # as the client asked
     provider_model: str = ""       # as sent to the provider
-    endpoint: str = "chat.completions"  # chat.completions|embeddings|responses|messages[.count_tokens]|models
+    endpoint: str = "chat"  # the surface: chat|embeddings|responses|messages[.count_tokens]|models
     stream: bool = False
     status: Literal["ok", "error", "blocked"] = "ok"
     http_status: int = 200

@@ -123,7 +123,8 @@ class Gateway:
                 401, "Invalid API key. Send the repository AI API key as 'Authorization: Bearer <key>' "
                 "(or 'x-api-key: <key>').", "invalid_api_key"), rid)
             return
-        rec = RequestRecord(request_id=rid_s, key=key, endpoint=endpoint, started_wall=time.time())
+        named = "models" if endpoint in ("models", "models.get") else surface.name
+        rec = RequestRecord(request_id=rid_s, key=key, endpoint=named, started_wall=time.time())
         ctx: RequestContext | None = None
         try:
             if key.repo.disabled:
@@ -137,7 +138,7 @@ class Gateway:
             rec.model, rec.stream = plan.model, plan.stream
             rec.user_id, rec.conversation_id = plan.user_id, plan.conversation_id
             ctx = RequestContext(
-                request_id=rid_s, key=key, snapshot=self.refresher.snapshot, endpoint=endpoint,
+                request_id=rid_s, key=key, snapshot=self.refresher.snapshot, endpoint=named,
                 model=plan.model, stream=plan.stream, user_id=plan.user_id, conversation_id=plan.conversation_id,
             )
             candidates = self._route(key, plan.model)

@@ -20,7 +20,7 @@ class RequestContext:
     request_id: str
     key: KeyEntry
     snapshot: Snapshot
-    endpoint: str  # chat.completions | embeddings | responses | messages | messages.count_tokens | models
+    endpoint: str  # the surface: chat | embeddings | responses | messages | models
     model: str
     stream: bool = False
     user_id: str | None = None

@@ -175,3 +175,11 @@ def test_translated_stream_broken_by_the_provider_fails_the_response(gw) -> None
     assert kinds[0] == "response.created" and kinds[-1] == "response.failed"
     ev = one_event(gw, rid)
     assert ev.status == "error" and ev.http_status == 502
+
+
+def test_every_surface_names_itself_on_the_event(gw) -> None:
+    c = gw.client("all")
+    raw = c.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    assert one_event(gw, raw.headers["x-request-id"]).endpoint == "chat"
+    raw = c.models.with_raw_response.retrieve("gpt-4o-mini")
+    assert one_event(gw, raw.headers["x-request-id"]).endpoint == "models"

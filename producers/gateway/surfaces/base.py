@@ -100,7 +100,7 @@ def loads_dict(raw: bytes) -> dict[str, Any]:
 class Surface:
     """Defaults shared by the surfaces: OpenAI error shape, chat translation by the adapter."""
 
-    name = ""                     # the event's `endpoint`
+    name = ""                     # the event's `endpoint` (chat|embeddings|responses|messages[.count_tokens])
     policed = True                # policies (and budgets) see this surface's requests
     forward_headers: tuple[str, ...] = ()   # client headers kept on the plan for native forwarding
 

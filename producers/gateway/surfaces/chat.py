@@ -73,7 +73,7 @@ class ChatPipe:
 
 
 class ChatSurface(Surface):
-    name = "chat.completions"
+    name = "chat"
 
     def plan(self, body: dict[str, Any]) -> Plan:
         model = require_model(body)
