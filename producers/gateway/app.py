@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/models"): "models",
-    ("GET", "/models/{id}"): "models.get",
+    ("GET", "/models/{model}"): "models.get",
     ("POST", "/chat/completions"): "chat.completions",
     ("POST", "/embeddings"): "embeddings",
     ("POST", "/responses"): "responses",
@@ -60,9 +60,9 @@ class GatewayApp:
             path = path[:-1]
         endpoint = ROUTES.get((scope["method"], path))
         if endpoint is None and path.startswith(_MODEL_PREFIX) and len(path) > len(_MODEL_PREFIX):
-            # `/models/{id}`: ids may hold slashes (`bedrock/...`); the id rides on the scope
+            # `/models/{model}`: ids may hold slashes (`bedrock/...`); the id rides on the scope
             scope = dict(scope, **{"tollgate.model_id": path[len(_MODEL_PREFIX):]})
-            path = "/models/{id}"
+            path = "/models/{model}"
             endpoint = ROUTES.get((scope["method"], path))
         if endpoint is None:
             if path in _PATHS:
