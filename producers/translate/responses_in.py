@@ -135,8 +135,8 @@ def _tools(body: dict[str, Any], chat: dict[str, Any], out: Translated) -> None:
     tools = []
     for k, t in enumerate(body.get("tools") or []):
         if t.get("type") != "function":
-            out.unsupported.append(f"tools[{k}].type: the built-in tool {t.get('type')!r} is only "
-                                   "available on OPENAI configurations")
+            out.unsupported.append(f"tools[{k}].type: tool type {t.get('type')!r} (built-in or custom) is only "
+                                   "available on OPENAI configurations; translated families take function tools")
             continue
         fn: dict[str, Any] = {"name": t["name"], "parameters": t.get("parameters") or {"type": "object",
                                                                                        "properties": {}}}
