@@ -3,13 +3,15 @@ see the overview's numbers equal `/ai/llm/stats` after real gateway calls; no re
 for another host and no script error happens."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import uuid
 
 import httpx
 from openai import AuthenticationError, OpenAI, PermissionDeniedError
 
-from tests.support.secrets import register_secret
+from tests.support.secrets import capture_text, register_secret
 from tests.ui.conftest import LiveUp, open_page
 
 FIELDS = ("totalApiCalls", "totalTokensIn", "totalTokensOut", "totalPolicyViolations", "totalBlocks")
@@ -104,17 +106,21 @@ def test_configure_call_watch_and_revoke_through_the_ui(browser, tollgate_up: Li
             register_secret(secret)
             assert secret.startswith("tg_")
             assert page.get_by_test_id("baseUrl").inner_text() == up.url + "/v1"
-            assert f'OpenAI(base_url="{up.url}/v1", api_key="{secret}")' in page.locator(".secret pre").first.inner_text()
+            snippets = [page.locator(".secret pre").nth(i).text_content() for i in range(4)]
+            assert f'OpenAI(base_url="{up.url}/v1", api_key="{secret}")' in snippets[0]
+            assert f'baseURL: "{up.url}/v1"' in snippets[1] and f'base_url="{up.url}", api_key="{secret}"' in snippets[2]
             shot(page, "repositories-and-keys")
             page.click("text=I have copied it")
             assert secret not in page.content()  # shown once: gone from the page
             assert page.locator("tr[data-key] th").inner_text() == "backend"
             # calls through the gateway, then the overview's numbers equal /ai/llm/stats
             calls(up, secret, 3)
+            for code in (snippets[0], snippets[2]):  # the Python snippets run as pasted
+                run_snippet(code)
             page.click("nav >> text=Overview")
             page.wait_for_selector(".toolbar [data-loads]")
             assert page.get_by_test_id("totalCost").is_visible()
-            want = until_overview_matches(page, c, ws, calls=3)
+            want = until_overview_matches(page, c, ws, calls=5)
             assert want["totalTokensIn"] > 0 and want["totalTokensOut"] > 0
             for rng in ("1 h", "7 d", "30 d", "24 h"):
                 page.click(f".seg >> text='{rng}'")
@@ -142,6 +148,12 @@ def test_configure_call_watch_and_revoke_through_the_ui(browser, tollgate_up: Li
         assert watch.errors == [], watch.errors
     finally:
         ctx.close()
+
+
+def run_snippet(code: str) -> None:
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    capture_text(proc.stdout + proc.stderr, "dashboard snippet output")
+    assert proc.returncode == 0 and proc.stdout.strip(), proc.stderr[-2000:]
 
 
 def refused_by_gateway(up: LiveUp, secret: str, seconds: float = 30) -> None:
@@ -293,3 +305,56 @@ def blocked(up: LiveUp, secret: str, seconds: float = 30) -> None:
             return
         assert time.monotonic() < deadline, "the policy never blocked"
         time.sleep(0.2)
+
+
+def test_keyboard_only_and_a_phone_screen(browser, tollgate_up: LiveUp, shot) -> None:
+    up, s = tollgate_up, uuid.uuid4().hex[:6]
+    with api_login(up) as c:
+        ws, _, _ = setup_workspace(c, up, f"kbd-{s}")
+    ctx, page, watch = open_page(browser, up, width=390, height=844)
+    try:
+        page.goto(up.url + "/ui")
+        page.wait_for_selector("input[name=email]:focus")  # the form starts focused
+        page.keyboard.type(up.admin_email)
+        page.keyboard.press("Tab")
+        page.keyboard.type(up.admin_password)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#top:not([hidden])")
+        page.select_option("#workspace", ws)
+        for name in ("Overview", "Configurations", "Repositories and keys", "Policies", "Violations and alerts"):
+            page.click(f"nav >> text='{name}'")
+            page.wait_for_selector(f"main h1:text-is('{name}')")
+            page.wait_for_load_state("networkidle")
+            wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert wide <= 1, f"{name} is {wide} px wider than a phone screen"
+        page.click("nav >> text='Overview'")
+        page.wait_for_selector(".toolbar [data-loads]")
+        shot(page, "overview-phone")
+        # from the top of the page, Tab reaches the navigation and Enter follows a link
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.evaluate("document.activeElement.blur()")
+        for _ in range(40):
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.textContent") == "Policies":
+                break
+        page.keyboard.press("Enter")
+        page.wait_for_selector("main h1:text-is('Policies')")
+        # Escape closes a confirmation without deleting
+        page.click("text=New policy")
+        page.fill("input[name=policyName]", "kbd")
+        page.fill("textarea[name=models]", "x-*")
+        page.click("form >> text=Create policy")
+        page.get_by_role("button", name="Delete kbd").click()
+        page.keyboard.press("Escape")
+        page.wait_for_selector("dialog", state="detached")
+        assert page.locator("tr[data-policy] th:text-is('kbd')").count() == 1
+        # sign out: the token is gone and a reload shows the sign-in form
+        page.click("#signout")
+        page.wait_for_selector("input[name=email]")
+        assert page.evaluate("sessionStorage.getItem('tollgate.session')") is None
+        page.reload()
+        page.wait_for_selector("input[name=email]")
+        assert watch.foreign() == [] and watch.errors == [], (watch.foreign(), watch.errors)
+        assert watch.refused == []
+    finally:
+        ctx.close()

@@ -77,18 +77,22 @@ export function render(root, { ws }) {
     if (!repos.length) return;
     const q = { startDate: new Date(start).toISOString(), endDate: new Date(end).toISOString(),
                 repoId: repos.map((r) => r.id).join(",") };
-    const rows = (await get(`/aistats/${range.grain}`, q)).data || [];
+    // rows without a configuration (model lists) are not calls of /ai/llm/stats: leave them out
+    const rows = ((await get(`/aistats/${range.grain}`, q)).data || []).filter((r) => r.aiLlmId);
+    if (!rows.length) return;
     const names = await labels(repos, rows);
     const keyOf = { repo: (r) => r.repoId, model: (r) => r.llmModel || "(no model)", key: (r) => r.repoAiApiKeyId }[view.split];
     const labelOf = view.split === "model" ? (k) => k : (k) => names.get(k) || `${String(k).slice(0, 8)}… (deleted)`;
     const s = shape(rows, buckets(start, end, range.step), range.step, keyOf, labelOf);
+    charts.append(h("p", { class: "muted wide" }, "Times in UTC."));
     for (const [name, title] of METRICS) {
       if (name === "cost" && !s.costSeen) {
         charts.append(h("figure", {}, h("figcaption", {}, title), h("p", { class: "muted" }, "No cost recorded yet.")));
         continue;
       }
       const fmt = name === "cost" ? (v) => fmtUsd(v) : name === "latency" ? (v) => `${Math.round(v)}` : (v) => fmtInt(Math.round(v));
-      cleanups.push(lineChart(charts, title, s.xs, s.groups.map((g, i) => ({ label: g.label, values: s.metric[name][i] })), fmt));
+      cleanups.push(lineChart(charts, title, s.xs, s.groups.map((g, i) => ({ label: g.label, values: s.metric[name][i] })), fmt,
+        { sparse: name === "latency" }));
     }
   }
 
