@@ -13,7 +13,7 @@ from api.errors import install_error_handlers
 from api.routers import ops
 
 if TYPE_CHECKING:
-    from tollgate.runtime import Runtime
+    from core.runtime import Runtime
 
 log = logging.getLogger("tollgate.api")
 

@@ -37,6 +37,9 @@ class Principal:
 
 async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
     async with request.app.state.sessionmaker() as session:
+        runtime = getattr(request.app.state, "runtime", None)
+        if runtime is not None:
+            session.info["store_changed"] = runtime.store_changed
         yield session
 
 

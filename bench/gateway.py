@@ -185,13 +185,13 @@ async def seed_tollgate(data_dir: Path, upstream: str, policies: bool = False) -
     """Config + repo + key (+ BENCH_RULES when `policies`) straight into the store; returns the
     bearer secret."""
     sys.path.insert(0, str(ROOT))
-    from schemas.policy import parse_rule, rule_to_wire
+    from policy.rules import parse_rule, rule_to_wire
     from store import apikeys
     from store.db import make_engine, make_sessionmaker
     from store.epoch import bump_epoch
     from store.models import AiLlm, Org, Policy, Repo, RepoAiLlm, RepoApiKey, Workspace, new_id
     from store.sealing import seal
-    from tollgate.settings import Settings
+    from core.settings import Settings
 
     s = Settings(data_dir=data_dir)
     engine = make_engine(s.sqlalchemy_url)

@@ -7,7 +7,7 @@ One command, bounded (a few minutes on 2 cores). It starts its own Kafka broker
 (`scripts/kafka.sh start --dir <tmp>`, stopped at the end) and works in a temp dir. Printed
 side by side, from the same run:
 
-1. publish rate of N request events through B's `KafkaEventPublisher` (pre-published);
+1. publish rate of N request events through the `KafkaEventPublisher` (pre-published);
 2. end-to-end rate: ONE `python -m consumers.kafka_runner` subprocess (embedded ClickHouse
    engine in its own data dir) consuming the N events; "confirmed" = the consumer group's
    committed offsets, which the consumer commits only after ClickHouse confirmed the insert;
@@ -165,7 +165,7 @@ async def create_topics(bootstrap: str, names: list[str], partitions: int) -> No
 
 
 async def publish(bootstrap: str, topic: str, ids: Ids, n: int, seed: int, spool: Path) -> dict:
-    """Emit N events through B's KafkaEventPublisher; returns rates (with and without building)."""
+    """Emit N events through the KafkaEventPublisher; returns rates (with and without building)."""
     from producers.publisher.kafka import KafkaEventPublisher
     from schemas.events import RequestEvent
 
@@ -289,7 +289,7 @@ def mode_raw(a: argparse.Namespace) -> None:
     """Verify the e2e counts, then time decode and inserts of the same rows (same batch size)."""
     from consumers.metering import records_to_rows
     from schemas.records import Record
-    from tollgate.settings import Settings
+    from core.settings import Settings
     from warehouse.client import DEDUP_SETTINGS, make_client
     from warehouse.migrate import migrate
     from warehouse.tables import REQUEST_COLUMNS, REQUESTS_TABLE
@@ -363,7 +363,7 @@ FROM (SELECT number, cityHash64(number, 2) % 200 AS k,
 
 def mode_generate(a: argparse.Namespace) -> None:
     """Bulk-generate rows into the raw table of `tollgate up`'s warehouse (its data dir)."""
-    from tollgate.settings import Settings
+    from core.settings import Settings
     from warehouse.client import make_client
     from warehouse.migrate import migrate
 
@@ -388,7 +388,7 @@ def mode_generate(a: argparse.Namespace) -> None:
 def mode_baseline(a: argparse.Namespace) -> None:
     """Peak RSS of a process that only opens the embedded engine and applies the migrations:
     the part of the consumer's RSS that a ClickHouse server deployment does not have."""
-    from tollgate.settings import Settings
+    from core.settings import Settings
     from warehouse.client import make_client
     from warehouse.migrate import migrate
 
@@ -561,7 +561,7 @@ def stats_cases(ids: Ids) -> dict[str, tuple[str, dict, tuple]]:
 
 def mode_sqltime(a: argparse.Namespace) -> None:
     """The ClickHouse part alone: the same SQL the API runs for each case, 50 times after 5."""
-    from tollgate.settings import Settings
+    from core.settings import Settings
     from warehouse import queries
     from warehouse.client import make_client
 

@@ -29,7 +29,7 @@ from consumers.metering import DEFAULT_KINDS, MeteringHandler, predecode
 from schemas import topics
 from schemas.events import DeadLetter
 from schemas.records import Record
-from tollgate.settings import Settings
+from core.settings import Settings
 
 log = logging.getLogger("tollgate.metering")
 

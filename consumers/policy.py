@@ -16,10 +16,10 @@ from typing import Iterable, Sequence
 
 from pydantic import ValidationError
 
-from consumers.policy_windows import PolicyWindows
+from policy.windows import PolicyWindows
 from schemas import topics
 from schemas.events import DeadLetter, RequestEvent, WireModel
-from schemas.policy import CompiledPolicy
+from policy.compiled import CompiledPolicy
 from schemas.records import Record
 
 

@@ -45,9 +45,9 @@ from typing import Any, Awaitable, Callable, Sequence
 from consumers.policy import PolicyHandler, PolicyOutput
 from schemas import topics
 from schemas.events import DeadLetter, PromptEvent, WireModel
-from schemas.policy import RateLimitRule, TokenBudgetRule, limit_span, window_bounds
+from policy.rules import RateLimitRule, TokenBudgetRule, limit_span, window_bounds
 from schemas.records import Record
-from tollgate.kafka_admin import ensure_topics
+from core.kafka_admin import ensure_topics
 
 log = logging.getLogger("tollgate.policy.consumer")
 

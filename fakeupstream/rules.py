@@ -20,7 +20,7 @@ Rules (tests rely on them; keep in sync with the module docstring of `fakeupstre
 * Streaming: the reply is split into words; each text chunk carries one word (with a leading
   space after the first).
 * Embeddings: 8 floats in [-1, 1] derived from sha256 of the input text; tokens = words.
-* Policy judge (helper H): when the last message's text contains ``JUDGE_MARKER``
+* Policy judge: when the last message's text contains ``JUDGE_MARKER``
   (``[tollgate-policy-judge]``, which Tollgate's LLM judge puts in its prompt), the reply is a
   fixed compact JSON verdict ``{"violation": V, "severity": "HIGH", "explanation": "..."}``
   with V true iff the text also contains ``JUDGE_VIOLATION`` (``FAKE-VIOLATION``); if it

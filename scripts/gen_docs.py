@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from api.openapi import document  # noqa: E402
 from gen_client_types import python_types  # noqa: E402
-from tollgate.settings import Settings  # noqa: E402
+from core.settings import Settings  # noqa: E402
 
 DOCS = ROOT / "docs"
 
@@ -56,7 +56,7 @@ SECRET_SETTINGS = {"secret_key", "admin_password", "jwt_secret"}
 def settings_md() -> str:
     prefix = Settings.model_config.get("env_prefix", "")
     lines = ["# Settings", "",
-             "Every setting is an environment variable (generated from `tollgate.settings.Settings` by",
+             "Every setting is an environment variable (generated from `core.settings.Settings` by",
              "`scripts/gen_docs.py`; do not edit by hand). The CLI also reads `TOLLGATE_LOG_LEVEL`",
              "(default `INFO`) and `tollgate admin create-user` reads `TOLLGATE_NEW_USER_PASSWORD`.", "",
              "| variable | meaning | default |", "|---|---|---|"]

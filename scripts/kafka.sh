@@ -10,7 +10,7 @@
 #   on the same ports with the same data), waits until it serves, creates the contract topics,
 #   prints KAFKA_BOOTSTRAP=127.0.0.1:PORT and writes it to D/bootstrap. Idempotent.
 #   --watch-pid PID: the broker is killed when PID exits (no orphans when a test run dies).
-# stop: SIGTERM (or SIGKILL with --hard), then removes D's data unless --keep-data.
+# stop: SIGTERM (or SIGKILL with --hard), then removes the data directory unless --keep-data.
 # Needs only Java 17 and Maven. Env: KAFKA_VERSION (default 3.9.1), KAFKA_HEAP (-Xmx512m),
 # KAFKA_START_TIMEOUT seconds (90).
 set -euo pipefail

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite with real services: venv + deps, PostgreSQL, Kafka, pytest.
 #
-#   scripts/test.sh [pytest args...]      (make test)
+#   scripts/test.sh [paths] [pytest args...]   (make test: the whole suite)
 #
 # Exits non-zero when any test failed or when no test ran. Services are stopped on exit.
 set -euo pipefail
@@ -70,7 +70,12 @@ fi
 
 # 3. the suite
 set +e
-"$VENV/bin/python" -m pytest tests "$@"
+# paths given (scripts/test.sh tests/gateway -x): only those; otherwise the whole suite
+targets=(tests)
+for arg in "$@"; do
+  case "$arg" in -*) ;; *) [ -e "${arg%%::*}" ] && targets=() ;; esac
+done
+"$VENV/bin/python" -m pytest "${targets[@]}" "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from store.passwords import hash_password
 from schemas.enums import OrgRole
 from store.models import Org, User
-from tollgate.settings import Settings
+from core.settings import Settings
 
 log = logging.getLogger("tollgate.bootstrap")
 

@@ -18,3 +18,12 @@ async def bump_epoch(session: AsyncSession) -> None:
 
 async def current_epoch(session: AsyncSession) -> int:
     return int(await session.scalar(select(ConfigEpoch.epoch).where(ConfigEpoch.id == 1)) or 0)
+
+
+async def notify_committed(session: AsyncSession) -> None:
+    """After committing a change gateways must see: let this process's parts act on it before
+    the API answers (read-your-writes). The hook is put in `session.info` by the API's session
+    dependency; it blocks until the in-process snapshots are reloaded."""
+    hook = session.info.get("store_changed")
+    if hook is not None:
+        await hook()

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.db import make_engine
 from store.models import ConfigEpoch, utcnow
-from tollgate.settings import Settings
+from core.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _LOCK_KEY = 0x746F6C6C  # "toll": advisory lock id for schema upgrades on PostgreSQL

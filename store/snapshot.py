@@ -1,7 +1,7 @@
 """The gateway's in-memory view of the config store, loaded in one go from SQL.
 
 Why: the gateway must not query the database per request. It polls `current_epoch` and calls
-`load_snapshot` when the epoch moves (see `producers.gateway.refresher`). Everything here is
+`load_snapshot` when the epoch moves (see `store.refresher`). Everything here is
 immutable once built, so request handlers read it without locks and a reload is one
 reference swap.
 
@@ -64,7 +64,7 @@ class KeyEntry:
 
 @dataclass(frozen=True, slots=True)
 class PolicyEntry:
-    """A policy as plain data, for the gateway's in-memory pre-checks (helper F's rules)."""
+    """A policy as plain data, for the gateway's in-memory pre-checks."""
 
     policy_id: str
     org_id: str

@@ -28,11 +28,10 @@ def test_components_start_in_order_and_stop_in_reverse(tmp_path) -> None:
     def configure(rt) -> None:
         rt.add(Recorder("a", events))
         rt.add(Recorder("b", events))
-        rt.extras["probe"] = "here"
 
     with start_live_app(tmp_path, configure=[configure]) as live:
         assert events == ["start a", "start b"]
-        assert live.runtime.ready and live.runtime.extras["probe"] == "here"
+        assert live.runtime.ready
         assert live.call(lambda rt: _role(rt)) == "up"
     assert events == ["start a", "start b", "stop b", "stop a"]
 

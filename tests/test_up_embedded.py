@@ -208,7 +208,7 @@ def _stored_request_ids(data_dir: Path, llm: str) -> set[str]:
 _COUNT_ROWS = """
 import json, sys
 from pathlib import Path
-from tollgate.settings import Settings
+from core.settings import Settings
 from warehouse.client import make_client
 c = make_client(Settings(data_dir=Path(sys.argv[1]), clickhouse_url=None, kafka_bootstrap=None))
 rows = c.query("SELECT request_id, count() FROM requests WHERE ai_llm_id = {l:String} GROUP BY request_id",

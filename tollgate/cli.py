@@ -17,7 +17,7 @@ import logging
 import os
 import sys
 
-from tollgate.settings import Settings
+from core.settings import Settings
 
 log = logging.getLogger("tollgate.cli")
 
@@ -51,7 +51,7 @@ def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
     from tollgate.runtime import build_gateway_app, serve
 
     app = build_gateway_app(settings)
-    if app.runtime.gateway is None:  # HOOK(E): wire_gateway() in tollgate/runtime.py
+    if app.runtime.gateway is None:
         print("tollgate gateway: not available yet in this build", file=sys.stderr)
         return 2
     _print_banner(settings, "gateway")
@@ -60,8 +60,6 @@ def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_consume(args: argparse.Namespace, settings: Settings) -> int:
-    # HOOK(C): metering -> e.g. `asyncio.run(consumers.kafka_runner.run_metering(settings))`
-    # HOOK(F): policy   -> e.g. `asyncio.run(consumers.policy.run_policy(settings))`
     from consumers.kafka_runner import run_metering
 
     from tollgate.policy_wiring import run_policy_cli

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 import orjson
 from starlette.routing import Mount
 
-from tollgate import metrics
+from core import metrics
 
 if TYPE_CHECKING:
-    from tollgate.runtime import Runtime
+    from core.runtime import Runtime
 
 log = logging.getLogger("tollgate.http")
 

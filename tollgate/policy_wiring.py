@@ -1,4 +1,4 @@
-"""Composition for policy enforcement (helper H): joins producers.policy and consumers.policy_runner,
+"""Composition for policy enforcement: joins producers.policy and consumers.policy_runner,
 which may not import each other.
 
 * `gateway_parts(rt)`: the gateway's policy hooks (rules + natural-language judge) and the
@@ -19,7 +19,7 @@ class RefresherComponent:
     name = "policy-snapshot"
 
     def __init__(self, sessionmaker: Any, seal_key: bytes, poll_s: float):
-        from producers.gateway.refresher import SnapshotRefresher
+        from store.refresher import SnapshotRefresher
 
         self.refresher = SnapshotRefresher(sessionmaker, seal_key, poll_s)
 

@@ -20,7 +20,7 @@ import clickhouse_connect
 import orjson
 from clickhouse_connect.driver.client import Client
 
-from tollgate.settings import Settings
+from core.settings import Settings
 from warehouse import queries
 from warehouse.migrate import migrate
 from warehouse.tables import (

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from api.deps import CurrentUser, Db
 from api.dto import AiLlmCreate, AiLlmUpdate
 from api.services import aillm as service
-from tollgate.settings import Settings
+from core.settings import Settings
 
 router = APIRouter(tags=["ai-llm"])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from tollgate import metrics
+from core import metrics
 
 router = APIRouter(tags=["ops"])
 

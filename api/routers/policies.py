@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 
 from api.deps import CurrentUser, Db
 from api.services import policies as service
-from schemas.policy import PolicyCreate, PolicyUpdate
+from schemas.policy_api import PolicyCreate, PolicyUpdate
 
 router = APIRouter(tags=["policy"])
 

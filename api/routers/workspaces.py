@@ -16,7 +16,7 @@ from api.deps import CurrentUser, Db, workspace_from_path, workspace_role
 from api.errors import ApiError
 from api.services.common import commit_change
 from schemas.enums import WorkspaceRole
-from store.epoch import bump_epoch
+from store.epoch import bump_epoch, notify_committed
 from store.models import AiLlm, Policy, Repo, RepoAiLlm, User, Workspace, WorkspaceMember
 
 router = APIRouter(tags=["workspaces"])
@@ -36,7 +36,7 @@ class WorkspaceBody(BaseModel):
 
 
 class WorkspaceUpdateBody(BaseModel):
-    """PUT body: `name`, and (added by us, helper H) the policy judge `judgeAiLlmId` + `judgeModel`
+    """PUT body: `name`, and (beyond the contract) the policy judge `judgeAiLlmId` + `judgeModel`
     (a configuration of the same workspace; both null clears the judge)."""
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -151,6 +151,7 @@ async def delete_workspace(db: Db, ws: Workspace = workspace_from_path(Workspace
     await db.execute(delete(Workspace).where(Workspace.id == ws.id))
     await bump_epoch(db)
     await db.commit()
+    await notify_committed(db)
     return {"success": True, "message": "Workspace deleted"}
 
 

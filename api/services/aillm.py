@@ -17,10 +17,10 @@ from api.errors import ApiError
 from api.services.common import commit_change, load_visible_row, name_taken
 from api.validation import ProviderTarget, ValidationResult, bedrock_endpoint, validate
 from schemas.enums import AiType, ValidationStatus, WorkspaceRole
-from store.epoch import bump_epoch
+from store.epoch import bump_epoch, notify_committed
 from store.models import AiLlm, Repo, RepoAiLlm, Workspace, new_id, utcnow
 from store.sealing import SealError, mask, seal, unseal
-from tollgate.settings import Settings
+from core.settings import Settings
 
 NOT_FOUND = "AI LLM configuration not found"
 NAME_USED = "NAME_ALREADY_USED"
@@ -258,4 +258,5 @@ async def validate_config(db: AsyncSession, who: Principal, settings: Settings, 
         return ValidationResult(False, "The configuration changed while it was being validated; validate it again.")
     await bump_epoch(db)
     await db.commit()
+    await notify_committed(db)
     return result

@@ -11,7 +11,7 @@ from api.deps import Principal, require_workspace
 from api.dto import is_uuid
 from api.errors import ApiError
 from schemas.enums import WorkspaceRole
-from store.epoch import bump_epoch
+from store.epoch import bump_epoch, notify_committed
 
 
 async def commit_change(
@@ -27,6 +27,7 @@ async def commit_change(
     except IntegrityError:
         await db.rollback()
         raise ApiError(conflict_status, conflict_message) from None
+    await notify_committed(db)
 
 
 async def name_taken(

@@ -1,4 +1,4 @@
-"""Policy CRUD and violation listing (helper F). Blocks on the config store / warehouse.
+"""Policy CRUD and violation listing. Blocks on the config store / warehouse.
 
 Scope rules: an org policy (only orgId) needs the org OWNER/ADMINISTRATORS role to change;
 a workspace or repository policy needs WRITE in its workspace. Anyone in the org sees org
@@ -18,7 +18,8 @@ from api.dto import is_uuid, iso_utc
 from api.errors import ApiError
 from api.services.common import commit_change
 from schemas.enums import WorkspaceRole
-from schemas.policy import PolicyCreate, PolicyUpdate, RuleError, parse_rule, rule_to_wire
+from schemas.policy_api import PolicyCreate, PolicyUpdate
+from policy.rules import RuleError, parse_rule, rule_to_wire
 from store.models import Policy, Repo, RepoApiKey, utcnow
 from warehouse.violations_queries import VIOLATION_FIELDS, ViolationFilter, count_query, page_query
 

@@ -3,7 +3,7 @@
 `GatewayApp` sees full paths (`/v1/chat/completions`); a `root_path` set by a mounting
 framework is stripped first. `GatewayComponent` builds and owns the long-lived parts (snapshot
 refresher, pooled transport, lastUsedAt writer) in `start()` and drains them in `stop()`.
-`wire(rt)` plugs both into A1's Runtime (`tollgate up` and `tollgate gateway`).
+`wire(rt)` plugs both into the process Runtime (`tollgate up` and `tollgate gateway`).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import uuid_utils
 from producers.gateway.errors import error_body
 from producers.gateway.handlers import Gateway
 from producers.gateway.lastused import LastUsedWriter
-from producers.gateway.refresher import SnapshotRefresher
+from store.refresher import SnapshotRefresher
 from producers.gateway.transport import make_transport
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ class GatewayComponent:
         refresher = SnapshotRefresher(rt.sessionmaker, s.secret_key_bytes, s.snapshot_poll_s, on_change)
         last_used = LastUsedWriter(rt.sessionmaker)
         publisher = rt.publisher if rt.publisher is not None else _NullPublisher()
-        hooks = self.hooks or rt.extras.get("gateway_hooks")
+        hooks = self.hooks or rt.gateway_hooks
         gw = Gateway(
             refresher, transport, publisher, gateway_id=s.resolved_gateway_id,
             upstream_timeout_s=s.upstream_timeout_s, max_body_bytes=s.max_body_bytes,
@@ -127,6 +127,12 @@ class GatewayComponent:
         await last_used.start()
         self._parts = [transport, refresher, last_used]
         self.gateway = gw
+
+    async def catch_up(self) -> None:
+        """Reload the snapshot now if the store changed (the API calls this before answering)."""
+        gw = self.gateway
+        if gw is not None:
+            await gw.refresher.catch_up()
 
     async def stop(self) -> None:
         self.gateway = None
@@ -151,5 +157,6 @@ def wire(rt: Any, transport_kind: str = "aiohttp") -> GatewayComponent:
     comp = GatewayComponent(rt, transport_kind)
     rt.gateway = GatewayApp(comp)
     rt.add(comp)
-    rt.extras["gateway_component"] = comp
+    rt.gateway_component = comp
+    rt.on_store_change.append(comp.catch_up)
     return comp

@@ -1,4 +1,4 @@
-"""Bridge from the snapshot to helper D's provider adapters (`producers.adapters`).
+"""Bridge from the snapshot to the provider adapters (`producers.adapters`).
 
 `adapter(ai_type)` returns the family module (OPENAI and OTHER share the OpenAI one);
 `provider_config(cfg)` builds the adapter's `ProviderConfig` once per config version;

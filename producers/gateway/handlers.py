@@ -28,7 +28,7 @@ from producers.gateway.events import RequestRecord, build_event
 from producers.gateway.hooks import NoPolicies, PolicyHooks, RequestContext
 from producers.gateway.lastused import LastUsedWriter
 from producers.gateway.models_cache import ModelCache
-from producers.gateway.refresher import SnapshotRefresher
+from store.refresher import SnapshotRefresher
 from producers.gateway.routing import Candidate, resolve, union_models
 from producers.gateway.surfaces import SURFACES, Plan, Surface
 from producers.gateway.surfaces.chat import CHAT
@@ -118,6 +118,8 @@ class Gateway:
         rid = rid_s.encode()
         surface = SURFACES.get(endpoint, CHAT)
         key = self.authenticate(scope)
+        if key is None and await self.refresher.catch_up():   # a key created a moment ago
+            key = self.authenticate(scope)
         if key is None:
             await self.respond_error(send, surface, GatewayError(
                 401, "Invalid API key. Send the repository AI API key as 'Authorization: Bearer <key>' "

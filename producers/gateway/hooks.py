@@ -1,4 +1,4 @@
-"""Policy hooks in the request path (helper F fills them; the defaults do nothing).
+"""Policy hooks in the request path (`producers.policy` implements them; the defaults do nothing).
 
 `precheck(ctx, body)` runs after auth and routing, before any provider call; it must be
 in-memory and fast (no I/O). Returning a `Block` ends the request with 403 (policy) or 429

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 from schemas import topics
 from schemas.events import Decision
 from schemas.records import Record
-from tollgate.kafka_admin import ensure_topics
+from core.kafka_admin import ensure_topics
 
 log = logging.getLogger("tollgate.policy.decisions")
 

@@ -1,4 +1,4 @@
-"""The gateway's policy hooks (E's `PolicyHooks` protocol), backed by `PolicyEngine`.
+"""The gateway's policy hooks (the gateway's `PolicyHooks` protocol), backed by `PolicyEngine`.
 
 `precheck` runs in the request path: compiles the snapshot's policies once per snapshot,
 evaluates in memory, publishes one ViolationEvent per fired rule policy (log, alert or block;
@@ -22,12 +22,13 @@ import logging
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from producers.policy.engine import PolicyEngine, PrecheckResult
-from producers.policy.evaluate import RequestContext as PolicyContext
-from producers.policy.evaluate import Verdict
+from policy.engine import PolicyEngine, PrecheckResult
+from policy.evaluate import RequestContext as PolicyContext
+from policy.evaluate import Verdict
 from schemas import topics
 from schemas.events import Decision, ViolationEvent
-from schemas.policy import CompiledPolicy, RuleError, compile_policy
+from policy.compiled import CompiledPolicy, compile_policy
+from policy.rules import RuleError
 
 log = logging.getLogger("tollgate.policy")
 

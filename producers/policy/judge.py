@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from schemas.policy import CompiledPolicy
+from policy.compiled import CompiledPolicy
 
 log = logging.getLogger("tollgate.policy.judge")
 

@@ -1,7 +1,7 @@
-"""Natural-language policies on top of F's rule hooks (`GatewayPolicyHooks`).
+"""Natural-language policies on top of the rule hooks (`GatewayPolicyHooks`).
 
 In the request path (`NlPolicyHooks.precheck`, called by the gateway before forwarding):
-* rule policies are evaluated first by F's hooks (in memory); a rule block wins;
+* rule policies are evaluated first by the rule hooks (in memory); a rule block wins;
 * log/alert NL policies that apply are NOT judged here: one `PromptEvent` (prompt text, short
   retention topic `tollgate.prompts.v1`) is emitted and the policy consumer judges it later;
 * block NL policies that apply are judged before forwarding: `precheck` then returns an
@@ -30,7 +30,7 @@ from producers.policy.hooks import GatewayPolicyHooks, _texts
 from producers.policy.judge import Judge, JudgeTarget, JudgeVerdict, is_nl, resolve_judge
 from schemas import topics
 from schemas.events import PromptEvent, ViolationEvent
-from schemas.policy import CompiledPolicy
+from policy.compiled import CompiledPolicy
 
 log = logging.getLogger("tollgate.policy")
 
@@ -76,7 +76,7 @@ def nl_violation(policy: CompiledPolicy, verdict: JudgeVerdict | None, *, why_no
 
 
 class NlPolicyHooks(GatewayPolicyHooks):
-    """F's hooks + natural-language policies (see module docstring). Call from the gateway loop."""
+    """Rule hooks + natural-language policies (see module docstring). Call from the gateway loop."""
 
     def __init__(self, publisher_getter: Callable[[], Any], gateway_id: str, *,
                  judge: Judge | None = None, **kw: Any):
@@ -91,7 +91,7 @@ class NlPolicyHooks(GatewayPolicyHooks):
             self._nl = [p for p in self.engine.policies if is_nl(p)]
 
     def _emit(self, ctx: Any, pctx: Any, v: Any, now: datetime) -> None:
-        """F's rule violation event, plus the request's configuration (for per-config stats)."""
+        """The rule violation event, plus the request's configuration (for per-config stats)."""
         pub = self._publisher()
         if pub is None:
             return

@@ -58,7 +58,7 @@ from typing import Any, Awaitable, Callable
 from producers.publisher.queued import QueuedFront, QueuedItem
 from producers.publisher.spool import Spool
 from schemas.records import Record
-from tollgate import metrics
+from core import metrics
 
 log = logging.getLogger("tollgate.bus")
 

@@ -38,7 +38,7 @@ from aiokafka import codec as _codec
 
 from producers.publisher.queued import QueuedFront, QueuedItem
 from producers.publisher.spool import Spool, open_exclusive
-from tollgate import metrics
+from core import metrics
 
 log = logging.getLogger("tollgate.publisher.kafka")
 

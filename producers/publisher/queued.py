@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.events import WireModel
-from tollgate import metrics
+from core import metrics
 
 
 @dataclass(slots=True)

@@ -42,7 +42,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from tollgate import metrics
+from core import metrics
 
 log = logging.getLogger("tollgate.spool")
 

@@ -38,7 +38,7 @@ def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from tollgate.settings import Settings
+    from core.settings import Settings
 
     return Settings().sqlalchemy_url
 

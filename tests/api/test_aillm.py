@@ -15,7 +15,7 @@ from api.routers import aillm as aillm_router
 from store.models import AiLlm
 from store.sealing import unseal
 
-from tests.api.a2_support import SecretLeak, SilentServer, closed_port, env, provider  # noqa: F401
+from tests.api.config_env import SecretLeak, SilentServer, closed_port, env, provider  # noqa: F401
 
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 DTO_KEYS = {"id", "orgId", "workspaceId", "userId", "name", "aiType", "endpoint", "key", "createdAt", "repos",
@@ -352,7 +352,7 @@ async def test_static_paths_not_swallowed(env):
     r = await env.client.get("/ai/llm/available", headers=env.reader.h)  # the real app
     assert r.status_code == 200 and "aiLlms" in r.json()
     r = await env.client.get("/ai/llm/stats", headers=env.reader.h)
-    assert r.status_code not in (404, 405), r.text  # C's handler answers, not our {id} routes
+    assert r.status_code not in (404, 405), r.text  # the stats handler answers, not the {id} routes
 
 
 async def test_leak_scanner_itself_catches_a_leak(env):

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from store.apikeys import hash_secret
 from store.models import RepoApiKey
 
-from tests.api.a2_support import env  # noqa: F401
+from tests.api.config_env import env  # noqa: F401
 
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from store.models import RepoAiLlm, RepoApiKey
 
-from tests.api.a2_support import env  # noqa: F401
+from tests.api.config_env import env  # noqa: F401
 
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 

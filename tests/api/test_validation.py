@@ -12,7 +12,7 @@ from fakeupstream.common import Credentials
 from api.validation import ProviderTarget, build_request, interpret, validate
 from schemas.enums import AiType
 
-from tests.api.a2_support import HtmlServer, SilentServer, closed_port, provider  # noqa: F401
+from tests.api.config_env import HtmlServer, SilentServer, closed_port, provider  # noqa: F401
 from tests.support.secrets import register_secret
 
 SECRET = "sk-test-DO-NOT-LEAK-0123456789"

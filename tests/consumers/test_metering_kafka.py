@@ -102,7 +102,7 @@ async def test_consumer_sigkilled_repeatedly_counts_exactly_once(kafka_bootstrap
     # read back in a child process: this process may already hold another embedded engine
     probe = (
         "import asyncio, json, sys\n"
-        "from tollgate.settings import Settings\nfrom warehouse.client import Warehouse\n"
+        "from core.settings import Settings\nfrom warehouse.client import Warehouse\n"
         "async def m():\n"
         f"    wh = Warehouse(Settings(data_dir={str(tmp_path)!r}, clickhouse_url=None), database={db!r})\n"
         "    await wh.start()\n"

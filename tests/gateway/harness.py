@@ -25,7 +25,7 @@ from store.epoch import bump_epoch
 from store.models import AiLlm, Base, Org, Repo, RepoAiLlm, RepoApiKey, Workspace, new_id
 from store.sealing import seal
 from tests.support.secrets import register_secret
-from tollgate.settings import Settings
+from core.settings import Settings
 
 
 class RecordingPublisher:
@@ -59,12 +59,14 @@ def free_port() -> int:
 
 @dataclass
 class _Rt:
-    """The slice of tollgate.runtime.Runtime the gateway component reads."""
+    """The slice of core.runtime.Runtime the gateway component reads."""
 
     settings: Settings
     sessionmaker: Any
     publisher: Any
-    extras: dict = field(default_factory=dict)
+    gateway_hooks: Any = None
+    gateway_component: Any = None
+    on_store_change: list = field(default_factory=list)
     components: list = field(default_factory=list)
 
     def add(self, c: Any) -> Any:

@@ -85,7 +85,7 @@ def test_up_serves_v1_and_sees_api_changes_within_a_second(live_app, admin_heade
 
 
 def _kafka_publisher(rt) -> None:
-    """Until `wire_events` provides it: the Kafka publisher for this process (B's class)."""
+    """Until `wire_events` provides it: the Kafka publisher for this process."""
     if rt.publisher is None and rt.settings.kafka_bootstrap:
         from producers.publisher.kafka import KafkaEventPublisher
 

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from producers.policy.detectors import (
+from policy.detectors import (
     DETECTORS, detect, find_cloud_keys, find_credit_cards, find_emails, find_ibans, find_phones,
     iban_mod97_ok, luhn_ok,
 )

@@ -1,9 +1,9 @@
 """Reservation accounting and the engine that combines it with consumer decisions."""
 from datetime import datetime, timedelta, timezone
 
-from producers.policy.budget import BudgetLedger, worst_case_tokens
-from producers.policy.engine import PolicyEngine
-from producers.policy.evaluate import RequestContext, compile_policy
+from policy.budget import BudgetLedger, worst_case_tokens
+from policy.engine import PolicyEngine
+from policy.evaluate import RequestContext, compile_policy
 from schemas.events import Decision
 
 T0 = datetime(2024, 1, 15, 10, 30, tzinfo=timezone.utc)

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 from consumers.policy import PolicyHandler
 from schemas import topics
 from schemas.events import RequestEvent
-from schemas.policy import compile_policy
+from policy.compiled import compile_policy
 from schemas.records import Record
 
 T0 = datetime(2024, 1, 15, 10, 30, 5, tzinfo=timezone.utc)

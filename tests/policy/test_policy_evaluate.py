@@ -1,10 +1,10 @@
 """Pure evaluation: scope resolution, actions, rule kinds, limit verdicts."""
 from datetime import datetime, timedelta, timezone
 
-from producers.policy.evaluate import (
+from policy.evaluate import (
     RequestContext, StaticLimits, blocking, compile_policies, compile_policy, evaluate,
 )
-from schemas.policy import subject_key
+from policy.rules import subject_key
 
 NOW = datetime(2024, 1, 15, 10, 30, tzinfo=timezone.utc)
 ORG, WS, WS2, REPO, REPO2, KEY = "org", "ws", "ws2", "repo", "repo2", "key"
@@ -137,8 +137,8 @@ def test_merged_catastrophic_pattern_still_fails_closed():
 
 
 def test_engine_scopes_and_model_cache_follow_policy_changes():
-    from producers.policy.engine import PolicyEngine
-    from producers.policy.evaluate import MODEL_CACHE_MAX, ModelList
+    from policy.engine import PolicyEngine
+    from policy.evaluate import MODEL_CACHE_MAX, ModelList
 
     eng = PolicyEngine(gateway_id="g")
     eng.set_policies([pol("d", {"type": "MODEL_DENYLIST", "models": ["gpt-4o"]})])

@@ -3,8 +3,24 @@ from datetime import datetime, timezone
 
 import pytest
 
-from schemas.policy import (
-    Per, RateLimitRule, RuleError, TokenBudgetRule, parse_rule, rule_to_wire, subject_key, window_bounds,
+from policy.rules import (
+
+    Per,
+
+    RateLimitRule,
+
+    RuleError,
+
+    TokenBudgetRule,
+
+    parse_rule,
+
+    rule_to_wire,
+
+    subject_key,
+
+    window_bounds,
+
 )
 
 

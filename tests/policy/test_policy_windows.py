@@ -1,9 +1,9 @@
 """Consumer-side fixed windows: crossings, dedupe, rollover, event time."""
 from datetime import datetime, timedelta, timezone
 
-from consumers.policy_windows import PolicyWindows
+from policy.windows import PolicyWindows
 from schemas.events import RequestEvent
-from schemas.policy import compile_policy
+from policy.compiled import compile_policy
 
 T0 = datetime(2024, 1, 15, 10, 30, 5, tzinfo=timezone.utc)
 

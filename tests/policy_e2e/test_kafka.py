@@ -20,11 +20,11 @@ pytestmark = pytest.mark.kafka
 def _private_groups(rt) -> None:
     """Own consumer groups per app, so apps of other tests never share partitions with us."""
     tag = uuid.uuid4().hex[:8]
-    if "policy_consumer" in rt.extras:
-        rt.extras["policy_consumer"].group_id = f"tollgate-policy-{tag}"
-        rt.extras["policy_consumer"].judge_group_id = f"tollgate-policy-judge-{tag}"
-    if "metering" in rt.extras:
-        rt.extras["metering"].group_id = f"tollgate-metering-{tag}"
+    if rt.policy_consumer is not None:
+        rt.policy_consumer.group_id = f"tollgate-policy-{tag}"
+        rt.policy_consumer.judge_group_id = f"tollgate-policy-judge-{tag}"
+    if rt.metering is not None:
+        rt.metering.group_id = f"tollgate-metering-{tag}"
 
 
 def _login(c: httpx.Client, live) -> dict:
@@ -89,7 +89,7 @@ def test_each_rule_type_block_and_log_through_kafka(live_app_factory, kafka_boot
             until(lambda: count(p["id"]), lambda n: n >= 1)
         def diag() -> str:
             async def read(rt):
-                pc = rt.extras["policy_consumer"]
+                pc = rt.policy_consumer
                 return {(k[0][:8], k[1][-12:]): (x.requests, x.tokens, x.crossed)
                         for k, x in pc.handler.windows._counts.items()}
             vs = violations(c, h, workspaceId=env["ws"], take=100)["violations"]
@@ -131,21 +131,21 @@ def test_decisions_reach_a_second_gateway_and_consumer_restart_keeps_counts(
 
         def counted(rt_attr="requests"):
             async def read(rt):
-                pc = rt.extras["policy_consumer"]
+                pc = rt.policy_consumer
                 return sum(x.requests for x in pc.handler.windows._counts.values() if x.policy.id == p["id"])
             return a.call(read)
         until(counted, lambda n: n == 3)
 
         async def restart(rt):
             from tollgate.policy_wiring import policy_consumer
-            old = rt.extras["policy_consumer"]
+            old = rt.policy_consumer
             await old.stop()
             snap = next(x for x in rt.components if getattr(x, "name", "") == "policy-snapshot")
             new, _ = policy_consumer(rt.settings, rt.sessionmaker, rt.bus)
             new.snapshot_getter = lambda: snap.snapshot
             new.group_id, new.judge_group_id = old.group_id, old.judge_group_id
             await new.start()
-            rt.extras["policy_consumer"] = new
+            rt.policy_consumer = new
             rt.components.append(new)
             rt._started.append(new)
         a.call(restart)

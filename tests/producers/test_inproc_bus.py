@@ -11,7 +11,7 @@ from producers.publisher.inproc import InProcessBus
 from producers.publisher.spool import SpoolLockedError
 from schemas.events import RequestEvent
 from schemas.records import Record
-from tollgate import metrics
+from core import metrics
 
 TOPIC = "tollgate.requests.v1"
 

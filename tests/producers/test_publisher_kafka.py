@@ -14,7 +14,7 @@ from producers.publisher.base import EventPublisher
 from producers.publisher.kafka import KafkaEventPublisher
 from schemas.events import RequestEvent
 from tests.support.kafka import create_topics
-from tollgate import metrics
+from core import metrics
 
 pytestmark = pytest.mark.kafka
 

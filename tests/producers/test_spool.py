@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from producers.publisher.spool import Spool, SpoolLockedError, encode_record, open_exclusive
-from tollgate import metrics
+from core import metrics
 
 
 def _recs(n: int, start: int = 0, topic: str = "t") -> list[tuple[str, bytes | None, bytes, int]]:

@@ -14,7 +14,7 @@ from store.db import make_engine, make_sessionmaker
 from store.epoch import bump_epoch, current_epoch
 from store.migrate import current_revision, head_revision, upgrade, upgrade_engine
 from store.models import Base, ConfigEpoch, Org, User
-from tollgate.settings import Settings
+from core.settings import Settings
 
 
 @pytest.fixture

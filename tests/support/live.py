@@ -3,7 +3,7 @@
     from tests.support.live import start_live_app
     with start_live_app(tmp_path, database_url=None, configure=[my_hook], env={...}) as live:
         live.url          # "http://127.0.0.1:PORT"
-        live.runtime      # tollgate.runtime.Runtime of that server (slots, components)
+        live.runtime      # core.runtime.Runtime of that server (slots, components)
         live.settings     # its Settings
         live.call(coro_fn)  # run `await coro_fn(runtime)` on the server's loop, return result
 
@@ -31,7 +31,7 @@ from typing import Any, Awaitable, Callable, Iterable, Iterator
 import httpx
 
 from tests.support.secrets import capture_text
-from tollgate.settings import Settings
+from core.settings import Settings
 
 TEST_SECRET_KEY = "dG9sbGdhdGUtdGVzdC1rZXktMzItYnl0ZXMtbG9uZyE="  # base64 of 32 bytes, tests only
 

@@ -12,7 +12,7 @@ from typing import AsyncIterator, Iterator
 
 import pytest
 
-from tollgate.settings import Settings
+from core.settings import Settings
 from warehouse.client import Warehouse, open_embedded_data_dir
 
 _DIR: Path | None = None

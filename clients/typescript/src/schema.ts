@@ -749,7 +749,7 @@ export interface components {
         WorkspaceRole: "READ" | "WRITE" | "ADMIN";
         /**
          * WorkspaceUpdateBody
-         * @description PUT body: `name`, and (added by us, helper H) the policy judge `judgeAiLlmId` + `judgeModel`
+         * @description PUT body: `name`, and (beyond the contract) the policy judge `judgeAiLlmId` + `judgeModel`
          *     (a configuration of the same workspace; both null clears the judge).
          */
         WorkspaceUpdateBody: {

@@ -19,11 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Protocol, Sequence
 
-from producers.policy.detectors import DETECTORS
-from schemas.policy import (  # noqa: F401  (CompiledPolicy & co re-exported for the gateway)
-    CompiledPolicy,
-    compile_policies,
-    compile_policy,
+from policy.detectors import DETECTORS
+from policy.compiled import CompiledPolicy, compile_policies, compile_policy  # noqa: F401  (re-exported)
+from policy.rules import (
     ContentPatternRule,
     MaxTokensRule,
     ModelAllowlistRule,

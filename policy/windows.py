@@ -7,7 +7,7 @@ they keep per (policy, subject, window) the requests and tokens used and report:
   blocking policies, Decision(blocked=True, until=window end) for the compacted topic;
 * token progress of blocking budgets (every `progress_step` of the limit): Decision(blocked=
   <crossed>, used=N, used_by={gatewayId: tokens}) so gateways can account against the published
-  consumption without counting their own completions twice (see `producers.policy.budget`);
+  consumption without counting their own completions twice (see `policy.budget`);
 * a rollover (window ended): Decision(blocked=False) for subjects that were blocked.
 
 Blocked requests (status "blocked") are not usage and are not counted. Violation ids are
@@ -22,8 +22,8 @@ from datetime import datetime
 from typing import Iterable
 
 from schemas.events import Decision, RequestEvent, ViolationEvent
-from schemas.policy import (
-    CompiledPolicy,
+from policy.compiled import CompiledPolicy
+from policy.rules import (
     Per,
     RateLimitRule,
     TokenBudgetRule,

@@ -1,14 +1,14 @@
-"""Test support for the config/repository/key API tests (helper A2).
+"""Test support for the config/repository/key API tests.
 
-`env` (module fixture, once per backend through A1's `live_app`): the real app over real
+`env` (module fixture, once per backend through `live_app`): the real app over real
 HTTP, with one user per role made through the API — `owner` (org OWNER), `orgadmin`
 (ADMINISTRATORS), `admin`/`writer`/`reader` (ADMIN/WRITE/READ in `ws`), `outsider` (same org,
 no membership) and `stranger` (OWNER of another org). `ws2` is a second workspace only the
-org-wide users see. Every secret goes to A1's suite-wide registry; in addition the client fails
+org-wide users see. Every secret goes to the suite-wide secret registry; in addition the client fails
 the request at once when a registered secret shows up in an answer (`SecretLeak`). The one
 answer that must carry a secret (creating a repository API key) goes through `env.raw`, which
 is not scanned; the secret is registered right after, so any later appearance is a hit.
-`provider` (module fixture): D's fake upstream (`fakeupstream.FakeUpstream`).
+`provider` (module fixture): the fake upstream (`fakeupstream.FakeUpstream`).
 """
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Mapping
 
-from schemas.policy import window_bounds
+from policy.rules import window_bounds
 
 DEFAULT_COMPLETION_CAP = 4096     # worst case when the request sets no max_tokens
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from producers.policy.budget import BudgetLedger, Reservation, worst_case_tokens
-from producers.policy.evaluate import (
+from policy.budget import BudgetLedger, Reservation, worst_case_tokens
+from policy.evaluate import (
     LIMIT, Check, CompiledPolicy, RequestContext, Verdict, blocking, evaluate_checks, prepare, scoped,
 )
 from schemas.events import Decision
-from schemas.policy import RateLimitRule, TokenBudgetRule, limit_metrics, limit_span, subject_key
+from policy.rules import RateLimitRule, TokenBudgetRule, limit_metrics, limit_span, subject_key
 
 
 _LIMIT_TYPES = frozenset({"TOKEN_BUDGET", "RATE_LIMIT"})

@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
 
-    # Added by us (not in the contract table); all optional.
+    # Beyond the contract table; all optional.
     jwt_secret: str | None = Field(default=None, repr=False)
     access_token_ttl_s: int = 3600
     refresh_token_ttl_s: int = 30 * 24 * 3600
@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     upstream_timeout_s: float = 120.0
     raw_ttl_days: int = 400
     spool_max_bytes: int = 512 * 1024 * 1024
-    snapshot_poll_s: float = 0.25
+    snapshot_poll_s: float = 0.05
     gateway_id: str | None = None
     max_body_bytes: int = 8 * 1024 * 1024
 

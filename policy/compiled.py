@@ -1,0 +1,133 @@
+"""Policies as gateways and the policy consumer hold them in memory: rule parsed, patterns compiled.
+
+Pure: no I/O. `compile_policy` raises `RuleError` on a bad stored rule; `compile_policies`
+skips such rows so one bad row cannot stop enforcement of the rest.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+import regex
+
+from policy.rules import ContentPatternRule, Rule, RuleError, parse_rule
+
+
+# ---------------------------------------------------------------- in-memory policies
+
+@dataclass(frozen=True, slots=True)
+class CompiledPolicy:
+    """A policy as gateways and the policy consumer hold it in memory (rule parsed, patterns compiled)."""
+
+    id: str
+    org_id: str
+    name: str
+    action_type: int
+    risk_type: str = "MEDIUM"
+    workspace_id: str | None = None
+    repo_id: str | None = None
+    content: str = ""
+    rule: Rule | None = None
+    patterns: tuple[Any, ...] = ()   # compiled `regex` patterns of a CONTENT_PATTERN rule
+    # One alternation of the patterns that can be merged without changing their meaning (None:
+    # fewer than two), and the indexes of the ones searched on their own. A pre-filter only: a
+    # hit or timeout re-runs the patterns one by one, so explanations and timeouts are unchanged.
+    patterns_any: Any = None
+    patterns_alone: tuple[int, ...] = ()
+
+    @property
+    def blocks(self) -> bool:
+        return self.action_type == 2
+
+    def applies_to(self, org_id: str, workspace_id: str | None, repo_id: str | None) -> bool:
+        """Org policies apply to every repo of the org; workspace ones to its repos; repo ones to it."""
+        if self.org_id != org_id:
+            return False
+        if self.workspace_id is not None and self.workspace_id != workspace_id:
+            return False
+        if self.repo_id is not None and self.repo_id != repo_id:
+            return False
+        return True
+
+
+def compile_policy(
+    *, id: str, org_id: str, name: str, action_type: int, risk_type: str = "MEDIUM",
+    workspace_id: str | None = None, repo_id: str | None = None, content: str = "",
+    rule: Mapping[str, Any] | Rule | None = None,
+) -> CompiledPolicy:
+    """Parse the rule and pre-compile its patterns (raises RuleError on a bad stored rule)."""
+    parsed = parse_rule(dict(rule) if isinstance(rule, Mapping) else rule) if rule is not None else None
+    patterns: tuple[Any, ...] = ()
+    patterns_any, patterns_alone = None, ()
+    if isinstance(parsed, ContentPatternRule):
+        patterns = tuple(regex.compile(p) for p in parsed.patterns)
+        patterns_any, patterns_alone = merge_patterns(parsed.patterns)
+    return CompiledPolicy(
+        id=id, org_id=org_id, name=name, action_type=int(action_type), risk_type=risk_type,
+        workspace_id=workspace_id, repo_id=repo_id, content=content or "", rule=parsed,
+        patterns=patterns, patterns_any=patterns_any, patterns_alone=patterns_alone,
+    )
+
+
+_DEFAULT_FLAGS = regex.compile("").flags
+# Constructs whose meaning depends on the rest of the pattern (group numbers, recursion,
+# conditionals, backtracking verbs that stop the search): such a pattern is never merged.
+# Lexical and deliberately over-broad (an escaped `\\1` is refused too; refusing only costs speed).
+_UNMERGEABLE = regex.compile(r"\\[1-9gk]|\(\?(?:P[=>]|&|R|\(|[+-]?\d)|\(\*")
+_LEADING_FLAGS = regex.compile(r"\(\?([imsx]+)\)")   # flags that also exist as scoped `(?i:...)`
+
+
+def _mergeable(src: str) -> str | None:
+    """`src` as a self-contained alternative (same matches anywhere in an alternation), or None."""
+    if _UNMERGEABLE.search(src):
+        return None
+    if regex.compile(src).flags == _DEFAULT_FLAGS:
+        return f"(?:{src})"   # no global flags: inline flags inside groups are already scoped
+    m = _LEADING_FLAGS.match(src)
+    if m is None:
+        return None
+    rest = src[m.end():]
+    try:
+        if regex.compile(rest).flags != _DEFAULT_FLAGS:
+            return None   # more global flags further on
+    except regex.error:
+        return None
+    # The newline ends a trailing `# comment` of a verbose pattern (whitespace there otherwise).
+    return f"(?{m.group(1)}:{rest}\n)" if "x" in m.group(1) else f"(?{m.group(1)}:{rest})"
+
+
+def merge_patterns(sources: list[str] | tuple[str, ...]) -> tuple[Any, tuple[int, ...]]:
+    """(one compiled alternation of the mergeable patterns or None, indexes of the others).
+
+    One search of the alternation finds a match iff one of the merged patterns matches, at about
+    the cost of a single search; callers re-run the patterns singly only on a hit or a timeout."""
+    parts, alone = [], []
+    for i, src in enumerate(sources):
+        part = _mergeable(src)
+        if part is None:
+            alone.append(i)
+        else:
+            parts.append(part)
+    if len(parts) < 2:
+        return None, tuple(range(len(sources)))
+    try:
+        merged = regex.compile("|".join(parts))
+    except regex.error:
+        return None, tuple(range(len(sources)))
+    return merged, tuple(alone)
+
+
+def compile_policies(rows: Iterable[Any]) -> list[CompiledPolicy]:
+    """From store rows (attributes) or dicts; rows whose stored rule no longer parses are skipped."""
+    out = []
+    for r in rows:
+        get = r.get if isinstance(r, Mapping) else (lambda k, _r=r: getattr(_r, k))
+        try:
+            out.append(compile_policy(
+                id=get("id"), org_id=get("org_id"), name=get("name"), action_type=get("action_type"),
+                risk_type=get("risk_type") or "MEDIUM", workspace_id=get("workspace_id"),
+                repo_id=get("repo_id"), content=get("content") or "", rule=get("rule"),
+            ))
+        except RuleError:
+            continue
+    return out
