@@ -358,3 +358,34 @@ def test_keyboard_only_and_a_phone_screen(browser, tollgate_up: LiveUp, shot) ->
         assert watch.refused == []
     finally:
         ctx.close()
+
+
+def test_an_expired_token_is_renewed_once_then_the_session_ends_in_words(browser, tollgate_up: LiveUp) -> None:
+    up = tollgate_up
+    ctx, page, watch = open_page(browser, up)
+    try:
+        # the server refuses the first workspace list, as it would an expired access token
+        refused: list[str | None] = []
+
+        def once(route) -> None:
+            if not refused:
+                refused.append(route.request.headers.get("authorization"))
+                route.fulfill(status=401, json={"success": False, "message": "Invalid or expired token"})
+            else:
+                route.continue_()
+        page.route("**/workspace", once)
+        sign_in(page, up)
+        page.wait_for_selector("#workspace option", state="attached")
+        renewed = page.evaluate("JSON.parse(sessionStorage.getItem('tollgate.session')).token")
+        assert len(refused) == 1 and refused[0] != f"Bearer {renewed}"
+        assert sum(u.endswith("/user/refresh") for u in watch.requests) == 1
+        page.unroute("**/workspace")
+        # after a reload there is no refresh token (memory only): a refused token ends the session
+        page.route("**/workspace", lambda route: route.fulfill(status=401, json={"success": False, "message": "expired"}))
+        page.reload()
+        assert "Your session has ended" in page.get_by_role("alert").inner_text()
+        assert page.evaluate("sessionStorage.getItem('tollgate.session')") is None
+        assert sum(u.endswith("/user/refresh") for u in watch.requests) == 1
+        assert watch.errors == [] and watch.foreign() == []
+    finally:
+        ctx.close()

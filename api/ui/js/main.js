@@ -83,7 +83,7 @@ async function start() {
   try {
     await loadWorkspaces();
   } catch (err) {
-    if (!session()) return render();
+    if (!session()) return;   // the session ended: the sign-in page is already shown
     clear(main, errorBox(err));
     return;
   }
