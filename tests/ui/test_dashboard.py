@@ -389,3 +389,36 @@ def test_an_expired_token_is_renewed_once_then_the_session_ends_in_words(browser
         assert watch.errors == [] and watch.foreign() == []
     finally:
         ctx.close()
+
+
+def test_edit_a_configuration_and_a_repositorys_fallback_order(browser, tollgate_up: LiveUp) -> None:
+    up, s = tollgate_up, uuid.uuid4().hex[:6]
+    with api_login(up) as c:
+        ws, repo, _ = setup_workspace(c, up, f"edit-{s}")
+        second = c.post("/ai/llm", json={"name": "second", "aiType": "OTHER", "endpoint": up.fake.endpoints["OPENAI"],
+                                         "secret": up.fake.creds.openai_key, "workspaceId": ws}).json()["aiLlmId"]
+        ctx, page, watch = open_page(browser, up)
+        try:
+            sign_in(page, up)
+            pick_workspace(page, ws)
+            page.click("nav >> text=Configurations")
+            page.locator(f"tr[data-config='{second}']").get_by_role("button", name="Edit").click()
+            assert page.input_value("select[name=aiType]") == "OTHER"
+            page.fill("input[name=name]", "second-renamed")
+            page.click("form >> text=Save")
+            page.wait_for_selector(f"tr[data-config='{second}'] th:has-text('second-renamed')")
+            dto = next(x for x in c.get("/ai/llm", params={"workspaceId": ws}).json()["aiLlms"] if x["id"] == second)
+            assert dto["name"] == "second-renamed" and dto["aiType"] == "OTHER"
+            # the repository: add the second configuration, move it first, save
+            page.click("nav >> text=Repositories and keys")
+            page.locator(f"section[data-repo='{repo}']").get_by_role("button", name="Edit").click()
+            page.select_option("select[name=addConfig]", second)
+            page.click("fieldset >> text=Add")
+            page.get_by_role("button", name="Move second-renamed up").click()
+            page.click("form >> text=Save")
+            page.wait_for_selector(f"section[data-repo='{repo}'] >> text=1. second-renamed")
+            order = [a["id"] for a in c.get("/repo", params={"repoId": repo}).json()["repos"][0]["aiLlms"]]
+            assert order[0] == second and len(order) == 2
+            assert watch.refused == [] and watch.errors == [] and watch.foreign() == []
+        finally:
+            ctx.close()

@@ -42,6 +42,8 @@ def test_ui_answers_carry_the_csp_and_nothing_else_is_served(tollgate_up: LiveUp
             assert r.headers["content-security-policy"] == CSP and "default-src 'none'" in CSP
             assert r.headers["x-content-type-options"] == "nosniff"
         assert c.get("/ui/js/main.js").headers["content-type"].startswith("text/javascript")
+        slash = c.get("/ui/")
+        assert slash.status_code == 308 and slash.headers["location"] == "/ui"
         assert "<script type=\"module\" src=\"/ui/js/main.js\">" in c.get("/ui").text
         for bad in ("/ui/..%2fapp.py", "/ui/%2e%2e/%2e%2e/pyproject.toml", "/ui/nope.js", "/ui/js/../../routers/ui.py"):
             r = c.get(bad)
