@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 ADMIN_EMAIL    ?= $(or $(TOLLGATE_ADMIN_EMAIL),admin@tollgate.local)
 ADMIN_PASSWORD ?= $(or $(TOLLGATE_ADMIN_PASSWORD),tollgate-admin)
+# Provider endpoints on loopback (the README tour's fakeupstream); empty would allow public only.
+ALLOW_PRIVATE  ?= $(or $(TOLLGATE_ALLOW_PRIVATE_ENDPOINTS),127.0.0.0/8)
 
 .PHONY: run test venv
 
@@ -13,7 +15,8 @@ venv:
 run: venv
 	@echo "Tollgate: API http://127.0.0.1:$${TOLLGATE_PORT:-8080}/  gateway http://127.0.0.1:$${TOLLGATE_PORT:-8080}/v1  data $${TOLLGATE_DATA_DIR:-./data}"
 	@echo "First OWNER (created when no user exists yet): $(ADMIN_EMAIL) / $(ADMIN_PASSWORD)"
-	TOLLGATE_ADMIN_EMAIL='$(ADMIN_EMAIL)' TOLLGATE_ADMIN_PASSWORD='$(ADMIN_PASSWORD)' $(VENV)/bin/tollgate up
+	TOLLGATE_ADMIN_EMAIL='$(ADMIN_EMAIL)' TOLLGATE_ADMIN_PASSWORD='$(ADMIN_PASSWORD)' \
+	  TOLLGATE_ALLOW_PRIVATE_ENDPOINTS='$(ALLOW_PRIVATE)' $(VENV)/bin/tollgate up
 
 test:
 	scripts/test.sh

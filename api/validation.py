@@ -18,6 +18,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from core.endpoints import EndpointGuard, EndpointRefused
 from schemas.enums import AiType
 
 log = logging.getLogger("tollgate.api.validation")
@@ -124,15 +125,30 @@ def _where(url: str) -> str:
 
 
 async def validate(
-    target: ProviderTarget, timeout_s: float, *, transport: httpx.AsyncBaseTransport | None = None
+    target: ProviderTarget, timeout_s: float, *, transport: httpx.AsyncBaseTransport | None = None,
+    guard: EndpointGuard | None = None,
 ) -> ValidationResult:
-    """Make the provider call and judge it. Blocks up to about `timeout_s`; never raises."""
+    """Make the provider call and judge it. Blocks up to about `timeout_s`; never raises.
+
+    The connection goes only where `guard` allows (default: public addresses), redirects are
+    not followed, and every way of not getting an answer is one message ("not reachable"), so
+    validation cannot be used to map a network.
+    """
     try:
         url, headers = build_request(target)
     except Exception:  # noqa: BLE001 - never leak details of the credential
         return ValidationResult(False, "The configuration could not be turned into a provider request.")
     where = _where(url)
+    unreachable = ValidationResult(
+        False, f"The endpoint {where} is not reachable (no answer within {timeout_s:g} s, or the name, "
+               "connection or TLS failed, or the address is not allowed); check the endpoint.")
+    guard = guard or EndpointGuard()
     try:
+        guard.check_host(urlsplit(url).hostname or "")
+        if transport is None:
+            from core.guarded_net import guarded_httpx_transport
+
+            transport = guarded_httpx_transport(guard)
         async with asyncio.timeout(timeout_s):
             async with httpx.AsyncClient(
                 timeout=httpx.Timeout(timeout_s), follow_redirects=False, transport=transport, trust_env=False
@@ -143,19 +159,15 @@ async def validate(
                         body += chunk
                         if len(body) > _MAX_BODY:
                             break
-    except (httpx.TimeoutException, TimeoutError):
-        return ValidationResult(False, f"The endpoint {where} did not answer within {timeout_s:g} s.")
-    except httpx.ConnectError as exc:
-        cause = str(exc).lower()
-        if any(s in cause for s in ("name or service", "nodename", "getaddrinfo", "name resolution", "not known")):
-            return ValidationResult(False, f"The endpoint host of {where} could not be resolved (DNS); check the endpoint.")
-        if "ssl" in cause or "certificate" in cause:
-            return ValidationResult(False, f"TLS with {where} failed; check the endpoint's certificate.")
-        return ValidationResult(False, f"The endpoint {where} is unreachable (connection refused or no route); check the endpoint.")
+    except (httpx.TimeoutException, TimeoutError, httpx.ConnectError, EndpointRefused):
+        return unreachable
     except httpx.HTTPError as exc:
         log.info("validation transport error: %s", type(exc).__name__)
-        return ValidationResult(False, f"The connection to {where} failed ({type(exc).__name__}).")
+        return unreachable
     except Exception as exc:  # noqa: BLE001 - e.g. invalid header characters in the secret
         log.info("validation error: %s", type(exc).__name__)
         return ValidationResult(False, "The provider request could not be sent; check the secret and key for invalid characters.")
+    if 300 <= resp.status_code < 400:
+        return ValidationResult(False, f"The endpoint {where} answered with a redirect (HTTP {resp.status_code}); "
+                                       "redirects are not followed: use the final URL as the endpoint.")
     return interpret(target.ai_type, resp.status_code, bytes(body))

@@ -268,7 +268,8 @@ def main() -> int:
             env["TOLLGATE_KAFKA_BOOTSTRAP"] = m.group(1)
         def start_tollgate(name: str, policies: bool, profile: bool) -> tuple[str, str, Proc]:
             """Own SQLite store (migrated, seeded), same upstream and broker; returns url, key, proc."""
-            genv = dict(env, TOLLGATE_DATA_DIR=str(tmp / name), TOLLGATE_PORT=str(free_port()))
+            genv = dict(env, TOLLGATE_DATA_DIR=str(tmp / name), TOLLGATE_PORT=str(free_port()),
+                        TOLLGATE_ALLOW_PRIVATE_ENDPOINTS="127.0.0.0/8")
             tg_bin = str(Path(PY).parent / "tollgate")
             subprocess.run([tg_bin, "migrate"], env={**os.environ, **genv}, check=True, capture_output=True)
             key = asyncio.run(seed_tollgate(tmp / name, upstream, policies=policies))

@@ -231,7 +231,8 @@ async def e2e(bootstrap: str, topic: str, vtopic: str, n: int, data_dir: Path, l
               profile: bool, consumer_args: list[str] = ()) -> dict:
     """One consumer subprocess; rate from its readiness until every offset is committed."""
     group = f"bench-{uuid.uuid4().hex[:8]}"
-    env = dict(os.environ, TOLLGATE_DATA_DIR=str(data_dir), TOLLGATE_KAFKA_BOOTSTRAP=bootstrap)
+    env = dict(os.environ, TOLLGATE_DATA_DIR=str(data_dir), TOLLGATE_KAFKA_BOOTSTRAP=bootstrap,
+               TOLLGATE_ALLOW_PRIVATE_ENDPOINTS="127.0.0.0/8")
     env.pop("TOLLGATE_CLICKHOUSE_URL", None)
     errf = open(logs / "consumer.log", "w")
     cmd = [PY]
@@ -422,6 +423,7 @@ class Up:
         import httpx
 
         env = dict(os.environ, TOLLGATE_DATA_DIR=str(self.data_dir), TOLLGATE_PORT=str(self.port),
+                   TOLLGATE_ALLOW_PRIVATE_ENDPOINTS="127.0.0.0/8",
                    TOLLGATE_HOST="127.0.0.1", TOLLGATE_ADMIN_EMAIL=ADMIN_EMAIL,
                    TOLLGATE_ADMIN_PASSWORD=ADMIN_PASSWORD, TOLLGATE_LOG_LEVEL="WARNING")
         for k in ("TOLLGATE_KAFKA_BOOTSTRAP", "TOLLGATE_CLICKHOUSE_URL", "TOLLGATE_DATABASE_URL"):

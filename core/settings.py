@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     snapshot_poll_s: float = 0.05
     gateway_id: str | None = None
     max_body_bytes: int = 8 * 1024 * 1024
+    # Provider endpoints on private/loopback networks (comma-separated CIDRs or host names);
+    # empty: only public addresses. Link-local/metadata are refused whatever this says.
+    allow_private_endpoints: str = ""
 
     @field_validator("data_dir")
     @classmethod

@@ -49,6 +49,8 @@ SETTING_TEXT = {
     "snapshot_poll_s": "How often gateways poll the config epoch for changes, seconds",
     "gateway_id": "Name of this gateway in events (`host` in stats); unset: hostname-pid",
     "max_body_bytes": "Largest accepted request body (413 above), bytes",
+    "allow_private_endpoints": "Comma-separated CIDRs or host names where provider endpoints may be private "
+                               "or loopback (empty: public addresses only; link-local/metadata always refused)",
 }
 SECRET_SETTINGS = {"secret_key", "admin_password", "jwt_secret"}
 

@@ -21,7 +21,8 @@ TOLLGATE = [sys.executable, "-m", "tollgate.cli"]
 
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOLLGATE_")}
-    env.update({"TOLLGATE_DATA_DIR": str(data_dir), "TOLLGATE_LOG_LEVEL": "WARNING"})
+    env.update({"TOLLGATE_DATA_DIR": str(data_dir), "TOLLGATE_LOG_LEVEL": "WARNING",
+                "TOLLGATE_ALLOW_PRIVATE_ENDPOINTS": "127.0.0.0/8"})
     env.update(extra)
     return env
 

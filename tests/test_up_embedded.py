@@ -58,7 +58,8 @@ class UpProcess:
         env.update(TOLLGATE_DATA_DIR=str(self.data_dir), TOLLGATE_PORT=str(port), TOLLGATE_HOST="127.0.0.1",
                    TOLLGATE_SECRET_KEY=TEST_SECRET_KEY, TOLLGATE_JWT_SECRET="embedded-test-jwt-secret-of-32-bytes-or-more",
                    TOLLGATE_ADMIN_EMAIL=ADMIN[0], TOLLGATE_ADMIN_PASSWORD=ADMIN[1],
-                   TOLLGATE_SNAPSHOT_POLL_S="0.1", TOLLGATE_LOG_LEVEL="WARNING")
+                   TOLLGATE_SNAPSHOT_POLL_S="0.1", TOLLGATE_LOG_LEVEL="WARNING",
+                   TOLLGATE_ALLOW_PRIVATE_ENDPOINTS="127.0.0.0/8")  # fakeupstream on loopback
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "tollgate.cli", "up"], cwd=ROOT, env=env,
                                          stdout=out, stderr=subprocess.STDOUT)

@@ -35,9 +35,12 @@ class RefresherComponent:
 
 
 def make_hooks(rt: Any) -> Any:
+    from core.endpoints import EndpointGuard
+    from producers.policy.judge import Judge
     from producers.policy.nl import NlPolicyHooks
 
-    return NlPolicyHooks(lambda: rt.publisher, rt.settings.resolved_gateway_id)
+    return NlPolicyHooks(lambda: rt.publisher, rt.settings.resolved_gateway_id,
+                         judge=Judge(guard=EndpointGuard.from_settings(rt.settings)))
 
 
 def decisions_component(rt: Any, hooks: Any) -> Any:
@@ -52,7 +55,9 @@ def policy_consumer(settings: Any, sessionmaker: Any, bus: Any = None, **kw: Any
     from producers.policy.nl import compile_snapshot_policies, judge_prompt_event
 
     snap = RefresherComponent(sessionmaker, settings.secret_key_bytes, settings.snapshot_poll_s)
-    judge = Judge()
+    from core.endpoints import EndpointGuard
+
+    judge = Judge(guard=EndpointGuard.from_settings(settings))
 
     async def prompt_judge(ev: Any, snapshot: Any, policies: Any) -> list:
         return await judge_prompt_event(ev, snapshot, judge, policies)

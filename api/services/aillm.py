@@ -20,6 +20,7 @@ from schemas.enums import AiType, ValidationStatus, WorkspaceRole
 from store.epoch import bump_epoch, notify_committed
 from store.models import AiLlm, Repo, RepoAiLlm, Workspace, new_id, utcnow
 from store.sealing import SealError, mask, seal, unseal
+from core.endpoints import EndpointGuard, EndpointRefused
 from core.settings import Settings
 
 NOT_FOUND = "AI LLM configuration not found"
@@ -50,6 +51,14 @@ def check_shape(ai_type: AiType, endpoint: str | None, key: str | None, region: 
     try:
         return normalize_endpoint(endpoint)
     except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+async def check_endpoint(settings: Settings, endpoint: str) -> None:
+    """400 unless the endpoint's host may be connected to (awaits DNS, bounded)."""
+    try:
+        await EndpointGuard.from_settings(settings).check_url(endpoint)
+    except EndpointRefused as exc:
         raise ApiError(400, str(exc)) from None
 
 
@@ -97,6 +106,7 @@ async def create(db: AsyncSession, who: Principal, settings: Settings, body: AiL
     region = body.region or None
     key = body.key or None
     endpoint = check_shape(body.ai_type, body.endpoint, key, region)
+    await check_endpoint(settings, endpoint)
     if await name_taken(db, AiLlm, ws.id, body.name):
         raise ApiError(409, NAME_USED)
     row_id = new_id()
@@ -165,6 +175,8 @@ async def update_config(
     ):
         endpoint_in = ""  # follow the region with the default Bedrock URL
     endpoint = check_shape(ai_type, endpoint_in, key, region)
+    if endpoint != row.endpoint:
+        await check_endpoint(settings, endpoint)
 
     if "name" in given and body.name and body.name != row.name:
         if await name_taken(db, AiLlm, row.workspace_id, body.name, exclude_id=row.id):
@@ -241,7 +253,7 @@ async def validate_config(db: AsyncSession, who: Principal, settings: Settings, 
     if target is None:
         result = ValidationResult(False, "The stored secret cannot be opened with the current server key; set the secret again.")
     else:
-        result = await validate(target, settings.validate_timeout_s)
+        result = await validate(target, settings.validate_timeout_s, guard=EndpointGuard.from_settings(settings))
 
     res = await db.execute(
         update(AiLlm)

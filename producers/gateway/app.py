@@ -17,6 +17,7 @@ from producers.gateway.handlers import Gateway
 from producers.gateway.lastused import LastUsedWriter
 from store.refresher import SnapshotRefresher
 from producers.gateway.transport import make_transport
+from core.endpoints import EndpointGuard
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,8 @@ class GatewayComponent:
     async def start(self) -> None:
         rt = self.runtime
         s = rt.settings
-        transport = make_transport(self.transport_kind, connect_timeout=min(10.0, s.upstream_timeout_s))
+        transport = make_transport(self.transport_kind, connect_timeout=min(10.0, s.upstream_timeout_s),
+                                   guard=EndpointGuard.from_settings(s))
         await transport.start()
         gw_holder: list[Gateway] = []
 

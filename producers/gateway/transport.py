@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from typing import AsyncIterator, Mapping, Protocol
+from urllib.parse import urlsplit
+
+from core.endpoints import EndpointGuard, EndpointRefused
 
 
 class TransportError(Exception):
@@ -24,6 +27,32 @@ class UpstreamTimeout(TransportError):
 
 class UpstreamConnectError(TransportError):
     error_type = "connection_error"
+
+
+class EndpointNotAllowed(TransportError):
+    """The endpoint resolves to an address the endpoint guard refuses (checked at connect)."""
+
+    error_type = "endpoint_refused"
+
+
+def _check_literal(guard: EndpointGuard, url: str) -> None:
+    """IP literals never reach a resolver: check them (and metadata names) before sending."""
+    try:
+        guard.check_host(urlsplit(url).hostname or "")
+    except EndpointRefused as exc:
+        raise EndpointNotAllowed(f"provider endpoint not allowed: {exc}") from None
+
+
+def _refused(exc: BaseException) -> EndpointNotAllowed | None:
+    from core.guarded_net import RefusedAddress
+
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, RefusedAddress) or isinstance(getattr(cause, "os_error", None), RefusedAddress):
+            inner = cause if isinstance(cause, RefusedAddress) else cause.os_error  # type: ignore[attr-defined]
+            return EndpointNotAllowed(f"provider endpoint not allowed: {inner}")
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 @dataclass(slots=True)
@@ -82,17 +111,21 @@ class _AiohttpStream:
 
 
 class AiohttpTransport:
-    def __init__(self, connect_timeout: float = 10.0, limit: int = 1000) -> None:
+    def __init__(self, connect_timeout: float = 10.0, limit: int = 1000, guard: EndpointGuard | None = None) -> None:
         self._connect_timeout = connect_timeout
         self._limit = limit
+        self._guard = guard or EndpointGuard()
         self._session = None
 
     async def start(self) -> None:
         import aiohttp
 
+        from core.guarded_net import make_aiohttp_resolver
+
         if self._session is None:
             connector = aiohttp.TCPConnector(
-                limit=self._limit, limit_per_host=0, keepalive_timeout=30, ttl_dns_cache=300
+                limit=self._limit, limit_per_host=0, keepalive_timeout=30, ttl_dns_cache=300,
+                resolver=make_aiohttp_resolver(self._guard),
             )
             self._session = aiohttp.ClientSession(
                 connector=connector, skip_auto_headers=("User-Agent",), auto_decompress=True
@@ -109,6 +142,7 @@ class AiohttpTransport:
 
         if self._session is None:
             await self.start()
+        _check_literal(self._guard, req.url)
         to = aiohttp.ClientTimeout(
             total=timeout if total else None,
             sock_connect=min(self._connect_timeout, timeout),
@@ -119,12 +153,12 @@ class AiohttpTransport:
             # otherwise normalise e.g. %3A back to ':').
             return await self._session.request(
                 req.method, URL(req.url, encoded=True), headers=req.headers, data=req.body or None,
-                timeout=to,
+                timeout=to, allow_redirects=False,
             )
         except asyncio.TimeoutError:
             raise UpstreamTimeout("provider timed out") from None
         except aiohttp.ClientError as exc:
-            raise UpstreamConnectError(f"provider connection failed: {type(exc).__name__}") from None
+            raise _refused(exc) or UpstreamConnectError(f"provider connection failed: {type(exc).__name__}") from None
 
     async def request(self, req, timeout: float) -> UpstreamResponse:
         import aiohttp
@@ -177,18 +211,22 @@ class _HttpxStream:
 
 
 class HttpxTransport:
-    def __init__(self, connect_timeout: float = 10.0, limit: int = 1000) -> None:
+    def __init__(self, connect_timeout: float = 10.0, limit: int = 1000, guard: EndpointGuard | None = None) -> None:
         self._connect_timeout = connect_timeout
         self._limit = limit
+        self._guard = guard or EndpointGuard()
         self._client = None
 
     async def start(self) -> None:
         import httpx
 
+        from core.guarded_net import guarded_httpx_transport
+
         if self._client is None:
+            limits = httpx.Limits(max_connections=self._limit, max_keepalive_connections=self._limit)
             self._client = httpx.AsyncClient(
-                limits=httpx.Limits(max_connections=self._limit, max_keepalive_connections=self._limit),
-                timeout=None,
+                transport=guarded_httpx_transport(self._guard, limits=limits), limits=limits,
+                timeout=None, follow_redirects=False, trust_env=False,
             )
 
     async def stop(self) -> None:
@@ -201,12 +239,17 @@ class HttpxTransport:
 
         if self._client is None:
             await self.start()
+        _check_literal(self._guard, req.url)
         to = httpx.Timeout(timeout, connect=min(self._connect_timeout, timeout))
         r = self._client.build_request(req.method, req.url, headers=req.headers, content=req.body or None, timeout=to)
         try:
             return await self._client.send(r, stream=True)
         except httpx.TimeoutException:
             raise UpstreamTimeout("provider timed out") from None
+        except httpx.ConnectError as exc:
+            if "is refused" in str(exc):
+                raise EndpointNotAllowed(f"provider endpoint not allowed: {exc}") from None
+            raise UpstreamConnectError(f"provider connection failed: {type(exc).__name__}") from None
         except httpx.HTTPError as exc:
             raise UpstreamConnectError(f"provider connection failed: {type(exc).__name__}") from None
 
@@ -224,7 +267,9 @@ class HttpxTransport:
         return _HttpxStream(await self._send(req, timeout))
 
 
-def make_transport(kind: str = "aiohttp", connect_timeout: float = 10.0) -> Transport:
+def make_transport(kind: str = "aiohttp", connect_timeout: float = 10.0,
+                   guard: EndpointGuard | None = None) -> Transport:
+    """A pooled transport; `guard` (default: public addresses only) checks every connection."""
     if kind == "httpx":
-        return HttpxTransport(connect_timeout)
-    return AiohttpTransport(connect_timeout)
+        return HttpxTransport(connect_timeout, guard=guard)
+    return AiohttpTransport(connect_timeout, guard=guard)

@@ -13,6 +13,8 @@ come back as a verdict with `error` set). Used in the request path for block pol
 """
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import json
 import logging
 import re
@@ -112,16 +114,22 @@ def parse_verdict(answer: str, default_severity: str = "MEDIUM") -> JudgeVerdict
 class Judge:
     """Calls a provider through the adapters. One pooled httpx client; `judge` never raises."""
 
-    def __init__(self, timeout_s: float = DEFAULT_TIMEOUT_S, client: Any = None):
+    def __init__(self, timeout_s: float = DEFAULT_TIMEOUT_S, client: Any = None, guard: Any = None):
+        from core.endpoints import EndpointGuard
+
         self.timeout_s = timeout_s
         self._client = client
+        self.guard = guard or EndpointGuard()
         self.calls = 0
 
     def _http(self) -> Any:
         if self._client is None:
             import httpx
 
-            self._client = httpx.AsyncClient(timeout=self.timeout_s, trust_env=False)
+            from core.guarded_net import guarded_httpx_transport
+
+            self._client = httpx.AsyncClient(timeout=self.timeout_s, trust_env=False, follow_redirects=False,
+                                             transport=guarded_httpx_transport(self.guard))
         return self._client
 
     async def close(self) -> None:
@@ -144,6 +152,7 @@ class Judge:
                                   endpoint=cfg.endpoint, key=cfg.key, secret=cfg.secret or "",
                                   region=cfg.region)
             req = ad.chat_request(pcfg, target.model, judge_body(policy.content, texts, target.model))
+            self.guard.check_host(urlsplit(req.url).hostname or "")
             resp = await self._http().request(req.method, req.url, headers=req.headers, content=req.body)
         except Exception as exc:  # noqa: BLE001 - a judge failure is reported, never raised
             return JudgeVerdict(False, sev, "", error=f"judge call failed ({type(exc).__name__})")

@@ -297,7 +297,7 @@ async def test_validate_families_persist_status(env, provider):
 async def test_validate_unreachable(env):
     cid = await create(env, env.writer, endpoint=f"http://127.0.0.1:{closed_port()}/v1")
     r = await env.client.post(f"/ai/llm/{cid}/validate", headers=env.writer.h)
-    assert r.status_code == 200 and r.json()["success"] is False and "unreachable" in r.json()["message"]
+    assert r.status_code == 200 and r.json()["success"] is False and "not reachable" in r.json()["message"]
     assert (await get_dto(env, env.writer, cid))["validationStatus"] == "INVALID"
 
 
@@ -316,7 +316,7 @@ async def test_validate_timeout_uses_the_setting(env):
         finally:
             settings.validate_timeout_s = saved
     assert r.status_code == 200 and r.json()["success"] is False
-    assert "did not answer within 1.5 s" in r.json()["message"] and took < 6
+    assert "no answer within 1.5 s" in r.json()["message"] and took < 6
     assert (await get_dto(env, env.writer, cid))["validationStatus"] == "INVALID"
 
 

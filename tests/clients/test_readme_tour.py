@@ -40,7 +40,7 @@ def test_the_readme_tour_runs_twice(tollgate_up: LiveUp, tmp_path: Path) -> None
     for f in bin_dir.iterdir():
         f.chmod(0o755)
     port = tollgate_up.url.rsplit(":", 1)[1]
-    env = {**os.environ, "TOLLGATE_PORT": port, "FAKE_PORT": str(free_port()),
+    env = {**os.environ, "TOLLGATE_ALLOW_PRIVATE_ENDPOINTS": "127.0.0.0/8", "TOLLGATE_PORT": port, "FAKE_PORT": str(free_port()),
            "TOLLGATE_ADMIN_EMAIL": tollgate_up.admin_email, "TOLLGATE_ADMIN_PASSWORD": tollgate_up.admin_password}
     for run in (1, 2):
         proc = subprocess.Popen(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env,

@@ -82,7 +82,8 @@ async def test_consumer_sigkilled_repeatedly_counts_exactly_once(kafka_bootstrap
     n = 6000
     producer = asyncio.create_task(publish(kafka_bootstrap, req_topic, [event(ws, llm, i) for i in range(n)]))
     db, group = f"k_{uuid.uuid4().hex[:10]}", f"g-{uuid.uuid4().hex[:6]}"
-    env = dict(os.environ, TOLLGATE_DATA_DIR=str(tmp_path), TOLLGATE_KAFKA_BOOTSTRAP=kafka_bootstrap)
+    env = dict(os.environ, TOLLGATE_DATA_DIR=str(tmp_path), TOLLGATE_KAFKA_BOOTSTRAP=kafka_bootstrap,
+               TOLLGATE_ALLOW_PRIVATE_ENDPOINTS="127.0.0.0/8")
     env.pop("TOLLGATE_CLICKHOUSE_URL", None)
     cmd = [sys.executable, "-m", "consumers.kafka_runner", "--requests-topic", req_topic,
            "--violations-topic", f"{req_topic}.none", "--group", group, "--database", db]

@@ -96,6 +96,7 @@ class LiveGateway:
     def __init__(self, data_dir: Path, publisher: Any = None, transport_kind: str = "aiohttp",
                  **settings_kw: Any) -> None:
         self.port = free_port()
+        settings_kw.setdefault("allow_private_endpoints", "127.0.0.0/8")  # fakeupstream on loopback
         self.settings = Settings(
             data_dir=data_dir, port=self.port, snapshot_poll_s=0.1, gateway_id="gw-test",
             secret_key=None, **settings_kw,

@@ -114,6 +114,7 @@ def live_settings(data_dir: Path, database_url: str | None = None, **overrides: 
         admin_password="owner-password-1",
         host="127.0.0.1",
         port=0,
+        allow_private_endpoints="127.0.0.0/8",  # fakeupstream listens on loopback
     )
     values.update(overrides)
     return Settings(**values)
