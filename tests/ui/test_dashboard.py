@@ -13,7 +13,7 @@ from tests.ui.flows import (api_login, calls, refused_by_gateway, run_snippet, s
 
 
 
-def test_sign_in_refuses_a_wrong_password_in_words(browser, tollgate_up: LiveUp) -> None:
+def test_sign_in_refuses_a_wrong_password_in_words(browser, tollgate_up: LiveUp, shot) -> None:
     ctx, page, watch = open_page(browser, tollgate_up)
     try:
         page.goto(tollgate_up.url + "/ui")
@@ -21,6 +21,7 @@ def test_sign_in_refuses_a_wrong_password_in_words(browser, tollgate_up: LiveUp)
         page.fill("input[name=password]", "not-the-password")
         page.click("button[type=submit]")
         assert "Invalid email or password" in page.get_by_role("alert").inner_text()
+        shot(page, "sign-in")
         assert page.evaluate("sessionStorage.length") == 0
         assert watch.foreign() == [] and len(watch.requests) >= 4
     finally:
