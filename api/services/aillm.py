@@ -7,6 +7,7 @@ clear. All functions block on the DB session; `validate_config` also makes one p
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -60,6 +61,28 @@ async def check_endpoint(settings: Settings, endpoint: str) -> None:
         await EndpointGuard.from_settings(settings).check_url(endpoint)
     except EndpointRefused as exc:
         raise ApiError(400, str(exc)) from None
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    p = urlsplit(url)
+    return p.scheme.lower(), (p.hostname or "").lower().rstrip("."), p.port
+
+
+def require_secret_for_move(old_type: AiType, old_endpoint: str, old_region: str | None,
+                            new_type: AiType, new_endpoint: str, new_region: str | None) -> None:
+    """400 when an update would send the stored secret somewhere else without restating it:
+    another aiType or another endpoint origin (scheme, host, port). Following a region with the
+    default Bedrock URL stays with AWS and needs no secret. Pure."""
+    if new_type is not old_type:
+        raise ApiError(400, "changing aiType requires the secret in the same request "
+                            "(the stored secret is never sent to another provider)")
+    if _origin(new_endpoint) == _origin(old_endpoint):
+        return
+    if (new_type is AiType.AWS and old_endpoint == bedrock_endpoint(old_region)
+            and new_endpoint == bedrock_endpoint(new_region)):
+        return
+    raise ApiError(400, "changing the endpoint host requires the secret in the same request "
+                        "(the stored secret is never sent to another host)")
 
 
 def to_dto(row: AiLlm, repos: list[Repo]) -> dict:
@@ -175,6 +198,8 @@ async def update_config(
     ):
         endpoint_in = ""  # follow the region with the default Bedrock URL
     endpoint = check_shape(ai_type, endpoint_in, key, region)
+    if "secret" not in given or body.secret is None:
+        require_secret_for_move(AiType(row.ai_type), row.endpoint, row.region, ai_type, endpoint, region)
     if endpoint != row.endpoint:
         await check_endpoint(settings, endpoint)
 

@@ -210,7 +210,8 @@ async def test_update_partial_and_validation_reset(env, provider):
     # endpoint change resets too
     await env.client.put(f"/ai/llm/{cid}", json={"secret": provider.creds.openai_key}, headers=env.writer.h)
     assert (await env.client.post(f"/ai/llm/{cid}/validate", headers=env.writer.h)).json()["success"] is True
-    r = await env.client.put(f"/ai/llm/{cid}", json={"endpoint": "https://elsewhere.test/v1/"}, headers=env.writer.h)
+    r = await env.client.put(f"/ai/llm/{cid}", json={"endpoint": "https://elsewhere.test/v1/",
+                                                     "secret": provider.creds.openai_key}, headers=env.writer.h)
     assert r.status_code == 200
     dto = await get_dto(env, env.writer, cid)
     assert dto["validationStatus"] == "UNVALIDATED" and dto["endpoint"] == "https://elsewhere.test/v1"
@@ -227,7 +228,8 @@ async def test_update_rules(env):
     r = await env.client.put(f"/ai/llm/{cid}", json={"aiType": "AWS"}, headers=env.writer.h)
     assert r.status_code == 400 and "region" in r.json()["message"]
     r = await env.client.put(f"/ai/llm/{cid}", json={"aiType": "AWS", "region": "us-west-2", "key": "AKIAUPDATEDKEY000001",
-                                                     "endpoint": ""}, headers=env.writer.h)
+                                                     "endpoint": "", "secret": env.secret("awsUpdatedSecretKey/0123456789")},
+                             headers=env.writer.h)
     assert r.status_code == 200, r.text
     dto = await get_dto(env, env.writer, cid)
     assert dto["aiType"] == "AWS" and dto["endpoint"] == "https://bedrock.us-west-2.amazonaws.com"
@@ -240,6 +242,27 @@ async def test_update_rules(env):
     assert (await env.client.put("/ai/llm/not-a-uuid", json={"name": "x"}, headers=env.writer.h)).status_code == 404
     r = await env.client.put(f"/ai/llm/{cid}", json={"aiType": 7}, headers=env.writer.h)
     assert r.status_code == 400
+
+
+async def test_moving_a_configuration_needs_its_secret(env, provider):
+    """A new endpoint host (or aiType) without the secret would hand the sealed secret to the
+    new host on the next validate or model-list refresh: 400, and nothing changes."""
+    secret = env.secret("sk-proj-moving-secret-0123456789-m0v3")
+    cid = await create(env, env.writer, endpoint=f"{provider.url}/v1", secret=secret)
+    before = await get_dto(env, env.writer, cid)
+    for patch, needle in (({"endpoint": "https://attacker.test/v1"}, "endpoint host"),
+                          ({"endpoint": f"{provider.url.replace('127.0.0.1', '127.0.0.2')}/v1"}, "endpoint host"),
+                          ({"endpoint": "http://127.0.0.1:1/v1"}, "endpoint host"),
+                          ({"aiType": "OTHER"}, "aiType")):
+        r = await env.client.put(f"/ai/llm/{cid}", json=patch, headers=env.writer.h)
+        assert r.status_code == 400 and needle in r.json()["message"] and "secret" in r.json()["message"], patch
+    assert await get_dto(env, env.writer, cid) == before
+    # same host, another path: allowed without the secret; with the secret, a move is allowed
+    r = await env.client.put(f"/ai/llm/{cid}", json={"endpoint": f"{provider.url}/v1/"}, headers=env.writer.h)
+    assert r.status_code == 200, r.text
+    r = await env.client.put(f"/ai/llm/{cid}", json={"endpoint": "https://elsewhere.test/v1", "secret": secret},
+                             headers=env.writer.h)
+    assert r.status_code == 200 and (await get_dto(env, env.writer, cid))["endpoint"] == "https://elsewhere.test/v1"
 
 
 # ---- delete -----------------------------------------------------------------------------------
