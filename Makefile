@@ -6,7 +6,7 @@ ADMIN_PASSWORD ?= $(or $(TOLLGATE_ADMIN_PASSWORD),tollgate-admin)
 # Provider endpoints on loopback (the README tour's fakeupstream); empty would allow public only.
 ALLOW_PRIVATE  ?= $(or $(TOLLGATE_ALLOW_PRIVATE_ENDPOINTS),127.0.0.0/8)
 
-.PHONY: run test venv
+.PHONY: run test test-unit venv
 
 venv:
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -20,3 +20,8 @@ run: venv
 
 test:
 	scripts/test.sh
+
+# The unit lane: no Kafka, ClickHouse, PostgreSQL or child processes (tests/support/lanes.py).
+test-unit: venv
+	$(VENV)/bin/python -m pip install -q -e ".[test]"
+	TOLLGATE_TEST_LANE=unit $(VENV)/bin/python -m pytest -q -p no:cacheprovider

@@ -16,6 +16,8 @@ from store.migrate import head_revision
 from tests.support import postgres as pg
 from tests.support.secrets import capture_text, register_secret
 
+pytestmark = pytest.mark.integration  # child processes / real services
+
 TOLLGATE = [sys.executable, "-m", "tollgate.cli"]
 
 

@@ -6,6 +6,8 @@ import pytest
 
 from tests.support.live import start_live_app
 
+pytestmark = pytest.mark.integration  # child processes / real services
+
 
 class Recorder:
     def __init__(self, name: str, log: list[str], fail: bool = False):

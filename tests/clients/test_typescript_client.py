@@ -7,7 +7,11 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from tests.clients.conftest import LiveUp, run_node_tool
+
+pytestmark = pytest.mark.integration  # node and npm child processes
 
 
 def _npm(ts_dir: Path) -> str:

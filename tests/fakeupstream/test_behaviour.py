@@ -116,6 +116,7 @@ def test_openai_embeddings_base64(upstream):
     assert oai(upstream, {"model": "text-embedding-3-small", "input": ""}, "/v1/embeddings").status_code == 400
 
 
+@pytest.mark.integration
 def test_runs_as_subprocess():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

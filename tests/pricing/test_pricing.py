@@ -112,6 +112,7 @@ def test_table_model_data_gives_the_context_window():
     assert e is not None and e.context_window == 128_000
 
 
+@pytest.mark.integration
 def test_pricing_works_with_the_network_cut_off():
     """The wheel's own data is all that is read: with sockets disabled pricing still works."""
     code = textwrap.dedent("""

@@ -233,6 +233,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.integration
 async def test_crash_loses_nothing_that_was_stored(tmp_path: Path) -> None:
     import subprocess
     import sys
@@ -333,6 +334,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.integration
 async def test_sigkill_right_after_emit_loses_nothing(tmp_path: Path) -> None:
     import signal
     import subprocess
