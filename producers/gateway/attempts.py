@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from core.scrub import ScrubbedStream, forms_of, scrub_bytes, scrub_text
 from producers.gateway.asgi import Receive, Send, respond
 from producers.gateway.breaker import CircuitBreakers, Trial
 from producers.gateway.errors import GatewayError
@@ -129,10 +130,14 @@ class Attempts:
             trial.failed()
             rec.attempted(cfg.ai_llm_id, cfg.ai_type, pm, "error", None, exc.error_type, rec.waited(ta))
             return Failure(None, exc.error_type, None, str(exc))
+        forms = forms_of(cfg)
         if up.status >= 400:
             raw = await self._drain(up) if plan.stream else up.body
             dt = rec.waited(ta)
             uerr = surface.upstream_error(cfg, up.status, raw, up.headers)
+            uerr.message = scrub_text(uerr.message, forms) or ""
+            uerr.error_type = scrub_text(uerr.error_type, forms) or "upstream_error"
+            uerr.code = scrub_text(uerr.code, forms)
             rec.attempted(cfg.ai_llm_id, cfg.ai_type, pm, "error", up.status, uerr.error_type, dt)
             if uerr.retryable or up.status == 429 or up.status >= 500:
                 trial.failed()
@@ -143,7 +148,7 @@ class Attempts:
         if plan.stream:
             rec.waited(ta)
             pipe = surface.pipe(plan, cfg, rec.request_id)
-            err = await relay(up, pipe, receive, send, rid, rec)
+            err = await relay(ScrubbedStream(up, forms) if forms else up, pipe, receive, send, rid, rec)
             dt = (_perf() - ta) * 1000.0
             if err is not None:
                 trial.failed()
@@ -169,7 +174,7 @@ class Attempts:
         else:
             rec.estimated(estimate_prompt_tokens(plan.chat))
         rec.mark_first_byte()
-        await respond(send, 200, payload, rid, rec.mark_overhead())
+        await respond(send, 200, scrub_bytes(payload, forms), rid, rec.mark_overhead())
         return None
 
     async def _fan_out(self, reqs: list[Any]) -> UpstreamResponse:

@@ -158,7 +158,10 @@ class Judge:
             return JudgeVerdict(False, sev, "", error=f"judge call failed ({type(exc).__name__})")
         if resp.status_code >= 400:
             err = ad.error(resp.status_code, resp.content, dict(resp.headers))
-            return JudgeVerdict(False, sev, "", error=f"judge answered {resp.status_code}: {err.message}"[:300])
+            from core.scrub import forms_of, scrub_text
+
+            msg = scrub_text(err.message, forms_of(cfg))
+            return JudgeVerdict(False, sev, "", error=f"judge answered {resp.status_code}: {msg}"[:300])
         try:
             completion, usage = ad.chat_response(resp.status_code, resp.content, target.model,
                                                  request_id="judge")
