@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 import uuid_utils
 
+from policy.limits import TokenLimitError, token_limit
 from producers.gateway import families
 from producers.gateway.asgi import Receive, Send, parse_json, read_body, respond
 from producers.gateway.attempts import Attempts
@@ -135,6 +136,7 @@ class Gateway:
                 await self._models(key, scope, send, rid, rec)
                 return
             plan = surface.plan(parse_json(await read_body(receive, self.max_body_bytes)))
+            check_token_limit(plan)
             if surface.forward_headers:
                 plan.headers = header_values(scope, surface.forward_headers)
             rec.model, rec.stream = plan.model, plan.stream
@@ -228,6 +230,18 @@ class Gateway:
         else:
             payload = {"object": "list", "data": [model_entry(m, owners[m], False) for m in ids]}
         await respond(send, 200, orjson.dumps(payload), rid, rec.mark_overhead())
+
+
+def check_token_limit(plan: Plan) -> None:
+    """400 unless the request's output-token limit is a plain integer (policies and budget
+    reservations read the same value, so no spelling slips past them)."""
+    try:
+        token_limit(plan.chat)
+    except TokenLimitError as exc:
+        param = exc.param
+        if plan.surface.name == "responses" and param == "max_tokens":
+            param = "max_output_tokens"
+        raise GatewayError(400, exc.message.replace(exc.param, param), "invalid_request", param) from None
 
 
 def model_entry(model_id: str, owner: str, anthropic: bool) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from typing import Any, Callable
 from policy.engine import PolicyEngine, PrecheckResult
 from policy.evaluate import RequestContext as PolicyContext
 from policy.evaluate import Verdict
+from policy.limits import TokenLimitError, token_limit
 from schemas import topics
 from schemas.events import Decision, ViolationEvent
 from policy.compiled import CompiledPolicy, compile_policy
@@ -59,11 +60,11 @@ def _texts(body: dict) -> list[str]:
 
 
 def _max_tokens(body: dict) -> int | None:
-    for k in ("max_completion_tokens", "max_tokens"):
-        v = body.get(k)
-        if isinstance(v, int) and not isinstance(v, bool):
-            return v
-    return None
+    """The strict limit (the gateway refused malformed ones before the policy check)."""
+    try:
+        return token_limit(body)
+    except TokenLimitError:
+        return None
 
 
 def compile_entries(entries: Any) -> list[CompiledPolicy]:
