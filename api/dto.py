@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -84,6 +84,9 @@ class AiLlmCreate(_In):
     key: Annotated[str, StringConstraints(strip_whitespace=True, max_length=8192)] | None = None
     workspace_id: Uuid
     region: Region | None = None
+    prices: dict[str, dict[str, Any]] | None = Field(
+        default=None, description="Price overrides: model glob -> {input, cachedInput, cacheWrite, output, "
+        "reasoning} as decimal strings in USD per 1M tokens (input and output required)")
 
 
 class AiLlmUpdate(_In):
@@ -93,6 +96,8 @@ class AiLlmUpdate(_In):
     secret: Secret | None = None
     key: Annotated[str, StringConstraints(strip_whitespace=True, max_length=8192)] | None = None
     region: Region | None = None
+    prices: dict[str, dict[str, Any]] | None = Field(
+        default=None, description="Price overrides (replace the stored ones; {} or null clears them)")
 
 
 # ---- Repositories ---------------------------------------------------------------------------

@@ -110,6 +110,9 @@ class AiLlmDTO(BaseModel):
     lastValidationMessage: str | None
     region: str | None
     updatedAt: str
+    prices: dict[str, dict[str, str | None]] = Field(
+        default_factory=dict, description="Price overrides: model glob -> {input, cachedInput, cacheWrite, "
+        "output, reasoning}, decimal strings in USD per 1M tokens (null: the plain input/output rate)")
 
 
 class AiLlmList(BaseModel):

@@ -196,8 +196,8 @@ async def messages(ctx: Ctx, request: Request) -> Response:
         content = [{"type": "text", "text": o.text}]
     payload = {"id": mid, "type": "message", "role": "assistant", "model": body["model"],
                "content": content, "stop_reason": _stop(o), "stop_sequence": None,
-               "usage": {"input_tokens": o.tokens_in, "cache_creation_input_tokens": 0,
-                         "cache_read_input_tokens": 0, "output_tokens": o.tokens_out,
+               "usage": {"input_tokens": o.plain_in, "cache_creation_input_tokens": o.cache_write,
+                         "cache_read_input_tokens": o.cache_read, "output_tokens": o.tokens_out,
                          "service_tier": "standard"}}
     return reply(payload, fault)
 
@@ -210,8 +210,8 @@ def _events(o: rules.Outcome, mid: str, model: str):
     yield _sse("message_start", {"type": "message_start", "message": {
         "id": mid, "type": "message", "role": "assistant", "model": model, "content": [],
         "stop_reason": None, "stop_sequence": None,
-        "usage": {"input_tokens": o.tokens_in, "cache_creation_input_tokens": 0,
-                  "cache_read_input_tokens": 0, "output_tokens": 1, "service_tier": "standard"}}})
+        "usage": {"input_tokens": o.plain_in, "cache_creation_input_tokens": o.cache_write,
+                  "cache_read_input_tokens": o.cache_read, "output_tokens": 1, "service_tier": "standard"}}})
     if o.tool_call:
         yield _sse("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {
             "type": "tool_use", "id": "toolu_01" + uuid.uuid4().hex[:22], "name": o.tool_call.name,

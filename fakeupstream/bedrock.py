@@ -208,7 +208,10 @@ def _stop(o: rules.Outcome) -> str:
 
 
 def _usage(o: rules.Outcome) -> dict[str, int]:
-    return {"inputTokens": o.tokens_in, "outputTokens": o.tokens_out, "totalTokens": o.tokens_in + o.tokens_out}
+    u = {"inputTokens": o.plain_in, "outputTokens": o.tokens_out, "totalTokens": o.tokens_in + o.tokens_out}
+    if o.cache_read or o.cache_write:
+        u.update(cacheReadInputTokens=o.cache_read, cacheWriteInputTokens=o.cache_write)
+    return u
 
 
 async def converse(ctx: Ctx, request: Request) -> Response:

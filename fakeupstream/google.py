@@ -182,6 +182,11 @@ def _response(o: rules.Outcome, model: str, rid: str, *, parts: list[dict[str, A
         cand["finishReason"] = finish
     usage: dict[str, Any] = {"promptTokenCount": o.tokens_in, "totalTokenCount": o.tokens_in + out,
                              "promptTokensDetails": [{"modality": "TEXT", "tokenCount": o.tokens_in}]}
+    if o.cache_read:
+        usage["cachedContentTokenCount"] = o.cache_read
+    if o.reasoning and out == o.tokens_out:   # thoughts are reported apart from the candidates
+        usage["thoughtsTokenCount"] = o.reasoning
+        out -= o.reasoning
     if out:
         usage["candidatesTokenCount"] = out
     return {"candidates": [cand], "usageMetadata": usage, "modelVersion": model, "responseId": rid}

@@ -124,8 +124,8 @@ def _decide(body: dict[str, Any]) -> rules.Outcome:
 def _usage(o: rules.Outcome) -> dict[str, Any]:
     return {"prompt_tokens": o.tokens_in, "completion_tokens": o.tokens_out,
             "total_tokens": o.tokens_in + o.tokens_out,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+            "prompt_tokens_details": {"cached_tokens": o.cache_read, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": o.reasoning, "audio_tokens": 0,
                                           "accepted_prediction_tokens": 0,
                                           "rejected_prediction_tokens": 0}}
 

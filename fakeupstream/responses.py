@@ -119,8 +119,8 @@ def _decide(ctx: Ctx, body: dict[str, Any]) -> rules.Outcome:
 
 
 def _usage(o: rules.Outcome) -> dict[str, Any]:
-    return {"input_tokens": o.tokens_in, "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens": o.tokens_out, "output_tokens_details": {"reasoning_tokens": 0},
+    return {"input_tokens": o.tokens_in, "input_tokens_details": {"cached_tokens": o.cache_read},
+            "output_tokens": o.tokens_out, "output_tokens_details": {"reasoning_tokens": o.reasoning},
             "total_tokens": o.tokens_in + o.tokens_out}
 
 

@@ -26,6 +26,13 @@ Rules (tests rely on them; keep in sync with the module docstring of `fakeupstre
   with V true iff the text also contains ``JUDGE_VIOLATION`` (``FAKE-VIOLATION``); if it
   contains ``JUDGE_GARBAGE`` (``FAKE-JUDGE-GARBAGE``) the reply is not JSON. Never truncated
   by max_tokens; tokens as usual (prompt words in, reply words out).
+* Prompt caching and reasoning (every family, streamed or not): when the last message's text
+  contains ``CACHE_READ_MARKER`` (``FAKE-CACHE-READ``), half the prompt tokens (rounded down)
+  are reported as read from the cache; ``CACHE_WRITE_MARKER`` (``FAKE-CACHE-WRITE``) reports a
+  quarter of them (rounded down) as written to it (families without cache writes — OpenAI —
+  report none); ``REASONING_MARKER`` (``FAKE-REASONING``) adds ``REASONING_TOKENS`` reasoning
+  tokens to the completion tokens (families without a reasoning counter — Anthropic, Bedrock —
+  report them as plain output). Each family reports them in its own usage fields.
 """
 from __future__ import annotations
 
@@ -41,6 +48,10 @@ JUDGE_MARKER = "[tollgate-policy-judge]"
 JUDGE_VIOLATION = "FAKE-VIOLATION"
 JUDGE_GARBAGE = "FAKE-JUDGE-GARBAGE"
 EMBED_DIM = 8
+CACHE_READ_MARKER = "FAKE-CACHE-READ"
+CACHE_WRITE_MARKER = "FAKE-CACHE-WRITE"
+REASONING_MARKER = "FAKE-REASONING"
+REASONING_TOKENS = 5
 
 
 def words(text: str) -> int:
@@ -79,6 +90,25 @@ class Outcome:
     tokens_in: int = 0
     tokens_out: int = 0
     chunks: list[str] = field(default_factory=list)
+    cache_read: int = 0      # of tokens_in
+    cache_write: int = 0     # of tokens_in
+    reasoning: int = 0       # of tokens_out
+
+    @property
+    def plain_in(self) -> int:
+        """Prompt tokens neither read from nor written to the cache."""
+        return self.tokens_in - self.cache_read - self.cache_write
+
+
+def _cache_and_reasoning(o: Outcome, last_text: str) -> Outcome:
+    if CACHE_READ_MARKER in last_text:
+        o.cache_read = o.tokens_in // 2
+    if CACHE_WRITE_MARKER in last_text:
+        o.cache_write = min(o.tokens_in // 4, o.tokens_in - o.cache_read)
+    if REASONING_MARKER in last_text:
+        o.reasoning = REASONING_TOKENS
+        o.tokens_out += REASONING_TOKENS
+    return o
 
 
 def decide(
@@ -94,6 +124,13 @@ def decide(
 
     `tool_choice`: None/"auto", "none", "required" (any tool), or a tool name (forced).
     """
+    return _cache_and_reasoning(_decide(prompt_tokens=prompt_tokens, last_text=last_text, tool_names=tool_names,
+                                        tool_choice=tool_choice, max_tokens=max_tokens, json_mode=json_mode),
+                                last_text)
+
+
+def _decide(*, prompt_tokens: int, last_text: str, tool_names: list[str], tool_choice: str | None,
+            max_tokens: int | None, json_mode: bool) -> Outcome:
     call = _pick_tool(last_text, tool_names, tool_choice)
     if call is not None:
         out_words = words(call.name + " " + call.arguments_json)

@@ -105,8 +105,14 @@ class RequestEvent(EventEnvelope):
     gateway_overhead_ms: float = 0.0
     tokens_in: int = Field(default=0, ge=0)
     tokens_out: int = Field(default=0, ge=0)
-    cached_tokens: int = Field(default=0, ge=0)
+    cached_tokens: int = Field(default=0, ge=0)      # = cacheReadTokens (kept for older readers)
     usage_source: Literal["provider", "estimated"] = "provider"
+    # money: tokensIn includes cache reads and writes, tokensOut includes reasoning
+    cache_read_tokens: int = Field(default=0, ge=0)
+    cache_write_tokens: int = Field(default=0, ge=0)
+    reasoning_tokens: int = Field(default=0, ge=0)
+    cost_usd: str | None = None     # decimal string (USD); None when no price is known, never "0"
+    price_source: str = "unknown"   # table:<version> | override | unknown
     attempts: list[Attempt] = Field(default_factory=list)
     user_id: str | None = None
     conversation_id: str | None = None

@@ -116,9 +116,23 @@ class AiLlm(Base):
     validation_status: Mapped[str] = mapped_column(String(16), default="UNVALIDATED")
     last_validated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_validation_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # price overrides, USD per 1M tokens by model glob (`pricing.overrides.parse_overrides` shape)
+    prices: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     __table_args__ = (UniqueConstraint("workspace_id", "name", name="uq_aillm_ws_name"),)
+
+
+class BudgetLedger(Base):
+    """How much of one budget window gateways have taken (leased) so far, in the budget's
+    units (tokens, or 1e-12 USD). Gateways take slices with a compare-and-set UPDATE and give
+    back what they did not spend; `granted` never passes the limit."""
+
+    __tablename__ = "budget_ledgers"
+    id: Mapped[str] = mapped_column(String(400), primary_key=True)   # policy:subject:window start
+    granted: Mapped[int] = mapped_column(BigInteger, default=0)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Repo(Base):

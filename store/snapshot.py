@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pricing.overrides import PriceOverrides
 from store.epoch import current_epoch
 from store.models import AiLlm, Policy, Repo, RepoAiLlm, RepoApiKey, Workspace
 from store.sealing import SealError, unseal
@@ -38,6 +39,7 @@ class ConfigEntry:
     updated_at: datetime | None
     key: str | None = field(default=None, repr=False)
     secret: str | None = field(default=None, repr=False)
+    prices: PriceOverrides | None = field(default=None, repr=False, compare=False)   # overrides
 
     @property
     def version(self) -> tuple[str, str, datetime | None]:
@@ -97,6 +99,16 @@ def _open(seal_key: bytes, blob: bytes | None, aad: str) -> str | None:
     return unseal(seal_key, blob, aad)
 
 
+def _prices(ai_llm_id: str, stored: dict | None) -> PriceOverrides | None:
+    if not stored:
+        return None
+    try:
+        return PriceOverrides(stored)
+    except (ValueError, TypeError, ArithmeticError):
+        log.warning("config %s: stored price overrides are invalid; ignored", ai_llm_id)
+        return None
+
+
 async def load_snapshot(session: AsyncSession, seal_key: bytes) -> Snapshot:
     """Read every live key, repo, config and policy. Blocks on the DB; not for the hot path.
 
@@ -124,6 +136,7 @@ async def load_snapshot(session: AsyncSession, seal_key: bytes) -> Snapshot:
             updated_at=row.updated_at,
             key=key,
             secret=secret,
+            prices=_prices(row.id, row.prices),
         )
 
     links: dict[str, list[tuple[int, str]]] = {}

@@ -23,6 +23,7 @@ from store.models import AiLlm, Repo, RepoAiLlm, Workspace, new_id, utcnow
 from store.sealing import SealError, mask, seal, unseal
 from core.endpoints import EndpointGuard, EndpointRefused
 from core.settings import Settings
+from pricing.overrides import parse_overrides
 
 NOT_FOUND = "AI LLM configuration not found"
 NAME_USED = "NAME_ALREADY_USED"
@@ -102,7 +103,16 @@ def to_dto(row: AiLlm, repos: list[Repo]) -> dict:
         "lastValidationMessage": row.last_validation_message,
         "region": row.region,
         "updatedAt": iso_utc(row.updated_at),
+        "prices": row.prices or {},
     }
+
+
+def _prices(raw: dict | None) -> dict | None:
+    """Validated price overrides as stored (None when empty); 400 naming the field."""
+    try:
+        return parse_overrides(raw) or None
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
 
 
 def _hint_for(ai_type: AiType, secret: str | None, key: str | None) -> str | None:
@@ -130,6 +140,7 @@ async def create(db: AsyncSession, who: Principal, settings: Settings, body: AiL
     key = body.key or None
     endpoint = check_shape(body.ai_type, body.endpoint, key, region)
     await check_endpoint(settings, endpoint)
+    prices = _prices(body.prices)
     if await name_taken(db, AiLlm, ws.id, body.name):
         raise ApiError(409, NAME_USED)
     row_id = new_id()
@@ -140,7 +151,7 @@ async def create(db: AsyncSession, who: Principal, settings: Settings, body: AiL
         ai_type=body.ai_type.value, endpoint=endpoint, region=region,
         secret_sealed=seal(sk, body.secret, aad=row_id),
         key_sealed=seal(sk, key, aad=row_id) if key else None,
-        key_hint=_hint_for(body.ai_type, body.secret, key),
+        key_hint=_hint_for(body.ai_type, body.secret, key), prices=prices,
         validation_status=ValidationStatus.UNVALIDATED.value, created_at=now, updated_at=now,
     ))
     await commit_change(db, conflict_message=NAME_USED)
@@ -202,6 +213,8 @@ async def update_config(
         require_secret_for_move(AiType(row.ai_type), row.endpoint, row.region, ai_type, endpoint, region)
     if endpoint != row.endpoint:
         await check_endpoint(settings, endpoint)
+    if "prices" in given:
+        row.prices = _prices(body.prices)
 
     if "name" in given and body.name and body.name != row.name:
         if await name_taken(db, AiLlm, row.workspace_id, body.name, exclude_id=row.id):

@@ -176,7 +176,8 @@ def usage_of(u: Mapping[str, Any] | None) -> Usage:
     u = u or {}
     read = int(u.get("cache_read_input_tokens") or 0)
     created = int(u.get("cache_creation_input_tokens") or 0)
-    return Usage(int(u.get("input_tokens") or 0) + read + created, int(u.get("output_tokens") or 0), read)
+    return Usage(int(u.get("input_tokens") or 0) + read + created, int(u.get("output_tokens") or 0), read,
+                 cache_write=created)
 
 
 class AnthropicAdapter(Adapter):
@@ -262,7 +263,7 @@ class AnthropicStream(SSEStream):
             if kind == "message_start":
                 u = usage_of((d.get("message") or {}).get("usage"))
                 self._in, self._out = u, u.tokens_out
-                self.usage = Usage(u.tokens_in, u.tokens_out, u.cached_tokens)
+                self.usage = Usage(u.tokens_in, u.tokens_out, u.cached_tokens, u.cache_write)
                 out.append(self._chunk({"role": "assistant", "content": ""}))
             elif kind == "content_block_start":
                 block = d.get("content_block") or {}
@@ -291,7 +292,7 @@ class AnthropicStream(SSEStream):
                     self._out = int(u["output_tokens"] or 0)
                 if u.get("input_tokens") is not None:
                     self._in = usage_of(u)
-                self.usage = Usage(self._in.tokens_in, self._out, self._in.cached_tokens)
+                self.usage = Usage(self._in.tokens_in, self._out, self._in.cached_tokens, self._in.cache_write)
                 if self.finish_reason and not self._sent_finish:
                     out.append(self._chunk({}, self.finish_reason))
                     self._sent_finish = True

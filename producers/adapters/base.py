@@ -64,9 +64,15 @@ class UpstreamRequest:
 
 @dataclass
 class Usage:
+    """Provider-reported usage. `tokens_in` is the whole prompt (cache reads and writes
+    included), `tokens_out` the whole completion (reasoning included); `cached_tokens` are the
+    prompt tokens read from the provider's cache, `cache_write` those written to it."""
+
     tokens_in: int
     tokens_out: int
     cached_tokens: int = 0
+    cache_write: int = 0
+    reasoning: int = 0
 
 
 @dataclass
@@ -240,7 +246,8 @@ def usage_dict(u: Usage) -> dict[str, Any]:
     """OpenAI `usage` object for a Usage."""
     return {"prompt_tokens": u.tokens_in, "completion_tokens": u.tokens_out,
             "total_tokens": u.tokens_in + u.tokens_out,
-            "prompt_tokens_details": {"cached_tokens": u.cached_tokens}}
+            "prompt_tokens_details": {"cached_tokens": u.cached_tokens},
+            "completion_tokens_details": {"reasoning_tokens": u.reasoning}}
 
 
 def completion(request_id: str, model: str, message: dict[str, Any], finish_reason: str | None,

@@ -174,7 +174,8 @@ def usage_of(u: Mapping[str, Any] | None) -> Usage | None:
         return None
     read = int(u.get("cacheReadInputTokens") or 0)
     write = int(u.get("cacheWriteInputTokens") or 0)
-    return Usage(int(u.get("inputTokens") or 0) + read + write, int(u.get("outputTokens") or 0), read)
+    return Usage(int(u.get("inputTokens") or 0) + read + write, int(u.get("outputTokens") or 0), read,
+                 cache_write=write)
 
 
 def _model_path(model: str, action: str) -> str:

@@ -165,8 +165,10 @@ def build_body(ob: dict[str, Any]) -> dict[str, Any]:
 def usage_of(um: Mapping[str, Any] | None) -> Usage | None:
     if not isinstance(um, Mapping):
         return None
-    out = int(um.get("candidatesTokenCount") or 0) + int(um.get("thoughtsTokenCount") or 0)
-    return Usage(int(um.get("promptTokenCount") or 0), out, int(um.get("cachedContentTokenCount") or 0))
+    thoughts = int(um.get("thoughtsTokenCount") or 0)
+    out = int(um.get("candidatesTokenCount") or 0) + thoughts
+    return Usage(int(um.get("promptTokenCount") or 0), out, int(um.get("cachedContentTokenCount") or 0),
+                 reasoning=thoughts)
 
 
 def _call(fc: Mapping[str, Any], index: int) -> dict[str, Any]:

@@ -27,8 +27,10 @@ def _usage(obj: Mapping[str, Any] | None) -> Usage | None:
     if not isinstance(obj, Mapping):
         return None
     details = obj.get("prompt_tokens_details") or {}
+    out_details = obj.get("completion_tokens_details") or {}
     return Usage(int(obj.get("prompt_tokens") or 0), int(obj.get("completion_tokens") or 0),
-                 int(details.get("cached_tokens") or 0) if isinstance(details, Mapping) else 0)
+                 int(details.get("cached_tokens") or 0) if isinstance(details, Mapping) else 0,
+                 reasoning=int(out_details.get("reasoning_tokens") or 0) if isinstance(out_details, Mapping) else 0)
 
 
 class OpenAIAdapter(Adapter):

@@ -7,11 +7,13 @@ refresher, pooled transport, lastUsedAt writer) in `start()` and drains them in 
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import uuid_utils
 
+from pricing import table as price_table
 from producers.gateway.errors import error_body
 from producers.gateway.handlers import Gateway
 from producers.gateway.lastused import LastUsedWriter
@@ -105,6 +107,7 @@ class GatewayComponent:
     async def start(self) -> None:
         rt = self.runtime
         s = rt.settings
+        await asyncio.to_thread(price_table.load)   # the offline price table, off the loop (~1 s once)
         transport = make_transport(self.transport_kind, connect_timeout=min(10.0, s.upstream_timeout_s),
                                    guard=EndpointGuard.from_settings(s))
         await transport.start()

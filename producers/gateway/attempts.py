@@ -113,6 +113,7 @@ class Attempts:
                       receive: Receive, send: Send, rid: bytes) -> Failure | None:
         """One try at one configuration: None when the client got its answer."""
         surface = plan.surface
+        rec.prices = cfg.prices
         try:
             req = surface.request(plan, cfg, pm)
         except GatewayError:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from pricing.pricer import price
+from pricing.rates import TokenCounts, format_usd
 from schemas.events import SCHEMA_VERSION, Attempt, RequestEvent, new_event_id
 from store.snapshot import KeyEntry
 
@@ -40,7 +42,11 @@ class RequestRecord:
     tokens_in: int = 0
     tokens_out: int = 0
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
     usage_source: str = "provider"
+    prices: Any = None           # the serving configuration's price overrides (PriceOverrides)
+    cost: Any = None             # pricing.pricer.Price, set by `priced()`
     attempts: list[Attempt] = field(default_factory=list)
     user_id: str | None = None
     conversation_id: str | None = None
@@ -80,6 +86,8 @@ class RequestRecord:
         """Provider-reported usage (a `producers.adapters.base.Usage`)."""
         self.tokens_in, self.tokens_out = usage.tokens_in, usage.tokens_out
         self.cached_tokens = getattr(usage, "cached_tokens", 0) or 0
+        self.cache_write_tokens = getattr(usage, "cache_write", 0) or 0
+        self.reasoning_tokens = getattr(usage, "reasoning", 0) or 0
 
     def estimated(self, tokens_in: int, tokens_out: int = 0) -> None:
         self.tokens_in, self.tokens_out, self.usage_source = tokens_in, tokens_out, "estimated"
@@ -89,6 +97,17 @@ class RequestRecord:
         self.latency_ms = self.elapsed_ms()
         if not self.overhead_ms:
             self.overhead_ms = self.latency_ms - self.upstream_ms
+
+    def priced(self) -> Any:
+        """The request's price (the one place requests are priced): the serving configuration's
+        override, else the offline table, else unknown (cost None). Pure, never blocks once the
+        table is loaded."""
+        if self.cost is None:
+            counts = TokenCounts(max(int(self.tokens_in), 0), max(int(self.tokens_out), 0),
+                                 max(int(self.cached_tokens), 0), max(int(self.cache_write_tokens), 0),
+                                 max(int(self.reasoning_tokens), 0))
+            self.cost = price(self.ai_type, self.provider_model or self.model, counts, self.prices)
+        return self.cost
 
 
 def _construct(cls, values: dict):
@@ -115,6 +134,7 @@ def make_attempt(ai_llm_id: str, ai_type: str, provider_model: str, status: str,
 def build_event(o: RequestRecord, gateway_id: str) -> RequestEvent:
     """Runs after the response was sent (never adds latency to it)."""
     repo = o.key.repo
+    cost = o.priced()
     return _construct(RequestEvent, dict(
         event_id=new_event_id(),
         schema_version=SCHEMA_VERSION,
@@ -141,6 +161,11 @@ def build_event(o: RequestRecord, gateway_id: str) -> RequestEvent:
         tokens_out=max(int(o.tokens_out), 0),
         cached_tokens=max(int(o.cached_tokens), 0),
         usage_source=o.usage_source,
+        cache_read_tokens=max(int(o.cached_tokens), 0),
+        cache_write_tokens=max(int(o.cache_write_tokens), 0),
+        reasoning_tokens=max(int(o.reasoning_tokens), 0),
+        cost_usd=format_usd(cost.cost_usd),
+        price_source=cost.source,
         attempts=o.attempts,
         user_id=o.user_id,
         conversation_id=o.conversation_id,

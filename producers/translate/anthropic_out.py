@@ -47,8 +47,8 @@ def usage_block(u: Usage | None) -> dict[str, int]:
     if u is None:
         return {"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0,
                 "cache_read_input_tokens": 0}
-    return {"input_tokens": max(u.tokens_in - u.cached_tokens, 0), "output_tokens": u.tokens_out,
-            "cache_creation_input_tokens": 0, "cache_read_input_tokens": u.cached_tokens}
+    return {"input_tokens": max(u.tokens_in - u.cached_tokens - u.cache_write, 0), "output_tokens": u.tokens_out,
+            "cache_creation_input_tokens": u.cache_write, "cache_read_input_tokens": u.cached_tokens}
 
 
 def _input(raw: Any) -> Any:

@@ -26,7 +26,7 @@ def usage_block(u: Usage | None) -> dict[str, Any] | None:
     if u is None:
         return None
     return {"input_tokens": u.tokens_in, "input_tokens_details": {"cached_tokens": u.cached_tokens},
-            "output_tokens": u.tokens_out, "output_tokens_details": {"reasoning_tokens": 0},
+            "output_tokens": u.tokens_out, "output_tokens_details": {"reasoning_tokens": u.reasoning},
             "total_tokens": u.tokens_in + u.tokens_out}
 
 

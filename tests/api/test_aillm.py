@@ -19,7 +19,7 @@ from tests.api.config_env import SecretLeak, SilentServer, closed_port, env, pro
 
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 DTO_KEYS = {"id", "orgId", "workspaceId", "userId", "name", "aiType", "endpoint", "key", "createdAt", "repos",
-            "validationStatus", "lastValidatedAt", "lastValidationMessage", "region", "updatedAt"}
+            "validationStatus", "lastValidatedAt", "lastValidationMessage", "region", "updatedAt", "prices"}
 
 
 _n = 0
@@ -399,3 +399,33 @@ async def test_concurrent_creates_with_one_name_give_one_winner(env):
     rs = await asyncio.gather(*(env.client.post("/ai/llm", json=body, headers=env.writer.h) for _ in range(6)))
     codes = sorted(r.status_code for r in rs)
     assert codes == [200] + [409] * 5, codes
+
+
+# ---- price overrides ------------------------------------------------------------------------
+
+async def test_price_overrides_on_create_and_update(env):
+    prices = {"llama-*": {"input": "0.05", "output": "0.10"}}
+    cid = await create(env, env.writer, prices=prices)
+    dto = await get_dto(env, env.writer, cid)
+    assert dto["prices"] == {"llama-*": {"input": "0.05", "output": "0.10", "cachedInput": None,
+                                         "cacheWrite": None, "reasoning": None}}
+    r = await env.client.put(f"/ai/llm/{cid}", headers=env.writer.h, json={
+        "prices": {"gpt-4o-*": {"input": "0.15", "cachedInput": "0.075", "cacheWrite": None, "output": "0.60"}}})
+    assert r.status_code == 200, r.text
+    assert (await get_dto(env, env.writer, cid))["prices"]["gpt-4o-*"]["cachedInput"] == "0.075"
+    r = await env.client.put(f"/ai/llm/{cid}", headers=env.writer.h, json={"name": "renamed-only"})
+    assert (await get_dto(env, env.writer, cid))["prices"] != {}          # untouched when not given
+    r = await env.client.put(f"/ai/llm/{cid}", headers=env.writer.h, json={"prices": None})
+    assert r.status_code == 200 and (await get_dto(env, env.writer, cid))["prices"] == {}
+
+
+@pytest.mark.parametrize("prices,field", [
+    ({"gpt-*": {"input": "abc", "output": "1"}}, "input"),
+    ({"gpt-*": {"output": "1"}}, "input is required"),
+    ({"gpt-*": {"input": "1", "output": "-1"}}, "output"),
+    ({"gpt-*": {"input": "1", "output": "1", "bogus": "1"}}, "bogus"),
+    ({"gpt-*": {"input": 1, "output": "1"}}, "decimal string"),
+])
+async def test_price_overrides_refused_naming_the_field(env, prices, field):
+    j = await create(env, env.writer, prices=prices, expect=400)
+    assert field in j["message"]

@@ -25,6 +25,7 @@ class AiLlmCreate(TypedDict):
     key: NotRequired[str | None]
     workspaceId: str
     region: NotRequired[str | None]
+    prices: NotRequired[dict[str, Any] | None]
 
 
 class AiLlmDTO(TypedDict):
@@ -43,6 +44,7 @@ class AiLlmDTO(TypedDict):
     lastValidationMessage: str | None
     region: str | None
     updatedAt: str
+    prices: NotRequired[dict[str, Any]]
 
 
 class AiLlmList(TypedDict):
@@ -76,6 +78,7 @@ class AiLlmUpdate(TypedDict):
     secret: NotRequired[str | None]
     key: NotRequired[str | None]
     region: NotRequired[str | None]
+    prices: NotRequired[dict[str, Any] | None]
 
 
 class AiStatsResponse(TypedDict):

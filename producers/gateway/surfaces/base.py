@@ -87,7 +87,9 @@ def openai_usage(u: Any, with_output: bool = True) -> Usage | None:
     details = u.get("prompt_tokens_details")
     cached = details.get("cached_tokens") if isinstance(details, dict) else 0
     out = int(u.get("completion_tokens") or 0) if with_output else 0
-    return Usage(int(u.get("prompt_tokens") or 0), out, int(cached or 0))
+    out_details = u.get("completion_tokens_details")
+    reasoning = out_details.get("reasoning_tokens") if with_output and isinstance(out_details, dict) else 0
+    return Usage(int(u.get("prompt_tokens") or 0), out, int(cached or 0), reasoning=int(reasoning or 0))
 
 
 def loads_dict(raw: bytes) -> dict[str, Any]:

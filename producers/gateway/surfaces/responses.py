@@ -32,7 +32,10 @@ def responses_usage(u: Any) -> Usage | None:
         return None
     details = u.get("input_tokens_details")
     cached = details.get("cached_tokens") if isinstance(details, dict) else 0
-    return Usage(int(u.get("input_tokens") or 0), int(u.get("output_tokens") or 0), int(cached or 0))
+    out_details = u.get("output_tokens_details")
+    reasoning = out_details.get("reasoning_tokens") if isinstance(out_details, dict) else 0
+    return Usage(int(u.get("input_tokens") or 0), int(u.get("output_tokens") or 0), int(cached or 0),
+                 reasoning=int(reasoning or 0))
 
 
 class NativePipe:
