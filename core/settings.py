@@ -97,5 +97,3 @@ class Settings(BaseSettings):
         return self.gateway_id or f"{os.uname().nodename}-{os.getpid()}"
 
 
-def get_settings() -> Settings:
-    return Settings()

@@ -10,6 +10,7 @@ from typing import Any, Iterable, Mapping
 
 import regex
 
+from schemas.enums import ActionType
 from policy.rules import ContentPatternRule, Rule, RuleError, parse_rule
 
 
@@ -37,7 +38,7 @@ class CompiledPolicy:
 
     @property
     def blocks(self) -> bool:
-        return self.action_type == 2
+        return self.action_type == ActionType.BLOCK
 
     def applies_to(self, org_id: str, workspace_id: str | None, repo_id: str | None) -> bool:
         """Org policies apply to every repo of the org; workspace ones to its repos; repo ones to it."""

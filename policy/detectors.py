@@ -324,10 +324,3 @@ def detect(text: str, names: Iterable[str]) -> list[Finding]:
     return out
 
 
-def first_detector_hit(text: str, names: Iterable[str]) -> str | None:
-    """Name of the first detector (in the given order) that finds anything, else None."""
-    for n in names:
-        name = str(getattr(n, "value", n))
-        if DETECTORS[name](text):
-            return name
-    return None

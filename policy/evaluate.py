@@ -22,10 +22,6 @@ from typing import Any, Callable, Iterable, Protocol, Sequence
 from policy.detectors import DETECTORS
 from policy.compiled import CompiledPolicy, compile_policies, compile_policy  # noqa: F401  (re-exported)
 from policy.rules import (
-    ContentPatternRule,
-    MaxTokensRule,
-    ModelAllowlistRule,
-    ModelDenylistRule,
     Per,
     RateLimitRule,
     TokenBudgetRule,
@@ -101,9 +97,6 @@ def model_candidates(model: str, provider_model: str | None) -> list[str]:
         out.append(provider_model.lower())
     return out
 
-
-def model_matches(entries: Iterable[str], candidates: Sequence[str]) -> bool:
-    return any(fnmatch.fnmatchcase(c, e.lower()) for e in entries for c in candidates)
 
 
 MODEL_CACHE_MAX = 1024   # distinct (model, provider model) verdicts kept per model-list policy

@@ -21,8 +21,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from enum import Enum
-from dataclasses import dataclass
-from typing import Annotated, Any, Iterable, Literal, Mapping, Union
+from typing import Annotated, Any, Literal, Union
 
 import regex
 from pydantic import (
@@ -36,7 +35,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 
 MAX_LIMIT = 10**15               # 64-bit safe with room for sums
 MAX_MODELS = 500

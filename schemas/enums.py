@@ -30,12 +30,6 @@ class ValidationStatus(str, Enum):
     INVALID = "INVALID"
 
 
-class RiskType(str, Enum):
-    LOW = "LOW"
-    MEDIUM = "MEDIUM"
-    HIGH = "HIGH"
-
-
 class ActionType(int, Enum):
     LOG = 0
     ALERT = 1

@@ -198,17 +198,11 @@ class Warehouse:
         rows = await self.query(sql, params)
         return {r[0]: dict(zip(queries.LLM_STATS_FIELDS, (int(v) for v in r[1:]))) for r in rows}
 
-    async def usage_series(self, grain: str, f: "queries.SeriesFilter") -> list[dict[str, Any]]:
-        """Rollup rows per bucket and dimensions, at most `f.limit` of them."""
-        sql, params = queries.series_query(grain, f)
-        rows = await self.query(sql, params)
-        return [dict(zip(queries.SERIES_FIELDS, r)) for r in rows]
-
     def _query_raw(self, sql: str, params: dict) -> bytes:
         return self.client.raw_query(sql, parameters=params)
 
     async def usage_series_json(self, grain: str, f: "queries.SeriesFilter") -> bytes:
-        """The same rows as `usage_series`, as JSONEachRow lines already in the API's row shape
+        """The rollup rows per bucket and dimensions (at most `f.limit`), as JSONEachRow lines already in the API's row shape
         (ClickHouse formats them: no per-row Python work). At most `f.limit` lines."""
         sql, params = queries.series_json_query(grain, f)
         return await self._run(self._query_raw, sql, params)

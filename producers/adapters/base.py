@@ -176,10 +176,6 @@ def sse(obj: Mapping[str, Any]) -> bytes:
 DONE = b"data: [DONE]\n\n"
 
 
-def now_utc(now: datetime | None) -> datetime:
-    from datetime import timezone
-    return now or datetime.now(timezone.utc)
-
 
 class StreamTranslator(ABC):
     """Turns provider stream bytes into OpenAI `chat.completion.chunk` SSE lines.

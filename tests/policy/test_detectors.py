@@ -137,11 +137,22 @@ def test_detect_reports_offsets_only():
     assert all(isinstance(f.start, int) and f.end > f.start for f in found)
 
 
-@pytest.mark.parametrize("hostile", [
-    "1 " * 100_000, "1-" * 100_000, "a." * 100_000 + "@", "a" * 200_000, "+1" * 100_000,
-    "a@" + "b." * 100_000, "AB12" + " 1" * 100_000, "(1)" * 60_000, "sk-" * 60_000, "4111 " * 40_000,
+@pytest.mark.parametrize("unit,tail", [
+    ("1 ", ""), ("1-", ""), ("a.", "@"), ("a", ""), ("+1", ""), ("b.", ""), (" 1", ""), ("(1)", ""),
+    ("sk-", ""), ("4111 ", ""),
 ])
-def test_linear_time_on_hostile_input(hostile):
-    t = time.perf_counter()
-    detect(hostile, DETECTORS)
-    assert time.perf_counter() - t < 2.0
+def test_linear_time_on_hostile_input(unit, tail):
+    """Four times the input costs about four times the time (a quadratic scan would cost 16x).
+
+    CPU time of the best of three runs, so a busy machine does not decide the outcome."""
+    def cost(n: int) -> float:
+        text = unit * n + tail
+        best = float("inf")
+        for _ in range(3):
+            t = time.process_time()
+            detect(text, DETECTORS)
+            best = min(best, time.process_time() - t)
+        return max(best, 1e-4)
+
+    small, large = cost(10_000), cost(40_000)
+    assert large / small < 9, (small, large)
