@@ -52,6 +52,13 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+if [ "${TOLLGATE_TEST_SERVICES:-auto}" != local ] && "$VENV/bin/python" -m tests.support.containers probe; then
+  # a Docker engine answers: the suite starts PostgreSQL, Kafka and a ClickHouse server itself
+  export TOLLGATE_TEST_SERVICES=containers
+  log "test services: containers (testcontainers; a Docker engine is reachable)"
+else
+export TOLLGATE_TEST_SERVICES=local
+log "test services: local scripts (no Docker engine reachable)"
 log "starting PostgreSQL"
 pg_line="$(scripts/postgres.sh start --dir "$RUN_DIR/pg" | grep '^TOLLGATE_TEST_POSTGRES_URL=' | tail -1)"
 export TOLLGATE_TEST_POSTGRES_URL="${pg_line#TOLLGATE_TEST_POSTGRES_URL=}"
@@ -66,6 +73,7 @@ if [ -x scripts/kafka.sh ]; then
   log "Kafka at $TOLLGATE_TEST_KAFKA_BOOTSTRAP"
 else
   log "scripts/kafka.sh not present: Kafka tests start their own broker or fail"
+fi
 fi
 
 # 3. the suite

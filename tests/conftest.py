@@ -48,7 +48,7 @@ from tests.support.api import TestUser, UserFactory, bearer, create_workspace, l
 from tests.support.live import LiveApp, scanning_async_client, scanning_client, start_live_app
 from tests.support.secrets import REGISTRY, install_log_capture, register_secret
 
-pytest_plugins = ["tests.support.kafka", "tests.support.upstream", "tests.support.lanes"]  # kafka_bootstrap, private_kafka, kafka_topic; fake_upstream, upstream
+pytest_plugins = ["tests.support.kafka", "tests.support.upstream", "tests.support.lanes", "tests.support.containers"]  # kafka_bootstrap, private_kafka, kafka_topic; fake_upstream, upstream
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),

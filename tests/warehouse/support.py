@@ -5,10 +5,11 @@ test gets its own database in it (isolation without re-opening the engine).
 """
 from __future__ import annotations
 
+import os
 import tempfile
 import uuid
 from pathlib import Path
-from typing import AsyncIterator, Iterator
+from typing import Any, AsyncIterator, Iterator
 
 import pytest
 
@@ -33,13 +34,29 @@ def ch_settings(**kw) -> Settings:
     return Settings(data_dir=ch_data_dir(), clickhouse_url=None, kafka_bootstrap=None, **kw)
 
 
-@pytest.fixture
-async def warehouse() -> AsyncIterator[Warehouse]:
-    wh = Warehouse(ch_settings(), database=f"t_{uuid.uuid4().hex[:12]}")
+def _engines() -> list[Any]:
+    """The embedded engine always; a ClickHouse server too when the run has one (containers)."""
+    engines = [pytest.param("embedded", id="embedded")]
+    if os.environ.get("TOLLGATE_TEST_CLICKHOUSE_URL"):
+        engines.append(pytest.param("server", id="clickhouse-server"))
+    return engines
+
+
+@pytest.fixture(params=_engines())
+async def warehouse(request: pytest.FixtureRequest) -> AsyncIterator[Warehouse]:
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    if request.param == "server":
+        settings = Settings(data_dir=ch_data_dir(), clickhouse_url=os.environ["TOLLGATE_TEST_CLICKHOUSE_URL"],
+                            kafka_bootstrap=None)
+    else:
+        settings = ch_settings()
+    wh = Warehouse(settings, database=database)
     await wh.start()
     try:
         yield wh
     finally:
+        if request.param == "server":
+            await wh._run(wh.client.command, f"DROP DATABASE IF EXISTS `{database}`")
         await wh.stop()
 
 
