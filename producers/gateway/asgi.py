@@ -39,14 +39,36 @@ async def read_body(receive: Receive, max_bytes: int) -> bytes:
     return b"".join(chunks) if len(chunks) != 1 else chunks[0]
 
 
+MAX_JSON_DEPTH = 64  # far below orjson's limits (1024 to read, 254 to write); tool schemas fit
+
+
+def json_depth_exceeds(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether arrays/objects nest deeper than `limit` (iterative: no recursion). Pure."""
+    stack = [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict):
+            children = v.values()
+        elif isinstance(v, list):
+            children = v
+        else:
+            continue
+        if d > limit:
+            return True
+        stack.extend((c, d + 1) for c in children if isinstance(c, (dict, list)))
+    return False
+
+
 def parse_json(raw: bytes) -> dict:
-    """A JSON object or a 400."""
+    """A JSON object nested at most MAX_JSON_DEPTH deep, or a 400."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise GatewayError(400, "request body is not valid JSON", "invalid_json") from None
+        raise GatewayError(400, "request body is not valid JSON (or nested too deeply)", "invalid_json") from None
     if not isinstance(body, dict):
         raise GatewayError(400, "request body must be a JSON object", "invalid_json")
+    if json_depth_exceeds(body):
+        raise GatewayError(400, f"request body nests deeper than {MAX_JSON_DEPTH} levels", "invalid_json")
     return body
 
 

@@ -120,6 +120,8 @@ class Attempts:
             raise
         except (ValueError, TypeError, KeyError) as exc:
             raise _unsendable(cfg.ai_type, exc) from None
+        except (AttributeError, IndexError, RecursionError) as exc:  # a field of the wrong shape
+            raise _unsendable(cfg.ai_type, ValueError(f"a field has the wrong type or shape ({type(exc).__name__})")) from None
         ta = _perf()
         try:
             if isinstance(req, list):

@@ -135,7 +135,7 @@ class Gateway:
             if endpoint in ("models", "models.get"):
                 await self._models(key, scope, send, rid, rec)
                 return
-            plan = surface.plan(parse_json(await read_body(receive, self.max_body_bytes)))
+            plan = plan_request(surface, parse_json(await read_body(receive, self.max_body_bytes)))
             check_token_limit(plan)
             if surface.forward_headers:
                 plan.headers = header_values(scope, surface.forward_headers)
@@ -197,7 +197,12 @@ class Gateway:
         cfg, pm = first
         rec.ai_llm_id, rec.ai_type, rec.provider_model = cfg.ai_llm_id, cfg.ai_type, pm
         rec.estimated(0)
-        payload = plan.surface.local_answer(plan)
+        try:
+            payload = plan.surface.local_answer(plan)
+        except _MALFORMED as exc:
+            log.info("malformed %s request: %s", plan.surface.name, type(exc).__name__)
+            raise GatewayError(400, "The request body is malformed for this endpoint (a field has the wrong "
+                                    "type or shape).", "invalid_request") from None
         rec.mark_first_byte()
         await respond(send, 200, payload, rid, rec.mark_overhead())
 
@@ -230,6 +235,22 @@ class Gateway:
         else:
             payload = {"object": "list", "data": [model_entry(m, owners[m], False) for m in ids]}
         await respond(send, 200, orjson.dumps(payload), rid, rec.mark_overhead())
+
+
+_MALFORMED = (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError)
+
+
+def plan_request(surface: Surface, body: dict[str, Any]) -> Plan:
+    """The surface's plan; planning reads only the client's body, so whatever it trips over is
+    the client's malformed input: a 400 in the surface's shape, never a 500."""
+    try:
+        return surface.plan(body)
+    except GatewayError:
+        raise
+    except _MALFORMED as exc:
+        log.info("malformed %s request: %s", surface.name, type(exc).__name__)
+        raise GatewayError(400, "The request body is malformed for this endpoint (a field has the wrong type "
+                                "or shape).", "invalid_request") from None
 
 
 def check_token_limit(plan: Plan) -> None:

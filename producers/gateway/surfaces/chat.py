@@ -72,6 +72,23 @@ class ChatPipe:
         return self._counter.tokens
 
 
+def check_tool_calls(msgs: list[dict[str, Any]]) -> None:
+    """Assistant `tool_calls` are arrays of objects whose `function` is an object naming a
+    string (the translators rely on it): a 400 naming the entry otherwise. Pure."""
+    for i, m in enumerate(msgs):
+        calls = m.get("tool_calls")
+        if calls is None:
+            continue
+        where = f"messages[{i}].tool_calls"
+        if not isinstance(calls, list):
+            raise GatewayError(400, f"'{where}' must be an array of objects", "invalid_request", where)
+        for j, c in enumerate(calls):
+            fn = c.get("function") if isinstance(c, dict) else None
+            if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+                raise GatewayError(400, f"'{where}[{j}]' must be an object with a 'function' object that has "
+                                        "a string 'name'", "invalid_request", f"{where}[{j}]")
+
+
 class ChatSurface(Surface):
     name = "chat"
 
@@ -82,6 +99,7 @@ class ChatSurface(Surface):
                 isinstance(m, dict) and isinstance(m.get("role"), str) for m in msgs):
             raise GatewayError(400, "'messages' must be a non-empty array of objects with a 'role'",
                                "invalid_request", "messages")
+        check_tool_calls(msgs)
         stream = read_stream_flag(body)
         so = body.get("stream_options")
         if so is not None and not isinstance(so, dict):
