@@ -221,15 +221,35 @@ def _records(raw: Iterable[Any]) -> list[Record]:
     return [Record(m.topic, m.partition, m.offset, m.key, m.value or b"", m.timestamp) for m in raw]
 
 
+EMBEDDED_REFUSAL = (
+    "tollgate consume metering needs a ClickHouse server (set TOLLGATE_CLICKHOUSE_URL): the "
+    "embedded engine admits one process per data directory and is read only by the process that "
+    "owns it, so a separate consumer on it would take partitions and write their events where no "
+    "stats query sees them. Run the metering consumer inside `tollgate up`, or point every "
+    "process at one ClickHouse server.")
+
+
+def refusal(settings: Settings) -> str | None:
+    """Why `tollgate consume metering` must not start with these settings (None: it may)."""
+    if not settings.kafka_bootstrap:
+        return ("tollgate consume metering needs TOLLGATE_KAFKA_BOOTSTRAP "
+                "(without Kafka, `tollgate up` meters in-process)")
+    if not settings.clickhouse_url:
+        return EMBEDDED_REFUSAL
+    return None
+
+
 async def run_metering(settings: Settings, *, stop_event: asyncio.Event | None = None,
                        topic_kinds: dict[str, str] | None = None, group_id: str = GROUP_ID,
-                       database: str | None = None, **tuning: Any) -> None:
-    """`tollgate consume metering`: own warehouse + Kafka consumer until SIGINT/SIGTERM."""
+                       database: str | None = None, allow_embedded: bool = False, **tuning: Any) -> None:
+    """`tollgate consume metering`: own warehouse + Kafka consumer until SIGINT/SIGTERM.
+    Refuses the embedded engine unless ``allow_embedded`` (tests and benchmarks that own a
+    private database and read it back themselves)."""
     from warehouse.client import Warehouse
 
-    if not settings.kafka_bootstrap:
-        raise SystemExit("tollgate consume metering needs TOLLGATE_KAFKA_BOOTSTRAP "
-                         "(without Kafka, `tollgate up` meters in-process)")
+    why = refusal(settings)
+    if why and not (allow_embedded and settings.kafka_bootstrap):
+        raise SystemExit(why)
     # Batch workload: fewer gen-2 GC passes over long-lived objects (measured ~30% faster).
     gc.set_threshold(50_000, 50, 100)
     stop = stop_event or asyncio.Event()
@@ -256,7 +276,8 @@ async def run_metering(settings: Settings, *, stop_event: asyncio.Event | None =
 
 def main(argv: Sequence[str] | None = None) -> None:
     """`python -m consumers.kafka_runner [--requests-topic T] [--violations-topic T] [--group G]
-    [--database D]`: the metering consumer on other topics (tests, benchmarks)."""
+    [--database D]`: the metering consumer on other topics (tests, benchmarks); unlike
+    `tollgate consume metering` it may run on a private embedded database it owns."""
     import argparse
 
     ap = argparse.ArgumentParser(prog="consumers.kafka_runner")
@@ -273,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                                  ("max_partition_fetch_bytes", a.max_fetch_mb and a.max_fetch_mb << 20))
               if v}
     asyncio.run(run_metering(Settings(), topic_kinds=kinds, group_id=a.group, database=a.database,
-                             **tuning))
+                             allow_embedded=True, **tuning))
 
 
 if __name__ == "__main__":

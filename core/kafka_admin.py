@@ -17,8 +17,8 @@ async def ensure_topics(bootstrap: str, names: Sequence[str], partitions: int = 
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
-    await admin.start()
     try:
+        await admin.start()
         resp = await admin.create_topics(
             [NewTopic(n, partitions, 1, topic_configs=dict(topics.TOPIC_CONFIGS.get(n, {}))) for n in names],
             timeout_ms=15000)

@@ -40,54 +40,38 @@ def render() -> tuple[bytes, str]:
     """The default registry in Prometheus text format, with its content type."""
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
-# --- Event publishing: Kafka publisher, durable spool, in-process bus (producers.publisher) ---
+# --- Event publishing: the durable local event log, its Kafka shipper, the embedded bus (eventlog) ---
 PUBLISHER_EMITTED = Counter(
     "tollgate_publisher_emitted_total",
-    "Events handed to a publisher's emit() (Kafka publisher or in-process bus), by topic.",
+    "Events appended to the local event log by emit()/publish(), by topic.",
     ["topic"],
 )
 PUBLISHER_SENT = Counter(
     "tollgate_publisher_sent_total",
-    "Events acknowledged by Kafka (acks=all), sent directly or replayed from the spool, by topic.",
+    "Events from the local event log acknowledged by Kafka (acks=all), by topic.",
     ["topic"],
 )
 PUBLISHER_DROPPED = Counter(
     "tollgate_publisher_dropped_total",
-    "Events lost before reaching Kafka/the bus log: queue_full, spool_full, stopped, encode_error.",
+    "Events not stored in the local event log: log_full, stopped, encode_error, write_error.",
     ["reason"],
 )
-PUBLISHER_QUEUE_DEPTH = Gauge(
-    "tollgate_publisher_queue_depth",
-    "Events waiting in a publisher's in-memory queue (not yet sent or spooled).",
+EVENTLOG_BYTES = Gauge(
+    "tollgate_eventlog_bytes",
+    "Estimated key+value bytes held in the local event log (bounded by spool_max_bytes).",
 )
-PUBLISHER_SPOOLING = Gauge(
-    "tollgate_publisher_spooling",
-    "1 while the Kafka publisher routes events through the spool (broker down/slow or backlog).",
+EVENTLOG_FULL = Gauge(
+    "tollgate_eventlog_full",
+    "1 while the local event log is full: the gateway answers 503 until readers catch up.",
 )
-SPOOL_BYTES = Gauge(
-    "tollgate_spool_bytes",
-    "Bytes held in a durable spool's segment files, by spool name.",
-    ["spool"],
+EVENTLOG_UNSHIPPED = Gauge(
+    "tollgate_eventlog_unshipped_records",
+    "Records in the local event log not yet acknowledged by Kafka, by topic.",
+    ["topic"],
 )
-SPOOL_PENDING = Gauge(
-    "tollgate_spool_pending_records",
-    "Records in a spool not yet committed by its slowest reader, by spool name.",
-    ["spool"],
-)
-SPOOL_APPENDED = Counter(
-    "tollgate_spool_appended_total",
-    "Records written to a durable spool, by spool name.",
-    ["spool"],
-)
-SPOOL_DROPPED = Counter(
-    "tollgate_spool_dropped_total",
-    "Records refused because the spool reached spool_max_bytes (events lost), by spool name.",
-    ["spool"],
-)
-SPOOL_CORRUPT_BYTES = Counter(
-    "tollgate_spool_corrupt_total",
-    "Torn/corrupt spool data cut or skipped (bytes at open, records while reading), by spool name.",
-    ["spool"],
+KAFKA_OUTAGE = Gauge(
+    "tollgate_kafka_outage",
+    "1 while the event-log shipper cannot reach Kafka (events wait in the local log).",
 )
 BUS_DELIVERED = Counter(
     "tollgate_bus_delivered_total",
@@ -106,6 +90,6 @@ BUS_LAG = Gauge(
 )
 BUS_UNROUTED = Counter(
     "tollgate_bus_unrouted_total",
-    "Events emitted on the in-process bus to a topic nobody subscribed to (not stored).",
+    "Events trimmed from the embedded bus log unread because nobody subscribed to their topic.",
     ["topic"],
 )

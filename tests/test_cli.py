@@ -155,3 +155,11 @@ def test_unknown_org_id_exit_1(tmp_path: Path) -> None:
     p = run(["admin", "create-user", "--email", "a@example.test", "--password", "long-enough-1",
              "--org-id", "00000000-0000-0000-0000-000000000000"], tmp_path)
     assert p.returncode == 1 and "no org" in p.stderr
+
+
+def test_consume_metering_refuses_the_embedded_engine(tmp_path: Path) -> None:
+    """A separate consumer on the embedded engine would take partitions into a private store."""
+    p = run(["consume", "metering"], tmp_path, TOLLGATE_KAFKA_BOOTSTRAP="127.0.0.1:1")
+    assert p.returncode == 2
+    assert "needs a ClickHouse server" in p.stderr and "TOLLGATE_CLICKHOUSE_URL" in p.stderr
+    assert not any(tmp_path.glob("chdb*")) and not (tmp_path / "clickhouse").exists()

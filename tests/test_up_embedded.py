@@ -186,24 +186,22 @@ def _settled(url: str, llm: str, want_calls: int | None, quiet_s: float = 2.0, l
 
 
 def _stored_request_ids(data_dir: Path, llm: str) -> set[str]:
-    """Request ids of `llm`'s events still in the in-process bus's log (read after the process
-    died). Older records may be gone already: the bus drops segments every reader has passed."""
-    from producers.publisher.spool import Spool
+    """Request ids of `llm`'s events still in the local event log (read after the process
+    died). Older records may be gone already: the log trims what every reader has passed."""
+    from eventlog.bus import LOG_FILE
+    from eventlog.store import EventLog
     from schemas.events import RequestEvent
 
-    spool = Spool(data_dir / "bus" / "tollgate.requests.v1", 1 << 30)
+    lg = EventLog(data_dir / LOG_FILE, 1 << 30)
     try:
-        ids, seq = set(), spool.first_seq
-        while seq < spool.durable_next:
-            res = spool.read(seq, 1000)
-            for e in res.entries:
-                ev = RequestEvent.from_wire(e.value)
-                if ev.ai_llm_id == llm:
-                    ids.add(ev.request_id)
-            seq = res.next_seq
+        ids: set[str] = set()
+        for r in lg.read("tollgate.requests.v1", 0, 10_000_000):
+            ev = RequestEvent.from_wire(r.value)
+            if ev.ai_llm_id == llm:
+                ids.add(ev.request_id)
         return ids
     finally:
-        spool.close()
+        lg.close()
 
 
 _COUNT_ROWS = """

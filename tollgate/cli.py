@@ -60,13 +60,16 @@ def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_consume(args: argparse.Namespace, settings: Settings) -> int:
-    from consumers.kafka_runner import run_metering
+    from consumers.kafka_runner import refusal, run_metering
 
     from tollgate.policy_wiring import run_policy_cli
 
     if args.which == "policy":
         run_policy_cli(settings)
         return 0
+    if args.which == "metering" and (why := refusal(settings)):
+        print(why, file=sys.stderr)
+        return 2
     runners: dict[str, object] = {"metering": run_metering}
     runner = runners.get(args.which)
     if runner is None:

@@ -151,14 +151,12 @@ class GatewayComponent:
 
 def wire(rt: Any, transport_kind: str = "aiohttp") -> GatewayComponent:
     """Runtime hook: `rt.gateway` serves `/v1/...`; the component starts with the process."""
-    if rt.publisher is None and rt.settings.kafka_bootstrap:
-        # Fallback until/unless `wire_events` sets one: never drop events silently in a
-        # distributed gateway. A no-op as soon as the events wiring provides a publisher.
-        from producers.publisher.kafka import KafkaEventPublisher
+    if rt.publisher is None:
+        # Fallback until/unless `wire_events` sets one: never serve unmetered. A no-op as soon
+        # as the events wiring provides a publisher.
+        from producers.publisher import wire as wire_events
 
-        rt.publisher = rt.add(KafkaEventPublisher(
-            rt.settings.kafka_bootstrap, rt.settings.data_dir / "spool",
-            spool_max_bytes=rt.settings.spool_max_bytes))
+        wire_events(rt)
     comp = GatewayComponent(rt, transport_kind)
     rt.gateway = GatewayApp(comp)
     rt.add(comp)

@@ -151,19 +151,27 @@ class Attempts:
         if plan.stream:
             rec.waited(ta)
             pipe = surface.pipe(plan, cfg, rec.request_id)
-            err = await relay(ScrubbedStream(up, forms) if forms else up, pipe, receive, send, rid, rec)
-            dt = (_perf() - ta) * 1000.0
-            if err is not None:
-                trial.failed()
-                rec.attempted(cfg.ai_llm_id, cfg.ai_type, pm, "error", 200, err, dt)
-                rec.fail(502, "upstream_stream_error")
-            else:
-                trial.ok()
-                rec.attempted(cfg.ai_llm_id, cfg.ai_type, pm, "ok", 200, None, dt)
-            if pipe.usage is not None:
-                rec.used(pipe.usage)
-            else:
-                rec.estimated(estimate_prompt_tokens(plan.chat), pipe.estimated_out())
+            settled: list[str | None] = []
+
+            def settle(err: str | None) -> None:
+                """Complete the record (before the stream's final event: the event is logged then)."""
+                settled.append(err)
+                dt = (_perf() - ta) * 1000.0
+                if err is not None:
+                    trial.failed()
+                    rec.attempted(cfg.ai_llm_id, cfg.ai_type, pm, "error", 200, err, dt)
+                    rec.fail(502, "upstream_stream_error")
+                else:
+                    trial.ok()
+                    rec.attempted(cfg.ai_llm_id, cfg.ai_type, pm, "ok", 200, None, dt)
+                if pipe.usage is not None:
+                    rec.used(pipe.usage)
+                else:
+                    rec.estimated(estimate_prompt_tokens(plan.chat), pipe.estimated_out())
+
+            err = await relay(ScrubbedStream(up, forms) if forms else up, pipe, receive, send, rid, rec, settle)
+            if not settled:
+                settle(err)
             return None
         trial.ok()
         rec.attempted(cfg.ai_llm_id, cfg.ai_type, pm, "ok", up.status, None, rec.waited(ta))

@@ -4,9 +4,12 @@ auth -> plan (surface) -> route -> policy pre-check -> attempts with fallback ->
 `Gateway` owns the long-lived parts (snapshot refresher, attempts over the transport and the
 breakers, model-list cache, publisher, hooks). `handle` serves one request given the route
 table's endpoint name and the raw ASGI triple. The response never waits for analytics: the
-event is built from the request record after the last byte was sent and handed to
-`EventPublisher.emit`, which never blocks or raises. Exactly one event per request that got
-past key lookup, whatever happens (finally-block semantics, client disconnects included).
+event is built from the request record and appended to the local event log
+(`EventPublisher.emit`, durable, never waits for Kafka) just BEFORE the response's last byte
+(`_EmitBeforeEnd`), so an answered request is never lost with the process. A gateway that
+cannot log answers 503 rather than serve unmetered (at the start, and for a non-streamed
+answer whose event could not be stored). Exactly one event per request that got past key
+lookup, whatever happens (finally-block semantics, client disconnects included).
 """
 from __future__ import annotations
 
@@ -94,24 +97,28 @@ class Gateway:
             extra = [(b"retry-after", str(max(int(err.retry_after), 1)).encode())]
         await respond(send, err.status, surface.error_body(err), rid, overhead_ms, extra)
 
-    def emit(self, rec: RequestRecord, ctx: RequestContext | None) -> None:
-        """Build the request's one event and hand it to the publisher (never blocks/raises)."""
+    def emit(self, rec: RequestRecord, ctx: RequestContext | None) -> bool:
+        """Build the request's one event and append it to the log (never blocks on Kafka, never
+        raises). False when the log refused it (full, closed, disk error)."""
         try:
             event = build_event(rec, self.gateway_id)
         except Exception:  # noqa: BLE001 - a bug here must not hurt the caller
             log.exception("could not build request event %s", rec.request_id)
-            return
+            return True
         if ctx is not None:
             try:
                 self.hooks.post_usage(ctx, event)
             except Exception:  # noqa: BLE001
                 log.exception("post_usage hook failed")
+        stored: Any = True
         try:
-            self.publisher.emit(topics.REQUESTS, rec.key.key_id, event)
+            stored = self.publisher.emit(topics.REQUESTS, rec.key.key_id, event)
         except Exception:  # noqa: BLE001 - contract says emit never raises; be safe anyway
             log.exception("publisher.emit raised")
+            stored = False
         if self.last_used is not None:
             self.last_used.mark(rec.key.key_id, rec.started_wall)
+        return stored is not False
 
     async def handle(self, endpoint: str, scope: dict, receive: Receive, send: Send) -> None:
         """Serve one /v1 request. Never raises to the server; always answers."""
@@ -126,9 +133,23 @@ class Gateway:
                 401, "Invalid API key. Send the repository AI API key as 'Authorization: Bearer <key>' "
                 "(or 'x-api-key: <key>').", "invalid_api_key"), rid)
             return
+        if not getattr(self.publisher, "accepting", True):
+            await self.respond_error(send, surface, LOG_UNAVAILABLE, rid)
+            return
         named = "models" if endpoint in ("models", "models.get") else surface.name
         rec = RequestRecord(request_id=rid_s, key=key, endpoint=named, started_wall=time.time())
         ctx: RequestContext | None = None
+        emitted: list[bool] = []
+
+        def emit_now() -> bool:
+            emitted.append(True)
+            rec.finish()
+            return self.emit(rec, ctx)
+
+        async def refuse(raw_send: Send) -> None:
+            await self.respond_error(raw_send, surface, LOG_UNAVAILABLE, rid)
+
+        send = _EmitBeforeEnd(send, emit_now, refuse)
         try:
             if key.repo.disabled:
                 raise GatewayError(403, "This repository is disabled.", "repository_disabled")
@@ -169,8 +190,8 @@ class Gateway:
             except Exception:  # noqa: BLE001
                 pass
         finally:
-            rec.finish()
-            self.emit(rec, ctx)
+            if not emitted:     # no final byte was sent (client gone, or nothing answered)
+                emit_now()
 
     def _route(self, key: KeyEntry, model: str) -> list[Candidate]:
         cands = resolve(key.repo, model, self.models.known, families.serves)
@@ -263,6 +284,47 @@ def check_token_limit(plan: Plan) -> None:
         if plan.surface.name == "responses" and param == "max_tokens":
             param = "max_output_tokens"
         raise GatewayError(400, exc.message.replace(exc.param, param), "invalid_request", param) from None
+
+
+LOG_UNAVAILABLE = GatewayError(503, "The gateway cannot record usage right now (its event log is full "
+                                   "or unavailable); retry later.", "event_log_unavailable")
+
+
+class _EmitBeforeEnd:
+    """ASGI `send` wrapper: the request's event is logged just before the response's last byte.
+
+    A non-SSE response start is held until its final body, so when the event cannot be stored
+    the caller gets a 503 instead (`refuse`); an SSE stream (already started) ends without its
+    final event instead."""
+
+    __slots__ = ("send", "emit_now", "refuse", "held", "done")
+
+    def __init__(self, send: Send, emit_now: Any, refuse: Any) -> None:
+        self.send, self.emit_now, self.refuse = send, emit_now, refuse
+        self.held: dict | None = None
+        self.done = False
+
+    async def __call__(self, msg: dict) -> None:
+        kind = msg["type"]
+        if kind == "http.response.start" and not _is_sse(msg):
+            self.held = msg
+            return
+        if kind == "http.response.body" and not msg.get("more_body", False) and not self.done:
+            self.done = True
+            if not self.emit_now():
+                if self.held is not None:
+                    self.held = None
+                    await self.refuse(self.send)
+                    return
+                msg = {"type": "http.response.body", "body": b"", "more_body": False}
+        if self.held is not None:
+            held, self.held = self.held, None
+            await self.send(held)
+        await self.send(msg)
+
+
+def _is_sse(start: dict) -> bool:
+    return any(k == b"content-type" and v.startswith(b"text/event-stream") for k, v in start.get("headers", ()))
 
 
 def model_entry(model_id: str, owner: str, anthropic: bool) -> dict[str, Any]:

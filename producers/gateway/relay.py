@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Callable
 
 from producers.gateway.asgi import Receive, Send, start_sse
 from producers.gateway.events import RequestRecord
@@ -18,7 +19,7 @@ _perf = time.perf_counter
 
 
 async def relay(stream: UpstreamStream, pipe: Pipe, receive: Receive, send: Send, rid: bytes,
-                rec: RequestRecord) -> str | None:
+                rec: RequestRecord, before_end: Callable[[str | None], None] | None = None) -> str | None:
     me = asyncio.current_task()
     assert me is not None
     state = {"done": False, "gone": False}
@@ -58,6 +59,8 @@ async def relay(stream: UpstreamStream, pipe: Pipe, receive: Receive, send: Send
             tail = pipe.broken()
         state["done"] = True
         watcher.cancel()
+        if before_end is not None:      # the record is complete before the final event leaves
+            before_end(upstream_err)
         await send({"type": "http.response.body", "body": tail, "more_body": False})
     except asyncio.CancelledError:
         if not state["gone"]:

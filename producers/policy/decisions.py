@@ -4,10 +4,13 @@ Every gateway process reads the whole topic from the beginning when it starts (n
 group, no commits: it assigns itself every partition), so it learns every subject currently
 blocked, then keeps tailing it and hands each decision to `GatewayPolicyHooks.apply_decision`
 on the gateway's event loop. Polls with a 100 ms fetch wait, so a decision is in force on
-every gateway well within 1 s of being published. `start()` blocks until the backlog up to the
-end offsets seen at start has been applied (bounded by `catch_up_timeout_s`).
+every gateway well within 1 s of being published. `start()` waits until the backlog up to the
+end offsets seen at start has been applied (bounded by `catch_up_timeout_s`), but never for a
+broker that is down: the feed then connects in the background (a gateway starts and serves
+during a Kafka outage) and the outage is logged once per `outage_log_s`.
 
-Embedded mode (no Kafka): the same handler subscribes to the in-process bus instead.
+Embedded mode (no Kafka): the same handler reads the local event log (a per-process reader
+from the earliest record; the log keeps the newest decision per subject).
 """
 from __future__ import annotations
 
@@ -31,12 +34,14 @@ class DecisionSubscriber:
     name = "policy-decisions"
 
     def __init__(self, settings: Any, hooks: Any, *, bus: Any = None, topic: str = topics.DECISIONS,
-                 catch_up_timeout_s: float = 15.0):
+                 catch_up_timeout_s: float = 15.0, outage_log_s: float = 30.0):
         self.settings = settings
         self.hooks = hooks
         self.bus = bus
         self.topic = topic
         self.catch_up_timeout_s = catch_up_timeout_s
+        self.outage_log_s = outage_log_s
+        self._settled = asyncio.Event()
         self.applied = 0
         self._consumer: Any = None
         self._task: asyncio.Task | None = None
@@ -65,18 +70,25 @@ class DecisionSubscriber:
             if self.bus is None:
                 log.warning("no Kafka and no in-process bus: decisions are not applied")
                 return
-            self.bus.subscribe(self.topic, self._on_bus, max_wait_ms=0,
+            self.bus.subscribe(self.topic, self._on_bus, max_wait_ms=0, durable=False,
                                name=f"decisions-{self.settings.resolved_gateway_id}")
             return
+        self._settled = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name="policy-decisions")
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._settled.wait(), self.catch_up_timeout_s)
+
+    async def _connect(self) -> None:
+        """Consumer on every partition from the beginning; apply the backlog seen at start."""
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
         boot = self.settings.kafka_bootstrap
-        await ensure_topics(boot, [self.topic])
+        await asyncio.wait_for(ensure_topics(boot, [self.topic]), 10)
         c = AIOKafkaConsumer(bootstrap_servers=boot, group_id=None, enable_auto_commit=False,
                              auto_offset_reset="earliest", fetch_max_wait_ms=100,
                              client_id=f"tollgate-decisions-{self.settings.resolved_gateway_id}")
-        await c.start()
         self._consumer = c
+        await c.start()
         parts: set[int] | None = None
         deadline = time.monotonic() + self.catch_up_timeout_s
         while not parts and time.monotonic() < deadline:
@@ -86,10 +98,10 @@ class DecisionSubscriber:
                 await asyncio.sleep(0.2)
         tps = [TopicPartition(self.topic, p) for p in sorted(parts or ())]
         if not tps:
-            raise RuntimeError(f"topic {self.topic} has no partitions (is the broker reachable?)")
+            raise RuntimeError(f"topic {self.topic} has no partitions")
         c.assign(tps)
         await c.seek_to_beginning(*tps)
-        ends = await c.end_offsets(tps) if tps else {}
+        ends = await c.end_offsets(tps)
         while time.monotonic() < deadline:
             positions = {tp: await c.position(tp) for tp in ends}
             if all(positions[tp] >= end for tp, end in ends.items()):
@@ -98,7 +110,6 @@ class DecisionSubscriber:
         else:
             log.warning("decisions backlog not fully read within %.0fs; continuing in the background",
                         self.catch_up_timeout_s)
-        self._task = asyncio.create_task(self._run(), name="policy-decisions")
 
     async def _poll_once(self) -> None:
         batch = await self._consumer.getmany(timeout_ms=100, max_records=10_000)
@@ -107,14 +118,36 @@ class DecisionSubscriber:
                                 for m in msgs])
 
     async def _run(self) -> None:
+        """Connect (retrying while Kafka is down), then tail the topic; never gives up."""
+        since: float | None = None
+        logged = 0.0
         while True:
             try:
+                if self._consumer is None:
+                    await self._connect()
+                    if since is not None:
+                        log.warning("decisions feed connected to Kafka after %.0fs", time.monotonic() - since)
+                    since = None
+                    self._settled.set()
                 await self._poll_once()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - keep the feed alive; the broker may return
-                log.warning("decisions poll failed (%s); retrying", type(exc).__name__)
-                await asyncio.sleep(0.5)
+                self._settled.set()
+                now = time.monotonic()
+                since = since if since is not None else now
+                if now - logged >= self.outage_log_s:
+                    logged = now
+                    log.warning("decisions feed: Kafka unavailable for %.0fs (%s); retrying",
+                                now - since, type(exc).__name__)
+                await self._close_consumer()
+                await asyncio.sleep(1.0)
+
+    async def _close_consumer(self) -> None:
+        c, self._consumer = self._consumer, None
+        if c is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(c.stop(), 5)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -122,7 +155,4 @@ class DecisionSubscriber:
             with contextlib.suppress(BaseException):
                 await self._task
             self._task = None
-        if self._consumer is not None:
-            c, self._consumer = self._consumer, None
-            with contextlib.suppress(Exception):
-                await c.stop()
+        await self._close_consumer()

@@ -1,28 +1,24 @@
-"""Event publishing: Kafka publisher with a durable spool, and the embedded in-process bus.
+"""Event publishing: every process appends events to its durable local log (``eventlog``).
 
-``wire(rt)`` picks one by settings: Kafka when ``TOLLGATE_KAFKA_BOOTSTRAP`` is set, else the
-in-process bus. Either way ``rt.publisher`` is the ``EventPublisher`` to ``emit()`` to; in the
-embedded mode ``rt.bus`` is the same object and consumers ``rt.bus.subscribe(...)`` to it.
+``wire(rt)`` fills ``rt.publisher`` with an ``eventlog.EventLogBus``: with
+``TOLLGATE_KAFKA_BOOTSTRAP`` set, a shipper forwards the log to Kafka; without it, the log is
+the embedded bus and ``rt.bus`` is the same object (consumers ``rt.bus.subscribe(...)``).
+Either way ``rt.publisher.emit(topic, key, event)`` is the one interface.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from eventlog.bus import EventLogBus
 from producers.publisher.base import EventPublisher
 
 __all__ = ["EventPublisher", "build_publisher", "wire"]
 
 
-def build_publisher(settings: Any, client_id: str = "tollgate") -> EventPublisher:
+def build_publisher(settings: Any, client_id: str = "tollgate") -> EventLogBus:
     """The publisher for these settings (no I/O until ``start``)."""
-    if settings.kafka_bootstrap:
-        from producers.publisher.kafka import KafkaEventPublisher
-
-        return KafkaEventPublisher(settings.kafka_bootstrap, settings.data_dir / "spool",
-                                   spool_max_bytes=settings.spool_max_bytes, client_id=client_id)
-    from producers.publisher.inproc import InProcessBus
-
-    return InProcessBus(settings.data_dir, max_bytes=settings.spool_max_bytes)
+    return EventLogBus(settings.data_dir, max_bytes=settings.spool_max_bytes,
+                       kafka_bootstrap=settings.kafka_bootstrap or None, client_id=client_id)
 
 
 def wire(rt: Any) -> None:

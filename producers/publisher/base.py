@@ -1,7 +1,7 @@
 """The publisher interface the gateway and the policy engine emit events through.
 
-Two implementations: ``KafkaEventPublisher`` (distributed; Kafka with a durable local spool)
-and ``InProcessBus`` (embedded; a durable local log delivered to in-process handlers).
+One implementation, ``eventlog.EventLogBus``: a durable local log, shipped to Kafka in the
+distributed mode and read in-process in the embedded mode.
 """
 from __future__ import annotations
 
@@ -12,23 +12,20 @@ from schemas.events import WireModel
 
 @runtime_checkable
 class EventPublisher(Protocol):
-    """Fire-and-forget event publishing with at-least-once delivery.
-
-    ``emit`` never blocks and never raises: it serializes the event and queues it; a background
-    task delivers it. Consumers deduplicate (eventId / offset).
-    """
+    """Durable, non-blocking event publishing with at-least-once delivery downstream."""
 
     name: str
 
-    def emit(self, topic: str, key: str | None, event: WireModel) -> None:
-        """Queue ``event`` for ``topic`` keyed by ``key`` (e.g. the repository API key id).
-        Non-blocking, never raises; failures are counted in metrics and logged."""
+    def emit(self, topic: str, key: str | None, event: WireModel) -> bool:
+        """Append ``event`` for ``topic`` keyed by ``key`` (e.g. the repository API key id) to
+        the local log. Never raises, never waits for Kafka; True once stored durably, False
+        (counted in metrics, logged) when it could not be stored (log full, closed, disk)."""
         ...
 
     async def start(self) -> None:
-        """Start background delivery. Does not fail when Kafka is down (events spool)."""
+        """Open the log; does not need Kafka."""
         ...
 
     async def stop(self) -> None:
-        """Drain: deliver what is queued, or persist it for the next start. Blocks until done."""
+        """Ship/deliver what it can (bounded); the rest stays in the log for the next start."""
         ...

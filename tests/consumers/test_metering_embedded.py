@@ -16,7 +16,7 @@ import pytest
 
 from consumers.kafka_runner import MeteringConsumer
 from consumers.metering import predecode, records_to_rows
-from producers.publisher.inproc import InProcessBus
+from eventlog.bus import EventLogBus
 from schemas import topics
 from schemas.events import RequestEvent
 from schemas.records import Record
@@ -70,7 +70,7 @@ async def _totals(wh, ws: str, llm: str) -> tuple[int, int]:
 
 async def _run(data_dir: Path, wh, events: list[RequestEvent], *, settle: bool, emit_gap: int = 0) -> None:
     """One 'process': bus + metering consumer on `data_dir`; emit, then stop (1 s drain)."""
-    bus = InProcessBus(data_dir, drain_timeout_s=1.0, retry_backoff_s=(0.01, 0.05))
+    bus = EventLogBus(data_dir, drain_timeout_s=1.0, retry_backoff_s=(0.01, 0.05))
     comp = MeteringConsumer(ch_settings(), wh, bus=bus)
     assert comp.handler.exactly_once, "the embedded bus has durable offsets: the ingest log must be used"
     await comp.start()

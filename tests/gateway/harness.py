@@ -33,9 +33,14 @@ class RecordingPublisher:
 
     def __init__(self) -> None:
         self.items: list[tuple[str, str | None, Any]] = []
+        self.accepting = True     # False: as a full event log (the gateway answers 503)
+        self.refuse = False       # True: emit() reports the event as not stored
 
-    def emit(self, topic: str, key: str | None, event: Any) -> None:
+    def emit(self, topic: str, key: str | None, event: Any) -> bool:
+        if self.refuse:
+            return False
         self.items.append((topic, key, event))
+        return True
 
     def events_for(self, request_id: str) -> list[Any]:
         return [e for _, _, e in self.items if e.request_id == request_id]

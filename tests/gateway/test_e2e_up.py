@@ -84,18 +84,10 @@ def test_up_serves_v1_and_sees_api_changes_within_a_second(live_app, admin_heade
         # ... on the deleted key we cannot list any more, so nothing further to assert here.
 
 
-def _kafka_publisher(rt) -> None:
-    """Until `wire_events` provides it: the Kafka publisher for this process."""
-    if rt.publisher is None and rt.settings.kafka_bootstrap:
-        from producers.publisher.kafka import KafkaEventPublisher
-
-        rt.publisher = rt.add(KafkaEventPublisher(rt.settings.kafka_bootstrap, rt.settings.data_dir / "spool"))
-
-
 @pytest.mark.kafka
 @pytest.mark.clickhouse
 def test_stats_count_exactly_n_calls_and_tokens_through_kafka(live_app_factory, kafka_bootstrap, fake_upstream) -> None:
-    live = live_app_factory(kind="up", configure=[_kafka_publisher], kafka_bootstrap=kafka_bootstrap)
+    live = live_app_factory(kind="up", kafka_bootstrap=kafka_bootstrap)
     with scanning_client(live.url) as c:
         tok = c.post("/user/login", json={"email": live.admin_email, "password": live.admin_password})
         headers = {"Authorization": f"Bearer {tok.json()['token']}"}
