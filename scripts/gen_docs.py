@@ -29,7 +29,7 @@ DOCS = ROOT / "docs"
 # What each setting means; a setting missing here is listed with "(undocumented)" so the
 # check makes the gap visible.
 SETTING_TEXT = {
-    "data_dir": "Where embedded state lives (SQLite store, embedded ClickHouse, spool, generated keys)",
+    "data_dir": "Where embedded state lives (SQLite store, embedded ClickHouse, event log, generated keys)",
     "database_url": "Config store URL (`postgresql://...` or `sqlite:///...`); unset: SQLite file in the data dir",
     "kafka_bootstrap": "Kafka bootstrap servers; unset: the in-process bus (embedded mode)",
     "clickhouse_url": "ClickHouse server (`http://user:pass@host:8123/db`); unset: embedded engine in the data dir",
@@ -45,7 +45,7 @@ SETTING_TEXT = {
     "validate_timeout_s": "Timeout of `POST /ai/llm/{id}/validate`'s provider call, seconds",
     "upstream_timeout_s": "Timeout of one provider attempt in the gateway, seconds",
     "raw_ttl_days": "Days raw request and violation rows are kept in ClickHouse (rollups stay)",
-    "spool_max_bytes": "Bound of the on-disk event spool, bytes",
+    "spool_max_bytes": "Bound of the local event log (events not yet shipped or read), bytes; full = 503",
     "snapshot_poll_s": "How often gateways poll the config epoch for changes, seconds",
     "gateway_id": "Name of this gateway in events (`host` in stats); unset: hostname-pid",
     "max_body_bytes": "Largest accepted request body (413 above), bytes",
