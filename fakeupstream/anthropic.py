@@ -188,18 +188,22 @@ async def messages(ctx: Ctx, request: Request) -> Response:
     if body.get("stream"):
         return stream(_events(o, mid, body["model"]), "text/event-stream", fault,
                       headers={"request-id": "req_" + uuid.uuid4().hex[:24]})
+    return reply(message_payload(o, mid, body["model"]), fault)
+
+
+def message_payload(o: rules.Outcome, mid: str, model: str) -> dict[str, Any]:
+    """A non-streamed Messages answer (shared with Claude on Bedrock's InvokeModel)."""
     content: list[dict[str, Any]]
     if o.tool_call:
         content = [{"type": "tool_use", "id": "toolu_01" + uuid.uuid4().hex[:22],
                     "name": o.tool_call.name, "input": o.tool_call.arguments}]
     else:
         content = [{"type": "text", "text": o.text}]
-    payload = {"id": mid, "type": "message", "role": "assistant", "model": body["model"],
-               "content": content, "stop_reason": _stop(o), "stop_sequence": None,
-               "usage": {"input_tokens": o.plain_in, "cache_creation_input_tokens": o.cache_write,
-                         "cache_read_input_tokens": o.cache_read, "output_tokens": o.tokens_out,
-                         "service_tier": "standard"}}
-    return reply(payload, fault)
+    return {"id": mid, "type": "message", "role": "assistant", "model": model,
+            "content": content, "stop_reason": _stop(o), "stop_sequence": None,
+            "usage": {"input_tokens": o.plain_in, "cache_creation_input_tokens": o.cache_write,
+                      "cache_read_input_tokens": o.cache_read, "output_tokens": o.tokens_out,
+                      "service_tier": "standard"}}
 
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:

@@ -58,6 +58,7 @@ def build_app(creds: Credentials | None = None, control: Control | None = None,
         Route("/model/{model_id:path}/converse", bind(bedrock.converse), methods=["POST"]),
         Route("/model/{model_id:path}/converse-stream", bind(bedrock.converse), methods=["POST"]),
         Route("/model/{model_id:path}/invoke", bind(bedrock.invoke), methods=["POST"]),
+        Route("/model/{model_id:path}/invoke-with-response-stream", bind(bedrock.invoke), methods=["POST"]),
         Route("/_control", control_get, methods=["GET"]),
         Route("/_control", control_post, methods=["POST"]),
     ]

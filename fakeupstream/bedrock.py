@@ -1,5 +1,6 @@
 """AWS Bedrock wire format: ListFoundationModels (`GET /foundation-models`), Converse,
-ConverseStream (event-stream frames) and InvokeModel for Titan embeddings.
+ConverseStream (event-stream frames), InvokeModel[WithResponseStream] for Claude's Messages body
+(`bedrock_claude`) and InvokeModel for Titan embeddings.
 
 Every request must carry a valid SigV4 signature: the fake recomputes it with botocore over
 the received request (raw path, query, signed headers, body) using the known secret.
@@ -19,7 +20,7 @@ from botocore.credentials import Credentials as AwsCredentials
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import rules
+from . import bedrock_claude, rules
 from .common import Ctx, apply_faults, json_response, listing_refusal, reply, reworded, stream
 from .eventstream import event_frame
 
@@ -264,13 +265,22 @@ def _frames(o: rules.Outcome):
 
 
 async def invoke(ctx: Ctx, request: Request) -> Response:
-    """InvokeModel, implemented for Titan text embeddings only."""
+    """InvokeModel (and InvokeModelWithResponseStream) for Claude's Messages body and for Titan
+    text embeddings."""
     model, body, bad = await _prologue(ctx, request)
     if bad is not None:
         return bad
     assert body is not None
-    if "embed" not in model:
-        return error(400, "The fake upstream implements InvokeModel only for embedding models.")
+    if "anthropic.claude" in model:
+        probe, bad = bedrock_claude.check(ctx, body, error)
+        if bad is not None:
+            return bad
+        fault = await apply_faults(ctx, FAMILY, model, _fault_error)
+        if isinstance(fault, Response):
+            return fault
+        return bedrock_claude.answer(model, probe, request.url.path.endswith("-with-response-stream"), fault)
+    if "embed" not in model or request.url.path.endswith("-with-response-stream"):
+        return error(400, "The fake upstream implements InvokeModel only for Claude and embedding models.")
     text = body.get("inputText")
     if not isinstance(text, str) or not text:
         return error(400, "Malformed input request: #: required key [inputText] not found, please "

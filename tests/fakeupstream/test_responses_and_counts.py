@@ -78,3 +78,31 @@ def test_count_tokens_matches_messages_and_refuses_extra_fields(upstream):
     msg = httpx.post(upstream.url + "/v1/messages", json=dict(body, max_tokens=50, metadata={"conversation_id": "c"}),
                      headers={"x-api-key": upstream.creds.anthropic_key, "anthropic-version": "2023-06-01"})
     assert msg.status_code == 400 and "metadata.conversation_id" in msg.json()["error"]["message"]
+
+
+def _bedrock_invoke(fake, model: str, body: dict, action: str = "invoke"):
+    from urllib.parse import quote
+
+    from producers.adapters.base import UpstreamRequest
+    from producers.adapters.sigv4 import sign
+
+    req = UpstreamRequest("POST", f"{fake.url}/model/{quote(model, safe='')}/{action}",
+                          {"content-type": "application/json"}, orjson.dumps(body))
+    req = sign(req, fake.creds.aws_access_key_id, fake.creds.aws_secret_key, "us-east-1")
+    return httpx.post(req.url, content=req.body, headers=req.headers)
+
+
+def test_claude_on_bedrock_invoke_takes_the_messages_body(upstream):
+    model = "anthropic.claude-3-haiku-20240307-v1:0"
+    body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 50, "system": "be brief",
+            "messages": [{"role": "user", "content": "hello bedrock"}]}
+    r = _bedrock_invoke(upstream, model, body)
+    assert r.status_code == 200, r.text
+    assert r.json()["content"][0]["text"] == REPLY_PREFIX + "hello bedrock" and r.json()["usage"]["input_tokens"] == 4
+    for bad, word in ((dict(body, model=model), "[model]"), (dict(body, stream=True), "[stream]"),
+                      ({k: v for k, v in body.items() if k != "anthropic_version"}, "anthropic_version"),
+                      (dict(body, messages=[{"role": "assistant", "content": "x"}]), "first message")):
+        r = _bedrock_invoke(upstream, model, bad)
+        assert r.status_code == 400 and word in r.json()["message"], (bad, r.text)
+    r = _bedrock_invoke(upstream, model, body, "invoke-with-response-stream")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/vnd.amazon.eventstream")

@@ -41,7 +41,7 @@ TARGETS = [
     ("all", "claude-3-5-haiku-20241022", "ANTHROPIC", "/v1/messages"),
     ("all", "gpt-4o-mini", "OPENAI", "/v1/chat/completions"),
     ("all", "gemini-2.0-flash", "GOOGLE", "/v1beta/models/gemini-2.0-flash:generateContent"),
-    ("all", "anthropic.claude-3-haiku-20240307-v1:0", "AWS", "/model/anthropic.claude-3-haiku-20240307-v1:0/converse"),
+    ("all", "anthropic.claude-3-haiku-20240307-v1:0", "AWS", "/model/anthropic.claude-3-haiku-20240307-v1:0/invoke"),
     ("other", "gpt-4o-mini", "OTHER", "/v1/chat/completions"),
 ]
 IDS = [t[2] for t in TARGETS]
@@ -151,10 +151,12 @@ def test_untranslatable_block_is_refused_naming_the_field(gw) -> None:
     assert err["type"] == "error" and err["error"]["type"] == "invalid_request_error"
     assert "messages[0].content[1].type" in err["error"]["message"]
     assert gw.fake.control.count() == 0
-    # the same body goes to Anthropic as it is
-    msg = client(gw, "all").messages.create(model="claude-3-5-haiku-20241022", max_tokens=50, messages=[
-        {"role": "user", "content": [{"type": "text", "text": "read"}, doc]}])
-    assert msg.content[0].text.startswith(REPLY_PREFIX)
+    # the same body goes to Claude as it is, on Anthropic and on Bedrock
+    for model in ("claude-3-5-haiku-20241022", "anthropic.claude-3-haiku-20240307-v1:0"):
+        msg = client(gw, "all").messages.create(model=model, max_tokens=50, messages=[
+            {"role": "user", "content": [{"type": "text", "text": "read"}, doc]}])
+        assert msg.content[0].text.startswith(REPLY_PREFIX)
+    assert gw.fake.control.last_requests["bedrock"]["messages"][0]["content"][1] == doc
 
 
 def test_errors_have_anthropic_shape(gw) -> None:
@@ -203,7 +205,7 @@ def test_models_retrieve(gw) -> None:
 
 @pytest.mark.parametrize("model,family,sent", [
     ("claude-3-5-haiku-20241022", "anthropic", lambda b: b["thinking"]),
-    ("anthropic.claude-3-haiku-20240307-v1:0", "bedrock", lambda b: b["additionalModelRequestFields"]["thinking"]),
+    ("anthropic.claude-3-haiku-20240307-v1:0", "bedrock", lambda b: b["thinking"]),
     ("gpt-4o-mini", "openai", lambda b: b.get("thinking")),
     ("gemini-2.0-flash", "google", lambda b: b.get("thinking")),
 ], ids=["ANTHROPIC", "AWS", "OPENAI", "GOOGLE"])

@@ -144,3 +144,7 @@ def test_claude_code_shaped_sequence(gw, repo, model, ai_type, bearer) -> None:
     if ai_type == "ANTHROPIC":
         sent = gw.fake.control.last_requests["anthropic"]
         assert sent["system"] == system and sent["metadata"] == meta and len(sent["tools"]) == len(tools)
+    if ai_type == "AWS":   # Claude on Bedrock: the Messages body through InvokeModel
+        sent = gw.fake.control.last_requests["bedrock"]
+        assert sent["system"] == system and sent["anthropic_version"] == "bedrock-2023-05-31"
+        assert "metadata" not in sent and "model" not in sent and len(sent["tools"]) == len(tools)

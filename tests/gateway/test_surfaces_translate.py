@@ -216,3 +216,26 @@ def test_native_anthropic_request_keeps_the_body_and_forwards_beta() -> None:
     sent = orjson.loads(req.body)
     assert sent == dict(body, model="claude-real", metadata={"user_id": "u"})
     assert (plan.user_id, plan.conversation_id) == ("u", "c")
+
+
+def test_bedrock_invoke_stream_frames_become_anthropic_events() -> None:
+    import base64
+
+    from fakeupstream.eventstream import encode_frame, exception_frame
+    from producers.adapters.bedrock_claude import InvokeStream
+
+    def chunk_frame(event: dict) -> bytes:
+        payload = orjson.dumps({"bytes": base64.b64encode(orjson.dumps(event)).decode()})
+        return encode_frame({":event-type": "chunk", ":content-type": "application/json",
+                             ":message-type": "event"}, payload)
+
+    s = InvokeStream()
+    raw = chunk_frame({"type": "message_start", "message": {"usage": {"input_tokens": 3}}}) + chunk_frame(
+        {"type": "message_stop", "amazon-bedrock-invocationMetrics": {"inputTokenCount": 3}})
+    out = s.feed(raw[:7]) + s.feed(raw[7:])          # frames split anywhere
+    assert [e for e, _ in parse_sse(out)] == ["message_start", "message_stop"]
+    assert parse_sse(out)[1][1] == {"type": "message_stop"}
+    out = s.feed(exception_frame("throttlingException", b'{"message":"slow down"}'))
+    assert parse_sse(out) == [("error", {"type": "error", "error": {"type": "rate_limit_error",
+                                                                    "message": "slow down"}})]
+    assert s.error is not None and s.error.status == 429 and s.feed(chunk_frame({"type": "ping"})) == b""

@@ -34,6 +34,7 @@ class Plan:
     conversation_id: str | None = None
     untranslatable: list[str] = field(default_factory=list)   # "field path: why" (translated families only)
     headers: dict[str, str] = field(default_factory=dict)      # client headers the surface forwards natively
+    native: bool = False          # the current attempt speaks the surface's own API (set by `request`)
 
 
 class Pipe(Protocol):

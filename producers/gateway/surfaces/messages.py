@@ -1,10 +1,12 @@
 """`POST /v1/messages` and `POST /v1/messages/count_tokens`: the Anthropic Messages surface.
 
 ANTHROPIC configurations get the client's body as sent (model renamed, Tollgate's metadata
-tags reduced to `user_id`, `anthropic-beta` forwarded) and answer byte for byte; usage is read
-on the way. Every other family goes through `producers.translate` (Messages -> chat -> the
-family's adapter -> chat -> Messages). `thinking` reaches Claude on ANTHROPIC and AWS and is
-dropped elsewhere. Errors use Anthropic's shape. Pure; never blocks.
+tags reduced to `user_id`, `anthropic-beta` forwarded) and answer byte for byte; Claude on AWS
+gets the same body through Bedrock's InvokeModel (`adapters.bedrock_claude`), its stream frames
+decoded to Anthropic's events; usage is read on the way. Every other family goes through
+`producers.translate` (Messages -> chat -> the family's adapter -> chat -> Messages), where
+`thinking`, documents and server tools cannot follow. Errors use Anthropic's shape. Pure;
+never blocks.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from producers.adapters import bedrock_claude
 from producers.adapters.anthropic import ANTHROPIC, usage_of
 from producers.adapters.base import UpstreamRequest, Usage, join_url
 from producers.gateway import families
@@ -83,10 +86,12 @@ def refuse_untranslatable(plan: Plan, cfg: ConfigEntry) -> None:
 
 
 class NativePipe:
-    """Anthropic's events relayed as they are; the adapter's translator reads usage alongside."""
+    """Anthropic's events relayed as they are (Bedrock's frames decoded to them first); the
+    adapter's translator reads usage alongside."""
 
-    def __init__(self, model: str, request_id: str) -> None:
+    def __init__(self, model: str, request_id: str, frames: bedrock_claude.InvokeStream | None = None) -> None:
         self._t = ANTHROPIC.stream_translator(model, request_id, include_usage=True)
+        self._frames = frames
         self._counter = CompletionCounter()
         self.error_type: str | None = None
 
@@ -95,13 +100,16 @@ class NativePipe:
         return self._t.usage
 
     def feed(self, raw: bytes) -> bytes:
+        if self._frames is not None:
+            raw = self._frames.feed(raw)
         filter_chunks(self._t.feed(raw), self._counter, True)
         return raw
 
     def finish(self) -> bytes:
         self._t.finish()
-        if self._t.error is not None:
-            self.error_type = self._t.error.code or self._t.error.error_type or "upstream_stream_error"
+        err = self._t.error or (self._frames.error if self._frames is not None else None)
+        if err is not None:
+            self.error_type = err.code or err.error_type or "upstream_stream_error"
         return b""
 
     def broken(self) -> bytes:
@@ -153,16 +161,18 @@ class MessagesSurface(Surface):
                     user_id=uid, conversation_id=cid, untranslatable=tr.unsupported)
 
     def request(self, plan: Plan, cfg: ConfigEntry, provider_model: str) -> UpstreamRequest:
+        plan.native = cfg.ai_type == NATIVE or (cfg.ai_type == "AWS" and bedrock_claude.is_claude(provider_model))
         if cfg.ai_type == NATIVE:
             return native_request(cfg, "/v1/messages", native_body(plan, provider_model), plan)
+        if plan.native:   # Claude on Bedrock: the Messages body through InvokeModel
+            return bedrock_claude.invoke_request(families.provider_config(cfg), provider_model, plan.body,
+                                                 plan.stream)
         refuse_untranslatable(plan, cfg)
         chat = forward_chat_body(plan.chat, cfg.ai_type)
-        if cfg.ai_type == "AWS" and isinstance(plan.body.get("thinking"), dict):
-            chat = dict(chat, thinking=plan.body["thinking"])
         return families.adapter(cfg.ai_type).chat_request(families.provider_config(cfg), provider_model, chat)
 
     def answer(self, plan: Plan, cfg: ConfigEntry, body: bytes, request_id: str) -> tuple[bytes, Usage | None]:
-        if cfg.ai_type == NATIVE:
+        if plan.native:
             out = loads_dict(body)
             if not isinstance(out.get("content"), list):
                 raise ValueError("not an Anthropic message")
@@ -172,8 +182,8 @@ class MessagesSurface(Surface):
         return orjson.dumps(anthropic_out.to_message(completion, usage, plan.model, request_id)), usage
 
     def pipe(self, plan: Plan, cfg: ConfigEntry, request_id: str):
-        if cfg.ai_type == NATIVE:
-            return NativePipe(plan.model, request_id)
+        if plan.native:
+            return NativePipe(plan.model, request_id, bedrock_claude.InvokeStream() if cfg.ai_type == "AWS" else None)
         return TranslatedPipe(cfg.ai_type, plan.model, request_id)
 
     def error_body(self, err: GatewayError) -> bytes:
