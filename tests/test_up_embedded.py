@@ -251,19 +251,14 @@ def test_up_counts_every_request_once_and_keeps_them_across_sigterm_restart(tmp_
         up.kill_if_running()
 
 
-# Events are emitted right after the response's last byte was handed to the socket (the
-# response never waits for analytics), in the same loop step, and the in-process bus writes them
-# to its log before ``emit()`` returns (one write syscall; fsync is batched, which only matters
-# for a power loss). So a request whose 200 was fully received is lost by a SIGKILL only if the
-# kill lands between the server's socket write and its log write: microseconds of CPU, plus any
-# time the OS deschedules the server right there on a loaded machine. The window below is that
-# scheduler margin, not a batching delay. Everything older must be counted, and nothing may ever
-# be counted twice.
-LOSS_WINDOW_S = 0.05
+# A request's event is appended to the local event log (SQLite WAL: durable against process
+# death once the append returned) BEFORE the response's last byte is handed to the socket. So
+# no request whose 200 was received can be lost by a SIGKILL; a request in flight at the kill
+# may be counted without its client having seen the answer.
 LOAD_S = 4.0      # the load runs this long before the kill, so most 200s are older than the window
 
 
-def test_up_sigkill_while_events_in_flight_loses_nothing_older_and_doubles_nothing(tmp_path, fake_upstream) -> None:
+def test_up_sigkill_under_load_loses_no_answered_request_and_doubles_nothing(tmp_path, fake_upstream) -> None:
     up = UpProcess(tmp_path / "data")
     try:
         up.start()
@@ -291,40 +286,29 @@ def test_up_sigkill_while_events_in_flight_loses_nothing_older_and_doubles_nothi
             deadline = load_from + 60
             while (tally.ok < 220 or time.monotonic() - load_from < LOAD_S) and time.monotonic() < deadline:
                 time.sleep(0.01)
-            killed_at = time.monotonic()
             up.stop(signal.SIGKILL)
             stop.set()
             for f in futs:
                 f.result(30)
         assert tally.ok >= 220, "the load did not get going"
         ok = tally.ok
-        surely_durable = sum(1 for t in tally.done_at if t < killed_at - LOSS_WINDOW_S)
         stored = _stored_request_ids(tmp_path / "data", env["llm"])
         up.start()
         calls, tin, tout = _settled(up.url, env["llm"], None, quiet_s=3.0)
-        lost = ok - calls
-        print(f"\nSIGKILL under load: {ok} requests got a 200, {calls} counted after restart "
-              f"({lost} lost, all within the last {LOSS_WINDOW_S}s before the kill, which held "
-              f"{ok - surely_durable} responses)")
-        assert calls <= ok, f"counted {calls} > {ok} successful requests: something was counted twice"
-        assert calls >= surely_durable, f"lost events older than {LOSS_WINDOW_S}s: {calls} < {surely_durable}"
-        if calls == ok:
-            assert (tin, tout) == (tally.tokens_in, tally.tokens_out)
+        ok_ids = {rid for _, rid in tally.ids}
+        print(f"\nSIGKILL under load: {ok} requests got a 200, {calls} counted after restart")
         # and a second restart changes nothing (no replay of what was already counted)
         assert up.stop(signal.SIGTERM) in CLEAN_EXIT, up.tail()
         up.start()
         assert _stats(up.url, env["llm"]) == (calls, tin, tout)
         assert up.stop(signal.SIGTERM) in CLEAN_EXIT, up.tail()
-        # exact, per request: one raw row each; every event the bus stored is counted; every
-        # 200 older than the window is counted; nothing counted that did not get a 200
+        # exact, per request: one raw row each; every answered request is counted (its event was
+        # logged before the last byte); the only extra ones are requests in flight at the kill
+        # (logged, then the process died before their last byte reached the client)
         rows = _rows_per_request(tmp_path / "data", env["llm"])
         assert sum(rows.values()) == len(rows) == calls, "raw rows, distinct requests and stats disagree"
-        ok_ids = {rid for _, rid in tally.ids}
-        assert set(rows) <= ok_ids
+        assert ok_ids <= set(rows), f"{len(ok_ids - set(rows))} answered request(s) lost"
+        assert len(set(rows) - ok_ids) <= 8, "more counted-but-unanswered requests than were in flight"
         assert stored <= set(rows), f"{len(stored - set(rows))} stored event(s) never counted"
-        old = {rid for t, rid in tally.ids if t < killed_at - LOSS_WINDOW_S}
-        lost_ages = sorted(round(killed_at - t, 4) for t, rid in tally.ids if rid not in rows)
-        print(f"ages (s before the kill) of the lost 200s: {lost_ages}")
-        assert old <= set(rows), f"{len(old - set(rows))} request(s) older than the window lost: {lost_ages}"
     finally:
         up.kill_if_running()
