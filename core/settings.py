@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     # Provider endpoints on private/loopback networks (comma-separated CIDRs or host names);
     # empty: only public addresses. Link-local/metadata are refused whatever this says.
     allow_private_endpoints: str = ""
+    # Content rules (RE2, linear time): how much request text they scan (longer text is judged
+    # a match by blocking content rules: fail closed) and how many patterns one scope may hold.
+    policy_max_scan_chars: int = 1_000_000
+    policy_max_patterns_per_scope: int = 200
 
     @field_validator("data_dir")
     @classmethod

@@ -8,10 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-import regex
-
 from schemas.enums import ActionType
-from policy.rules import ContentPatternRule, Rule, RuleError, parse_rule
+from policy.rules import ContentPatternRule, Rule, RuleError, compile_pattern, parse_rule
 
 
 # ---------------------------------------------------------------- in-memory policies
@@ -29,10 +27,10 @@ class CompiledPolicy:
     repo_id: str | None = None
     content: str = ""
     rule: Rule | None = None
-    patterns: tuple[Any, ...] = ()   # compiled `regex` patterns of a CONTENT_PATTERN rule
-    # One alternation of the patterns that can be merged without changing their meaning (None:
-    # fewer than two), and the indexes of the ones searched on their own. A pre-filter only: a
-    # hit or timeout re-runs the patterns one by one, so explanations and timeouts are unchanged.
+    patterns: tuple[Any, ...] = ()   # compiled RE2 patterns of a CONTENT_PATTERN rule
+    # One alternation of all the patterns (None: fewer than two), and the indexes searched on
+    # their own. A pre-filter only: a hit re-runs the patterns one by one, so the explanation
+    # names the first matching pattern in order.
     patterns_any: Any = None
     patterns_alone: tuple[int, ...] = ()
 
@@ -61,7 +59,10 @@ def compile_policy(
     patterns: tuple[Any, ...] = ()
     patterns_any, patterns_alone = None, ()
     if isinstance(parsed, ContentPatternRule):
-        patterns = tuple(regex.compile(p) for p in parsed.patterns)
+        try:
+            patterns = tuple(compile_pattern(p) for p in parsed.patterns)
+        except ValueError as exc:
+            raise RuleError(f"rule.patterns: not compilable by RE2 ({exc})") from None
         patterns_any, patterns_alone = merge_patterns(parsed.patterns)
     return CompiledPolicy(
         id=id, org_id=org_id, name=name, action_type=int(action_type), risk_type=risk_type,
@@ -70,52 +71,19 @@ def compile_policy(
     )
 
 
-_DEFAULT_FLAGS = regex.compile("").flags
-# Constructs whose meaning depends on the rest of the pattern (group numbers, recursion,
-# conditionals, backtracking verbs that stop the search): such a pattern is never merged.
-# Lexical and deliberately over-broad (an escaped `\\1` is refused too; refusing only costs speed).
-_UNMERGEABLE = regex.compile(r"\\[1-9gk]|\(\?(?:P[=>]|&|R|\(|[+-]?\d)|\(\*")
-_LEADING_FLAGS = regex.compile(r"\(\?([imsx]+)\)")   # flags that also exist as scoped `(?i:...)`
-
-
-def _mergeable(src: str) -> str | None:
-    """`src` as a self-contained alternative (same matches anywhere in an alternation), or None."""
-    if _UNMERGEABLE.search(src):
-        return None
-    if regex.compile(src).flags == _DEFAULT_FLAGS:
-        return f"(?:{src})"   # no global flags: inline flags inside groups are already scoped
-    m = _LEADING_FLAGS.match(src)
-    if m is None:
-        return None
-    rest = src[m.end():]
-    try:
-        if regex.compile(rest).flags != _DEFAULT_FLAGS:
-            return None   # more global flags further on
-    except regex.error:
-        return None
-    # The newline ends a trailing `# comment` of a verbose pattern (whitespace there otherwise).
-    return f"(?{m.group(1)}:{rest}\n)" if "x" in m.group(1) else f"(?{m.group(1)}:{rest})"
-
-
 def merge_patterns(sources: list[str] | tuple[str, ...]) -> tuple[Any, tuple[int, ...]]:
-    """(one compiled alternation of the mergeable patterns or None, indexes of the others).
+    """(one RE2 alternation of all the patterns or None, indexes searched on their own).
 
-    One search of the alternation finds a match iff one of the merged patterns matches, at about
-    the cost of a single search; callers re-run the patterns singly only on a hit or a timeout."""
-    parts, alone = [], []
-    for i, src in enumerate(sources):
-        part = _mergeable(src)
-        if part is None:
-            alone.append(i)
-        else:
-            parts.append(part)
-    if len(parts) < 2:
+    One search of the alternation finds a match iff one of the patterns matches (each is wrapped
+    in its own group, so inline flags stay scoped), at about the cost of a single search;
+    callers re-run the patterns singly only on a hit, to name the first one."""
+    if len(sources) < 2:
         return None, tuple(range(len(sources)))
     try:
-        merged = regex.compile("|".join(parts))
-    except regex.error:
+        merged = compile_pattern("|".join(f"(?:{src})" for src in sources))
+    except ValueError:
         return None, tuple(range(len(sources)))
-    return merged, tuple(alone)
+    return merged, ()
 
 
 def compile_policies(rows: Iterable[Any]) -> list[CompiledPolicy]:

@@ -28,7 +28,7 @@ from policy.rules import (
     subject_key,
 )
 
-PATTERN_TIMEOUT_S = 0.05   # per pattern per request; a timeout counts as a match (fail closed)
+MAX_SCAN_CHARS = 1_000_000   # default bound of the text content rules scan (settings override it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +44,8 @@ class RequestContext:
     max_tokens: int | None = None                # requested max (max_tokens / max_completion_tokens)
     texts: Sequence[str] = ()                    # message texts (never copied into verdicts)
     prompt_tokens_estimate: int = 0
+    texts_truncated: bool = False                # texts were cut at the scan bound
+    scan_cache: dict | None = None               # content answers computed ahead (see `prescan`)
 
     def subject_id(self, per: Per) -> str:
         if per is Per.KEY:
@@ -125,38 +127,60 @@ class ModelList:
         return hit
 
 
+def utf8(text: str) -> bytes:
+    return text.encode("utf-8", "replace")
+
+
+def _hit(pat: Any, data: bytes, cache: dict) -> bool:
+    """Whether an RE2 pattern matches (memoised per request: policies often share patterns)."""
+    key = pat.pattern
+    hit = cache.get(key)
+    if hit is None:
+        hit = cache[key] = pat.search(data) is not None
+    return hit
+
+
+def _detected(name: str, find: Callable[[str], list], text: str, cache: dict) -> bool:
+    key = "detector:" + name
+    hit = cache.get(key)
+    if hit is None:
+        hit = cache[key] = bool(find(text))
+    return hit
+
+
 def _content_hit(policy: CompiledPolicy, detectors: Sequence[tuple[str, Callable[[str], list]]],
-                 text: str) -> str | None:
+                 text: str, data: bytes, cache: dict) -> str | None:
     """Why the content matched (detector name or pattern index), never the matched text."""
     for name, find in detectors:
-        if find(text):
+        if _detected(name, find, text, cache):
             return f"detector {name}"
     pats = policy.patterns
     if not pats:
         return None
     merged = policy.patterns_any
-    if merged is not None:
-        # One search for all mergeable patterns; only a hit or a timeout needs the per-pattern
-        # pass below (which names the first pattern in order, exactly as without the merge).
-        try:
-            hit = merged.search(text, timeout=PATTERN_TIMEOUT_S) is not None
-        except TimeoutError:
-            hit = True
-        if not hit:
-            for i in policy.patterns_alone:
-                try:
-                    if pats[i].search(text, timeout=PATTERN_TIMEOUT_S):
-                        return f"pattern #{i + 1}"
-                except TimeoutError:
-                    return f"pattern #{i + 1} (evaluation timed out)"
-            return None
+    if merged is not None and not _hit(merged, data, cache):
+        return None   # RE2: linear in the text, so one search bounds the cost of the rule
     for i, pat in enumerate(pats):
-        try:
-            if pat.search(text, timeout=PATTERN_TIMEOUT_S):
-                return f"pattern #{i + 1}"
-        except TimeoutError:
-            return f"pattern #{i + 1} (evaluation timed out)"
+        if _hit(pat, data, cache):
+            return f"pattern #{i + 1}"
     return None
+
+
+def prescan(policies: Iterable[CompiledPolicy], text: str) -> dict:
+    """Every content answer the policies may ask about `text` (RE2 releases the GIL, so this
+    runs in a worker thread for long texts and evaluation then only reads the cache)."""
+    cache: dict = {}
+    data = utf8(text)
+    for p in policies:
+        rule = p.rule
+        if rule is None or rule.type != "CONTENT_PATTERN":
+            continue
+        for d in rule.detectors:
+            name = str(getattr(d, "value", d))
+            _detected(name, DETECTORS[name], text, cache)
+        for pat in ((p.patterns_any,) if p.patterns_any is not None else ()) + tuple(p.patterns):
+            _hit(pat, data, cache)
+    return cache
 
 
 def _verdict(p: CompiledPolicy, explanation: str, *, status: int = 403,
@@ -253,7 +277,11 @@ def evaluate_checks(
         elif kind == CONTENT:
             if text is None:
                 text = "\n".join(ctx.texts)
-            why = _content_hit(p, data, text) if text else None
+                raw = utf8(text)
+                cache = ctx.scan_cache if ctx.scan_cache is not None else {}
+            why = _content_hit(p, data, text, raw, cache) if text else None
+            if why is None and ctx.texts_truncated:
+                why = "content longer than the scan limit (not fully checked)"   # fail closed
             if why:
                 out.append(_verdict(p, f"Request content matched {why} of policy '{p.name}'"))
         elif kind == LIMIT:

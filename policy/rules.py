@@ -10,10 +10,10 @@ Choices documented here because gateways and consumers rely on them:
   `gpt-4o*` matches `gpt-4o-mini`). An entry is compared with the model as the client asked
   (`openai/gpt-4o`), with its bare name after the first `/` (`gpt-4o`), and with the
   provider model when known.
-* CONTENT_PATTERN regexes use the `regex` package (Python syntax), are compiled here (so a
-  broken pattern is a 400, not a runtime failure), are capped in size and count, and are run
-  with a per-pattern timeout by the evaluator. A timeout counts as a match (fail closed), so
-  an input crafted to make a pattern slow cannot slip past a content rule.
+* CONTENT_PATTERN regexes run on RE2 (`google-re2`: linear time in the text, whatever the
+  pattern, so no input can make a pattern slow), are compiled here (a pattern RE2 cannot
+  compile, e.g. with backreferences or lookaround, is a 400 naming it), and are capped in size
+  and count (per rule here; per scope by the API, `TOLLGATE_POLICY_MAX_PATTERNS_PER_SCOPE`).
 * Limits (TOKEN_BUDGET, RATE_LIMIT) are counted in fixed windows aligned to UTC (MONTH is a
   calendar month); `per` picks the subject the counter belongs to.
 """
@@ -23,7 +23,6 @@ from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Annotated, Any, Literal, Union
 
-import regex
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -36,6 +35,31 @@ from pydantic import (
     model_validator,
 )
 
+def compile_pattern(source: str):
+    """The RE2 program of a user pattern, searching UTF-8 bytes (the text is encoded once per
+    request); ValueError with RE2's reason when RE2 refuses it."""
+    import re2
+
+    try:
+        return re2.compile(source.encode("utf-8", "replace"), _RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else "not compilable"
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise ValueError(str(reason)) from None
+
+
+def _re2_options():
+    import re2
+
+    o = re2.Options()
+    o.max_mem = 8 << 20      # per program; RE2 falls back to its (still linear) NFA beyond
+    o.log_errors = False
+    o.never_capture = True   # a yes/no answer: RE2 stays on its DFA (no submatch tracking)
+    return o
+
+
+_RE2_OPTIONS = _re2_options()
 MAX_LIMIT = 10**15               # 64-bit safe with room for sums
 MAX_MODELS = 500
 MAX_MODEL_LEN = 200
@@ -151,9 +175,11 @@ class ContentPatternRule(_Rule):
             if len(p) > MAX_PATTERN_LEN:
                 raise ValueError(f"[{i}] is longer than {MAX_PATTERN_LEN} characters")
             try:
-                regex.compile(p)
-            except regex.error as exc:
-                raise ValueError(f"[{i}] is not a valid regular expression ({exc})") from None
+                compile_pattern(p)
+            except ValueError as exc:
+                raise ValueError(f"[{i}] is not a valid regular expression for RE2, the linear-time engine "
+                                 f"(pattern {p[:100]} : {exc}); backreferences and lookaround are not "
+                                 "supported") from None
         return v
 
     @field_validator("detectors")

@@ -49,6 +49,10 @@ SETTING_TEXT = {
     "snapshot_poll_s": "How often gateways poll the config epoch for changes, seconds",
     "gateway_id": "Name of this gateway in events (`host` in stats); unset: hostname-pid",
     "max_body_bytes": "Largest accepted request body (413 above), bytes",
+    "policy_max_scan_chars": "Characters of request text CONTENT_PATTERN rules scan; longer text counts as a "
+                             "match for blocking content rules (fail closed)",
+    "policy_max_patterns_per_scope": "Most CONTENT_PATTERN patterns one scope (org, workspace or repository) may "
+                                     "hold across its policies (400 beyond)",
     "allow_private_endpoints": "Comma-separated CIDRs or host names where provider endpoints may be private "
                                "or loopback (empty: public addresses only; link-local/metadata always refused)",
 }

@@ -40,7 +40,8 @@ def make_hooks(rt: Any) -> Any:
     from producers.policy.nl import NlPolicyHooks
 
     return NlPolicyHooks(lambda: rt.publisher, rt.settings.resolved_gateway_id,
-                         judge=Judge(guard=EndpointGuard.from_settings(rt.settings)))
+                         judge=Judge(guard=EndpointGuard.from_settings(rt.settings)),
+                         max_scan_chars=rt.settings.policy_max_scan_chars)
 
 
 def decisions_component(rt: Any, hooks: Any) -> Any:

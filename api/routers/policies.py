@@ -63,8 +63,9 @@ async def list_alerts(request: Request, db: Db, who: CurrentUser, workspace_id: 
 
 
 @router.post("/policy")
-async def create_policy(body: PolicyCreate, db: Db, who: CurrentUser) -> dict:
-    return {"success": True, "policy": await service.create(db, who, body)}
+async def create_policy(request: Request, body: PolicyCreate, db: Db, who: CurrentUser) -> dict:
+    limit = request.app.state.settings.policy_max_patterns_per_scope
+    return {"success": True, "policy": await service.create(db, who, body, max_patterns=limit)}
 
 
 @router.get("/policy")
@@ -80,8 +81,9 @@ async def get_policy(policy_id: str, db: Db, who: CurrentUser) -> dict:
 
 
 @router.put("/policy/{policy_id}")
-async def update_policy(policy_id: str, body: PolicyUpdate, db: Db, who: CurrentUser) -> dict:
-    return {"success": True, "policy": await service.update(db, who, policy_id, body)}
+async def update_policy(request: Request, policy_id: str, body: PolicyUpdate, db: Db, who: CurrentUser) -> dict:
+    limit = request.app.state.settings.policy_max_patterns_per_scope
+    return {"success": True, "policy": await service.update(db, who, policy_id, body, max_patterns=limit)}
 
 
 @router.delete("/policy/{policy_id}")

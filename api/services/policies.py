@@ -44,6 +44,29 @@ def _checked_rule(raw: dict | None) -> dict | None:
         raise ApiError(400, exc.message) from None
 
 
+def _pattern_count(rule: dict | None) -> int:
+    if not rule or rule.get("type") != "CONTENT_PATTERN":
+        return 0
+    return len(rule.get("patterns") or [])
+
+
+async def _check_scope_patterns(db: AsyncSession, org_id: str, ws_id: str | None, repo_id: str | None,
+                                rule: dict | None, limit: int | None, exclude_id: str | None = None) -> None:
+    """400 when the scope's CONTENT_PATTERN policies would hold more than `limit` patterns."""
+    adding = _pattern_count(rule)
+    if not adding or limit is None:
+        return
+    q = select(Policy.rule).where(Policy.org_id == org_id, Policy.workspace_id.is_(None) if ws_id is None
+                                  else Policy.workspace_id == ws_id,
+                                  Policy.repo_id.is_(None) if repo_id is None else Policy.repo_id == repo_id)
+    if exclude_id is not None:
+        q = q.where(Policy.id != exclude_id)
+    held = sum(_pattern_count(r) for r in await db.scalars(q))
+    if held + adding > limit:
+        raise ApiError(400, f"rule.patterns: this scope's content policies would hold {held + adding} patterns; "
+                            f"at most {limit} are allowed per scope (TOLLGATE_POLICY_MAX_PATTERNS_PER_SCOPE)")
+
+
 def _check_id(value: str | None, field: str) -> None:
     if value is not None and not is_uuid(value):
         raise ApiError(400, f"{field}: must be a UUID")
@@ -76,7 +99,8 @@ async def _resolve_scope(db: AsyncSession, who: Principal, org_id: str, workspac
     return repo.workspace_id, repo.id
 
 
-async def create(db: AsyncSession, who: Principal, body: PolicyCreate) -> dict[str, Any]:
+async def create(db: AsyncSession, who: Principal, body: PolicyCreate,
+                 max_patterns: int | None = None) -> dict[str, Any]:
     _check_id(body.org_id, "orgId")
     _check_id(body.workspace_id, "workspaceId")
     _check_id(body.repo_id, "repoId")
@@ -86,6 +110,7 @@ async def create(db: AsyncSession, who: Principal, body: PolicyCreate) -> dict[s
         raise ApiError(400, "content: describe the policy, or give a rule")
     ws_id, repo_id = await _resolve_scope(db, who, body.org_id, body.workspace_id, body.repo_id)
     await _require_scope(db, who, body.org_id, ws_id, WorkspaceRole.WRITE)
+    await _check_scope_patterns(db, who.org_id, ws_id, repo_id, rule, max_patterns)
     now = utcnow()
     p = Policy(org_id=who.org_id, workspace_id=ws_id, repo_id=repo_id, user_id=who.user_id,
                name=body.name.strip(), content=content, risk_type=body.risk_type.value,
@@ -130,12 +155,14 @@ async def list_policies(db: AsyncSession, who: Principal, org_id: str | None,
     return [to_dto(p) for p in rows]
 
 
-async def update(db: AsyncSession, who: Principal, policy_id: str, body: PolicyUpdate) -> dict[str, Any]:
+async def update(db: AsyncSession, who: Principal, policy_id: str, body: PolicyUpdate,
+                 max_patterns: int | None = None) -> dict[str, Any]:
     p = await _visible(db, who, policy_id)
     await _require_scope(db, who, p.org_id, p.workspace_id, WorkspaceRole.WRITE)
     fields = body.model_fields_set
     if "rule" in fields:
         p.rule = _checked_rule(body.rule)
+        await _check_scope_patterns(db, p.org_id, p.workspace_id, p.repo_id, p.rule, max_patterns, exclude_id=p.id)
     if body.name is not None:
         p.name = body.name.strip()
     if body.content is not None:

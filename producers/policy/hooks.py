@@ -18,13 +18,15 @@ instead of refusing while a third of the budget is unused.
 from __future__ import annotations
 
 import asyncio
+import inspect
+from dataclasses import replace
 import logging
 from datetime import datetime, timezone
 from typing import Any, Callable
 
 from policy.engine import PolicyEngine, PrecheckResult
 from policy.evaluate import RequestContext as PolicyContext
-from policy.evaluate import Verdict
+from policy.evaluate import MAX_SCAN_CHARS, Verdict, prescan
 from policy.limits import TokenLimitError, token_limit
 from schemas import topics
 from schemas.events import Decision, ViolationEvent
@@ -33,7 +35,8 @@ from policy.rules import RuleError
 
 log = logging.getLogger("tollgate.policy")
 
-MAX_TEXT_CHARS = 4 * 1024 * 1024   # content rules see at most this much (bodies are capped anyway)
+OFFLOAD_CHARS = 16 * 1024   # longer request text: content rules are evaluated off the event loop
+MAX_TEXT_CHARS = MAX_SCAN_CHARS   # content rules scan at most this much (settings: policy_max_scan_chars)
 DEFAULT_CONTENTION_WAIT_S = 5.0   # longest wait for in-flight reservations to settle
 
 
@@ -84,8 +87,9 @@ def compile_entries(entries: Any) -> list[CompiledPolicy]:
 class GatewayPolicyHooks:
     def __init__(self, publisher_getter: Callable[[], Any], gateway_id: str,
                  engine: PolicyEngine | None = None, clock: Callable[[], datetime] | None = None,
-                 contention_wait_s: float = DEFAULT_CONTENTION_WAIT_S):
+                 contention_wait_s: float = DEFAULT_CONTENTION_WAIT_S, max_scan_chars: int = MAX_TEXT_CHARS):
         self._publisher = publisher_getter
+        self.max_scan_chars = max_scan_chars
         self.gateway_id = gateway_id
         self.engine = engine or PolicyEngine(gateway_id=gateway_id)
         if not self.engine.ledger.gateway_id:
@@ -121,12 +125,28 @@ class GatewayPolicyHooks:
         repo = ctx.key.repo
         texts = _texts(body)
         total = sum(len(t) for t in texts)
-        if total > MAX_TEXT_CHARS:
-            texts = ["".join(texts)[:MAX_TEXT_CHARS]]
+        truncated = total > self.max_scan_chars
+        if truncated:
+            texts = ["\n".join(texts)[:self.max_scan_chars]]
         pctx = PolicyContext(
             org_id=repo.org_id, workspace_id=repo.workspace_id, repo_id=repo.repo_id, key_id=ctx.key.key_id,
             model=ctx.model or "", max_tokens=_max_tokens(body), texts=texts,
-            prompt_tokens_estimate=total // 4 + 1)
+            prompt_tokens_estimate=total // 4 + 1, texts_truncated=truncated)
+        if total > OFFLOAD_CHARS:
+            content = [p for p in self.engine.policies if p.rule is not None and p.rule.type == "CONTENT_PATTERN"
+                       and p.applies_to(repo.org_id, repo.workspace_id, repo.repo_id)]
+            if content:
+                return self._scan_then_decide(ctx, pctx, content)
+        return self._decide(ctx, pctx)
+
+    async def _scan_then_decide(self, ctx: Any, pctx: PolicyContext, content: list) -> Any:
+        """Long text: the content rules run in a worker thread (RE2 releases the GIL), so a
+        tenant's heavy rules slow only its own requests, never the event loop."""
+        cache = await asyncio.to_thread(prescan, content, "\n".join(pctx.texts))
+        decided = self._decide(ctx, replace(pctx, scan_cache=cache))
+        return await decided if inspect.isawaitable(decided) else decided
+
+    def _decide(self, ctx: Any, pctx: PolicyContext) -> Any:
         now = self._clock()
         if self._last_prune is None or (now - self._last_prune).total_seconds() > 60:
             self.engine.prune(now)

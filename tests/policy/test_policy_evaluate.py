@@ -1,4 +1,5 @@
 """Pure evaluation: scope resolution, actions, rule kinds, limit verdicts."""
+import time
 from datetime import datetime, timedelta, timezone
 
 from policy.evaluate import (
@@ -76,12 +77,23 @@ def test_content_patterns_and_detectors_never_leak_text():
     assert "pattern #1" in v.explanation and "Falcon" not in v.explanation
 
 
-def test_catastrophic_pattern_times_out_and_fails_closed():
-    p = pol("c", {"type": "CONTENT_PATTERN", "patterns": [r"(a|aa)+$"]})
-    t = datetime.now()
-    [v] = evaluate([p], ctx(texts=["a" * 5000 + "!"]), now=NOW)
-    assert "timed out" in v.explanation and v.block
-    assert (datetime.now() - t).total_seconds() < 1.0
+def test_catastrophic_patterns_run_in_linear_time():
+    """Patterns that backtrack exponentially elsewhere: RE2 answers in linear time, right."""
+    p = pol("c", {"type": "CONTENT_PATTERN", "patterns": [r"(a|aa)+$", r"(\w+\s?)+$"]})
+    t = time.perf_counter()
+    for _ in range(20):
+        v = evaluate([p], ctx(texts=["a" * 50_000 + "!"]), now=NOW)
+    took = (time.perf_counter() - t) / 20
+    assert v == [] and took < 0.05, took
+    [v] = evaluate([p], ctx(texts=["b " * 25_000]), now=NOW)
+    assert "pattern #2" in v.explanation
+
+
+def test_text_beyond_the_scan_bound_fails_closed():
+    p = pol("c", {"type": "CONTENT_PATTERN", "patterns": ["never-there"]})
+    assert evaluate([p], ctx(texts=["short"]), now=NOW) == []
+    [v] = evaluate([p], ctx(texts=["x" * 10], texts_truncated=True), now=NOW)
+    assert v.block and "scan limit" in v.explanation
 
 
 def test_nl_policies_and_log_limits_are_not_in_path():
@@ -113,11 +125,10 @@ def test_compile_policies_from_rows_skips_broken_rules():
 
 
 def test_merged_patterns_keep_order_flags_and_explanations():
-    # Several patterns are searched as one alternation; scoped flags must not leak between them,
-    # a pattern with a backreference stays on its own, and the explanation names the first
-    # matching pattern in rule order (not the leftmost match in the text).
-    p = pol("c", {"type": "CONTENT_PATTERN", "patterns": [r"(?i)secret", r"BEGIN KEY", r"(a)\1"]})
-    assert p.patterns_any is not None and p.patterns_alone == (2,)
+    # All patterns are searched as one RE2 alternation; scoped flags must not leak between them
+    # and the explanation names the first matching pattern in rule order.
+    p = pol("c", {"type": "CONTENT_PATTERN", "patterns": [r"(?i)secret", r"BEGIN KEY", r"a{2}"]})
+    assert p.patterns_any is not None and p.patterns_alone == ()
     assert evaluate([p], ctx(texts=["begin key", "a b"]), now=NOW) == []
     [v] = evaluate([p], ctx(texts=["BEGIN KEY then SeCrEt"]), now=NOW)
     assert "pattern #1" in v.explanation
@@ -125,15 +136,6 @@ def test_merged_patterns_keep_order_flags_and_explanations():
     assert "pattern #2" in v.explanation
     [v] = evaluate([p], ctx(texts=["baab"]), now=NOW)
     assert "pattern #3" in v.explanation
-
-
-def test_merged_catastrophic_pattern_still_fails_closed():
-    p = pol("c", {"type": "CONTENT_PATTERN", "patterns": [r"never-there", r"(a|aa)+$"]})
-    assert p.patterns_any is not None
-    t = datetime.now()
-    [v] = evaluate([p], ctx(texts=["a" * 5000 + "!"]), now=NOW)
-    assert "pattern #2 (evaluation timed out)" in v.explanation and v.block
-    assert (datetime.now() - t).total_seconds() < 1.0
 
 
 def test_engine_scopes_and_model_cache_follow_policy_changes():
