@@ -142,8 +142,16 @@ class AiLlmStatsRow(BaseModel):
     totalPolicyViolations: str
     totalAlerts: str
     totalBlocks: str
-    totalCost: str | None = None
-    totalCachedTokensIn: str | None = None
+    totalCost: str | None = Field(default=None, description="USD (decimal string) of the calls with a known "
+                                  "price; null when calls had tokens but none had a known price")
+    totalCachedTokensIn: str | None = Field(default=None, description="prompt tokens read from the provider's cache")
+    totalCacheWriteTokensIn: str | None = Field(default=None, description="prompt tokens written to the cache")
+    totalReasoningTokensOut: str | None = Field(default=None, description="reasoning (thinking) tokens, "
+                                                "included in totalTokensOut")
+    totalUnpricedCalls: str | None = Field(default=None, description="calls with tokens but no known price "
+                                           "(not in totalCost)")
+    totalLlmCost: str | None = Field(default=None, description="USD of the policy judge's own calls (priced "
+                                     "like requests; unknown prices left out)")
 
 
 class AiLlmStatsResponse(BaseModel):
@@ -171,7 +179,11 @@ class AiStatsRow(BaseModel):
     llmType: str
     llmModel: str
     host: str
-    cost: str | None = None
+    cost: str | None = Field(default=None, description="USD (decimal string) of the row's calls with a known "
+                             "price; null when none had one")
+    cachedTokensIn: str | None = None
+    unpricedCalls: str | None = Field(default=None, description="calls with tokens but no known price")
+    llmCost: str | None = Field(default=None, description="USD of the policy judge's own calls")
 
 
 class AiStatsResponse(BaseModel):

@@ -86,6 +86,18 @@ def _u(v: int, name: str, hi: int = _U32) -> int:
     return v
 
 
+_COST_RE = re.compile(r"^[0-9]{1,26}(\.[0-9]{1,12})?$")
+
+
+def _cost(v: str | None) -> str | None:
+    """A request's USD cost as the Decimal(38, 12) column reads it (a string: exact)."""
+    if v is None:
+        return None
+    if not _COST_RE.match(v):
+        raise RowError("costUsd is not a non-negative decimal with at most 12 decimals")
+    return v
+
+
 def request_row(e: RequestEvent, rec: Record) -> list[Any]:
     """Pure: one request event -> one `requests` row (order = warehouse.tables.REQUEST_COLUMNS)."""
     att = e.attempts[:255]
@@ -100,6 +112,9 @@ def request_row(e: RequestEvent, rec: Record) -> list[Any]:
         [_u(a.http_status or 0, "attempts.httpStatus", 65535) for a in att],
         [a.latency_ms for a in att], e.user_id or "", e.conversation_id or "",
         list(e.policy_ids), e.gateway_id, e.request_id, rec.topic, rec.partition, rec.offset,
+        _u(e.cache_read_tokens or e.cached_tokens, "cacheReadTokens"),
+        _u(e.cache_write_tokens, "cacheWriteTokens"), _u(e.reasoning_tokens, "reasoningTokens"),
+        _cost(e.cost_usd), e.price_source[:64],
     ]
 
 
@@ -112,7 +127,7 @@ def violation_row(e: ViolationEvent, rec: Record) -> list[Any]:
         e.gateway_id or "", e.severity, e.action_type, e.block, e.explanation,
         e.llm_type or "", e.llm_model or "", e.user_id or "", e.conversation_id or "",
         _u(e.llm_tokens_in, "llmTokensIn"), _u(e.llm_tokens_out, "llmTokensOut"),
-        rec.topic, rec.partition, rec.offset,
+        rec.topic, rec.partition, rec.offset, _cost(e.llm_cost_usd),
     ]
 
 

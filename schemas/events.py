@@ -141,6 +141,8 @@ class ViolationEvent(EventEnvelope):
     conversation_id: str | None = None
     llm_tokens_in: int = Field(default=0, ge=0)   # judge tokens
     llm_tokens_out: int = Field(default=0, ge=0)
+    llm_cost_usd: str | None = None     # the judge call's price (decimal USD; None: unknown or no call)
+    llm_price_source: str = "unknown"
 
 
 class Decision(WireModel):

@@ -13,6 +13,7 @@ import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
@@ -196,7 +197,8 @@ class Warehouse:
         """Totals per ai_llm_id over [start, end], read from the day and minute rollups."""
         sql, params = queries.llm_stats_query(workspace_ids, ai_llm_ids, start, end)
         rows = await self.query(sql, params)
-        return {r[0]: dict(zip(queries.LLM_STATS_FIELDS, (int(v) for v in r[1:]))) for r in rows}
+        return {r[0]: {k: (Decimal(v) if k in queries.DECIMAL_FIELDS else int(v))
+                       for k, v in zip(queries.LLM_STATS_FIELDS, r[1:])} for r in rows}
 
     def _query_raw(self, sql: str, params: dict) -> bytes:
         return self.client.raw_query(sql, parameters=params)

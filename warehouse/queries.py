@@ -18,7 +18,10 @@ LAST_INTENT_SQL = (
 LLM_STATS_FIELDS = (
     "api_calls", "tokens_in", "tokens_out", "llm_tokens_in", "llm_tokens_out",
     "policy_violations", "num_alerts", "num_blocks",
+    "cached_tokens", "cache_write_tokens", "reasoning_tokens", "cost_usd", "unpriced_calls", "limit_blocks",
+    "llm_cost_usd",
 )
+DECIMAL_FIELDS = frozenset({"cost_usd", "llm_cost_usd"})
 
 SERIES_FIELDS = (
     "bucket", "repo_id", "ai_llm_id", "repo_ai_api_key_id", "llm_type", "llm_model", "host",
@@ -160,7 +163,13 @@ SERIES_COUNTERS = (
     ("policyViolations", "policy_violations"), ("numAlerts", "num_alerts"),
     ("numBlocks", "num_blocks"), ("numSeverityLow", "num_severity_low"),
     ("numSeverityMedium", "num_severity_medium"), ("numSeverityHigh", "num_severity_high"),
+    ("cachedTokensIn", "cached_tokens"), ("unpricedCalls", "unpriced_calls"),
 )
+# `cost`: the decimal USD string (known prices summed); null when the row has calls with an
+# unknown price and none with a known one (unknown is never shown as 0). `unpricedCalls` says
+# how many calls of the row had tokens but no price.
+_COST = ("if(sum(unpriced_calls) > 0 AND sum(cost_usd) = 0, NULL, "
+         "toString(toDecimal128(sum(cost_usd), 12)))")
 # Inlined as the query's SETTINGS clause (measured cheaper than per-query settings on chdb).
 SERIES_JSON_SETTINGS = {
     "output_format_json_array_of_rows": 0,
@@ -197,7 +206,7 @@ def series_json_query(grain: str, f: SeriesFilter) -> tuple[str, dict[str, Any]]
     counters = ", ".join(f"toString(sum({col})) AS `{name}`" for name, col in SERIES_COUNTERS)
     sql = (f"SELECT {ts} AS `timestamp`, "
            "repo_id AS `repoId`, ai_llm_id AS `aiLlmId`, repo_ai_api_key_id AS `repoAiApiKeyId`, "
-           f"{counters}, "
+           f"{counters}, {_COST} AS `cost`, toString(toDecimal128(sum(llm_cost_usd), 12)) AS `llmCost`, "
            "if(sum(api_calls) = 0, 0, round(sum(latency_ms_sum) / sum(api_calls), 3)) AS `latency_ms`, "
            "llm_type AS `llmType`, llm_model AS `llmModel`, host AS `host` "
            f"FROM {table} WHERE {where} GROUP BY {dims} ORDER BY {order} "

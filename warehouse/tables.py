@@ -13,6 +13,7 @@ REQUEST_COLUMNS: tuple[str, ...] = (
     "attempt_count", "attempt_ai_llm_ids", "attempt_statuses", "attempt_http_statuses",
     "attempt_latencies_ms", "user_id", "conversation_id", "policy_ids", "gateway_id",
     "request_id", "kafka_topic", "kafka_partition", "kafka_offset",
+    "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cost_usd", "price_source",
 )
 
 VIOLATION_COLUMNS: tuple[str, ...] = (
@@ -20,5 +21,5 @@ VIOLATION_COLUMNS: tuple[str, ...] = (
     "workspace_id", "repo_id", "repo_ai_api_key_id", "ai_llm_id", "request_id", "gateway_id",
     "severity", "action_type", "block", "explanation", "llm_type", "llm_model", "user_id",
     "conversation_id", "llm_tokens_in", "llm_tokens_out", "kafka_topic", "kafka_partition",
-    "kafka_offset",
+    "kafka_offset", "llm_cost_usd",
 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
 from typing import Annotated, Any
 
 import orjson
@@ -21,6 +22,7 @@ from sqlalchemy import select
 
 from api.deps import CurrentUser, Db, accessible_workspace_ids
 from api.errors import ApiError
+from pricing.rates import format_usd
 from store.models import AiLlm
 from warehouse.queries import SeriesFilter
 
@@ -138,9 +140,24 @@ async def ai_llm_stats(
             "totalLlmTokensOut": str(t.get("llm_tokens_out", 0)),
             "totalPolicyViolations": str(t.get("policy_violations", 0)),
             "totalAlerts": str(t.get("num_alerts", 0)),
-            "totalBlocks": str(t.get("num_blocks", 0)),
+            "totalBlocks": str(t.get("num_blocks", 0) + t.get("limit_blocks", 0)),
+            "totalCost": _total_cost(t),
+            "totalCachedTokensIn": str(t.get("cached_tokens", 0)),
+            "totalCacheWriteTokensIn": str(t.get("cache_write_tokens", 0)),
+            "totalReasoningTokensOut": str(t.get("reasoning_tokens", 0)),
+            "totalUnpricedCalls": str(t.get("unpriced_calls", 0)),
+            "totalLlmCost": format_usd(t.get("llm_cost_usd") or Decimal(0)),
         })
     return _json({"success": True, "stats": stats})
+
+
+def _total_cost(t: dict) -> str | None:
+    """USD of the calls with a known price; null when calls had tokens but none a known price
+    (an unknown price is never shown as $0; `totalUnpricedCalls` counts them)."""
+    cost = t.get("cost_usd") or Decimal(0)
+    if t.get("unpriced_calls", 0) and not cost:
+        return None
+    return format_usd(cost)
 
 
 @dataclass(frozen=True)

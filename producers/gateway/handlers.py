@@ -209,6 +209,8 @@ class Gateway:
             block = await block   # a blocking natural-language policy is judged before forwarding
         rec.policy_ids = ctx.policy_ids
         if block is not None:
+            # a refused request counts on the configuration it would have used
+            rec.ai_llm_id, rec.ai_type = ctx.extra.get("ai_llm_id"), ctx.extra.get("ai_type")
             rec.fail(block.status, block.code, "blocked")
             raise GatewayError(block.status, block.message, block.code,
                                retry_after=block.retry_after_s if block.status == 429 else None)

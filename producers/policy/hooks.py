@@ -202,6 +202,7 @@ class GatewayPolicyHooks:
             occurred_at=now, policy_id=v.policy_id, policy_name=v.policy_name, org_id=pctx.org_id,
             workspace_id=pctx.workspace_id, repo_id=pctx.repo_id, repo_ai_api_key_id=pctx.key_id,
             request_id=ctx.request_id, gateway_id=self.gateway_id,
+            ai_llm_id=ctx.extra.get("ai_llm_id"), llm_type=ctx.extra.get("ai_type"),
             severity=v.severity if v.severity in ("LOW", "MEDIUM", "HIGH") else "MEDIUM",
             action_type=v.action_type, block=v.block, explanation=v.explanation,
             llm_model=pctx.model or None, user_id=ctx.user_id, conversation_id=ctx.conversation_id,

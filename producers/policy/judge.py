@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from pricing.pricer import UNKNOWN, Price, price
+from pricing.rates import TokenCounts, format_usd
 from policy.compiled import CompiledPolicy
 
 log = logging.getLogger("tollgate.policy.judge")
@@ -46,6 +48,8 @@ class JudgeVerdict:
     tokens_in: int = 0
     tokens_out: int = 0
     error: str | None = None        # set when no verdict could be obtained (never a secret)
+    cost_usd: str | None = None     # the judge call's price (decimal USD; None: unknown)
+    price_source: str = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,16 @@ class JudgeTarget:
 
     config: Any       # store.snapshot.ConfigEntry (secrets inside; never logged)
     model: str
+
+
+def judge_price(cfg: Any, model: str, usage: Any) -> Price:
+    """The judge call priced like a gateway request (the judge configuration's overrides, else
+    the offline table, else unknown). Pure."""
+    if usage is None:
+        return UNKNOWN
+    counts = TokenCounts(usage.tokens_in, usage.tokens_out, getattr(usage, "cached_tokens", 0),
+                         getattr(usage, "cache_write", 0), getattr(usage, "reasoning", 0))
+    return price(cfg.ai_type, model, counts, getattr(cfg, "prices", None))
 
 
 def is_nl(policy: CompiledPolicy) -> bool:
@@ -171,4 +185,6 @@ class Judge:
         v = parse_verdict(answer, sev)
         tin = usage.tokens_in if usage is not None else 0
         tout = usage.tokens_out if usage is not None else 0
-        return JudgeVerdict(v.violation, v.severity, v.explanation, tin, tout, v.error)
+        p = judge_price(cfg, target.model, usage)
+        return JudgeVerdict(v.violation, v.severity, v.explanation, tin, tout, v.error,
+                            format_usd(p.cost_usd), p.source)

@@ -72,6 +72,8 @@ def nl_violation(policy: CompiledPolicy, verdict: JudgeVerdict | None, *, why_no
         conversation_id=conversation_id,
         llm_tokens_in=verdict.tokens_in if verdict else 0,
         llm_tokens_out=verdict.tokens_out if verdict else 0,
+        llm_cost_usd=verdict.cost_usd if verdict else None,
+        llm_price_source=verdict.price_source if verdict else "unknown",
     )
 
 

@@ -52,7 +52,9 @@ def test_llm_stats_totals_scoping_and_filters(live_app, client, admin_headers, m
     assert stats[used] == {"aiLlmId": used, "totalApiCalls": "30", "totalTokensIn": "300",
                            "totalTokensOut": str(sum(range(30))), "totalLlmTokensIn": "5",
                            "totalLlmTokensOut": "0", "totalPolicyViolations": "1", "totalAlerts": "0",
-                           "totalBlocks": "1"}
+                           "totalBlocks": "1", "totalCost": None, "totalCachedTokensIn": "0",
+                           "totalCacheWriteTokensIn": "0", "totalReasoningTokensOut": "0",
+                           "totalUnpricedCalls": "30", "totalLlmCost": "0"}   # events without a price: unknown, never $0
     assert stats[idle]["totalApiCalls"] == "0" and stats[idle]["totalBlocks"] == "0"
 
     # time window: before the events -> zeros; one around them -> the totals

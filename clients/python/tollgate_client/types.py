@@ -69,6 +69,10 @@ class AiLlmStatsRow(TypedDict):
     totalBlocks: str
     totalCost: NotRequired[str | None]
     totalCachedTokensIn: NotRequired[str | None]
+    totalCacheWriteTokensIn: NotRequired[str | None]
+    totalReasoningTokensOut: NotRequired[str | None]
+    totalUnpricedCalls: NotRequired[str | None]
+    totalLlmCost: NotRequired[str | None]
 
 
 class AiLlmUpdate(TypedDict):
@@ -108,6 +112,9 @@ class AiStatsRow(TypedDict):
     llmModel: str
     host: str
     cost: NotRequired[str | None]
+    cachedTokensIn: NotRequired[str | None]
+    unpricedCalls: NotRequired[str | None]
+    llmCost: NotRequired[str | None]
 
 
 AiType = Literal["OPENAI", "GOOGLE", "ANTHROPIC", "AWS", "OTHER"]

@@ -945,14 +945,40 @@ export interface components {
             totalBlocks: string;
             /**
              * Totalcost
+             * @description USD (decimal string) of the calls with a known price; null when calls had tokens but none had a known price
              * @default null
              */
             totalCost?: string | null;
             /**
              * Totalcachedtokensin
+             * @description prompt tokens read from the provider's cache
              * @default null
              */
             totalCachedTokensIn?: string | null;
+            /**
+             * Totalcachewritetokensin
+             * @description prompt tokens written to the cache
+             * @default null
+             */
+            totalCacheWriteTokensIn?: string | null;
+            /**
+             * Totalreasoningtokensout
+             * @description reasoning (thinking) tokens, included in totalTokensOut
+             * @default null
+             */
+            totalReasoningTokensOut?: string | null;
+            /**
+             * Totalunpricedcalls
+             * @description calls with tokens but no known price (not in totalCost)
+             * @default null
+             */
+            totalUnpricedCalls?: string | null;
+            /**
+             * Totalllmcost
+             * @description USD of the policy judge's own calls (priced like requests; unknown prices left out)
+             * @default null
+             */
+            totalLlmCost?: string | null;
         };
         /** AiStatsResponse */
         AiStatsResponse: {
@@ -1008,9 +1034,27 @@ export interface components {
             host: string;
             /**
              * Cost
+             * @description USD (decimal string) of the row's calls with a known price; null when none had one
              * @default null
              */
             cost?: string | null;
+            /**
+             * Cachedtokensin
+             * @default null
+             */
+            cachedTokensIn?: string | null;
+            /**
+             * Unpricedcalls
+             * @description calls with tokens but no known price
+             * @default null
+             */
+            unpricedCalls?: string | null;
+            /**
+             * Llmcost
+             * @description USD of the policy judge's own calls
+             * @default null
+             */
+            llmCost?: string | null;
         };
         /** AlertPage */
         AlertPage: {
