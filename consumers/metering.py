@@ -37,6 +37,7 @@ from typing import Any, Awaitable, Callable, Iterable, Protocol, Sequence
 from pydantic import ValidationError
 
 from schemas import topics
+from schemas.enums import bare_model
 from schemas.events import DeadLetter, RequestEvent, ViolationEvent
 from schemas.records import Record
 
@@ -125,7 +126,7 @@ def violation_row(e: ViolationEvent, rec: Record) -> list[Any]:
         _time(e.occurred_at), e.policy_id, e.policy_name, e.org_id, e.workspace_id or "",
         e.repo_id or "", e.repo_ai_api_key_id or "", e.ai_llm_id or "", e.request_id or "",
         e.gateway_id or "", e.severity, e.action_type, e.block, e.explanation,
-        e.llm_type or "", e.llm_model or "", e.user_id or "", e.conversation_id or "",
+        e.llm_type or "", bare_model(e.llm_model or ""), e.user_id or "", e.conversation_id or "",
         _u(e.llm_tokens_in, "llmTokensIn"), _u(e.llm_tokens_out, "llmTokensOut"),
         rec.topic, rec.partition, rec.offset, _cost(e.llm_cost_usd),
     ]

@@ -18,16 +18,8 @@ from __future__ import annotations
 from typing import Callable, Iterable
 
 from store.snapshot import ConfigEntry, RepoEntry
+from schemas.enums import PROVIDER_ALIASES
 
-PROVIDER_ALIASES: dict[str, str] = {
-    "openai": "OPENAI",
-    "anthropic": "ANTHROPIC",
-    "google": "GOOGLE",
-    "gemini": "GOOGLE",
-    "bedrock": "AWS",
-    "aws": "AWS",
-    "other": "OTHER",
-}
 
 Candidate = tuple[ConfigEntry, str]
 

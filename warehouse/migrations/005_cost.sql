@@ -24,7 +24,10 @@ ALTER TABLE usage_daily ADD COLUMN IF NOT EXISTS unpriced_calls UInt64 DEFAULT 0
 ALTER TABLE usage_daily ADD COLUMN IF NOT EXISTS limit_blocks UInt64 DEFAULT 0;
 ALTER TABLE usage_daily ADD COLUMN IF NOT EXISTS llm_cost_usd Decimal(38, 12) DEFAULT 0;
 
--- The views that feed the new columns are replaced (same names, same targets). Columns named
+-- The views that feed the new columns are replaced (same names, same targets). Model names in
+-- the rollups become the provider's model (what the gateway sent), so `claude-x` and
+-- `anthropic/claude-x` are one model in /aistats; the name as the client asked stays in
+-- `requests.model` (violations carry it without a provider alias prefix). Columns named
 -- like an output alias are qualified (`requests.x`): unqualified they would mean the aggregate.
 DROP VIEW IF EXISTS usage_minute_from_requests;
 CREATE MATERIALIZED VIEW IF NOT EXISTS usage_minute_from_requests TO usage_minute AS
@@ -34,7 +37,7 @@ SELECT
     ai_llm_id,
     repo_id,
     repo_ai_api_key_id,
-    model                                 AS llm_model,
+    if(provider_model != '', provider_model, model) AS llm_model,
     ai_type                               AS llm_type,
     gateway_id                            AS host,
     count()                               AS api_calls,
