@@ -5,8 +5,9 @@ skips such rows so one bad row cannot stop enforcement of the rest.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from schemas.enums import ActionType
 from policy.rules import ContentPatternRule, Rule, RuleError, compile_pattern, parse_rule
@@ -57,7 +58,8 @@ def compile_policy(
     """Parse the rule and pre-compile its patterns (raises RuleError on a bad stored rule)."""
     parsed = parse_rule(dict(rule) if isinstance(rule, Mapping) else rule) if rule is not None else None
     patterns: tuple[Any, ...] = ()
-    patterns_any, patterns_alone = None, ()
+    patterns_any: Any = None
+    patterns_alone: tuple[int, ...] = ()
     if isinstance(parsed, ContentPatternRule):
         try:
             patterns = tuple(compile_pattern(p) for p in parsed.patterns)
@@ -90,7 +92,7 @@ def compile_policies(rows: Iterable[Any]) -> list[CompiledPolicy]:
     """From store rows (attributes) or dicts; rows whose stored rule no longer parses are skipped."""
     out = []
     for r in rows:
-        get = r.get if isinstance(r, Mapping) else (lambda k, _r=r: getattr(_r, k))
+        get: Callable[[str], Any] = r.get if isinstance(r, Mapping) else functools.partial(getattr, r)
         try:
             out.append(compile_policy(
                 id=get("id"), org_id=get("org_id"), name=get("name"), action_type=get("action_type"),

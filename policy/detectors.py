@@ -257,7 +257,8 @@ def find_ibans(text: str) -> list[Finding]:
             continue
         need = length - 4
         body = m.group(3)
-        chars, pos = [], 0
+        chars: list[str] = []
+        pos = 0
         while pos < len(body) and len(chars) < need:
             if body[pos] != " ":
                 chars.append(body[pos])

@@ -19,7 +19,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable
+from typing import Iterable, Literal
 
 from schemas.events import Decision, RequestEvent, ViolationEvent
 from policy.compiled import CompiledPolicy
@@ -34,6 +34,7 @@ from policy.rules import (
 )
 
 _NS = uuid.UUID("6f1c3e52-6b0e-4d43-9a57-2f4f0c1d7a10")
+_SEVERITY: dict[str, Literal["LOW", "MEDIUM", "HIGH"]] = {"LOW": "LOW", "MEDIUM": "MEDIUM", "HIGH": "HIGH"}
 
 
 @dataclass
@@ -153,7 +154,7 @@ class PolicyWindows:
             occurred_at=ev.occurred_at, policy_id=p.id, policy_name=p.name, org_id=ev.org_id,
             workspace_id=ev.workspace_id, repo_id=ev.repo_id, repo_ai_api_key_id=ev.repo_ai_api_key_id,
             ai_llm_id=ev.ai_llm_id, request_id=ev.request_id, gateway_id=ev.gateway_id,
-            severity=p.risk_type if p.risk_type in ("LOW", "MEDIUM", "HIGH") else "MEDIUM",
+            severity=_SEVERITY.get(p.risk_type, "MEDIUM"),
             action_type=p.action_type, block=p.blocks,
             explanation=f"{what} reached for {per} {sid}: {used} used",
             llm_type=ev.ai_type, llm_model=ev.model or None, user_id=ev.user_id,

@@ -69,7 +69,8 @@ class PriceOverrides:
     def __init__(self, stored: Mapping[str, Mapping[str, str | None]] | None) -> None:
         rules: list[tuple[re.Pattern[str], Rates]] = []
         for glob, entry in (stored or {}).items():
-            vals = {FIELDS[k]: (None if v is None else Decimal(v)) for k, v in entry.items() if k in FIELDS}
+            vals: dict[str, Any] = {FIELDS[k]: (None if v is None else Decimal(v))
+                                    for k, v in entry.items() if k in FIELDS}
             rules.append((re.compile(fnmatch.translate(glob.lower())), Rates(**vals)))
         self._rules = tuple(rules)
         self._memo: dict[str, Rates | None] = {}

@@ -60,21 +60,22 @@ def _rates_of(mp: Any) -> Rates | None:
               "cache_write": mp.cache_write_mtok, "reasoning": mp.output_reasoning_mtok}
     if fields["input"] is None and fields["output"] is None:
         return None
-    base = {k: (getattr(v, "base", v) if v is not None else None) for k, v in fields.items()}
+    base: dict[str, Any] = {k: (getattr(v, "base", v) if v is not None else None) for k, v in fields.items()}
     base["input"] = base["input"] or Decimal(0)
     base["output"] = base["output"] or Decimal(0)
     starts = sorted({t.start for v in fields.values() if v is not None and hasattr(v, "tiers") for t in v.tiers})
-    tiers = []
+    tiers: list[tuple[int, Rates]] = []
     for start in starts:
-        tier_vals = {}
+        tier_vals: dict[str, Any] = {}
         for k, v in fields.items():
             price = base[k]
             for t in getattr(v, "tiers", ()) or ():
                 if t.start <= start:
                     price = t.price
             tier_vals[k] = price
-        tiers.append((start, Rates(**{k: _dec(v) if k not in ("input", "output") else v
-                                      for k, v in tier_vals.items()})))
+        tier_fields: dict[str, Any] = {k: _dec(v) if k not in ("input", "output") else v
+                                       for k, v in tier_vals.items()}
+        tiers.append((start, Rates(**tier_fields)))
     return Rates(input=base["input"], output=base["output"], cached_input=_dec(base["cached_input"]),
                  cache_write=_dec(base["cache_write"]), reasoning=_dec(base["reasoning"]), tiers=tuple(tiers))
 

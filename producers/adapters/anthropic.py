@@ -26,6 +26,7 @@ from .base import (Adapter, ProviderConfig, StreamTranslator, TranslationError, 
                    openai_error_type, parse_retry_after, require_messages)
 from .common import (SSEStream, assistant_message, client_message, content_parts, error_object,
                      json_instruction, model_ids, split_data_url, text_of, tool_call)
+from .sse import Event
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -256,7 +257,7 @@ class AnthropicStream(SSEStream):
             self._sent_finish = True
         return out
 
-    def _handle(self, events) -> list[bytes]:
+    def _handle(self, events: list[Event]) -> list[bytes]:
         out: list[bytes] = []
         for ev, d in self._json_events(events):
             kind = d.get("type") or ev.event
@@ -287,11 +288,11 @@ class AnthropicStream(SSEStream):
                 reason = (d.get("delta") or {}).get("stop_reason")
                 if reason:
                     self.finish_reason = STOP_REASONS.get(reason, "stop")
-                u = d.get("usage") or {}
-                if "output_tokens" in u:
-                    self._out = int(u["output_tokens"] or 0)
-                if u.get("input_tokens") is not None:
-                    self._in = usage_of(u)
+                delta_usage = d.get("usage") or {}
+                if "output_tokens" in delta_usage:
+                    self._out = int(delta_usage["output_tokens"] or 0)
+                if delta_usage.get("input_tokens") is not None:
+                    self._in = usage_of(delta_usage)
                 self.usage = Usage(self._in.tokens_in, self._out, self._in.cached_tokens, self._in.cache_write)
                 if self.finish_reason and not self._sent_finish:
                     out.append(self._chunk({}, self.finish_reason))

@@ -216,8 +216,8 @@ class BedrockAdapter(Adapter):
 
     def chat_response(self, status: int, body: bytes, model: str, *,
                       request_id: str = "") -> tuple[dict[str, Any], Usage | None]:
-        obj = loads_object(body)
-        msg = ((obj or {}).get("output") or {}).get("message") if obj else None
+        obj = loads_object(body) or {}
+        msg = (obj.get("output") or {}).get("message")
         if not isinstance(msg, dict) or not isinstance(msg.get("content"), list):
             raise bad_gateway("the provider's answer is not a Converse response")
         texts, calls = [], []

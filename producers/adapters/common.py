@@ -69,7 +69,8 @@ def tool_arguments(raw: Any) -> Any:
 def json_instruction(ob: Mapping[str, Any]) -> str | None:
     """For providers without a JSON mode: the system instruction standing in for a JSON
     `response_format` (with its schema when one is given), else None."""
-    fmt = ob.get("response_format") if isinstance(ob.get("response_format"), dict) else {}
+    raw = ob.get("response_format")
+    fmt: dict[str, Any] = raw if isinstance(raw, dict) else {}
     if fmt.get("type") not in ("json_object", "json_schema"):
         return None
     hint = JSON_HINT
@@ -100,7 +101,7 @@ def embeddings_list(vectors: Sequence[Sequence[float]], model: str, openai_body:
                     prompt_tokens: int) -> dict[str, Any]:
     """An OpenAI embeddings `list`; vectors become base64 little-endian float32 when the client
     asked for `encoding_format: base64`."""
-    b64 = bool(openai_body) and openai_body.get("encoding_format") == "base64"
+    b64 = openai_body is not None and openai_body.get("encoding_format") == "base64"
     data = [{"object": "embedding", "index": i,
              "embedding": base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode() if b64 else v}
             for i, v in enumerate(vectors)]
@@ -125,7 +126,8 @@ def model_ids(body: bytes, list_key: str, id_key: str) -> list[str]:
 def error_object(body: bytes) -> dict[str, Any]:
     """The `error` object of a JSON error body ({} when there is none)."""
     obj = loads_object(body) or {}
-    return obj.get("error") if isinstance(obj.get("error"), dict) else {}
+    err = obj.get("error")
+    return err if isinstance(err, dict) else {}
 
 
 def client_message(status: int, message: Any, *, credentials: bool = False) -> str:

@@ -27,6 +27,7 @@ from .base import (Adapter, ProviderConfig, StreamTranslator, TranslationError, 
                    openai_error_type, parse_retry_after, require_messages)
 from .common import (SSEStream, assistant_message, client_message, content_parts, embeddings_list,
                      error_object, model_ids, split_data_url, text_of, tool_arguments, tool_call)
+from .sse import Event
 
 FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "RECITATION": "content_filter",
           "BLOCKLIST": "content_filter", "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter",
@@ -127,7 +128,8 @@ def build_body(ob: dict[str, Any]) -> dict[str, Any]:
     stop = ob.get("stop")
     if stop:
         gc["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
-    fmt = ob.get("response_format") if isinstance(ob.get("response_format"), dict) else {}
+    raw_fmt = ob.get("response_format")
+    fmt: dict[str, Any] = raw_fmt if isinstance(raw_fmt, dict) else {}
     if fmt.get("type") in ("json_object", "json_schema"):
         gc["responseMimeType"] = "application/json"
     if gc:
@@ -215,7 +217,8 @@ class GoogleAdapter(Adapter):
         if obj is None or ("candidates" not in obj and "promptFeedback" not in obj):
             raise bad_gateway("the provider's answer is not a Gemini response")
         cands = obj.get("candidates") or []
-        texts, calls = [], []
+        texts: list[str] = []
+        calls: list[dict[str, Any]] = []
         finish = "content_filter" if not cands else "stop"
         if cands:
             c = cands[0]
@@ -296,7 +299,7 @@ class GoogleStream(SSEStream):
             self._sent_finish = True
         return out
 
-    def _handle(self, events) -> list[bytes]:
+    def _handle(self, events: list[Event]) -> list[bytes]:
         out: list[bytes] = []
         for _, d in self._json_events(events):
             if isinstance(d.get("error"), dict):

@@ -19,6 +19,7 @@ from .base import (DONE, Adapter, ProviderConfig, StreamTranslator, TranslationE
                    Usage, UpstreamRequest, bad_gateway, dumps, is_retryable, join_url, loads,
                    loads_object, openai_error_type, parse_retry_after, require_messages, sse)
 from .common import SSEStream, client_message, error_object, model_ids
+from .sse import Event
 
 _OPENAI_NAMES = re.compile(r"^(gpt-|chatgpt-|o[1-9](-|$)|text-embedding-(3|ada)|omni-moderation|davinci|babbage)")
 
@@ -108,7 +109,8 @@ def openai_style_error(status: int, body: bytes, headers: Mapping[str, str] | No
     """UpstreamError from an OpenAI-shaped error body (credential errors get a fixed message)."""
     err = error_object(body)
     message = client_message(status, err.get("message"))
-    etype = err.get("type") if isinstance(err.get("type"), str) else openai_error_type(status)
+    raw_type = err.get("type")
+    etype = raw_type if isinstance(raw_type, str) else openai_error_type(status)
     code = err.get("code") if isinstance(err.get("code"), str) else None
     return UpstreamError(status, is_retryable(status), message, etype, parse_retry_after(headers), code)
 
@@ -116,7 +118,7 @@ def openai_style_error(status: int, body: bytes, headers: Mapping[str, str] | No
 class OpenAIStream(SSEStream):
     """Pass-through: relays each upstream event's bytes, noting usage and finish_reason."""
 
-    def _handle(self, events) -> list[bytes]:
+    def _handle(self, events: list[Event]) -> list[bytes]:
         out: list[bytes] = []
         for ev in events:
             if self.error is not None:
