@@ -39,7 +39,8 @@ def block_text(content: Any) -> str:
 
 
 def _image_part(block: dict[str, Any], where: str, out: Translated) -> dict[str, Any] | None:
-    src = block.get("source") if isinstance(block.get("source"), dict) else {}
+    raw = block.get("source")
+    src: dict[str, Any] = raw if isinstance(raw, dict) else {}
     if src.get("type") == "base64" and isinstance(src.get("data"), str):
         media = src.get("media_type") or "image/png"
         return {"type": "image_url", "image_url": {"url": f"data:{media};base64,{src['data']}"}}

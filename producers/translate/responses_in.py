@@ -57,9 +57,8 @@ def check(body: dict[str, Any]) -> None:
             raise Invalid(f"Missing required parameter: 'tools[{k}].type'.", f"tools[{k}].type")
         if t["type"] == "function" and not t.get("name"):
             raise Invalid(f"Missing required parameter: 'tools[{k}].name'.", f"tools[{k}].name")
-    for k in ("instructions",):
-        if body.get(k) is not None and not isinstance(body[k], str):
-            raise Invalid(f"Invalid type for '{k}': expected a string.", k)
+    if body.get("instructions") is not None and not isinstance(body["instructions"], str):
+        raise Invalid("Invalid type for 'instructions': expected a string.", "instructions")
 
 
 def _text(content: Any) -> str:

@@ -83,7 +83,8 @@ def to_response(completion: dict[str, Any], usage: Usage | None, request: dict[s
 
 
 def event(data: dict[str, Any]) -> bytes:
-    return b"event: " + data["type"].encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+    kind: str = data["type"]
+    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
 class ResponsesStream:
