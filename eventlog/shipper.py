@@ -7,10 +7,16 @@ timestamp kept, so a key stays on its partition and in order) and, once every re
 chunk is acknowledged, commits the cursor (the bus trims what every reader is past). While Kafka is down the producer retries
 the same batches (idempotence: a batch that landed before the outage is not written twice),
 the log grows, and the outage is logged once per ``outage_log_s`` (aiokafka's own per-record
-ERROR lines are rate-limited by ``quiet_aiokafka``). A record is shipped again only when a
-process died (or stopped) after handing it over and before the acknowledgement arrived.
+ERROR lines are rate-limited by ``quiet_aiokafka``).
 
-``stop(timeout)`` waits for the chunk in flight (bounded) and leaves the rest in the log.
+Never twice: every record carries the log's id and its offset as headers, and before a chunk
+is handed over its last offset is written down (``inflight:<topic>``). When a process died or
+stopped with a chunk unacknowledged (or the producer had to be replaced), the next shipper
+reads the topic back from that chunk's first timestamp (``reconcile``), finds which of those
+records did land, and skips them: so a kill or an outage never duplicates an event.
+
+``stop(timeout)`` ships what it can within ``timeout`` (at once during an outage) and leaves
+the rest in the log for the next start.
 """
 from __future__ import annotations
 
@@ -94,6 +100,9 @@ class KafkaShipper:
         self._outage_since: float | None = None
         self._outage_logged = 0.0
         self._compression = best_compression()
+        self._ident = b""
+        self._reconciled = False
+        self._skip: dict[str, set[int]] = {}
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -107,7 +116,8 @@ class KafkaShipper:
         if self._task is None:
             return
         self._stopping = True
-        self._stop_deadline = time.monotonic() + timeout_s
+        # During an outage there is nothing to wait for: the records stay in the log.
+        self._stop_deadline = time.monotonic() + (0.0 if self._outage_since is not None else timeout_s)
         self.wake.set()
         with contextlib.suppress(BaseException):
             await asyncio.wait_for(asyncio.shield(self._task), timeout_s + 1)
@@ -156,6 +166,9 @@ class KafkaShipper:
                 continue
             backoff = self.backoff_min
             try:
+                if not self._reconciled:
+                    await self._reconcile_all()
+                    self._reconciled = True
                 moved = await self._ship_round()
             except asyncio.CancelledError:
                 raise
@@ -192,6 +205,16 @@ class KafkaShipper:
             if not records:
                 metrics.EVENTLOG_UNSHIPPED.labels(topic).set(0)
                 continue
+            skip = self._skip.get(topic)
+            if skip:
+                landed = [r for r in records if r.offset in skip]
+                records = [r for r in records if r.offset not in skip]
+                skip.difference_update(r.offset for r in landed)
+                if not records:         # everything here had landed before: just move on
+                    self.log.commit(topic, CURSOR, landed[-1].offset + 1)
+                    moved = True
+                    continue
+            self.log.set_meta(f"inflight:{topic}", str(records[-1].offset))
             acked = await self._send(records)
             if acked:
                 nxt = records[acked - 1].offset + 1
@@ -210,8 +233,10 @@ class KafkaShipper:
         acknowledged (all, or fewer when stopping during an outage or on a fatal error)."""
         prod = self._producer
         futs = []
+        ident = self._ident
         for r in records:
-            futs.append(await prod.send(r.topic, r.value, key=r.key, timestamp_ms=r.timestamp_ms))
+            futs.append(await prod.send(r.topic, r.value, key=r.key, timestamp_ms=r.timestamp_ms,
+                                        headers=[("tg-log", ident), ("tg-off", b"%d" % r.offset)]))
         pending = set(futs)
         while pending:
             timeout = 5.0
@@ -234,6 +259,68 @@ class KafkaShipper:
         if acked == len(futs):
             self._outage_over()
         return acked
+
+    # ---- never twice -----------------------------------------------------------------------
+
+    async def _reconcile_all(self) -> None:
+        """For each topic with a chunk handed over but not acknowledged: which of it landed."""
+        self._ident = self.log.identity().encode()
+        for topic in self.log.topics():
+            pos = self.log.cursor(topic, CURSOR)
+            marker = self.log.meta(f"inflight:{topic}")
+            if pos is None or marker is None or int(marker) < pos:
+                continue
+            first = self.log.read(topic, pos, 1)
+            if not first:
+                continue
+            landed = await self._landed(topic, first[0].timestamp_ms, pos, int(marker))
+            self._skip[topic] = landed
+            log.warning("%d of the %d record(s) of %s handed to Kafka before a restart had landed; "
+                        "they are not sent again", len(landed), int(marker) - pos + 1, topic)
+
+    async def _landed(self, topic: str, since_ms: int, lo: int, hi: int) -> set[int]:
+        """Offsets in [lo, hi] of this log found on ``topic`` (read from ``since_ms`` - 60 s)."""
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+                             client_id=f"{self.client_id}-reconcile")
+        found: set[int] = set()
+        try:
+            await asyncio.wait_for(c.start(), self.connect_timeout_s)
+            parts = c.partitions_for_topic(topic)
+            if not parts:
+                await c._client.force_metadata_update()
+                parts = c.partitions_for_topic(topic) or set()
+            tps = [TopicPartition(topic, p) for p in sorted(parts)]
+            if not tps:
+                return found
+            c.assign(tps)
+            ends = await c.end_offsets(tps)
+            starts = await c.offsets_for_times({tp: max(0, since_ms - 60_000) for tp in tps})
+            todo = {}
+            for tp in tps:
+                at = starts.get(tp)
+                if at is not None and at.offset < ends[tp]:
+                    c.seek(tp, at.offset)
+                    todo[tp] = ends[tp]
+            while todo:
+                batch = await c.getmany(*todo, timeout_ms=1000, max_records=10_000)
+                for tp, msgs in batch.items():
+                    for m in msgs:
+                        h = dict(m.headers or ())
+                        if h.get("tg-log") == self._ident:
+                            off = int(h.get("tg-off", b"-1"))
+                            if lo <= off <= hi:
+                                found.add(off)
+                    if msgs and msgs[-1].offset + 1 >= todo.get(tp, 0):
+                        todo.pop(tp, None)
+                for tp in list(todo):
+                    if await c.position(tp) >= todo[tp]:
+                        todo.pop(tp)
+        finally:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(c.stop(), 5)
+        return found
 
     # ---- producer --------------------------------------------------------------------------
 
@@ -268,6 +355,7 @@ class KafkaShipper:
 
     async def _drop_producer(self) -> None:
         prod, self._producer = self._producer, None
+        self._reconciled = False        # what it had in flight may or may not have landed
         if prod is not None:
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(prod.stop(), 2)

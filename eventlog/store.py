@@ -191,6 +191,29 @@ class EventLog:
         with self._lock:
             self._w.execute("DELETE FROM cursors WHERE topic=? AND reader=?", (topic, reader))
 
+    def meta(self, key: str) -> str | None:
+        """A value from the ``meta`` table."""
+        row = self._r.execute("SELECT v FROM meta WHERE k=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a value in the ``meta`` table (durable when it returns)."""
+        with self._lock:
+            self._w.execute("INSERT INTO meta(k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v=excluded.v",
+                            (key, value))
+
+    def identity(self) -> str:
+        """This log's id (made once, kept for the life of the file)."""
+        ident = self.meta("id")
+        if ident is None:
+            import uuid
+
+            with self._lock:
+                self._w.execute("INSERT OR IGNORE INTO meta(k, v) VALUES ('id', ?)", (uuid.uuid4().hex,))
+            ident = self.meta("id")
+        assert ident is not None
+        return ident
+
     def min_cursor(self, topic: str) -> int | None:
         """The slowest stored reader's position on ``topic`` (None: no reader)."""
         return self._r.execute("SELECT min(next) FROM cursors WHERE topic=?", (topic,)).fetchone()[0]
