@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     # Provider endpoints on private/loopback networks (comma-separated CIDRs or host names);
     # empty: only public addresses. Link-local/metadata are refused whatever this says.
     allow_private_endpoints: str = ""
+    # HTTP limits (431 / 408 / 503): request head size, time to receive the head and the body,
+    # idle keep-alive, concurrent connections per process.
+    max_header_bytes: int = 64 * 1024
+    header_timeout_s: float = 30.0
+    body_timeout_s: float = 30.0
+    keep_alive_timeout_s: int = 5
+    max_connections: int = 2048
     # Content rules (RE2, linear time): how much request text they scan (longer text is judged
     # a match by blocking content rules: fail closed) and how many patterns one scope may hold.
     policy_max_scan_chars: int = 1_000_000

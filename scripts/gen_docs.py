@@ -53,6 +53,11 @@ SETTING_TEXT = {
                              "match for blocking content rules (fail closed)",
     "policy_max_patterns_per_scope": "Most CONTENT_PATTERN patterns one scope (org, workspace or repository) may "
                                      "hold across its policies (400 beyond)",
+    "max_header_bytes": "Largest request line + headers (431 above), bytes",
+    "header_timeout_s": "Time to receive a request's headers, from its first byte or the connection's start (408)",
+    "body_timeout_s": "Time to receive a request's body once its headers arrived (408)",
+    "keep_alive_timeout_s": "Idle keep-alive connections are closed after this many seconds",
+    "max_connections": "Concurrent connections per process; beyond, requests get 503",
     "allow_private_endpoints": "Comma-separated CIDRs or host names where provider endpoints may be private "
                                "or loopback (empty: public addresses only; link-local/metadata always refused)",
 }

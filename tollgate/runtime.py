@@ -138,9 +138,11 @@ def serve(app: Any, settings: Settings, *, log_level: str = "info") -> None:
     """Run an app with uvicorn (uvloop + httptools) on settings.host:port. Blocks."""
     import uvicorn
 
+    from tollgate.http_guard import uvicorn_options
+
     config = uvicorn.Config(app, host=settings.host, port=settings.port, loop="uvloop",
-                            http="httptools", lifespan="on", log_level=log_level,
-                            access_log=False, server_header=False)
+                            lifespan="on", log_level=log_level, access_log=False, server_header=False,
+                            **uvicorn_options(settings))
     server = uvicorn.Server(config)
     server.run()
     if getattr(server, "started", True) is False:

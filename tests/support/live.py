@@ -149,8 +149,10 @@ def start_live_app(
     app = builder(settings, configure=list(configure), prepare=prepare)
     sock = _free_socket()
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="on",
-                            log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+    from tollgate.http_guard import uvicorn_options
+
+    config = uvicorn.Config(app, loop="uvloop", lifespan="on", log_level="warning", access_log=False,
+                            timeout_graceful_shutdown=5, **uvicorn_options(settings))
     server = uvicorn.Server(config)
     holder: dict[str, Any] = {}
 
