@@ -17,19 +17,18 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import random
 import signal
-import time
 from typing import Any, Iterable, Sequence
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 from faststream.kafka.annotations import KafkaMessage
 
 from consumers.metering import DEFAULT_KINDS, MeteringHandler, predecode
+from core.retry import retrying
+from core.settings import Settings
 from schemas import topics
 from schemas.events import DeadLetter
 from schemas.records import Record
-from core.settings import Settings
 
 log = logging.getLogger("tollgate.metering")
 
@@ -162,20 +161,12 @@ class MeteringConsumer:
     async def process_batch(self, records: Sequence[Record], consumer: Any,
                             decoded: dict | None = None) -> None:
         """Insert with retries; commit on success; seek back everything on give-up."""
-        deadline = time.monotonic() + self.retry_budget_s
-        delay = 0.1
-        while True:
-            try:
-                commits = await self.handler.handle(records, decoded)
-                break
-            except Exception as exc:  # noqa: BLE001 - any insert failure is retried
-                log.warning("metering insert failed (%s); retrying in %.1fs",
-                            type(exc).__name__, delay)
-                if self._stopping or time.monotonic() + delay > deadline:
-                    self._seek_back(records, consumer)
-                    return
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 5.0)
+        try:
+            commits = await retrying(lambda: self.handler.handle(records, decoded), what="metering insert",
+                                     budget_s=self.retry_budget_s, stop=lambda: self._stopping)
+        except Exception:  # noqa: BLE001 - given up: the batch is read again
+            self._seek_back(records, consumer)
+            return
         self.batches += 1
         self.records += len(records)
         if consumer is not None and commits:
@@ -204,17 +195,8 @@ class MeteringConsumer:
     # -- in-process bus ------------------------------------------------------------------------
     async def _on_bus_records(self, records: list[Record]) -> None:
         """In-process bus handler: retry until inserted (or shutdown); nothing to commit."""
-        delay = 0.1
-        while True:
-            try:
-                await self.handler.handle(records)
-                return
-            except Exception as exc:  # noqa: BLE001
-                if self._stopping:
-                    raise
-                log.warning("metering insert failed (%s); retrying", type(exc).__name__)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        await retrying(lambda: self.handler.handle(records), what="metering insert",
+                       stop=lambda: self._stopping)
 
 
 def _records(raw: Iterable[Any]) -> list[Record]:

@@ -36,18 +36,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import signal
-import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable, Sequence
 
 from consumers.policy import PolicyHandler, PolicyOutput
+from core.kafka_admin import ensure_topics
+from core.retry import retrying
+from policy.rules import RateLimitRule, TokenBudgetRule, limit_span, window_bounds
 from schemas import topics
 from schemas.events import DeadLetter, PromptEvent, WireModel
-from policy.rules import RateLimitRule, TokenBudgetRule, limit_span, window_bounds
 from schemas.records import Record
-from core.kafka_admin import ensure_topics
 
 log = logging.getLogger("tollgate.policy.consumer")
 
@@ -254,24 +253,15 @@ class PolicyConsumer:
 
     async def _publish_retrying(self, msgs: list, consumer: Any, batch: dict) -> bool:
         """Publish with backoff (bounded); on give-up seek the batch back (nothing committed)."""
-        delay = 0.1
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                await self._publish(msgs)
-                return True
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                log.warning("publishing policy outputs failed (%s); retrying", type(exc).__name__)
-                if time.monotonic() + delay > deadline:
-                    for tp, ms in batch.items():
-                        if ms:
-                            with contextlib.suppress(Exception):
-                                consumer.seek(tp, ms[0].offset)
-                    return False
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 5.0)
+        try:
+            await retrying(lambda: self._publish(msgs), what="publishing policy outputs", budget_s=60)
+            return True
+        except Exception:  # noqa: BLE001 - given up: the batch is read again
+            for tp, ms in batch.items():
+                if ms:
+                    with contextlib.suppress(Exception):
+                        consumer.seek(tp, ms[0].offset)
+            return False
 
     async def _kafka_judge(self, consumer: Any) -> None:
         from aiokafka import TopicPartition
