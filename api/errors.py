@@ -14,10 +14,11 @@ log = logging.getLogger("tollgate.api")
 class ApiError(Exception):
     """Raise from handlers/services; becomes {"success": false, "message": message}."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers
 
 
 def _body(message: str) -> dict:
@@ -41,7 +42,7 @@ def _describe_validation(exc: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_req: Request, exc: ApiError):
-        return JSONResponse(_body(exc.message), status_code=exc.status)
+        return JSONResponse(_body(exc.message), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, exc: RequestValidationError):

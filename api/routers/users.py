@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from api.deps import CurrentUser, Db, OrgAdmin
 from api.errors import ApiError
 from api.security import decode_token, issue_token, token_claims
+from api.throttle import LoginThrottle
 from store.passwords import hash_password, verify_password
 from schemas.enums import OrgRole
 from store.bootstrap import EmailInUse, create_user, normalize_email
@@ -81,13 +82,28 @@ def _token_answer(request: Request, user: User) -> dict:
     }
 
 
+def _throttle(request: Request) -> LoginThrottle:
+    t = getattr(request.app.state, "login_throttle", None)
+    if t is None:
+        t = request.app.state.login_throttle = LoginThrottle()
+    return t
+
+
 @router.post("/user/login")
 async def login(body: LoginBody, request: Request, db: Db) -> dict:
-    user = await db.scalar(select(User).where(User.email == normalize_email(body.email)))
+    email = normalize_email(body.email)
+    addr = request.client.host if request.client else "unknown"
+    throttle = _throttle(request)
+    wait = throttle.wait_s(email, addr)
+    if wait > 0:
+        raise ApiError(429, f"Too many failed sign-ins; try again in {wait} s", {"Retry-After": str(wait)})
+    user = await db.scalar(select(User).where(User.email == email))
     stored = user.password_hash if user is not None else _DUMMY_HASH
     ok = await asyncio.to_thread(verify_password, stored, body.password)
     if user is None or not ok:
+        throttle.failed(email, addr)
         raise ApiError(401, _LOGIN_FAILED)
+    throttle.succeeded(email, addr)
     return _token_answer(request, user)
 
 
