@@ -152,6 +152,7 @@ def test_embeddings(gw, model, ai_type) -> None:
         assert ev.tokens_in == 3  # the fake counts words
     else:  # Gemini reports no usage for embeddings: the documented estimate (4 chars/token)
         assert ai_type == "GOOGLE" and ev.tokens_in == estimate_prompt_tokens({"input": ["one two", "three"]})
+    assert resp.usage.prompt_tokens == ev.tokens_in   # the client is told what is metered
 
 
 def test_embeddings_unsupported_family_is_400(gw) -> None:

@@ -14,6 +14,7 @@ from producers.gateway.errors import GatewayError
 from producers.gateway.surfaces.base import (Plan, Surface, forward_chat_body, loads_dict, openai_usage,
                                              read_tags, require_model)
 from producers.gateway.surfaces.chat import PASSTHROUGH
+from producers.gateway.usage import estimate_prompt_tokens
 from store.snapshot import ConfigEntry
 
 
@@ -51,6 +52,9 @@ class EmbeddingsSurface(Surface):
             return body, openai_usage(out.get("usage"), with_output=False)
         obj, usage = families.adapter(cfg.ai_type).embeddings_response(
             200, body, plan.model, forward_chat_body(plan.chat, cfg.ai_type))
+        if usage is None:   # the provider counts nothing (Gemini): tell the client what is metered
+            est = estimate_prompt_tokens(plan.chat)
+            obj["usage"] = {"prompt_tokens": est, "total_tokens": est}
         return orjson.dumps(obj), usage
 
 
@@ -65,8 +69,9 @@ class EmbeddingsSurface(Surface):
             for item in obj["data"]:
                 data.append(dict(item, index=len(data)))
             total = None if usage is None or total is None else total + usage.tokens_in
+        told = total if total is not None else estimate_prompt_tokens(plan.chat)   # = what is metered
         out = {"object": "list", "data": data, "model": plan.model,
-               "usage": {"prompt_tokens": total or 0, "total_tokens": total or 0}}
+               "usage": {"prompt_tokens": told, "total_tokens": told}}
         return orjson.dumps(out), (Usage(total, 0) if total is not None else None)
 
 
