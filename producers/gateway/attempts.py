@@ -59,6 +59,12 @@ def final_error(failures: list[Failure]) -> GatewayError:
                         "upstream_error")
 
 
+def provider_fault(status: int) -> bool:
+    """Whether an upstream error status is the provider's for sure (rate limit, overload,
+    bad gateway, timeout); a plain 500 may come from the client's input."""
+    return status in (429, 502, 503, 504)
+
+
 def client_error(status: int, uerr: Any) -> GatewayError:
     """A non-retryable provider answer becomes the client's error (no fallback)."""
     if status in (401, 403):
@@ -143,7 +149,10 @@ class Attempts:
             uerr.code = scrub_text(uerr.code, forms)
             rec.attempted(cfg.ai_llm_id, cfg.ai_type, pm, "error", up.status, uerr.error_type, dt)
             if uerr.retryable or up.status == 429 or up.status >= 500:
-                trial.failed()
+                if provider_fault(up.status):
+                    trial.failed()
+                else:
+                    trial.ambiguous(rec.key.key_id)
                 return Failure(up.status, uerr.error_type, uerr.retry_after or _retry_after(up.headers),
                                uerr.message)
             trial.ok()

@@ -1,6 +1,9 @@
 """Circuit breaker per provider configuration (in-memory, per gateway process).
 
-Closed -> open after `threshold` consecutive failures (429/5xx/timeouts/connection errors);
+Closed -> open after `threshold` consecutive failures that are the provider's (429, 502/503/504,
+timeouts, connection errors); a plain 500 (or other 5xx) may be caused by the client's input, so
+it counts only once at least two different keys met one in the same streak: one client's bad
+input cannot open the breaker for every key;
 open skips the config for `cooldown_s`; then half-open lets one trial through: success closes,
 failure re-opens. Pure state + an injectable clock; never blocks.
 
@@ -12,7 +15,7 @@ so the next request gets it instead of the breaker staying half-open forever.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
@@ -24,6 +27,7 @@ class _State:
     opened_at: float = 0.0
     state: str = CLOSED
     trial_in_flight: bool = False
+    suspects: set = field(default_factory=set)   # keys that met an ambiguous 5xx in this streak
 
 
 class CircuitBreakers:
@@ -67,6 +71,7 @@ class CircuitBreakers:
             st.failures = 0
             st.state = CLOSED
             st.trial_in_flight = False
+            st.suspects.clear()
 
     def failure(self, config_id: str) -> None:
         st = self._states.get(config_id)
@@ -77,6 +82,19 @@ class CircuitBreakers:
         if st.state == HALF_OPEN or st.failures >= self.threshold:
             st.state = OPEN
             st.opened_at = self._clock()
+
+    def ambiguous(self, config_id: str, key_id: str) -> bool:
+        """A 5xx that may be the client's doing: a failure once two keys met one (returns
+        whether it counted); otherwise the trial is only released."""
+        st = self._states.get(config_id)
+        if st is None:
+            st = self._states[config_id] = _State()
+        st.suspects.add(key_id)
+        if len(st.suspects) >= 2:
+            self.failure(config_id)
+            return True
+        self.release(config_id)
+        return False
 
     def release(self, config_id: str) -> None:
         """A trial ended with neither success nor an upstream fault (e.g. client 4xx)."""
@@ -108,6 +126,10 @@ class Trial:
         if self.verdict is None:
             self.verdict = "failed"
             self._breakers.failure(self.config_id)
+
+    def ambiguous(self, key_id: str) -> None:
+        if self.verdict is None:
+            self.verdict = "failed" if self._breakers.ambiguous(self.config_id, key_id) else "released"
 
     def __enter__(self) -> "Trial":
         return self

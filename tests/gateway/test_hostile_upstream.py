@@ -90,6 +90,7 @@ def hostile(tmp_path_factory):
         cfg = await live.add_config(org, ws, "echo", "OPENAI", f"http://127.0.0.1:{port}/v1", SECRET)
         repo = await live.add_repo(org, ws, "echo", [cfg])
         keys["echo"] = (await live.add_key(repo))[1]
+        keys["other"] = (await live.add_key(repo, "other"))[1]
         keys["cfg"] = cfg
 
     live = LiveGateway(Path(tmp_path_factory.mktemp("hostile")), upstream_timeout_s=3.0)
@@ -125,3 +126,28 @@ def test_echoed_credentials_are_scrubbed(hostile, model, stream):
         assert r.status_code == 200 and "data: [DONE]" in r.text
     else:
         assert r.status_code in (400, 502)
+
+
+def test_one_clients_bad_input_does_not_open_the_breaker_for_everyone(hostile):
+    """An input the upstream answers with a plain 500 (echo-500) is retried by one client many
+    times: the configuration stays available to every key; the same 500 met by two keys is the
+    provider's fault and opens the breaker."""
+    from producers.gateway.breaker import CLOSED, OPEN
+
+    live, keys = hostile
+    breakers = live.gateway.breakers
+    breakers._states.clear()
+    bad = {"model": "echo-500", "messages": [{"role": "user", "content": "hi"}]}
+    ok = {"model": "echo-ok", "messages": [{"role": "user", "content": "hi"}]}
+    with httpx.Client(base_url=live.url, timeout=10) as c:
+        for _ in range(breakers.threshold * 3):
+            r = c.post("/chat/completions", json=bad, headers={"authorization": f"Bearer {keys['echo']}"})
+            assert r.status_code == 502
+        assert breakers.state(keys["cfg"]) == CLOSED
+        r = c.post("/chat/completions", json=ok, headers={"authorization": f"Bearer {keys['other']}"})
+        assert r.status_code == 200
+        for _ in range(breakers.threshold):
+            for k in ("echo", "other"):
+                c.post("/chat/completions", json=bad, headers={"authorization": f"Bearer {keys[k]}"})
+        assert breakers.state(keys["cfg"]) == OPEN
+    breakers._states.clear()

@@ -218,3 +218,13 @@ def test_trial_without_verdict_releases_the_half_open_slot() -> None:
     with b.trial("c") as t2:
         t2.failed()
     assert b.state("c") == OPEN and b.trial("c") is None
+
+
+def test_breaker_counts_ambiguous_5xx_only_from_two_keys() -> None:
+    b = CircuitBreakers(threshold=2, cooldown_s=10)
+    for _ in range(10):
+        assert b.trial("c") is not None
+        assert b.ambiguous("c", "key-a") is False
+    assert b.state("c") == CLOSED
+    assert b.ambiguous("c", "key-b") is True and b.ambiguous("c", "key-a") is True
+    assert b.state("c") == OPEN
