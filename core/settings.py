@@ -28,6 +28,28 @@ def _read_or_create_secret(path: Path, nbytes: int = 32) -> bytes:
     return base64.b64decode(path.read_bytes().strip())
 
 
+def secure_data_dir(path: Path) -> None:
+    """The data dir holds secrets and prompt text (event log): owner-only. From now on this
+    process creates files 0600 and directories 0700 (umask 077); the dir itself and what is
+    already in it are tightened too (an existing install written with 0644 is fixed)."""
+    os.umask(0o077)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    for root, dirs, files in os.walk(path):
+        for d in dirs:
+            _chmod(os.path.join(root, d), 0o700)
+        for f in files:
+            _chmod(os.path.join(root, f), 0o600)
+
+
+def _chmod(p: str, mode: int) -> None:
+    try:
+        if not os.path.islink(p):
+            os.chmod(p, mode)
+    except OSError:
+        pass
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TOLLGATE_", extra="ignore")
 

@@ -17,7 +17,7 @@ import logging
 import os
 import sys
 
-from core.settings import Settings
+from core.settings import Settings, secure_data_dir
 
 log = logging.getLogger("tollgate.cli")
 
@@ -169,6 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - settings errors never echo values
         fields = [".".join(map(str, e.get("loc", ()))) for e in getattr(exc, "errors", lambda: [])()]
         print(f"invalid settings: {', '.join(fields) or type(exc).__name__}", file=sys.stderr)
+        return 2
+    try:
+        secure_data_dir(settings.data_dir)
+    except OSError as exc:
+        print(f"data dir {settings.data_dir} cannot be secured: {type(exc).__name__}", file=sys.stderr)
         return 2
     try:
         return int(args.fn(args, settings) or 0)
