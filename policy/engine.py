@@ -16,10 +16,11 @@ from policy.evaluate import (
     LIMIT, Check, CompiledPolicy, RequestContext, Verdict, blocking, evaluate_checks, prepare, scoped,
 )
 from schemas.events import Decision
-from policy.rules import RateLimitRule, TokenBudgetRule, limit_metrics, limit_span, subject_key
+from policy.rules import CostBudgetRule, RateLimitRule, TokenBudgetRule, limit_metrics, limit_span, subject_key
 
 
-_LIMIT_TYPES = frozenset({"TOKEN_BUDGET", "RATE_LIMIT"})
+_LIMIT_TYPES = frozenset({"TOKEN_BUDGET", "COST_BUDGET", "RATE_LIMIT"})
+BUDGET_METRICS = frozenset({"tokens", "usd_pico"})
 MAX_SCOPES = 4096   # repositories whose scoped checks are kept per policy set (starts over when full)
 
 
@@ -123,7 +124,8 @@ class PolicyEngine:
             if v.status != 429:
                 continue
             p = by_id.get(v.policy_id)
-            if p is None or v.subject is None or not isinstance(p.rule, (TokenBudgetRule, RateLimitRule)):
+            if p is None or v.subject is None or not isinstance(p.rule, (TokenBudgetRule, CostBudgetRule,
+                                                                         RateLimitRule)):
                 return False
             if self.decision_blocks(v.subject, now):
                 return False
@@ -148,14 +150,19 @@ class PolicyEngine:
             if subject is None:
                 subject = subject_key(per, ctx.subject_id(per), pid)
             for metric, _limit in metrics:
-                out.append(reserve(subject, metric, span, now, 1 if metric == "requests" else worst))
+                amount = 1 if metric == "requests" else (ctx.worst_usd_pico if metric == "usd_pico" else worst)
+                out.append(reserve(subject, metric, span, now, amount))
         return result
 
-    def settle(self, result: PrecheckResult, tokens: int, now: datetime, *, forwarded: bool = True) -> None:
+    def settle(self, result: PrecheckResult, tokens: int, now: datetime, *, forwarded: bool = True,
+               cost_pico: int = 0) -> None:
         """After the response: reservations become actual usage (nothing if never forwarded)."""
         for res in result.reservations:
-            if res.key[1] == "requests":
+            metric = res.key[1]
+            if metric == "requests":
                 self.ledger.settle(res, 1 if forwarded else 0, now)
+            elif metric == "usd_pico":
+                self.ledger.settle(res, cost_pico if forwarded else 0, now)
             else:
                 self.ledger.settle(res, tokens if forwarded else 0, now)
         result.reservations.clear()

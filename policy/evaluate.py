@@ -44,6 +44,7 @@ class RequestContext:
     max_tokens: int | None = None                # requested max (max_tokens / max_completion_tokens)
     texts: Sequence[str] = ()                    # message texts (never copied into verdicts)
     prompt_tokens_estimate: int = 0
+    worst_usd_pico: int = 0                      # most the request can cost (COST_BUDGET reservations)
     texts_truncated: bool = False                # texts were cut at the scan bound
     scan_cache: dict | None = None               # content answers computed ahead (see `prescan`)
 
@@ -54,6 +55,8 @@ class RequestContext:
             return self.repo_id
         if per is Per.WORKSPACE:
             return self.workspace_id
+        if per is Per.ORG:
+            return self.org_id
         raise KeyError(per)
 
 
@@ -223,7 +226,7 @@ def prepare(policies: Iterable[CompiledPolicy]) -> tuple[Check, ...]:
         elif kind == "CONTENT_PATTERN":
             names = tuple(str(getattr(d, "value", d)) for d in rule.detectors)
             out.append((CONTENT, p, rule, tuple((n, DETECTORS[n]) for n in names)))
-        elif kind == "TOKEN_BUDGET" or kind == "RATE_LIMIT":
+        elif kind == "TOKEN_BUDGET" or kind == "RATE_LIMIT" or kind == "COST_BUDGET":
             out.append((LIMIT, p, rule, (rule.per, None)))
     return tuple(out)
 
@@ -242,6 +245,8 @@ def scoped(checks: Iterable[Check], org_id: str, workspace_id: str | None,
                 c = (kind, p, rule, (per, subject_key(per, repo_id, p.id)))
             elif per is Per.WORKSPACE:
                 c = (kind, p, rule, (per, subject_key(per, workspace_id, p.id)))
+            elif per is Per.ORG:
+                c = (kind, p, rule, (per, subject_key(per, org_id, p.id)))
         out.append(c)
     return tuple(out)
 
@@ -292,7 +297,7 @@ def evaluate_checks(
                 subject = subject_key(per, ctx.subject_id(per), p.id)
             until = limits.blocked_until(subject, rule, now)
             if until is not None:
-                what = "Token budget" if rule.type == "TOKEN_BUDGET" else "Rate limit"
+                what = {"TOKEN_BUDGET": "Token budget", "COST_BUDGET": "Cost budget"}.get(rule.type, "Rate limit")
                 out.append(_verdict(
                     p, f"{what} of policy '{p.name}' reached; retry after {until.isoformat()}",
                     status=429, retry_after_s=retry_after_seconds(until, now), subject=subject))

@@ -14,12 +14,14 @@ Choices documented here because gateways and consumers rely on them:
   pattern, so no input can make a pattern slow), are compiled here (a pattern RE2 cannot
   compile, e.g. with backreferences or lookaround, is a 400 naming it), and are capped in size
   and count (per rule here; per scope by the API, `TOLLGATE_POLICY_MAX_PATTERNS_PER_SCOPE`).
-* Limits (TOKEN_BUDGET, RATE_LIMIT) are counted in fixed windows aligned to UTC (MONTH is a
-  calendar month); `per` picks the subject the counter belongs to.
+* Limits (TOKEN_BUDGET, COST_BUDGET, RATE_LIMIT) are counted in fixed windows aligned to UTC
+  (MONTH is a calendar month); `per` picks the subject the counter belongs to. COST_BUDGET
+  counts USD as integers of 1e-12 USD (metric `usd_pico`).
 """
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Annotated, Any, Literal, Union
 
@@ -85,6 +87,7 @@ class Per(str, Enum):
     KEY = "KEY"
     REPO = "REPO"
     WORKSPACE = "WORKSPACE"
+    ORG = "ORG"
 
 
 class Detector(str, Enum):
@@ -115,6 +118,37 @@ class TokenBudgetRule(_Rule):
     limit: PositiveInt
     period: Period
     per: Per = Per.KEY
+
+
+PICO_PER_USD = 10**12             # COST_BUDGET counts in 1e-12 USD (the price quantum), as integers
+MAX_LIMIT_USD = Decimal(10**6)
+
+
+class CostBudgetRule(_Rule):
+    """A budget in US dollars (`limitUsd` a decimal string, e.g. "25.00"), priced like the
+    request events (table, override); calls with an unknown price are not counted."""
+
+    type: Literal["COST_BUDGET"]
+    limit_usd: StrictStr = Field(alias="limitUsd")
+    period: Period
+    per: Per = Per.KEY
+
+    @field_validator("limit_usd")
+    @classmethod
+    def _usd(cls, v: str) -> str:
+        try:
+            d = Decimal(v.strip())
+        except InvalidOperation:
+            raise ValueError("must be a decimal string of US dollars, e.g. \"25.00\"") from None
+        if not d.is_finite() or d <= 0 or d > MAX_LIMIT_USD:
+            raise ValueError(f"must be above 0 and at most {MAX_LIMIT_USD}")
+        if d.as_tuple().exponent < -12:  # type: ignore[operator]
+            raise ValueError("has more than 12 decimals")
+        return v.strip()
+
+    @property
+    def limit_pico(self) -> int:
+        return int(Decimal(self.limit_usd) * PICO_PER_USD)
 
 
 class RateLimitRule(_Rule):
@@ -201,13 +235,13 @@ class MaxTokensRule(_Rule):
 
 Rule = Annotated[
     Union[
-        TokenBudgetRule, RateLimitRule, ModelAllowlistRule, ModelDenylistRule,
+        TokenBudgetRule, CostBudgetRule, RateLimitRule, ModelAllowlistRule, ModelDenylistRule,
         ContentPatternRule, MaxTokensRule,
     ],
     Field(discriminator="type"),
 ]
-RULE_TYPES = ("TOKEN_BUDGET", "RATE_LIMIT", "MODEL_ALLOWLIST", "MODEL_DENYLIST", "CONTENT_PATTERN", "MAX_TOKENS")
-LimitRule = Union[TokenBudgetRule, RateLimitRule]
+RULE_TYPES = ("TOKEN_BUDGET", "COST_BUDGET", "RATE_LIMIT", "MODEL_ALLOWLIST", "MODEL_DENYLIST", "CONTENT_PATTERN", "MAX_TOKENS")
+LimitRule = Union[TokenBudgetRule, CostBudgetRule, RateLimitRule]
 
 _rule_adapter: TypeAdapter = TypeAdapter(Rule)
 
@@ -273,7 +307,7 @@ def parse_rule(data: Any, *, prefix: str = "rule") -> Rule:
 
 def rule_to_wire(rule: Rule | None) -> dict[str, Any] | None:
     """The rule as stored and returned (enums as strings, nulls kept for RATE_LIMIT)."""
-    return None if rule is None else rule.model_dump(mode="json")
+    return None if rule is None else rule.model_dump(mode="json", by_alias=True)
 
 
 def subject_key(per: Per | str, subject_id: str, policy_id: str) -> str:
@@ -301,8 +335,8 @@ def window_bounds(span: Period | Window | str, t: datetime) -> tuple[datetime, d
     return start, start + timedelta(seconds=size)
 
 
-def limit_span(rule: "TokenBudgetRule | RateLimitRule") -> str:
-    return rule.period.value if isinstance(rule, TokenBudgetRule) else rule.window.value
+def limit_span(rule: "TokenBudgetRule | CostBudgetRule | RateLimitRule") -> str:
+    return rule.window.value if isinstance(rule, RateLimitRule) else rule.period.value
 
 
 def limit_metrics(rule: "TokenBudgetRule | RateLimitRule") -> list[tuple[str, int]]:
@@ -310,6 +344,8 @@ def limit_metrics(rule: "TokenBudgetRule | RateLimitRule") -> list[tuple[str, in
     for a rate limit. Shared by the gateway's ledger and the policy consumer's windows."""
     if isinstance(rule, TokenBudgetRule):
         return [("tokens", rule.limit)]
+    if isinstance(rule, CostBudgetRule):
+        return [("usd_pico", rule.limit_pico)]
     out = []
     if rule.requests is not None:
         out.append(("requests", rule.requests))

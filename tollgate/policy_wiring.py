@@ -37,11 +37,14 @@ class RefresherComponent:
 def make_hooks(rt: Any) -> Any:
     from core.endpoints import EndpointGuard
     from producers.policy.judge import Judge
+    from producers.policy.budget_gate import BudgetGate
+    from producers.policy.leases import LeaseBank
     from producers.policy.nl import NlPolicyHooks
 
     return NlPolicyHooks(lambda: rt.publisher, rt.settings.resolved_gateway_id,
                          judge=Judge(guard=EndpointGuard.from_settings(rt.settings)),
-                         max_scan_chars=rt.settings.policy_max_scan_chars)
+                         max_scan_chars=rt.settings.policy_max_scan_chars,
+                         gate=BudgetGate(LeaseBank(rt.sessionmaker)))
 
 
 def decisions_component(rt: Any, hooks: Any) -> Any:

@@ -168,6 +168,7 @@ class Gateway:
             )
             candidates = self._route(key, plan.model)
             ctx.extra["ai_llm_id"], ctx.extra["ai_type"] = candidates[0][0].ai_llm_id, candidates[0][0].ai_type
+            ctx.extra["provider_model"] = candidates[0][1]
             if surface.policed:
                 await self._precheck(ctx, plan, rec)
             else:

@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from policy.engine import PolicyEngine, PrecheckResult
+from producers.policy.budget_gate import BudgetGate, cost_pico, worst_usd_pico
 from policy.evaluate import RequestContext as PolicyContext
 from policy.evaluate import MAX_SCAN_CHARS, Verdict, prescan
 from policy.limits import TokenLimitError, token_limit
@@ -87,8 +88,11 @@ def compile_entries(entries: Any) -> list[CompiledPolicy]:
 class GatewayPolicyHooks:
     def __init__(self, publisher_getter: Callable[[], Any], gateway_id: str,
                  engine: PolicyEngine | None = None, clock: Callable[[], datetime] | None = None,
-                 contention_wait_s: float = DEFAULT_CONTENTION_WAIT_S, max_scan_chars: int = MAX_TEXT_CHARS):
+                 contention_wait_s: float = DEFAULT_CONTENTION_WAIT_S, max_scan_chars: int = MAX_TEXT_CHARS,
+                 gate: BudgetGate | None = None):
         self._publisher = publisher_getter
+        self.gate = gate                 # budgets across gateways (slices leased from the store)
+        self._cost_budgets = False
         self.max_scan_chars = max_scan_chars
         self.gateway_id = gateway_id
         self.engine = engine or PolicyEngine(gateway_id=gateway_id)
@@ -105,6 +109,7 @@ class GatewayPolicyHooks:
         if entries is not self._compiled_for:
             self.engine.set_policies(compile_entries(entries))
             self._compiled_for = entries
+            self._cost_budgets = any(p.rule is not None and p.rule.type == "COST_BUDGET" for p in self.engine.policies)
 
     def apply_decision(self, decision: Decision) -> None:
         """Feed a record of the decisions topic (call from the gateway's loop)."""
@@ -132,6 +137,8 @@ class GatewayPolicyHooks:
             org_id=repo.org_id, workspace_id=repo.workspace_id, repo_id=repo.repo_id, key_id=ctx.key.key_id,
             model=ctx.model or "", max_tokens=_max_tokens(body), texts=texts,
             prompt_tokens_estimate=total // 4 + 1, texts_truncated=truncated)
+        if self._cost_budgets:
+            pctx = replace(pctx, worst_usd_pico=worst_usd_pico(ctx, pctx.prompt_tokens_estimate, pctx.max_tokens))
         if total > OFFLOAD_CHARS:
             content = [p for p in self.engine.policies if p.rule is not None and p.rule.type == "CONTENT_PATTERN"
                        and p.applies_to(repo.org_id, repo.workspace_id, repo.repo_id)]
@@ -170,7 +177,8 @@ class GatewayPolicyHooks:
             now = self._clock()
             result = self.engine.precheck(pctx, now)
             if not self.engine.contended(result, now):
-                return self._finish(ctx, pctx, result, now)
+                out = self._finish(ctx, pctx, result, now)
+                return (await out) if inspect.isawaitable(out) else out
             if loop.time() >= deadline:
                 return self._finish(ctx, pctx, result, now, transient=True)
 
@@ -184,6 +192,8 @@ class GatewayPolicyHooks:
                 self._emit(ctx, pctx, v, now)
         b = result.block
         if b is None:
+            if self.gate is not None and result.reservations:
+                return self.gate.admit(ctx, self.engine, result, now)
             return None
         from producers.gateway.hooks import Block
 
@@ -213,10 +223,12 @@ class GatewayPolicyHooks:
             log.exception("violation event could not be queued")
 
     def post_usage(self, ctx: Any, event: Any) -> None:
+        if self.gate is not None:
+            self.gate.settle(ctx, event)
         result: PrecheckResult | None = ctx.extra.pop("policy_result", None) if ctx is not None else None
         if result is None or not result.reservations:
             return
         tokens = int(getattr(event, "tokens_in", 0) or 0) + int(getattr(event, "tokens_out", 0) or 0)
         forwarded = getattr(event, "status", "ok") != "blocked"
-        self.engine.settle(result, tokens, self._clock(), forwarded=forwarded)
+        self.engine.settle(result, tokens, self._clock(), forwarded=forwarded, cost_pico=cost_pico(event))
         self._wake()

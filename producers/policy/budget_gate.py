@@ -1,0 +1,123 @@
+"""Budgets across gateways, in the request path: the worst-case USD of a request (COST_BUDGET
+reservations) and the gate that backs every admitted budget reservation (TOKEN_BUDGET and
+COST_BUDGET) with a slice leased from the config store (`producers.policy.leases`).
+
+`admit` answers without I/O while this gateway's slices cover the request (the common case) and
+returns an awaitable only when a slice must be leased. A refusal is a 429 naming the policy with
+Retry-After (1 s while reservations elsewhere are settling, else the window end).
+"""
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Any
+
+from policy.budget import DEFAULT_COMPLETION_CAP
+from policy.engine import BUDGET_METRICS, PolicyEngine, PrecheckResult
+from policy.rules import PICO_PER_USD, limit_metrics, limit_span, window_bounds
+from pricing import table
+from pricing.pricer import rates_for, worst_case_usd
+from producers.policy.leases import Lease, LeaseBank
+
+_LABEL = {"tokens": "Token budget", "usd_pico": "Cost budget"}
+
+
+def output_cap(ai_type: str | None, model: str, prompt_tokens: int, max_tokens: int | None) -> int:
+    """The most output tokens a request can produce: its own limit, else the model's context
+    window left after the prompt (from the offline table's model data), at most the default cap."""
+    if max_tokens and max_tokens > 0:
+        return int(max_tokens)
+    cap = DEFAULT_COMPLETION_CAP
+    e = table.entry(ai_type, model) if ai_type and model else None
+    if e is not None and e.context_window:
+        cap = max(1, min(cap, int(e.context_window) - max(prompt_tokens, 0)))
+    return cap
+
+
+def worst_usd_pico(ctx: Any, prompt_tokens: int, max_tokens: int | None) -> int:
+    """Most the request can cost on the configuration it is routed to, in 1e-12 USD (0 when its
+    price is unknown: a COST_BUDGET cannot count what has no price)."""
+    cid = ctx.extra.get("ai_llm_id")
+    cfg = ctx.snapshot.configs.get(cid) if cid else None
+    ai_type = ctx.extra.get("ai_type")
+    model = ctx.extra.get("provider_model") or ctx.model or ""
+    found = rates_for(ai_type, model, getattr(cfg, "prices", None))
+    if found is None:
+        return 0
+    usd = worst_case_usd(found[0], prompt_tokens, output_cap(ai_type, model, prompt_tokens, max_tokens))
+    return math.ceil(usd * PICO_PER_USD)
+
+
+def cost_pico(event: Any) -> int:
+    """A request event's cost in 1e-12 USD (0 when unknown)."""
+    c = getattr(event, "cost_usd", None)
+    return int(Decimal(c) * PICO_PER_USD) if c else 0
+
+
+class BudgetGate:
+    def __init__(self, bank: LeaseBank):
+        self.bank = bank
+
+    def _plan(self, engine: PolicyEngine, result: PrecheckResult) -> list[tuple[Any, str, int, Any, str]]:
+        """(reservation, ledger id, limit, window end, policy name) of each budget reservation."""
+        by_id = {p.id: p for p in engine.policies}
+        out = []
+        for res in result.reservations:
+            subject, metric = res.key
+            if metric not in BUDGET_METRICS or res.amount <= 0:
+                continue
+            p = by_id.get(subject.rsplit(":", 1)[-1])
+            if p is None or p.rule is None:
+                continue
+            limit = dict(limit_metrics(p.rule)).get(metric)
+            if limit is None:
+                continue
+            _start, end = window_bounds(limit_span(p.rule), res.window_start)
+            out.append((res, self.bank.ledger_id(subject, metric, res.window_start), limit, end, p.name))
+        return out
+
+    def admit(self, ctx: Any, engine: PolicyEngine, result: PrecheckResult, now: Any) -> Any:
+        """None (admitted, no I/O), or an awaitable giving None or a Block."""
+        plan = self._plan(engine, result)
+        if not plan:
+            return None
+        leases: list[Lease] = []
+        for i, (res, lid, _limit, _end, _name) in enumerate(plan):
+            got = self.bank.take_local(lid, res.amount)
+            if got is None:
+                return self._lease_rest(ctx, engine, result, plan[i:], leases, now)
+            leases.append(got)
+        ctx.extra["leases"] = leases
+        return None
+
+    async def _lease_rest(self, ctx: Any, engine: PolicyEngine, result: PrecheckResult, rest: list,
+                          leases: list[Lease], now: Any) -> Any:
+        for res, lid, limit, end, name in rest:
+            got, wait_s = await self.bank.take(lid, res.amount, limit, end)
+            if got is None:
+                for lease in leases:
+                    self.bank.settle(lease, 0)
+                engine.settle(result, 0, now, forwarded=False)
+                ctx.extra.pop("policy_result", None)
+                from producers.gateway.hooks import Block
+
+                label = _LABEL.get(res.key[1], "Budget")
+                pid = res.key[0].rsplit(":", 1)[-1]
+                return Block(429, f"{label} of policy '{name}' reached across gateways; retry after "
+                                  f"{int(math.ceil(wait_s))} s", pid, int(math.ceil(wait_s)),
+                             code="rate_limit_exceeded")
+            leases.append(got)
+        ctx.extra["leases"] = leases
+        return None
+
+    def settle(self, ctx: Any, event: Any) -> None:
+        """After the response: each lease keeps what the request used, the rest goes back."""
+        leases = ctx.extra.pop("leases", None) if ctx is not None else None
+        if not leases:
+            return
+        forwarded = getattr(event, "status", "ok") != "blocked"
+        tokens = int(getattr(event, "tokens_in", 0) or 0) + int(getattr(event, "tokens_out", 0) or 0)
+        usd = cost_pico(event)
+        for lease in leases:
+            actual = (usd if lease.ledger_id.split(":")[-2] == "usd_pico" else tokens) if forwarded else 0
+            self.bank.settle(lease, actual)
