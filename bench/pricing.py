@@ -1,5 +1,8 @@
 """Pricing cost per request, in-process: Tollgate's pricer side by side with genai-prices' own
-`calc_price` on the same requests (same table). One command: `.venv/bin/python -m bench.pricing`.
+`calc_price` on the same requests (same table); then what the gateway itself pays per request:
+`RequestRecord.priced()` + the event's wire form (the one place requests are priced), and a
+leased budget's in-memory path (`LeaseBank.take_local` + `settle`, the case of every request
+whose slice is already held). One command: `.venv/bin/python -m bench.pricing`.
 """
 from __future__ import annotations
 
@@ -46,6 +49,33 @@ def main(n: int = 10_000) -> None:
         ours()
         peer()
         print(f"{fam + ' ' + model:<45} {_per_call_us(ours, n):>12.2f} {_per_call_us(peer, n // 10):>28.2f}")
+    gateway_path(n)
+
+
+def gateway_path(n: int) -> None:
+    from producers.gateway.events import RequestRecord
+    from producers.policy.leases import LeaseBank
+
+    rec = RequestRecord(request_id="r", key=None, endpoint="chat", started_wall=0.0,  # type: ignore[arg-type]
+                        model="gpt-4o-mini", provider_model="gpt-4o-mini", ai_type="OPENAI",
+                        tokens_in=1200, tokens_out=300, cached_tokens=1024, reasoning_tokens=20)
+
+    def priced() -> None:
+        rec.cost = None
+        p = rec.priced()
+        format_usd(p.cost_usd)
+
+    bank = LeaseBank(None)
+    lid = "REPO:r:p:tokens:0"
+    bank._win(lid).held = 10**12   # noqa: SLF001 - a slice already held: the no-I/O path
+
+    def leased() -> None:
+        bank.settle(bank.take_local(lid, 100), 40)
+        bank._win(lid).inflight = 1   # noqa: SLF001 - keep the idle return from being scheduled
+
+    bank._win(lid).inflight = 1       # noqa: SLF001
+    print(f"{'gateway: RequestRecord.priced() + costUsd string':<45} {_per_call_us(priced, n):>12.2f}")
+    print(f"{'leased budget: take_local + settle (no I/O)':<45} {_per_call_us(leased, n):>12.2f}")
 
 
 if __name__ == "__main__":

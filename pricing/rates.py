@@ -61,11 +61,20 @@ class Rates:
 def cost_usd(rates: Rates, c: TokenCounts) -> Decimal:
     """Exact cost of one request, quantized to 1e-12 USD."""
     r = rates.for_prompt(c.tokens_in) if rates.tiers else rates
-    read = min(max(c.cache_read, 0), max(c.tokens_in, 0))
-    write = min(max(c.cache_write, 0), max(c.tokens_in, 0) - read)
-    plain_in = max(c.tokens_in - read - write, 0)
-    reasoning = min(max(c.reasoning, 0), max(c.tokens_out, 0))
-    plain_out = max(c.tokens_out - reasoning, 0)
+    # clamps as conditionals: min()/max() calls were half the cost of pricing a request
+    tin = c.tokens_in if c.tokens_in > 0 else 0
+    tout = c.tokens_out if c.tokens_out > 0 else 0
+    read = c.cache_read if c.cache_read > 0 else 0
+    if read > tin:
+        read = tin
+    write = c.cache_write if c.cache_write > 0 else 0
+    if write > tin - read:
+        write = tin - read
+    plain_in = tin - read - write
+    reasoning = c.reasoning if c.reasoning > 0 else 0
+    if reasoning > tout:
+        reasoning = tout
+    plain_out = tout - reasoning
     p = r.pico
     if p is not None:
         return Decimal(plain_in * p[0] + plain_out * p[1] + read * p[2] + write * p[3]

@@ -9,6 +9,7 @@ when `load()` was not called.
 from __future__ import annotations
 
 import threading
+from time import time as _time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -93,13 +94,12 @@ def _lookup(provider_id: str | None, model: str, now: datetime) -> Entry | None:
 def entry(ai_type: str, model: str, now: datetime | None = None) -> Entry | None:
     """Table rates and model data for a family's model, or None when the table has no price.
     Cached per UTC day (the table has dated price changes)."""
-    now = now or datetime.now(timezone.utc)
-    day = now.toordinal()
+    day = int((now.timestamp() if now is not None else _time()) // 86400)   # UTC day number
     key = (PROVIDERS.get(ai_type), model)
     hit = _cache.get(key)
     if hit is not None and hit[0] == day:
         return hit[1]
-    found = _lookup(key[0], model, now) if model else None
+    found = _lookup(key[0], model, now or datetime.now(timezone.utc)) if model else None
     if len(_cache) >= MAX_CACHED:
         _cache.clear()
     _cache[key] = (day, found)

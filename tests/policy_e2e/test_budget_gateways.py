@@ -129,6 +129,14 @@ def test_budget_holds_across_two_gateways_with_the_consumer(live_app, two_gatewa
         if kind == "tokens":
             _check_tokens(_run_case("tokens+consumer", two_gateways, c, admin_headers, env,
                                     {"type": "TOKEN_BUDGET", "limit": TOKEN_LIMIT, "period": "DAY", "per": "REPO"}))
+            # the refusals of the metered gateway count as blocks of the configuration they would have used
+            end = time.monotonic() + 30
+            while True:
+                st = c.get("/ai/llm/stats", params={"aiLlmId": env["config"]}, headers=admin_headers).json()["stats"][0]
+                if int(st["totalBlocks"]) > 0:
+                    break
+                assert time.monotonic() < end, st
+                time.sleep(0.3)
         else:
             _check_usd(_run_case("usd+consumer", two_gateways, c, admin_headers, env,
                                  {"type": "COST_BUDGET", "limitUsd": str(USD_LIMIT), "period": "DAY", "per": "REPO"}))
