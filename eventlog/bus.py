@@ -311,7 +311,9 @@ class EventLogBus:
             elif (sub.max_wait_ms > 0 and self._next[sub.topic] - sub.position < sub.max_batch
                   and not (self._stopping or sub.closing)):
                 await asyncio.sleep(sub.max_wait_ms / 1000)     # let a batch fill
-            records = await asyncio.to_thread(lg.read, sub.topic, sub.position, sub.max_batch)
+            # Inline: a bounded indexed read; a worker-thread hop here would make emit() wait
+            # for the GIL (measured: emit p99 several times higher).
+            records = lg.read(sub.topic, sub.position, sub.max_batch)
             if not records:
                 continue
             if not await self._deliver(sub, records, m_err):
@@ -320,7 +322,7 @@ class EventLogBus:
             if nxt > self._next.get(sub.topic, 0):
                 self._next[sub.topic] = nxt
             if sub.durable:
-                await asyncio.to_thread(lg.commit, sub.topic, sub.name, nxt)
+                lg.commit(sub.topic, sub.name, nxt)
             sub.position = nxt
             m_ok.inc(len(records))
 
