@@ -61,7 +61,8 @@ class WindowOutput:
 
 
 def _subject_id(per: Per, ev: RequestEvent) -> str:
-    return {Per.KEY: ev.repo_ai_api_key_id, Per.REPO: ev.repo_id, Per.WORKSPACE: ev.workspace_id}[per]
+    return {Per.KEY: ev.repo_ai_api_key_id, Per.REPO: ev.repo_id, Per.WORKSPACE: ev.workspace_id,
+            Per.ORG: ev.org_id}[per]
 
 
 class PolicyWindows:

@@ -76,3 +76,14 @@ def test_output_cap_is_the_limit_or_what_the_context_window_leaves() -> None:
     assert output_cap("OPENAI", "gpt-4o-mini", 100, None) == 4096
     assert output_cap("OPENAI", "gpt-4o-mini", 127_000, None) < 4096     # 128k window: ~1000 left
     assert output_cap(None, "x", 10, None) == 4096
+
+
+def test_per_org_limits_count_in_the_consumer_windows_too() -> None:
+    from policy.windows import _subject_id
+    from schemas.events import RequestEvent
+
+    ev = RequestEvent(gateway_id="g", request_id="r", org_id="org-1", workspace_id="w", repo_id="r",
+                      repo_ai_api_key_id="k")
+    from policy.rules import Per
+    assert _subject_id(Per.ORG, ev) == "org-1"
+    assert parse_rule({"type": "TOKEN_BUDGET", "limit": 10, "period": "DAY", "per": "ORG"}).per is Per.ORG
