@@ -26,6 +26,7 @@ from store import budget_leases
 log = logging.getLogger("tollgate.policy.leases")
 
 SLICES = 20                 # a slice is limit / SLICES (at least what the request is missing)
+MAX_WINDOWS = 4096          # idle windows are forgotten beyond this many (bounded memory)
 RECENT_S = 2.0              # a ledger changed this recently: reservations are still settling
 
 
@@ -60,8 +61,16 @@ class LeaseBank:
     def _win(self, lid: str) -> _Window:
         w = self._w.get(lid)
         if w is None:
+            if len(self._w) >= MAX_WINDOWS:
+                self._prune()
             w = self._w[lid] = _Window()
         return w
+
+    def _prune(self) -> None:
+        """Forget windows that hold nothing and have nothing in flight (nothing to give back)."""
+        for lid in [k for k, w in self._w.items() if w.held == 0 and w.inflight == 0 and not w.lock.locked()
+                    and (w.returning is None or w.returning.done())]:
+            del self._w[lid]
 
     def take_local(self, lid: str, amount: int) -> Lease | None:
         """The whole amount from what this gateway holds, without I/O (None: not enough)."""
