@@ -1,6 +1,7 @@
 """Gateway benchmark: Tollgate vs the LiteLLM proxy vs the upstream itself, one command.
 
     .venv/bin/python -m bench.gateway [--duration 10] [--no-litellm] [--no-kafka] [--no-policies] [--profile]
+        [--workers 2] [--variants granian,aiohttp-lean,httpx] [--pin]
 
 Starts the fake upstream (`python -m fakeupstream`), a real Kafka broker (`scripts/kafka.sh`),
 Tollgate's gateway (`tollgate gateway`, events published to that broker) and the LiteLLM proxy
@@ -11,8 +12,12 @@ over calling the upstream directly at c=1 and c=64, peak RSS (VmHWM, summed over
 processes) and error counts. A second `tollgate gateway` (own store, same broker) holds ten
 active rule policies of mixed types that never fire on the benchmark's prompt (`BENCH_RULES`),
 so the cost of in-path policy checks shows as "tollgate +10 policies" next to "tollgate"
-(skip with `--no-policies`). `--profile` also runs Tollgate's gateway under cProfile during a
+(skip with `--no-policies`). `--profile` samples both gateways with py-spy (when installed; else
+runs them under cProfile) during a
 c=64 cell and prints where the time goes. Every cell is bounded by --duration seconds.
+`--workers N` adds a `tollgate gateway --workers N` row; `--variants` adds a row per stack
+variant (`VARIANTS`: the same gateway under granian, or with another upstream client);
+`--pin` runs wrk and the upstream on CPU 0. The load average is printed at start and end.
 """
 from __future__ import annotations
 
@@ -118,7 +123,7 @@ def wrk(url: str, key: str, body: dict, conc: int, duration: int, tmp: Path) -> 
     script = tmp / f"wrk-{conc}-{int(time.time()*1000)}.lua"
     script.write_text(LUA % (json.dumps(body), key))
     threads = 1 if conc == 1 else 2
-    cmd = ["wrk", "-t", str(threads), "-c", str(conc), "-d", f"{duration}s", "--latency", "--timeout", "10s",
+    cmd = PIN + ["wrk", "-t", str(threads), "-c", str(conc), "-d", f"{duration}s", "--latency", "--timeout", "10s",
            "-s", str(script), url]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30).stdout
     res = {"rps": 0.0, "p50": float("nan"), "p99": float("nan"), "errors": 0, "requests": 0}
@@ -142,6 +147,27 @@ def wrk(url: str, key: str, body: dict, conc: int, duration: int, tmp: Path) -> 
 
 
 # ---------------------------------------------------------------- servers
+PROFILED = ("tollgate", "tollgate +10 policies")
+PIN: list[str] = []   # `taskset -c 0` for wrk and the upstream with --pin
+PYSPY = shutil.which("py-spy") or (str(Path(PY).parent / "py-spy") if (Path(PY).parent / "py-spy").exists() else None)
+
+
+def _granian(genv: dict) -> tuple[list[str], dict]:
+    """The same gateway app under granian (Rust HTTP server, ASGI interface, one worker)."""
+    return ([PY, "-m", "granian", "--interface", "asgi", "--factory", "--host", "127.0.0.1",
+             "--port", genv["TOLLGATE_PORT"], "--workers", "1", "--loop", "uvloop", "--no-ws",
+             "--log-level", "warning", "tollgate.asgi:gateway"], {})
+
+
+def _upstream_transport(kind: str):
+    def variant(genv: dict) -> tuple[list[str], dict]:
+        return [str(Path(PY).parent / "tollgate"), "gateway"], {"TOLLGATE_UPSTREAM_TRANSPORT": kind}
+    return variant
+
+
+# Stack variants (`--variants a,b`): each a `tollgate gateway` row of its own in the same run.
+VARIANTS = {"granian": _granian, "httpx": _upstream_transport("httpx"),
+            "aiohttp-lean": _upstream_transport("aiohttp-lean")}
 class Proc:
     def __init__(self, name: str, cmd: list[str], env: dict | None = None, cwd: Path | None = None,
                  log: Path | None = None) -> None:
@@ -238,7 +264,21 @@ def main() -> int:
     ap.add_argument("--no-policies", action="store_true", help="skip the gateway with ten rule policies")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="also run `tollgate gateway --workers N` as a row (e.g. 2)")
+    ap.add_argument("--variants", default="",
+                    help="comma-separated stack variants as extra rows: " + ", ".join(VARIANTS))
+    ap.add_argument("--pin", action="store_true",
+                    help="pin wrk and the upstream to CPU 0 (taskset); servers run unpinned")
     a = ap.parse_args()
+    variants = [v for v in a.variants.split(",") if v]
+    for v in variants:
+        if v not in VARIANTS:
+            raise SystemExit(f"unknown variant {v!r}; known: {', '.join(VARIANTS)}")
+    global PIN
+    PIN = ["taskset", "-c", "0"] if a.pin else []
+    print(f"load average at start: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}",
+          flush=True)
     if not shutil.which("wrk") and os.geteuid() == 0 and shutil.which("apt-get"):
         print("installing wrk (Debian package) ...", flush=True)
         subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, capture_output=True)
@@ -253,7 +293,7 @@ def main() -> int:
     results: dict[str, dict] = {}
     try:
         up_port = free_port()
-        procs.append(Proc("upstream", [PY, "-m", "fakeupstream", "--port", str(up_port)], cwd=ROOT,
+        procs.append(Proc("upstream", PIN + [PY, "-m", "fakeupstream", "--port", str(up_port)], cwd=ROOT,
                           log=tmp / "upstream.log"))
         upstream = f"http://127.0.0.1:{up_port}"
         wait_http(upstream + "/v1/models", headers={"authorization": f"Bearer {OPENAI_KEY}"})
@@ -266,16 +306,21 @@ def main() -> int:
             if not m:
                 raise SystemExit(f"kafka did not start: {out.stderr[-2000:]}")
             env["TOLLGATE_KAFKA_BOOTSTRAP"] = m.group(1)
-        def start_tollgate(name: str, policies: bool, profile: bool) -> tuple[str, str, Proc]:
+        def start_tollgate(name: str, policies: bool, profile: bool, variant: str = "",
+                           workers: int = 1) -> tuple[str, str, Proc]:
             """Own SQLite store (migrated, seeded), same upstream and broker; returns url, key, proc."""
             genv = dict(env, TOLLGATE_DATA_DIR=str(tmp / name), TOLLGATE_PORT=str(free_port()),
                         TOLLGATE_ALLOW_PRIVATE_ENDPOINTS="127.0.0.0/8")
             tg_bin = str(Path(PY).parent / "tollgate")
             subprocess.run([tg_bin, "migrate"], env={**os.environ, **genv}, check=True, capture_output=True)
             key = asyncio.run(seed_tollgate(tmp / name, upstream, policies=policies))
-            gw_cmd = [tg_bin, "gateway"]
-            if profile:
-                gw_cmd = [PY, "-m", "cProfile", "-o", str(tmp / f"{name}.prof"), tg_bin, "gateway"]
+            gw_cmd = [tg_bin, "gateway"] + (["--workers", str(workers)] if workers > 1 else [])
+            if variant:
+                gw_cmd, extra = VARIANTS[variant](genv)
+                genv.update(extra)
+            if profile and not PYSPY:
+                gw_cmd = [PY, "-m", "cProfile", "-o", str(tmp / f"{name}.prof")] + \
+                    ([tg_bin] + gw_cmd[1:] if gw_cmd[0] == tg_bin else ["-m"] + gw_cmd[2:])
             proc = Proc(name, gw_cmd, env=genv, log=tmp / f"{name}.log")
             procs.append(proc)
             url = f"http://127.0.0.1:{genv['TOLLGATE_PORT']}"
@@ -288,6 +333,11 @@ def main() -> int:
                    "tollgate": (tg_url, key, tg)}
         if not a.no_policies:
             targets["tollgate +10 policies"] = start_tollgate("tollgate-policies", True, a.profile)
+        if a.workers > 1:
+            targets[f"tollgate {a.workers} workers"] = start_tollgate("tollgate-workers", False, False,
+                                                                    workers=a.workers)
+        for v in variants:
+            targets[f"tollgate {v}"] = start_tollgate(f"tollgate-{v}", False, False, variant=v)
         if not a.no_litellm:
             exe = ensure_litellm()
             cfg = tmp / "litellm.yaml"
@@ -323,7 +373,15 @@ def main() -> int:
             results[name]["c1"] = wrk(url, k, body, 1, a.duration, tmp)
         for name, (url, k, proc) in targets.items():
             cpu0 = cpu_s(proc.p.pid) if proc else 0.0
+            spy = None
+            if a.profile and PYSPY and proc is not None and name in PROFILED:
+                spy = subprocess.Popen([PYSPY, "record", "--pid", str(proc.p.pid), "--rate", "250", "--format",
+                                        "raw", "--nonblocking", "--duration", str(a.duration), "-o",
+                                        str(tmp / f"{proc.name}.spy")], stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)
             results[name]["c64"] = r = wrk(url, k, body, 64, a.duration, tmp)
+            if spy is not None:
+                spy.wait(30)
             if proc:
                 results[name]["cpu_us_per_req"] = (cpu_s(proc.p.pid) - cpu0) / max(r["requests"], 1) * 1e6
         for name, (url, k, proc) in targets.items():
@@ -331,12 +389,16 @@ def main() -> int:
             results[name]["rss_mb"] = rss_kb(proc.p.pid) / 1024 if proc else float("nan")
             print(f"  {name}: done", flush=True)
         report(results, a.duration)
+        print(f"load average at end: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
         if a.profile:
             for name, (_, _, proc) in targets.items():
-                if proc is not None and name.startswith("tollgate"):
+                if proc is not None and name in PROFILED:
                     proc.stop()
                     print(f"--- profile: {name}")
-                    show_profile(tmp / f"{proc.name}.prof")
+                    if PYSPY:
+                        show_spy(tmp / f"{proc.name}.spy")
+                    else:
+                        show_profile(tmp / f"{proc.name}.prof")
     finally:
         for p in reversed(procs):
             p.stop()
@@ -378,6 +440,34 @@ def report(res: dict, duration: int) -> None:
                           for c in ("c1", "c64") for p in ("p50", "p99"))
               + f"; CPU/req {pol.get('cpu_us_per_req', 0):.0f} vs {t.get('cpu_us_per_req', 0):.0f} us")
     print("raw:", json.dumps(res))
+
+
+def show_spy(path: Path, top: int = 30) -> None:
+    """py-spy's collapsed stacks -> the share of samples per function: self, and inclusive for
+    Tollgate's own code (a sampling profile: no per-call overhead, unlike cProfile)."""
+    if not path.exists():
+        print("no profile written")
+        return
+    self_n: dict[str, int] = {}
+    incl: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        k = int(n)
+        total += k
+        frames = [re.sub(r" \(/.*?/(site-packages/)?", " (", f) for f in stack.split(";")]
+        self_n[frames[-1]] = self_n.get(frames[-1], 0) + k
+        for f in set(frames):
+            incl[f] = incl.get(f, 0) + k
+    print(f"{total} samples; self time:")
+    for f, k in sorted(self_n.items(), key=lambda x: -x[1])[:top]:
+        print(f"  {100 * k / total:5.1f}%  {f}")
+    print("inclusive, Tollgate's code:")
+    ours = [(f, k) for f, k in incl.items() if re.search(r"\((producers|policy|tollgate|eventlog|core|store)/", f)]
+    for f, k in sorted(ours, key=lambda x: -x[1])[:top]:
+        print(f"  {100 * k / total:5.1f}%  {f}")
 
 
 def show_profile(path: Path) -> None:

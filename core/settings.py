@@ -73,7 +73,13 @@ class Settings(BaseSettings):
     spool_max_bytes: int = 512 * 1024 * 1024
     snapshot_poll_s: float = 0.05
     gateway_id: str | None = None
+    # `tollgate gateway`: worker processes sharing the port (SO_REUSEPORT), each its own runtime.
+    workers: int = Field(default=1, ge=1, le=64)
+    # Where the durable event log lives (unset: data_dir); worker k > 0 keeps its own below it.
+    eventlog_dir: Path | None = None
     max_body_bytes: int = 8 * 1024 * 1024
+    # HTTP client to providers: aiohttp (default), aiohttp-lean (per-URL objects reused) or httpx.
+    upstream_transport: str = Field(default="aiohttp", pattern="^(aiohttp|aiohttp-lean|httpx)$")
     # Provider endpoints on private/loopback networks (comma-separated CIDRs or host names);
     # empty: only public addresses. Link-local/metadata are refused whatever this says.
     allow_private_endpoints: str = ""

@@ -2,7 +2,7 @@
 
     tollgate up                     embedded all-in-one: API at /, gateway at /v1, consumers
     tollgate api                    management + stats API
-    tollgate gateway                OpenAI-compatible gateway (/v1) only
+    tollgate gateway [--workers N]  OpenAI-compatible gateway (/v1) only; N processes on one port
     tollgate consume metering|policy
     tollgate migrate                upgrade the config store schema and exit
     tollgate admin create-user --email E --password P [--name N] [--org-role R] [--org-id ID | --new-org NAME]
@@ -50,6 +50,15 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
     from tollgate.runtime import build_gateway_app, serve
 
+    workers = args.workers if args.workers is not None else settings.workers
+    if workers < 1:
+        print("--workers must be at least 1", file=sys.stderr)
+        return 2
+    if workers > 1:
+        from tollgate.workers import serve_workers
+
+        _print_banner(settings, f"gateway ({workers} workers)")
+        return serve_workers(settings, workers, args.log_level)
     app = build_gateway_app(settings)
     if app.runtime.gateway is None:
         print("tollgate gateway: not available yet in this build", file=sys.stderr)
@@ -140,7 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="embedded all-in-one (API at /, gateway at /v1)").set_defaults(fn=cmd_up)
     sub.add_parser("api", help="management + stats API").set_defaults(fn=cmd_api)
-    sub.add_parser("gateway", help="OpenAI-compatible gateway").set_defaults(fn=cmd_gateway)
+    gw = sub.add_parser("gateway", help="OpenAI-compatible gateway")
+    gw.add_argument("--workers", type=int, default=None,
+                    help="worker processes sharing the port (default TOLLGATE_WORKERS, 1)")
+    gw.set_defaults(fn=cmd_gateway)
     c = sub.add_parser("consume", help="run a consumer")
     c.add_argument("which", choices=["metering", "policy"])
     c.set_defaults(fn=cmd_consume)

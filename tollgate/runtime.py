@@ -134,8 +134,9 @@ def build_gateway_app(settings: Settings, configure: Iterable[Configurator] = ()
     return wrap_process_app(GatewayDispatch(create_ops_app(rt), rt.gateway), rt)
 
 
-def serve(app: Any, settings: Settings, *, log_level: str = "info") -> None:
-    """Run an app with uvicorn (uvloop + httptools) on settings.host:port. Blocks."""
+def serve(app: Any, settings: Settings, *, log_level: str = "info", sockets: list[Any] | None = None) -> None:
+    """Run an app with uvicorn (uvloop + httptools) on settings.host:port, or on the given
+    listening ``sockets`` (a `--workers` process). Blocks."""
     import uvicorn
 
     from tollgate.http_guard import uvicorn_options
@@ -144,6 +145,6 @@ def serve(app: Any, settings: Settings, *, log_level: str = "info") -> None:
                             lifespan="on", log_level=log_level, access_log=False, server_header=False,
                             **uvicorn_options(settings))
     server = uvicorn.Server(config)
-    server.run()
+    server.run(sockets=sockets)
     if getattr(server, "started", True) is False:
         raise SystemExit(3)

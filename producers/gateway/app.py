@@ -97,7 +97,7 @@ class GatewayComponent:
 
     name = "gateway"
 
-    def __init__(self, runtime: Any, transport_kind: str = "aiohttp", hooks: Any = None) -> None:
+    def __init__(self, runtime: Any, transport_kind: str | None = None, hooks: Any = None) -> None:
         self.runtime = runtime
         self.transport_kind = transport_kind
         self.hooks = hooks
@@ -108,7 +108,8 @@ class GatewayComponent:
         rt = self.runtime
         s = rt.settings
         await asyncio.to_thread(price_table.load)   # the offline price table, off the loop (~1 s once)
-        transport = make_transport(self.transport_kind, connect_timeout=min(10.0, s.upstream_timeout_s),
+        kind = self.transport_kind or getattr(s, "upstream_transport", "aiohttp")
+        transport = make_transport(kind, connect_timeout=min(10.0, s.upstream_timeout_s),
                                    guard=EndpointGuard.from_settings(s))
         await transport.start()
         gw_holder: list[Gateway] = []
@@ -149,7 +150,7 @@ class GatewayComponent:
         self._parts = []
 
 
-def wire(rt: Any, transport_kind: str = "aiohttp") -> GatewayComponent:
+def wire(rt: Any, transport_kind: str | None = None) -> GatewayComponent:
     """Runtime hook: `rt.gateway` serves `/v1/...`; the component starts with the process."""
     if rt.publisher is None:
         # Fallback until/unless `wire_events` sets one: never serve unmetered. A no-op as soon

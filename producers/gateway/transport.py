@@ -111,11 +111,18 @@ class _AiohttpStream:
 
 
 class AiohttpTransport:
-    def __init__(self, connect_timeout: float = 10.0, limit: int = 1000, guard: EndpointGuard | None = None) -> None:
+    """`lean`: per-URL parsed URLs, guard checks and timeout objects are reused across requests
+    (a benchmark variant; the guard still checks every connection at resolve time)."""
+
+    def __init__(self, connect_timeout: float = 10.0, limit: int = 1000, guard: EndpointGuard | None = None,
+                 lean: bool = False) -> None:
         self._connect_timeout = connect_timeout
         self._limit = limit
         self._guard = guard or EndpointGuard()
         self._session = None
+        self._lean = lean
+        self._urls: dict[str, object] = {}
+        self._timeouts: dict[tuple[float, bool], object] = {}
 
     async def start(self) -> None:
         import aiohttp
@@ -142,17 +149,28 @@ class AiohttpTransport:
 
         if self._session is None:
             await self.start()
-        _check_literal(self._guard, req.url)
-        to = aiohttp.ClientTimeout(
-            total=timeout if total else None,
-            sock_connect=min(self._connect_timeout, timeout),
-            sock_read=timeout,
-        )
-        try:
+        url = self._urls.get(req.url) if self._lean else None
+        if url is None:
+            _check_literal(self._guard, req.url)
             # encoded=True: send the path exactly as built (SigV4 signs it; yarl would
             # otherwise normalise e.g. %3A back to ':').
+            url = URL(req.url, encoded=True)
+            if self._lean:
+                if len(self._urls) >= 4096:
+                    self._urls.clear()
+                self._urls[req.url] = url
+        to = self._timeouts.get((timeout, total)) if self._lean else None
+        if to is None:
+            to = aiohttp.ClientTimeout(
+                total=timeout if total else None,
+                sock_connect=min(self._connect_timeout, timeout),
+                sock_read=timeout,
+            )
+            if self._lean and len(self._timeouts) < 64:
+                self._timeouts[(timeout, total)] = to
+        try:
             return await self._session.request(
-                req.method, URL(req.url, encoded=True), headers=req.headers, data=req.body or None,
+                req.method, url, headers=req.headers, data=req.body or None,
                 timeout=to, allow_redirects=False,
             )
         except asyncio.TimeoutError:
@@ -272,4 +290,4 @@ def make_transport(kind: str = "aiohttp", connect_timeout: float = 10.0,
     """A pooled transport; `guard` (default: public addresses only) checks every connection."""
     if kind == "httpx":
         return HttpxTransport(connect_timeout, guard=guard)
-    return AiohttpTransport(connect_timeout, guard=guard)
+    return AiohttpTransport(connect_timeout, guard=guard, lean=kind == "aiohttp-lean")

@@ -17,7 +17,7 @@ __all__ = ["EventPublisher", "build_publisher", "wire"]
 
 def build_publisher(settings: Any, client_id: str = "tollgate") -> EventLogBus:
     """The publisher for these settings (no I/O until ``start``)."""
-    return EventLogBus(settings.data_dir, max_bytes=settings.spool_max_bytes,
+    return EventLogBus(getattr(settings, "eventlog_dir", None) or settings.data_dir, max_bytes=settings.spool_max_bytes,
                        kafka_bootstrap=settings.kafka_bootstrap or None, client_id=client_id)
 
 
