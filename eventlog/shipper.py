@@ -12,8 +12,10 @@ ERROR lines are rate-limited by ``quiet_aiokafka``).
 Never twice: every record carries the log's id and its offset as headers, and before a chunk
 is handed over its last offset is written down (``inflight:<topic>``). When a process died or
 stopped with a chunk unacknowledged (or the producer had to be replaced), the next shipper
-reads the topic back from that chunk's first timestamp (``reconcile``), finds which of those
-records did land, and skips them: so a kill or an outage never duplicates an event.
+reads the topic back from that chunk's first timestamp (``reconcile``, once the hand-over is
+``settle_s`` old, so a request the dead producer sent cannot still be appended afterwards),
+finds which of those records did land, and skips them: so a kill or an outage never
+duplicates an event.
 
 ``stop(timeout)`` ships what it can within ``timeout`` (at once during an outage) and leaves
 the rest in the log for the next start.
@@ -81,7 +83,8 @@ class KafkaShipper:
 
     def __init__(self, eventlog: EventLog, bootstrap: str, *, client_id: str = "tollgate",
                  chunk: int = 2000, linger_ms: int = 5, connect_timeout_s: float = 5.0,
-                 outage_log_s: float = 30.0, backoff_s: tuple[float, float] = (0.2, 5.0)) -> None:
+                 outage_log_s: float = 30.0, backoff_s: tuple[float, float] = (0.2, 5.0),
+                 settle_s: float = 5.0) -> None:
         self.log = eventlog
         self.bootstrap = bootstrap
         self.client_id = client_id
@@ -89,6 +92,7 @@ class KafkaShipper:
         self.linger_ms = linger_ms
         self.connect_timeout_s = connect_timeout_s
         self.outage_log_s = outage_log_s
+        self.settle_s = settle_s
         self.backoff_min, self.backoff_max = backoff_s
         self.wake = asyncio.Event()
         self.shipped = 0
@@ -102,6 +106,7 @@ class KafkaShipper:
         self._compression = best_compression()
         self._ident = b""
         self._reconciled = False
+        self._dropped_ms = 0
         self._skip: dict[str, set[int]] = {}
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -167,7 +172,8 @@ class KafkaShipper:
             backoff = self.backoff_min
             try:
                 if not self._reconciled:
-                    await self._reconcile_all()
+                    if not await self._reconcile_all():
+                        return          # stopping: the uncertain records stay in the log
                     self._reconciled = True
                 moved = await self._ship_round()
             except asyncio.CancelledError:
@@ -214,7 +220,7 @@ class KafkaShipper:
                     self.log.commit(topic, CURSOR, landed[-1].offset + 1)
                     moved = True
                     continue
-            self.log.set_meta(f"inflight:{topic}", str(records[-1].offset))
+            self.log.set_meta(f"inflight:{topic}", f"{records[-1].offset} {int(time.time() * 1000)}")
             acked = await self._send(records)
             if acked:
                 nxt = records[acked - 1].offset + 1
@@ -262,21 +268,34 @@ class KafkaShipper:
 
     # ---- never twice -----------------------------------------------------------------------
 
-    async def _reconcile_all(self) -> None:
-        """For each topic with a chunk handed over but not acknowledged: which of it landed."""
+    async def _reconcile_all(self) -> bool:
+        """For each topic with a chunk handed over but not acknowledged: which of it landed.
+        False when asked to stop meanwhile."""
         self._ident = self.log.identity().encode()
         for topic in self.log.topics():
             pos = self.log.cursor(topic, CURSOR)
             marker = self.log.meta(f"inflight:{topic}")
-            if pos is None or marker is None or int(marker) < pos:
+            if pos is None or marker is None:
+                continue
+            last, handed_ms = (int(x) for x in marker.split())
+            handed_ms = max(handed_ms, self._dropped_ms)   # a replaced producer may still flush
+            if last < pos:
                 continue
             first = self.log.read(topic, pos, 1)
             if not first:
                 continue
-            landed = await self._landed(topic, first[0].timestamp_ms, pos, int(marker))
+            # A request the dead producer sent may still be appended by a busy broker: read back
+            # only once the hand-over is `settle_s` old.
+            until = time.monotonic() + self.settle_s - (time.time() * 1000 - handed_ms) / 1000
+            while time.monotonic() < until:
+                if self._stopping:
+                    return False
+                await asyncio.sleep(min(0.1, until - time.monotonic()))
+            landed = await self._landed(topic, first[0].timestamp_ms, pos, last)
             self._skip[topic] = landed
             log.warning("%d of the %d record(s) of %s handed to Kafka before a restart had landed; "
-                        "they are not sent again", len(landed), int(marker) - pos + 1, topic)
+                        "they are not sent again", len(landed), last - pos + 1, topic)
+        return True
 
     async def _landed(self, topic: str, since_ms: int, lo: int, hi: int) -> set[int]:
         """Offsets in [lo, hi] of this log found on ``topic`` (read from ``since_ms`` - 60 s)."""
@@ -357,8 +376,13 @@ class KafkaShipper:
         prod, self._producer = self._producer, None
         self._reconciled = False        # what it had in flight may or may not have landed
         if prod is not None:
-            with contextlib.suppress(BaseException):
+            self._dropped_ms = int(time.time() * 1000)   # reconcile only after it settled
+            try:
                 await asyncio.wait_for(prod.stop(), 2)
+            except BaseException:  # noqa: BLE001 - a flush that cannot finish: stop its retries
+                sender = getattr(getattr(prod, "_sender", None), "sender_task", None)
+                if sender is not None:
+                    sender.cancel()
 
     def _note_outage(self, exc: BaseException | None) -> None:
         now = time.monotonic()
