@@ -4,6 +4,8 @@ see the overview's numbers equal `/ai/llm/stats`; revoke the key and see the gat
 No request leaves for another host and no script error happens."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 import uuid
 
 from tests.support.secrets import register_secret
@@ -82,6 +84,10 @@ def test_configure_call_watch_and_revoke_through_the_ui(browser, tollgate_up: Li
             assert page.get_by_test_id("totalCost").is_visible()
             want = until_overview_matches(page, c, ws, calls=5)
             assert want["totalTokensIn"] > 0 and want["totalTokensOut"] > 0
+            rows = c.get("/ai/llm/stats", params={"workspaceId": ws}).json()["stats"]
+            api_cost = sum(Decimal(r["totalCost"]) for r in rows if r.get("totalCost") is not None)
+            assert api_cost > 0 and Decimal(page.get_by_test_id("totalCost").get_attribute("data-value")) == api_cost
+            assert page.get_by_test_id("totalUnpricedCalls").count() == 0   # every call here has a price
             for rng in ("1 h", "7 d", "30 d", "24 h"):
                 page.click(f".seg >> text='{rng}'")
                 page.wait_for_selector(f".seg button[aria-pressed=true]:text-is('{rng}')")

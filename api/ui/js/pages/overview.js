@@ -17,8 +17,10 @@ export function totals(rows) {
   const out = {};
   for (const [f] of HEADLINES) {
     const known = rows.some((r) => f in r);
-    out[f] = known ? sumDecimal(rows.map((r) => r[f])) ?? "0" : f === "totalCost" ? null : "0";
+    // an unknown cost stays unknown ("—"), never $0
+    out[f] = known ? sumDecimal(rows.map((r) => r[f])) ?? (f === "totalCost" ? null : "0") : f === "totalCost" ? null : "0";
   }
+  out.totalUnpricedCalls = sumDecimal(rows.map((r) => r.totalUnpricedCalls)) ?? "0";
   return out;
 }
 
@@ -53,7 +55,11 @@ export function render(root, { ws }) {
       const t = totals(stats.stats || []);
       clear(cards, HEADLINES.map(([f, label]) => h("div", { class: "card stat" }, h("span", {}, label),
         h("strong", { "data-testid": f, "data-value": t[f] ?? "" },
-          t[f] === null ? "—" : f === "totalCost" ? fmtUsd(t[f]) : fmtInt(t[f])))));
+          t[f] === null ? "—" : f === "totalCost" ? fmtUsd(t[f]) : fmtInt(t[f])),
+        f === "totalCost" && t.totalUnpricedCalls !== "0"
+          ? h("small", { class: "muted", "data-testid": "totalUnpricedCalls" },
+            `${fmtInt(t.totalUnpricedCalls)} calls without a known price (not in the sum)`)
+          : null)));
       const repos = repoList.repos || [];
       clear(note);
       if (!(configs.aiLlms || []).length) {
