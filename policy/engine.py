@@ -19,7 +19,6 @@ from schemas.events import Decision
 from policy.rules import CostBudgetRule, RateLimitRule, TokenBudgetRule, limit_metrics, limit_span, subject_key
 
 
-_LIMIT_TYPES = frozenset({"TOKEN_BUDGET", "COST_BUDGET", "RATE_LIMIT"})
 BUDGET_METRICS = frozenset({"tokens", "usd_pico"})
 MAX_SCOPES = 4096   # repositories whose scoped checks are kept per policy set (starts over when full)
 
@@ -58,7 +57,7 @@ class PolicyEngine:
         # Per limit rule, computed once per policy set instead of on every request. Keyed by
         # id(): the rules stay alive in self.policies for as long as this map is used.
         self._limit_meta = {id(p.rule): (limit_span(p.rule), limit_metrics(p.rule)) for p in self.policies
-                            if p.rule is not None and p.rule.type in _LIMIT_TYPES}
+                            if isinstance(p.rule, (TokenBudgetRule, CostBudgetRule, RateLimitRule))}
         self._checks = prepare(self.policies)
         self._scopes = {}
 

@@ -20,8 +20,15 @@ from datetime import datetime
 from typing import Any, Callable, Iterable, Protocol, Sequence
 
 from policy.detectors import DETECTORS
-from policy.compiled import CompiledPolicy, compile_policies, compile_policy  # noqa: F401  (re-exported)
+from policy.compiled import CompiledPolicy as CompiledPolicy  # re-exported
+from policy.compiled import compile_policies as compile_policies
+from policy.compiled import compile_policy as compile_policy
 from policy.rules import (
+    ContentPatternRule,
+    CostBudgetRule,
+    MaxTokensRule,
+    ModelAllowlistRule,
+    ModelDenylistRule,
     Per,
     RateLimitRule,
     TokenBudgetRule,
@@ -46,7 +53,7 @@ class RequestContext:
     prompt_tokens_estimate: int = 0
     worst_usd_pico: int = 0                      # most the request can cost (COST_BUDGET reservations)
     texts_truncated: bool = False                # texts were cut at the scan bound
-    scan_cache: dict | None = None               # content answers computed ahead (see `prescan`)
+    scan_cache: dict[Any, bool] | None = None               # content answers computed ahead (see `prescan`)
 
     def subject_id(self, per: Per) -> str:
         if per is Per.KEY:
@@ -134,7 +141,7 @@ def utf8(text: str) -> bytes:
     return text.encode("utf-8", "replace")
 
 
-def _hit(pat: Any, data: bytes, cache: dict) -> bool:
+def _hit(pat: Any, data: bytes, cache: dict[Any, bool]) -> bool:
     """Whether an RE2 pattern matches (memoised per request: policies often share patterns)."""
     key = pat.pattern
     hit = cache.get(key)
@@ -143,7 +150,7 @@ def _hit(pat: Any, data: bytes, cache: dict) -> bool:
     return hit
 
 
-def _detected(name: str, find: Callable[[str], list], text: str, cache: dict) -> bool:
+def _detected(name: str, find: Callable[[str], list[Any]], text: str, cache: dict[Any, bool]) -> bool:
     key = "detector:" + name
     hit = cache.get(key)
     if hit is None:
@@ -151,8 +158,8 @@ def _detected(name: str, find: Callable[[str], list], text: str, cache: dict) ->
     return hit
 
 
-def _content_hit(policy: CompiledPolicy, detectors: Sequence[tuple[str, Callable[[str], list]]],
-                 text: str, data: bytes, cache: dict) -> str | None:
+def _content_hit(policy: CompiledPolicy, detectors: Sequence[tuple[str, Callable[[str], list[Any]]]],
+                 text: str, data: bytes, cache: dict[Any, bool]) -> str | None:
     """Why the content matched (detector name or pattern index), never the matched text."""
     for name, find in detectors:
         if _detected(name, find, text, cache):
@@ -169,10 +176,10 @@ def _content_hit(policy: CompiledPolicy, detectors: Sequence[tuple[str, Callable
     return None
 
 
-def prescan(policies: Iterable[CompiledPolicy], text: str) -> dict:
+def prescan(policies: Iterable[CompiledPolicy], text: str) -> dict[Any, bool]:
     """Every content answer the policies may ask about `text` (RE2 releases the GIL, so this
     runs in a worker thread for long texts and evaluation then only reads the cache)."""
-    cache: dict = {}
+    cache: dict[Any, bool] = {}
     data = utf8(text)
     for p in policies:
         rule = p.rule
@@ -216,17 +223,16 @@ def prepare(policies: Iterable[CompiledPolicy]) -> tuple[Check, ...]:
         rule = p.rule
         if rule is None:
             continue
-        kind = rule.type
-        if kind == "MODEL_ALLOWLIST":
+        if isinstance(rule, ModelAllowlistRule):
             out.append((ALLOW, p, rule, ModelList(rule.models)))
-        elif kind == "MODEL_DENYLIST":
+        elif isinstance(rule, ModelDenylistRule):
             out.append((DENY, p, rule, ModelList(rule.models)))
-        elif kind == "MAX_TOKENS":
+        elif isinstance(rule, MaxTokensRule):
             out.append((MAX_TOKENS, p, rule, rule.limit))
-        elif kind == "CONTENT_PATTERN":
+        elif isinstance(rule, ContentPatternRule):
             names = tuple(str(getattr(d, "value", d)) for d in rule.detectors)
             out.append((CONTENT, p, rule, tuple((n, DETECTORS[n]) for n in names)))
-        elif kind == "TOKEN_BUDGET" or kind == "RATE_LIMIT" or kind == "COST_BUDGET":
+        elif isinstance(rule, (TokenBudgetRule, RateLimitRule, CostBudgetRule)):
             out.append((LIMIT, p, rule, (rule.per, None)))
     return tuple(out)
 
@@ -242,9 +248,9 @@ def scoped(checks: Iterable[Check], org_id: str, workspace_id: str | None,
         if kind == LIMIT:
             per = data[0]
             if per is Per.REPO:
-                c = (kind, p, rule, (per, subject_key(per, repo_id, p.id)))
+                c = (kind, p, rule, (per, subject_key(per, repo_id or "", p.id)))
             elif per is Per.WORKSPACE:
-                c = (kind, p, rule, (per, subject_key(per, workspace_id, p.id)))
+                c = (kind, p, rule, (per, subject_key(per, workspace_id or "", p.id)))
             elif per is Per.ORG:
                 c = (kind, p, rule, (per, subject_key(per, org_id, p.id)))
         out.append(c)

@@ -37,7 +37,7 @@ from pydantic import (
     model_validator,
 )
 
-def compile_pattern(source: str):
+def compile_pattern(source: str) -> Any:
     """The RE2 program of a user pattern, searching UTF-8 bytes (the text is encoded once per
     request); ValueError with RE2's reason when RE2 refuses it."""
     import re2
@@ -51,7 +51,7 @@ def compile_pattern(source: str):
         raise ValueError(str(reason)) from None
 
 
-def _re2_options():
+def _re2_options() -> Any:
     import re2
 
     o = re2.Options()
@@ -243,7 +243,7 @@ Rule = Annotated[
 RULE_TYPES = ("TOKEN_BUDGET", "COST_BUDGET", "RATE_LIMIT", "MODEL_ALLOWLIST", "MODEL_DENYLIST", "CONTENT_PATTERN", "MAX_TOKENS")
 LimitRule = Union[TokenBudgetRule, CostBudgetRule, RateLimitRule]
 
-_rule_adapter: TypeAdapter = TypeAdapter(Rule)
+_rule_adapter: TypeAdapter[Rule] = TypeAdapter(Rule)
 
 _FRIENDLY = {
     "greater_than": "must be a positive integer",
@@ -302,7 +302,7 @@ def parse_rule(data: Any, *, prefix: str = "rule") -> Rule:
     try:
         return _rule_adapter.validate_python(data)
     except ValidationError as exc:
-        raise RuleError(describe_error(exc.errors()[0], prefix)) from None
+        raise RuleError(describe_error(dict(exc.errors()[0]), prefix)) from None
 
 
 def rule_to_wire(rule: Rule | None) -> dict[str, Any] | None:
@@ -339,14 +339,14 @@ def limit_span(rule: "TokenBudgetRule | CostBudgetRule | RateLimitRule") -> str:
     return rule.window.value if isinstance(rule, RateLimitRule) else rule.period.value
 
 
-def limit_metrics(rule: "TokenBudgetRule | RateLimitRule") -> list[tuple[str, int]]:
+def limit_metrics(rule: "TokenBudgetRule | CostBudgetRule | RateLimitRule") -> list[tuple[str, int]]:
     """(metric, limit) pairs a limit rule counts: tokens for a budget; requests and/or tokens
     for a rate limit. Shared by the gateway's ledger and the policy consumer's windows."""
     if isinstance(rule, TokenBudgetRule):
         return [("tokens", rule.limit)]
     if isinstance(rule, CostBudgetRule):
         return [("usd_pico", rule.limit_pico)]
-    out = []
+    out: list[tuple[str, int]] = []
     if rule.requests is not None:
         out.append(("requests", rule.requests))
     if rule.tokens is not None:
