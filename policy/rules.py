@@ -23,7 +23,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -234,14 +234,12 @@ class MaxTokensRule(_Rule):
 
 
 Rule = Annotated[
-    Union[
-        TokenBudgetRule, CostBudgetRule, RateLimitRule, ModelAllowlistRule, ModelDenylistRule,
-        ContentPatternRule, MaxTokensRule,
-    ],
+    TokenBudgetRule | CostBudgetRule | RateLimitRule | ModelAllowlistRule | ModelDenylistRule
+    | ContentPatternRule | MaxTokensRule,
     Field(discriminator="type"),
 ]
 RULE_TYPES = ("TOKEN_BUDGET", "COST_BUDGET", "RATE_LIMIT", "MODEL_ALLOWLIST", "MODEL_DENYLIST", "CONTENT_PATTERN", "MAX_TOKENS")
-LimitRule = Union[TokenBudgetRule, CostBudgetRule, RateLimitRule]
+LimitRule = TokenBudgetRule | CostBudgetRule | RateLimitRule
 
 _rule_adapter: TypeAdapter[Rule] = TypeAdapter(Rule)
 

@@ -20,7 +20,7 @@ _END = b"\r\n\r\n"
 
 
 def _refusal(status: int, reason: str, message: str) -> bytes:
-    body = ('{"error":{"message":"%s","type":"invalid_request_error","code":"%s"}}'
+    body = ('{"error":{"message":"%s","type":"invalid_request_error","code":"%s"}}'  # noqa: UP031 - JSON braces
             % (message, reason.lower().replace(" ", "_"))).encode()
     return (f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
             "connection: close\r\n\r\n").encode() + body

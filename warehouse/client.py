@@ -118,7 +118,7 @@ class Warehouse:
             except Exception:  # noqa: BLE001 - closing is best effort
                 log.warning("warehouse close failed")
             if self.embedded:
-                key = Path(self.settings.data_dir).resolve()
+                key = Path(self.settings.data_dir).resolve()  # noqa: ASYNC240 - one realpath at shutdown
                 left = _EMBEDDED_OPEN.get(key, 1) - 1
                 if left <= 0:
                     _EMBEDDED_OPEN.pop(key, None)

@@ -188,7 +188,7 @@ class Attempts:
             payload, usage = surface.answer(plan, cfg, up.body, rec.request_id)
         except Exception as exc:  # noqa: BLE001 - the provider sent something we cannot read
             log.warning("unreadable %s answer: %s", cfg.ai_type, type(exc).__name__)
-            raise GatewayError(502, "The provider returned an unreadable answer.", "upstream_bad_response")
+            raise GatewayError(502, "The provider returned an unreadable answer.", "upstream_bad_response") from None
         if usage is not None:
             rec.used(usage)
         else:
