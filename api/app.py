@@ -2,6 +2,7 @@
 
 Only assembles; handlers live in `api/routers/<resource>.py`, authorization in `api/deps.py`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,11 +26,20 @@ def _routers() -> tuple:
     ~40 MB of code plus a 64 MB argon2 peak (`api.routers.users` hashes a dummy password)."""
     from api.routers import aillm, policies, repos, stats, tokens, ui, users, workspaces
 
-    return (ops.router, tokens.router, users.router, workspaces.router, stats.router, aillm.router,
-            repos.router, policies.router, ui.router)
+    return (
+        ops.router,
+        tokens.router,
+        users.router,
+        workspaces.router,
+        stats.router,
+        aillm.router,
+        repos.router,
+        policies.router,
+        ui.router,
+    )
 
 
-def _new_app(runtime: "Runtime") -> FastAPI:
+def _new_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(title="Tollgate", version="0.1.0", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.runtime = runtime
     app.state.settings = runtime.settings
@@ -38,7 +48,7 @@ def _new_app(runtime: "Runtime") -> FastAPI:
     return app
 
 
-def create_api_app(runtime: "Runtime") -> FastAPI:
+def create_api_app(runtime: Runtime) -> FastAPI:
     """The management API: every router of `api/routers/`."""
     from api.openapi import install_docs
 
@@ -49,7 +59,7 @@ def create_api_app(runtime: "Runtime") -> FastAPI:
     return app
 
 
-def create_ops_app(runtime: "Runtime") -> FastAPI:
+def create_ops_app(runtime: Runtime) -> FastAPI:
     """Only `/health` and `/metrics`, for processes without the management API."""
     app = _new_app(runtime)
     app.include_router(ops.router)

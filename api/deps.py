@@ -3,10 +3,12 @@
 Authorization lives here, in one place. A caller without access to a workspace gets 404 for
 anything in it (no existence leak); a caller with access but too low a role gets 403.
 """
+
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated, AsyncIterator
+from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import select
@@ -83,8 +85,12 @@ async def workspace_role(db: AsyncSession, who: Principal, workspace_id: str) ->
 
 
 async def require_workspace(
-    db: AsyncSession, who: Principal, workspace_id: str | None, min_role: WorkspaceRole,
-    *, not_found: str = "Workspace not found",
+    db: AsyncSession,
+    who: Principal,
+    workspace_id: str | None,
+    min_role: WorkspaceRole,
+    *,
+    not_found: str = "Workspace not found",
 ) -> Workspace:
     """The workspace if the caller has at least `min_role`; 404 if invisible, 403 if too low."""
     if not workspace_id:

@@ -4,10 +4,11 @@ Wire names are camelCase (contract); Python names are snake_case. Request models
 unknown fields (clients of the original API send extras) but reject wrong types, unknown
 enum values and malformed ids with a 400 (see `api.errors`). Pure: no I/O here.
 """
+
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -22,8 +23,8 @@ def iso_utc(value: datetime | None) -> str | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    value = value.astimezone(timezone.utc)
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
@@ -76,6 +77,7 @@ class _In(BaseModel):
 
 # ---- AI LLM configurations ----------------------------------------------------------------
 
+
 class AiLlmCreate(_In):
     name: Name
     ai_type: AiType
@@ -85,8 +87,10 @@ class AiLlmCreate(_In):
     workspace_id: Uuid
     region: Region | None = None
     prices: dict[str, dict[str, Any]] | None = Field(
-        default=None, description="Price overrides: model glob -> {input, cachedInput, cacheWrite, output, "
-        "reasoning} as decimal strings in USD per 1M tokens (input and output required)")
+        default=None,
+        description="Price overrides: model glob -> {input, cachedInput, cacheWrite, output, "
+        "reasoning} as decimal strings in USD per 1M tokens (input and output required)",
+    )
 
 
 class AiLlmUpdate(_In):
@@ -97,10 +101,12 @@ class AiLlmUpdate(_In):
     key: Annotated[str, StringConstraints(strip_whitespace=True, max_length=8192)] | None = None
     region: Region | None = None
     prices: dict[str, dict[str, Any]] | None = Field(
-        default=None, description="Price overrides (replace the stored ones; {} or null clears them)")
+        default=None, description="Price overrides (replace the stored ones; {} or null clears them)"
+    )
 
 
 # ---- Repositories ---------------------------------------------------------------------------
+
 
 class RepoAiLlmRef(_In):
     ai_llm_id: Uuid
@@ -119,6 +125,7 @@ class RepoUpdate(_In):
 
 
 # ---- Repository AI API keys ------------------------------------------------------------------
+
 
 class ApiKeyCreate(_In):
     name: Name

@@ -1,4 +1,5 @@
 """The contract's error shape: {"success": false, "message": "..."}; never 422, never a leak."""
+
 from __future__ import annotations
 
 import logging

@@ -6,6 +6,7 @@ what it cannot know: the status codes each operation really answers (400 for bad
 which is a raw ASGI app outside FastAPI (`api.openapi_gateway`). `/docs` is Swagger UI from
 assets shipped in the `fastapi-offline` wheel: nothing is loaded from another host.
 """
+
 from __future__ import annotations
 
 from importlib import resources
@@ -86,20 +87,32 @@ OPERATIONS: dict[tuple[str, str], tuple[int, type[BaseModel] | None, tuple[int, 
 }
 
 SECURITY_SCHEMES = {
-    "bearerAuth": {"type": "http", "scheme": "bearer",
-                   "description": "A login access token (JWT from POST /user/login) or a management "
-                                  "API token (`tgm_...`, from POST /user/token)."},
-    "repoKey": {"type": "http", "scheme": "bearer",
-                "description": "A repository AI API key secret (`tg_...`), for /v1."},
-    "anthropicKey": {"type": "apiKey", "in": "header", "name": "x-api-key",
-                     "description": "A repository AI API key secret, as Anthropic SDKs send it (/v1/messages)."},
+    "bearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A login access token (JWT from POST /user/login) or a management "
+        "API token (`tgm_...`, from POST /user/token).",
+    },
+    "repoKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A repository AI API key secret (`tg_...`), for /v1.",
+    },
+    "anthropicKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-api-key",
+        "description": "A repository AI API key secret, as Anthropic SDKs send it (/v1/messages).",
+    },
 }
 
 
 def _component_schemas() -> dict[str, Any]:
     models = {model for _, model, _ in OPERATIONS.values() if model is not None} | {m.ErrorResponse}
-    _, defs = models_json_schema([(model, "serialization") for model in sorted(models, key=lambda c: c.__name__)],
-                                 ref_template="#/components/schemas/{model}")
+    _, defs = models_json_schema(
+        [(model, "serialization") for model in sorted(models, key=lambda c: c.__name__)],
+        ref_template="#/components/schemas/{model}",
+    )
     return defs.get("$defs", {})
 
 
@@ -109,8 +122,7 @@ def _json_ref(name: str) -> dict[str, Any]:
 
 def _responses(status: int, model: type[BaseModel] | None, errors: tuple[int, ...]) -> dict[str, Any]:
     if model is None:
-        ok = {"description": "Prometheus text exposition",
-              "content": {"text/plain": {"schema": {"type": "string"}}}}
+        ok = {"description": "Prometheus text exposition", "content": {"text/plain": {"schema": {"type": "string"}}}}
     else:
         ok = {"description": "Success", "content": _json_ref(model.__name__)}
     out: dict[str, Any] = {str(status): ok}
@@ -121,11 +133,15 @@ def _responses(status: int, model: type[BaseModel] | None, errors: tuple[int, ..
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     """The whole document: management routes from `app`, `/v1` from the gateway's route table."""
-    doc = get_openapi(title="Tollgate", version=app.version, routes=app.routes,
-                      description="Management API (workspaces, AI LLM configurations, repositories and "
-                                  "their AI API keys, policies, statistics, tokens) and the OpenAI/"
-                                  "Anthropic-compatible gateway under `/v1`. Errors of the management API are "
-                                  "`{success:false,message}`; validation errors are 400, never 422.")
+    doc = get_openapi(
+        title="Tollgate",
+        version=app.version,
+        routes=app.routes,
+        description="Management API (workspaces, AI LLM configurations, repositories and "
+        "their AI API keys, policies, statistics, tokens) and the OpenAI/"
+        "Anthropic-compatible gateway under `/v1`. Errors of the management API are "
+        "`{success:false,message}`; validation errors are 400, never 422.",
+    )
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
@@ -138,8 +154,12 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             op["security"] = [] if (method.upper(), path) in PUBLIC else [{"bearerAuth": []}]
     doc["paths"].update(gateway_paths())
     doc["components"]["securitySchemes"] = SECURITY_SCHEMES
-    doc["tags"] = [{"name": "gateway", "description": "OpenAI- and Anthropic-compatible surfaces; "
-                                                      "errors in the surface's own shape"}]
+    doc["tags"] = [
+        {
+            "name": "gateway",
+            "description": "OpenAI- and Anthropic-compatible surfaces; errors in the surface's own shape",
+        }
+    ]
     return doc
 
 
@@ -164,7 +184,8 @@ def install_docs(app: FastAPI) -> None:
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url="/openapi.json", title="Tollgate API",
+            openapi_url="/openapi.json",
+            title="Tollgate API",
             swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
             swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",

@@ -4,6 +4,7 @@ Documentation only: the handlers build plain dicts (some encode with orjson for 
 `tests/api/test_openapi.py` checks real answers against these schemas. Fields marked optional
 are absent in some answers; extra fields may be added over time (clients must ignore them).
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -18,6 +19,7 @@ RiskTypeName = Literal["LOW", "MEDIUM", "HIGH"]
 
 class ErrorResponse(BaseModel):
     """Every management API error: 400, 401, 403, 404, 409, 413, 429, 500, 503."""
+
     success: Literal[False]
     message: str
 
@@ -37,6 +39,7 @@ class UserDTO(BaseModel):
 
 class LoginResponse(BaseModel):
     """The Flashback client's LoginResponse; `token` equals `accessToken` (older callers)."""
+
     success: bool
     accessToken: str
     token: str
@@ -111,8 +114,10 @@ class AiLlmDTO(BaseModel):
     region: str | None
     updatedAt: str
     prices: dict[str, dict[str, str | None]] = Field(
-        default_factory=dict, description="Price overrides: model glob -> {input, cachedInput, cacheWrite, "
-        "output, reasoning}, decimal strings in USD per 1M tokens (null: the plain input/output rate)")
+        default_factory=dict,
+        description="Price overrides: model glob -> {input, cachedInput, cacheWrite, "
+        "output, reasoning}, decimal strings in USD per 1M tokens (null: the plain input/output rate)",
+    )
 
 
 class AiLlmList(BaseModel):
@@ -128,6 +133,7 @@ class AiLlmChanged(BaseModel):
 
 class ValidateResponse(BaseModel):
     """Always 200: `success` false when the provider refused the credentials or was unreachable."""
+
     success: bool
     message: str
 
@@ -142,16 +148,22 @@ class AiLlmStatsRow(BaseModel):
     totalPolicyViolations: str
     totalAlerts: str
     totalBlocks: str
-    totalCost: str | None = Field(default=None, description="USD (decimal string) of the calls with a known "
-                                  "price; null when calls had tokens but none had a known price")
+    totalCost: str | None = Field(
+        default=None,
+        description="USD (decimal string) of the calls with a known "
+        "price; null when calls had tokens but none had a known price",
+    )
     totalCachedTokensIn: str | None = Field(default=None, description="prompt tokens read from the provider's cache")
     totalCacheWriteTokensIn: str | None = Field(default=None, description="prompt tokens written to the cache")
-    totalReasoningTokensOut: str | None = Field(default=None, description="reasoning (thinking) tokens, "
-                                                "included in totalTokensOut")
-    totalUnpricedCalls: str | None = Field(default=None, description="calls with tokens but no known price "
-                                           "(not in totalCost)")
-    totalLlmCost: str | None = Field(default=None, description="USD of the policy judge's own calls (priced "
-                                     "like requests; unknown prices left out)")
+    totalReasoningTokensOut: str | None = Field(
+        default=None, description="reasoning (thinking) tokens, included in totalTokensOut"
+    )
+    totalUnpricedCalls: str | None = Field(
+        default=None, description="calls with tokens but no known price (not in totalCost)"
+    )
+    totalLlmCost: str | None = Field(
+        default=None, description="USD of the policy judge's own calls (priced like requests; unknown prices left out)"
+    )
 
 
 class AiLlmStatsResponse(BaseModel):
@@ -179,8 +191,9 @@ class AiStatsRow(BaseModel):
     llmType: str
     llmModel: str
     host: str
-    cost: str | None = Field(default=None, description="USD (decimal string) of the row's calls with a known "
-                             "price; null when none had one")
+    cost: str | None = Field(
+        default=None, description="USD (decimal string) of the row's calls with a known price; null when none had one"
+    )
     cachedTokensIn: str | None = None
     unpricedCalls: str | None = Field(default=None, description="calls with tokens but no known price")
     llmCost: str | None = Field(default=None, description="USD of the policy judge's own calls")
@@ -251,8 +264,10 @@ class PolicyDTO(BaseModel):
     repoId: str | None
     createdAt: str
     lastUpdatedAt: str
-    rule: dict | None = Field(description="machine-checkable rule (TOKEN_BUDGET, COST_BUDGET, RATE_LIMIT, "
-                                          "MODEL_ALLOWLIST, MODEL_DENYLIST, CONTENT_PATTERN, MAX_TOKENS)")
+    rule: dict | None = Field(
+        description="machine-checkable rule (TOKEN_BUDGET, COST_BUDGET, RATE_LIMIT, "
+        "MODEL_ALLOWLIST, MODEL_DENYLIST, CONTENT_PATTERN, MAX_TOKENS)"
+    )
 
 
 class PolicyResponse(BaseModel):

@@ -1,11 +1,11 @@
 """JWT access/refresh tokens (PyJWT, HS256); password hashing lives in the store."""
+
 from __future__ import annotations
 
 import time
 import uuid
 
 import jwt
-
 
 
 def issue_token(secret: bytes, user_id: str, kind: str, ttl_s: int) -> str:

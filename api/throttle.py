@@ -9,13 +9,14 @@ permanent lockout: an attacker cannot keep a real user out longer than the cap).
   the owner, from anywhere, waits at most a minute.
 A success clears the account's counters (not the address's).
 """
+
 from __future__ import annotations
 
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class LoginThrottle:
             s.failures.append(now)
             over = len(s.failures) - rule.allowance
             if over >= 0:
-                s.blocked_until = max(s.blocked_until, now + min(rule.cap_s, 2.0 ** over))
+                s.blocked_until = max(s.blocked_until, now + min(rule.cap_s, 2.0**over))
 
     def succeeded(self, email: str, addr: str) -> None:
         for kind, key in self.subjects(email, addr).items():
@@ -75,6 +76,9 @@ class LoginThrottle:
                 self._subjects.pop((kind, key), None)
 
     def _prune(self, now: float) -> None:
-        for k in [k for k, s in self._subjects.items()
-                  if s.blocked_until <= now and (not s.failures or s.failures[-1] <= now - self.rules[k[0]].window_s)]:
+        for k in [
+            k
+            for k, s in self._subjects.items()
+            if s.blocked_until <= now and (not s.failures or s.failures[-1] <= now - self.rules[k[0]].window_s)
+        ]:
             del self._subjects[k]

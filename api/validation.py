@@ -5,6 +5,7 @@ Two pure steps around one I/O step: `build_request` (URL + headers, SigV4 for Be
 Messages say what the user can fix; they never echo the secret, the key or the provider's
 response body (which may quote the credential back).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -88,9 +89,7 @@ def interpret(ai_type: AiType, status: int, body: bytes) -> ValidationResult:
     """Turn the provider's answer into a verdict. Pure; never quotes the body."""
     if status in (401, 403) or (status == 400 and ai_type is AiType.GOOGLE and _google_bad_key(body)):
         what = "access key id / secret key" if ai_type is AiType.AWS else "secret (API key)"
-        return ValidationResult(
-            False, f"The provider rejected the credentials (HTTP {status}); check the {what}."
-        )
+        return ValidationResult(False, f"The provider rejected the credentials (HTTP {status}); check the {what}.")
     if status == 404:
         hint = {
             AiType.OPENAI: "OpenAI's endpoint includes /v1, e.g. https://api.openai.com/v1",
@@ -99,7 +98,9 @@ def interpret(ai_type: AiType, status: int, body: bytes) -> ValidationResult:
             AiType.GOOGLE: "use the provider base URL, e.g. https://generativelanguage.googleapis.com",
             AiType.AWS: "use the Bedrock control-plane URL, e.g. https://bedrock.us-east-1.amazonaws.com",
         }[ai_type]
-        return ValidationResult(False, f"The endpoint answered HTTP 404 for the model list; check the endpoint ({hint}).")
+        return ValidationResult(
+            False, f"The endpoint answered HTTP 404 for the model list; check the endpoint ({hint})."
+        )
     if status == 429:
         return ValidationResult(False, "The provider rate-limited the validation call (HTTP 429); try again later.")
     if not 200 <= status < 300:
@@ -108,7 +109,8 @@ def interpret(ai_type: AiType, status: int, body: bytes) -> ValidationResult:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return ValidationResult(
-            False, "The endpoint answered with something that is not JSON; check that it is the provider's API base URL."
+            False,
+            "The endpoint answered with something that is not JSON; check that it is the provider's API base URL.",
         )
     models = doc.get(_LIST_FIELD[ai_type]) if isinstance(doc, dict) else None
     if not isinstance(models, list):
@@ -125,7 +127,10 @@ def _where(url: str) -> str:
 
 
 async def validate(
-    target: ProviderTarget, timeout_s: float, *, transport: httpx.AsyncBaseTransport | None = None,
+    target: ProviderTarget,
+    timeout_s: float,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
     guard: EndpointGuard | None = None,
 ) -> ValidationResult:
     """Make the provider call and judge it. Blocks up to about `timeout_s`; never raises.
@@ -140,8 +145,10 @@ async def validate(
         return ValidationResult(False, "The configuration could not be turned into a provider request.")
     where = _where(url)
     unreachable = ValidationResult(
-        False, f"The endpoint {where} is not reachable (no answer within {timeout_s:g} s, or the name, "
-               "connection or TLS failed, or the address is not allowed); check the endpoint.")
+        False,
+        f"The endpoint {where} is not reachable (no answer within {timeout_s:g} s, or the name, "
+        "connection or TLS failed, or the address is not allowed); check the endpoint.",
+    )
     guard = guard or EndpointGuard()
     try:
         guard.check_host(urlsplit(url).hostname or "")
@@ -166,8 +173,13 @@ async def validate(
         return unreachable
     except Exception as exc:  # noqa: BLE001 - e.g. invalid header characters in the secret
         log.info("validation error: %s", type(exc).__name__)
-        return ValidationResult(False, "The provider request could not be sent; check the secret and key for invalid characters.")
+        return ValidationResult(
+            False, "The provider request could not be sent; check the secret and key for invalid characters."
+        )
     if 300 <= resp.status_code < 400:
-        return ValidationResult(False, f"The endpoint {where} answered with a redirect (HTTP {resp.status_code}); "
-                                       "redirects are not followed: use the final URL as the endpoint.")
+        return ValidationResult(
+            False,
+            f"The endpoint {where} answered with a redirect (HTTP {resp.status_code}); "
+            "redirects are not followed: use the final URL as the endpoint.",
+        )
     return interpret(target.ai_type, resp.status_code, bytes(body))

@@ -8,6 +8,7 @@ emits N request events at a steady rate (so background work — shipping, readin
 runs between emits as it would under load) and prints p50/p99/max of the time spent inside
 `emit()`, measured with perf_counter_ns around each call, plus what reached the reader.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,9 +23,19 @@ from schemas.events import RequestEvent
 
 
 def _event(i: int) -> RequestEvent:
-    return RequestEvent(gateway_id="bench", request_id=f"r{i}", org_id="o", workspace_id="w",
-                        repo_id="r", repo_ai_api_key_id=f"k{i % 7}", ai_llm_id="l", model="gpt-4o-mini",
-                        tokens_in=120 + i % 50, tokens_out=40, latency_ms=12)
+    return RequestEvent(
+        gateway_id="bench",
+        request_id=f"r{i}",
+        org_id="o",
+        workspace_id="w",
+        repo_id="r",
+        repo_ai_api_key_id=f"k{i % 7}",
+        ai_llm_id="l",
+        model="gpt-4o-mini",
+        tokens_in=120 + i % 50,
+        tokens_out=40,
+        latency_ms=12,
+    )
 
 
 def _publisher(data_dir: Path, kafka: str | None):
@@ -67,9 +78,15 @@ async def run(n: int, rate: float, kafka: str | None) -> dict:
         finally:
             await pub.stop()
         lat.sort()
-        return {"events": n, "p50_us": lat[n // 2] / 1000, "p99_us": lat[int(n * 0.99)] / 1000,
-                "max_us": lat[-1] / 1000, "mean_us": statistics.fmean(lat) / 1000,
-                "read": got, "publisher": type(pub).__name__}
+        return {
+            "events": n,
+            "p50_us": lat[n // 2] / 1000,
+            "p99_us": lat[int(n * 0.99)] / 1000,
+            "max_us": lat[-1] / 1000,
+            "mean_us": statistics.fmean(lat) / 1000,
+            "read": got,
+            "publisher": type(pub).__name__,
+        }
 
 
 def main() -> None:
@@ -79,9 +96,11 @@ def main() -> None:
     ap.add_argument("--kafka", default=None, help="bootstrap of a running broker (distributed mode)")
     a = ap.parse_args()
     r = asyncio.run(run(a.events, a.rate, a.kafka))
-    print(f"emit ({r['publisher']}, {'kafka' if a.kafka else 'embedded'}): p50 {r['p50_us']:.1f} µs, "
-          f"p99 {r['p99_us']:.1f} µs, max {r['max_us']:.0f} µs, mean {r['mean_us']:.1f} µs "
-          f"over {r['events']} events at {a.rate:.0f}/s; reader got {r['read']}")
+    print(
+        f"emit ({r['publisher']}, {'kafka' if a.kafka else 'embedded'}): p50 {r['p50_us']:.1f} µs, "
+        f"p99 {r['p99_us']:.1f} µs, max {r['max_us']:.0f} µs, mean {r['mean_us']:.1f} µs "
+        f"over {r['events']} events at {a.rate:.0f}/s; reader got {r['read']}"
+    )
 
 
 if __name__ == "__main__":

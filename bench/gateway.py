@@ -19,6 +19,7 @@ c=64 cell and prints where the time goes. Every cell is bounded by --duration se
 variant (`VARIANTS`: the same gateway under granian, or with another upstream client);
 `--pin` runs wrk and the upstream on CPU 0. The load average is printed at start and end.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -120,11 +121,24 @@ def _to_ms(v: str) -> float:
 
 
 def wrk(url: str, key: str, body: dict, conc: int, duration: int, tmp: Path) -> dict:
-    script = tmp / f"wrk-{conc}-{int(time.time()*1000)}.lua"
+    script = tmp / f"wrk-{conc}-{int(time.time() * 1000)}.lua"
     script.write_text(LUA % (json.dumps(body), key))
     threads = 1 if conc == 1 else 2
-    cmd = PIN + ["wrk", "-t", str(threads), "-c", str(conc), "-d", f"{duration}s", "--latency", "--timeout", "10s",
-           "-s", str(script), url]
+    cmd = PIN + [
+        "wrk",
+        "-t",
+        str(threads),
+        "-c",
+        str(conc),
+        "-d",
+        f"{duration}s",
+        "--latency",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        url,
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30).stdout
     res = {"rps": 0.0, "p50": float("nan"), "p99": float("nan"), "errors": 0, "requests": 0}
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
@@ -148,33 +162,66 @@ def wrk(url: str, key: str, body: dict, conc: int, duration: int, tmp: Path) -> 
 
 # ---------------------------------------------------------------- servers
 PROFILED = ("tollgate", "tollgate +10 policies")
-PIN: list[str] = []   # `taskset -c 0` for wrk and the upstream with --pin
+PIN: list[str] = []  # `taskset -c 0` for wrk and the upstream with --pin
 PYSPY = shutil.which("py-spy") or (str(Path(PY).parent / "py-spy") if (Path(PY).parent / "py-spy").exists() else None)
 
 
 def _granian(genv: dict) -> tuple[list[str], dict]:
     """The same gateway app under granian (Rust HTTP server, ASGI interface, one worker)."""
-    return ([PY, "-m", "granian", "--interface", "asgi", "--factory", "--host", "127.0.0.1",
-             "--port", genv["TOLLGATE_PORT"], "--workers", "1", "--loop", "uvloop", "--no-ws",
-             "--log-level", "warning", "tollgate.asgi:gateway"], {})
+    return (
+        [
+            PY,
+            "-m",
+            "granian",
+            "--interface",
+            "asgi",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            genv["TOLLGATE_PORT"],
+            "--workers",
+            "1",
+            "--loop",
+            "uvloop",
+            "--no-ws",
+            "--log-level",
+            "warning",
+            "tollgate.asgi:gateway",
+        ],
+        {},
+    )
 
 
 def _upstream_transport(kind: str):
     def variant(genv: dict) -> tuple[list[str], dict]:
         return [str(Path(PY).parent / "tollgate"), "gateway"], {"TOLLGATE_UPSTREAM_TRANSPORT": kind}
+
     return variant
 
 
 # Stack variants (`--variants a,b`): each a `tollgate gateway` row of its own in the same run.
-VARIANTS = {"granian": _granian, "httpx": _upstream_transport("httpx"),
-            "aiohttp-lean": _upstream_transport("aiohttp-lean")}
+VARIANTS = {
+    "granian": _granian,
+    "httpx": _upstream_transport("httpx"),
+    "aiohttp-lean": _upstream_transport("aiohttp-lean"),
+}
+
+
 class Proc:
-    def __init__(self, name: str, cmd: list[str], env: dict | None = None, cwd: Path | None = None,
-                 log: Path | None = None) -> None:
+    def __init__(
+        self, name: str, cmd: list[str], env: dict | None = None, cwd: Path | None = None, log: Path | None = None
+    ) -> None:
         self.name = name
         self.log = open(log, "wb") if log else subprocess.DEVNULL
-        self.p = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, cwd=cwd, stdout=self.log,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+        self.p = subprocess.Popen(
+            cmd,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def stop(self) -> None:
         if self.p.poll() is None:
@@ -190,20 +237,34 @@ class Proc:
 # block (2) actions. None fires on PROMPT with model gpt-4o-mini and no max_tokens; the limits
 # are far above what a run can use, so every check runs (and blocking limits reserve/settle
 # budget on each request) without ever refusing.
-BENCH_RULES: list[tuple[str, str, int, dict]] = [   # (name, scope, actionType, rule)
+BENCH_RULES: list[tuple[str, str, int, dict]] = [  # (name, scope, actionType, rule)
     ("allow-models", "org", 2, {"type": "MODEL_ALLOWLIST", "models": ["gpt-4o*", "gpt-4.1*", "claude-*"]}),
     ("deny-models", "workspace", 2, {"type": "MODEL_DENYLIST", "models": ["o1-pro*", "gpt-4-32k*"]}),
     ("max-tokens-hard", "org", 2, {"type": "MAX_TOKENS", "limit": 16384}),
     ("max-tokens-log", "repo", 0, {"type": "MAX_TOKENS", "limit": 4096}),
     ("no-cards-ibans", "org", 2, {"type": "CONTENT_PATTERN", "detectors": ["CREDIT_CARD", "IBAN"]}),
     ("pii-log", "workspace", 0, {"type": "CONTENT_PATTERN", "detectors": ["EMAIL", "PHONE", "CLOUD_ACCESS_KEY"]}),
-    ("secrets-regex", "repo", 2, {"type": "CONTENT_PATTERN", "patterns": [
-        r"(?i)\bpassword\s*[:=]\s*\S+", r"\b\d{3}-\d{2}-\d{4}\b",
-        r"-----BEGIN (?:RSA |EC |OPENSSH )?PRIVATE KEY-----"]}),
+    (
+        "secrets-regex",
+        "repo",
+        2,
+        {
+            "type": "CONTENT_PATTERN",
+            "patterns": [
+                r"(?i)\bpassword\s*[:=]\s*\S+",
+                r"\b\d{3}-\d{2}-\d{4}\b",
+                r"-----BEGIN (?:RSA |EC |OPENSSH )?PRIVATE KEY-----",
+            ],
+        },
+    ),
     ("token-budget", "repo", 2, {"type": "TOKEN_BUDGET", "limit": 10**13, "period": "MONTH", "per": "KEY"}),
     ("rate-requests", "org", 2, {"type": "RATE_LIMIT", "requests": 10**9, "window": "MINUTE", "per": "REPO"}),
-    ("rate-tokens", "workspace", 1, {"type": "RATE_LIMIT", "tokens": 10**12, "requests": 10**9,
-                                     "window": "HOUR", "per": "WORKSPACE"}),
+    (
+        "rate-tokens",
+        "workspace",
+        1,
+        {"type": "RATE_LIMIT", "tokens": 10**12, "requests": 10**9, "window": "HOUR", "per": "WORKSPACE"},
+    ),
 ]
 
 
@@ -211,13 +272,13 @@ async def seed_tollgate(data_dir: Path, upstream: str, policies: bool = False) -
     """Config + repo + key (+ BENCH_RULES when `policies`) straight into the store; returns the
     bearer secret."""
     sys.path.insert(0, str(ROOT))
+    from core.settings import Settings
     from policy.rules import parse_rule, rule_to_wire
     from store import apikeys
     from store.db import make_engine, make_sessionmaker
     from store.epoch import bump_epoch
     from store.models import AiLlm, Org, Policy, Repo, RepoAiLlm, RepoApiKey, Workspace, new_id
     from store.sealing import seal
-    from core.settings import Settings
 
     s = Settings(data_dir=data_dir)
     engine = make_engine(s.sqlalchemy_url)
@@ -231,17 +292,35 @@ async def seed_tollgate(data_dir: Path, upstream: str, policies: bool = False) -
         db.add(ws)
         await db.flush()
         cid = new_id()
-        db.add(AiLlm(id=cid, org_id=org.id, workspace_id=ws.id, name="fake-openai", ai_type="OPENAI",
-                     endpoint=upstream + "/v1", secret_sealed=seal(s.secret_key_bytes, OPENAI_KEY, cid)))
+        db.add(
+            AiLlm(
+                id=cid,
+                org_id=org.id,
+                workspace_id=ws.id,
+                name="fake-openai",
+                ai_type="OPENAI",
+                endpoint=upstream + "/v1",
+                secret_sealed=seal(s.secret_key_bytes, OPENAI_KEY, cid),
+            )
+        )
         repo = Repo(org_id=org.id, workspace_id=ws.id, name="bench")
         db.add(repo)
         await db.flush()
         db.add(RepoAiLlm(repo_id=repo.id, ai_llm_id=cid, position=0))
         db.add(RepoApiKey(repo_id=repo.id, name="bench", key_prefix=prefix, secret_hash=apikeys.hash_secret(secret)))
-        for name, scope, action, rule in (BENCH_RULES if policies else []):
-            db.add(Policy(org_id=org.id, workspace_id=ws.id if scope != "org" else None,
-                          repo_id=repo.id if scope == "repo" else None, name=name, content="",
-                          risk_type="MEDIUM", action_type=action, rule=rule_to_wire(parse_rule(rule))))
+        for name, scope, action, rule in BENCH_RULES if policies else []:
+            db.add(
+                Policy(
+                    org_id=org.id,
+                    workspace_id=ws.id if scope != "org" else None,
+                    repo_id=repo.id if scope == "repo" else None,
+                    name=name,
+                    content="",
+                    risk_type="MEDIUM",
+                    action_type=action,
+                    rule=rule_to_wire(parse_rule(rule)),
+                )
+            )
         await bump_epoch(db)
     await engine.dispose()
     return secret
@@ -264,12 +343,13 @@ def main() -> int:
     ap.add_argument("--no-policies", action="store_true", help="skip the gateway with ten rule policies")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
-    ap.add_argument("--workers", type=int, default=0,
-                    help="also run `tollgate gateway --workers N` as a row (e.g. 2)")
-    ap.add_argument("--variants", default="",
-                    help="comma-separated stack variants as extra rows: " + ", ".join(VARIANTS))
-    ap.add_argument("--pin", action="store_true",
-                    help="pin wrk and the upstream to CPU 0 (taskset); servers run unpinned")
+    ap.add_argument("--workers", type=int, default=0, help="also run `tollgate gateway --workers N` as a row (e.g. 2)")
+    ap.add_argument(
+        "--variants", default="", help="comma-separated stack variants as extra rows: " + ", ".join(VARIANTS)
+    )
+    ap.add_argument(
+        "--pin", action="store_true", help="pin wrk and the upstream to CPU 0 (taskset); servers run unpinned"
+    )
     a = ap.parse_args()
     variants = [v for v in a.variants.split(",") if v]
     for v in variants:
@@ -277,8 +357,9 @@ def main() -> int:
             raise SystemExit(f"unknown variant {v!r}; known: {', '.join(VARIANTS)}")
     global PIN
     PIN = ["taskset", "-c", "0"] if a.pin else []
-    print(f"load average at start: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}",
-          flush=True)
+    print(
+        f"load average at start: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}", flush=True
+    )
     if not shutil.which("wrk") and os.geteuid() == 0 and shutil.which("apt-get"):
         print("installing wrk (Debian package) ...", flush=True)
         subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, capture_output=True)
@@ -293,24 +374,37 @@ def main() -> int:
     results: dict[str, dict] = {}
     try:
         up_port = free_port()
-        procs.append(Proc("upstream", PIN + [PY, "-m", "fakeupstream", "--port", str(up_port)], cwd=ROOT,
-                          log=tmp / "upstream.log"))
+        procs.append(
+            Proc(
+                "upstream", PIN + [PY, "-m", "fakeupstream", "--port", str(up_port)], cwd=ROOT, log=tmp / "upstream.log"
+            )
+        )
         upstream = f"http://127.0.0.1:{up_port}"
         wait_http(upstream + "/v1/models", headers={"authorization": f"Bearer {OPENAI_KEY}"})
 
         env = {"TOLLGATE_HOST": "127.0.0.1"}
         if not a.no_kafka:
-            out = subprocess.run(["bash", str(ROOT / "scripts" / "kafka.sh"), "start", "--dir", str(kafka_dir)],
-                                 capture_output=True, text=True, timeout=300)
+            out = subprocess.run(
+                ["bash", str(ROOT / "scripts" / "kafka.sh"), "start", "--dir", str(kafka_dir)],
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
             m = re.search(r"KAFKA_BOOTSTRAP=(\S+)", out.stdout)
             if not m:
                 raise SystemExit(f"kafka did not start: {out.stderr[-2000:]}")
             env["TOLLGATE_KAFKA_BOOTSTRAP"] = m.group(1)
-        def start_tollgate(name: str, policies: bool, profile: bool, variant: str = "",
-                           workers: int = 1) -> tuple[str, str, Proc]:
+
+        def start_tollgate(
+            name: str, policies: bool, profile: bool, variant: str = "", workers: int = 1
+        ) -> tuple[str, str, Proc]:
             """Own SQLite store (migrated, seeded), same upstream and broker; returns url, key, proc."""
-            genv = dict(env, TOLLGATE_DATA_DIR=str(tmp / name), TOLLGATE_PORT=str(free_port()),
-                        TOLLGATE_ALLOW_PRIVATE_ENDPOINTS="127.0.0.0/8")
+            genv = dict(
+                env,
+                TOLLGATE_DATA_DIR=str(tmp / name),
+                TOLLGATE_PORT=str(free_port()),
+                TOLLGATE_ALLOW_PRIVATE_ENDPOINTS="127.0.0.0/8",
+            )
             tg_bin = str(Path(PY).parent / "tollgate")
             subprocess.run([tg_bin, "migrate"], env={**os.environ, **genv}, check=True, capture_output=True)
             key = asyncio.run(seed_tollgate(tmp / name, upstream, policies=policies))
@@ -319,8 +413,9 @@ def main() -> int:
                 gw_cmd, extra = VARIANTS[variant](genv)
                 genv.update(extra)
             if profile and not PYSPY:
-                gw_cmd = [PY, "-m", "cProfile", "-o", str(tmp / f"{name}.prof")] + \
-                    ([tg_bin] + gw_cmd[1:] if gw_cmd[0] == tg_bin else ["-m"] + gw_cmd[2:])
+                gw_cmd = [PY, "-m", "cProfile", "-o", str(tmp / f"{name}.prof")] + (
+                    [tg_bin] + gw_cmd[1:] if gw_cmd[0] == tg_bin else ["-m"] + gw_cmd[2:]
+                )
             proc = Proc(name, gw_cmd, env=genv, log=tmp / f"{name}.log")
             procs.append(proc)
             url = f"http://127.0.0.1:{genv['TOLLGATE_PORT']}"
@@ -329,13 +424,16 @@ def main() -> int:
             return url + "/v1/chat/completions", key, proc
 
         tg_url, key, tg = start_tollgate("tollgate", False, a.profile)
-        targets = {"upstream (direct)": (upstream + "/v1/chat/completions", OPENAI_KEY, None),
-                   "tollgate": (tg_url, key, tg)}
+        targets = {
+            "upstream (direct)": (upstream + "/v1/chat/completions", OPENAI_KEY, None),
+            "tollgate": (tg_url, key, tg),
+        }
         if not a.no_policies:
             targets["tollgate +10 policies"] = start_tollgate("tollgate-policies", True, a.profile)
         if a.workers > 1:
-            targets[f"tollgate {a.workers} workers"] = start_tollgate("tollgate-workers", False, False,
-                                                                    workers=a.workers)
+            targets[f"tollgate {a.workers} workers"] = start_tollgate(
+                "tollgate-workers", False, False, workers=a.workers
+            )
         for v in variants:
             targets[f"tollgate {v}"] = start_tollgate(f"tollgate-{v}", False, False, variant=v)
         if not a.no_litellm:
@@ -354,10 +452,17 @@ def main() -> int:
                 f"  master_key: {LITELLM_MASTER_KEY}\n"
             )
             lport = free_port()
-            ll = Proc("litellm", [str(exe), "--config", str(cfg), "--host", "127.0.0.1", "--port", str(lport),
-                                  "--num_workers", "1"], log=tmp / "litellm.log",
-                      env={"LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False", "NO_DOCS": "True",
-                           "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+            ll = Proc(
+                "litellm",
+                [str(exe), "--config", str(cfg), "--host", "127.0.0.1", "--port", str(lport), "--num_workers", "1"],
+                log=tmp / "litellm.log",
+                env={
+                    "LITELLM_LOG": "ERROR",
+                    "LITELLM_TELEMETRY": "False",
+                    "NO_DOCS": "True",
+                    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+                },
+            )
             procs.append(ll)
             wait_http(f"http://127.0.0.1:{lport}/health/liveliness", timeout=180, proc=ll)
             targets["litellm"] = (f"http://127.0.0.1:{lport}/v1/chat/completions", LITELLM_MASTER_KEY, ll)
@@ -368,17 +473,32 @@ def main() -> int:
         # other were measured minutes apart at most, under the same background load.
         results = {name: {} for name in targets}
         for name, (url, k, proc) in targets.items():
-            wrk(url, k, body, 8, 2, tmp)   # warm-up (connections, caches)
+            wrk(url, k, body, 8, 2, tmp)  # warm-up (connections, caches)
         for name, (url, k, proc) in targets.items():
             results[name]["c1"] = wrk(url, k, body, 1, a.duration, tmp)
         for name, (url, k, proc) in targets.items():
             cpu0 = cpu_s(proc.p.pid) if proc else 0.0
             spy = None
             if a.profile and PYSPY and proc is not None and name in PROFILED:
-                spy = subprocess.Popen([PYSPY, "record", "--pid", str(proc.p.pid), "--rate", "250", "--format",
-                                        "raw", "--nonblocking", "--duration", str(a.duration), "-o",
-                                        str(tmp / f"{proc.name}.spy")], stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL)
+                spy = subprocess.Popen(
+                    [
+                        PYSPY,
+                        "record",
+                        "--pid",
+                        str(proc.p.pid),
+                        "--rate",
+                        "250",
+                        "--format",
+                        "raw",
+                        "--nonblocking",
+                        "--duration",
+                        str(a.duration),
+                        "-o",
+                        str(tmp / f"{proc.name}.spy"),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             results[name]["c64"] = r = wrk(url, k, body, 64, a.duration, tmp)
             if spy is not None:
                 spy.wait(30)
@@ -403,8 +523,11 @@ def main() -> int:
         for p in reversed(procs):
             p.stop()
         if kafka_dir.exists():
-            subprocess.run(["bash", str(ROOT / "scripts" / "kafka.sh"), "stop", "--dir", str(kafka_dir)],
-                           capture_output=True, timeout=60)
+            subprocess.run(
+                ["bash", str(ROOT / "scripts" / "kafka.sh"), "stop", "--dir", str(kafka_dir)],
+                capture_output=True,
+                timeout=60,
+            )
         if not a.keep:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
@@ -415,30 +538,43 @@ def main() -> int:
 def report(res: dict, duration: int) -> None:
     base = res["upstream (direct)"]
     print(f"\nGateway benchmark ({duration}s per cell, wrk, same run, 127.0.0.1, {os.cpu_count()} cores)")
-    hdr = f"{'target':22} {'rps c64':>9} {'rps c64 stream':>15} {'p50+ c1':>9} {'p99+ c1':>9} " \
-          f"{'p50+ c64':>9} {'p99+ c64':>9} {'RSS MB':>8} {'errors':>7} {'CPU us/req':>10}"
+    hdr = (
+        f"{'target':22} {'rps c64':>9} {'rps c64 stream':>15} {'p50+ c1':>9} {'p99+ c1':>9} "
+        f"{'p50+ c64':>9} {'p99+ c64':>9} {'RSS MB':>8} {'errors':>7} {'CPU us/req':>10}"
+    )
     print(hdr)
     print("-" * len(hdr))
     for name, r in res.items():
         add = (lambda c, p: r[c][p] - base[c][p]) if name != "upstream (direct)" else (lambda c, p: r[c][p])
         errs = r["c1"]["errors"] + r["c64"]["errors"] + r["c64s"]["errors"]
-        print(f"{name:22} {r['c64']['rps']:9.0f} {r['c64s']['rps']:15.0f} {add('c1','p50'):9.3f} "
-              f"{add('c1','p99'):9.3f} {add('c64','p50'):9.2f} {add('c64','p99'):9.2f} {r['rss_mb']:8.1f} {errs:7d} {r.get('cpu_us_per_req', float('nan')):10.0f}")
-    print("(upstream row: absolute latency in ms; other rows: ms added over the upstream row;"
-          " CPU us/req: the server's own CPU per non-streaming request at c=64)")
+        print(
+            f"{name:22} {r['c64']['rps']:9.0f} {r['c64s']['rps']:15.0f} {add('c1', 'p50'):9.3f} "
+            f"{add('c1', 'p99'):9.3f} {add('c64', 'p50'):9.2f} {add('c64', 'p99'):9.2f} {r['rss_mb']:8.1f} {errs:7d} {r.get('cpu_us_per_req', float('nan')):10.0f}"
+        )
+    print(
+        "(upstream row: absolute latency in ms; other rows: ms added over the upstream row;"
+        " CPU us/req: the server's own CPU per non-streaming request at c=64)"
+    )
     if "litellm" in res and res["litellm"]["c64"]["rps"]:
-        print(f"tollgate/litellm req/s: non-stream {res['tollgate']['c64']['rps'] / res['litellm']['c64']['rps']:.1f}x, "
-              f"stream {res['tollgate']['c64s']['rps'] / max(res['litellm']['c64s']['rps'], 1e-9):.1f}x")
+        print(
+            f"tollgate/litellm req/s: non-stream {res['tollgate']['c64']['rps'] / res['litellm']['c64']['rps']:.1f}x, "
+            f"stream {res['tollgate']['c64s']['rps'] / max(res['litellm']['c64s']['rps'], 1e-9):.1f}x"
+        )
     pol = res.get("tollgate +10 policies")
     if pol is not None and res["tollgate"]["c64"]["rps"]:
         t = res["tollgate"]
-        print("ten rule policies vs none: req/s c=64 "
-              f"{pol['c64']['rps']:.0f} vs {t['c64']['rps']:.0f} "
-              f"({(pol['c64']['rps'] / t['c64']['rps'] - 1) * 100:+.1f}%), streaming "
-              f"{(pol['c64s']['rps'] / max(t['c64s']['rps'], 1e-9) - 1) * 100:+.1f}%; "
-              + "; ".join(f"{p}+ c={c[1:]} {pol[c][p] - base[c][p]:.3f} vs {t[c][p] - base[c][p]:.3f} ms"
-                          for c in ("c1", "c64") for p in ("p50", "p99"))
-              + f"; CPU/req {pol.get('cpu_us_per_req', 0):.0f} vs {t.get('cpu_us_per_req', 0):.0f} us")
+        print(
+            "ten rule policies vs none: req/s c=64 "
+            f"{pol['c64']['rps']:.0f} vs {t['c64']['rps']:.0f} "
+            f"({(pol['c64']['rps'] / t['c64']['rps'] - 1) * 100:+.1f}%), streaming "
+            f"{(pol['c64s']['rps'] / max(t['c64s']['rps'], 1e-9) - 1) * 100:+.1f}%; "
+            + "; ".join(
+                f"{p}+ c={c[1:]} {pol[c][p] - base[c][p]:.3f} vs {t[c][p] - base[c][p]:.3f} ms"
+                for c in ("c1", "c64")
+                for p in ("p50", "p99")
+            )
+            + f"; CPU/req {pol.get('cpu_us_per_req', 0):.0f} vs {t.get('cpu_us_per_req', 0):.0f} us"
+        )
     print("raw:", json.dumps(res))
 
 

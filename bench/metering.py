@@ -26,6 +26,7 @@ side by side, from the same run:
 Everything that opens the embedded engine runs in its own subprocess (chdb admits one data
 dir per process): `python -m bench.metering _raw ...` and `_generate ...` are internal modes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,8 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +55,18 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 MARK_START, MARK_END = "<!-- metering:start -->", "<!-- metering:end -->"
 MARK_NOTES = "<!-- metering:notes -->"
 GOALS = {"e2e_eps": 50_000, "ratio": 0.5, "rss_mb": 300, "p99_ms": 50}
-MODELS = ("gpt-4o", "gpt-4o-mini", "claude-sonnet-4-20250514", "claude-3-5-haiku-20241022",
-          "gemini-2.0-flash", "gemini-1.5-pro", "anthropic.claude-3-haiku", "llama-3.1-70b")
-AI_TYPES = ("OPENAI", "OPENAI", "ANTHROPIC", "ANTHROPIC", "GOOGLE", "GOOGLE", "AWS", "OTHER",
-            "OPENAI", "ANTHROPIC")
-RAW_BATCH = 20_000          # = MeteringConsumer.max_records (one getmany batch)
+MODELS = (
+    "gpt-4o",
+    "gpt-4o-mini",
+    "claude-sonnet-4-20250514",
+    "claude-3-5-haiku-20241022",
+    "gemini-2.0-flash",
+    "gemini-1.5-pro",
+    "anthropic.claude-3-haiku",
+    "llama-3.1-70b",
+)
+AI_TYPES = ("OPENAI", "OPENAI", "ANTHROPIC", "ANTHROPIC", "GOOGLE", "GOOGLE", "AWS", "OTHER", "OPENAI", "ANTHROPIC")
+RAW_BATCH = 20_000  # = MeteringConsumer.max_records (one getmany batch)
 ADMIN_EMAIL, ADMIN_PASSWORD = "bench@tollgate.test", "bench-password-1"
 
 
@@ -74,10 +82,12 @@ def free_port() -> int:
 
 # ---- the data: one id universe, deterministic events -----------------------------------------
 
+
 @dataclass
 class Ids:
     """Who the events belong to. Key k belongs to repo k % 50; repo r is served by configs
     r % 10 and (r + 3) % 10; config c serves models c % 8 and (c + 1) % 8."""
+
     org: str
     workspace: str
     configs: list[str]
@@ -85,10 +95,9 @@ class Ids:
     keys: list[str]
 
     @classmethod
-    def random(cls, rng: random.Random) -> "Ids":
+    def random(cls, rng: random.Random) -> Ids:
         u = lambda: str(uuid.UUID(int=rng.getrandbits(128), version=4))  # noqa: E731
-        return cls(u(), u(), [u() for _ in range(10)], [u() for _ in range(50)],
-                   [u() for _ in range(200)])
+        return cls(u(), u(), [u() for _ in range(10)], [u() for _ in range(50)], [u() for _ in range(200)])
 
     def repo_configs(self, r: int) -> list[int]:
         return [r % 10, (r + 3) % 10]
@@ -97,7 +106,7 @@ class Ids:
 def event_dicts(ids: Ids, n: int, seed: int, start: int = 0) -> list[dict[str, Any]]:
     """Pure: events [start, start + n) of the stream, as camelCase wire dicts (one attempt each)."""
     rng = random.Random(seed * 1_000_003 + start)
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     out = []
     for i in range(start, start + n):
         k = rng.randrange(200)
@@ -106,29 +115,53 @@ def event_dicts(ids: Ids, n: int, seed: int, start: int = 0) -> list[dict[str, A
         model = MODELS[(c + rng.randrange(2)) % 8]
         lat = rng.uniform(80, 2500)
         ok = rng.random() > 0.02
-        out.append({
-            "eventId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            "schemaVersion": 1,
-            "occurredAt": (now - timedelta(milliseconds=rng.randrange(3_600_000))).isoformat(),
-            "gatewayId": f"gw-{i % 4}", "requestId": f"req-{seed}-{i}",
-            "orgId": ids.org, "workspaceId": ids.workspace, "repoId": ids.repos[r],
-            "repoAiApiKeyId": ids.keys[k], "aiLlmId": ids.configs[c], "aiType": AI_TYPES[c],
-            "model": model, "providerModel": model, "endpoint": "chat.completions",
-            "stream": bool(i % 3 == 0), "status": "ok" if ok else "error",
-            "httpStatus": 200 if ok else 502, "errorType": None if ok else "upstream_error",
-            "latencyMs": round(lat, 3), "ttftMs": round(lat / 4, 3), "gatewayOverheadMs": 0.8,
-            "tokensIn": rng.randrange(10, 4000), "tokensOut": rng.randrange(1, 1500),
-            "cachedTokens": 0, "usageSource": "provider",
-            "attempts": [{"aiLlmId": ids.configs[c], "aiType": AI_TYPES[c], "providerModel": model,
-                          "status": "ok" if ok else "error", "httpStatus": 200 if ok else 502,
-                          "latencyMs": round(lat, 3)}],
-            "userId": f"user-{rng.randrange(1000)}", "conversationId": f"conv-{rng.randrange(10**6)}",
-            "policyIds": [],
-        })
+        out.append(
+            {
+                "eventId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "schemaVersion": 1,
+                "occurredAt": (now - timedelta(milliseconds=rng.randrange(3_600_000))).isoformat(),
+                "gatewayId": f"gw-{i % 4}",
+                "requestId": f"req-{seed}-{i}",
+                "orgId": ids.org,
+                "workspaceId": ids.workspace,
+                "repoId": ids.repos[r],
+                "repoAiApiKeyId": ids.keys[k],
+                "aiLlmId": ids.configs[c],
+                "aiType": AI_TYPES[c],
+                "model": model,
+                "providerModel": model,
+                "endpoint": "chat.completions",
+                "stream": bool(i % 3 == 0),
+                "status": "ok" if ok else "error",
+                "httpStatus": 200 if ok else 502,
+                "errorType": None if ok else "upstream_error",
+                "latencyMs": round(lat, 3),
+                "ttftMs": round(lat / 4, 3),
+                "gatewayOverheadMs": 0.8,
+                "tokensIn": rng.randrange(10, 4000),
+                "tokensOut": rng.randrange(1, 1500),
+                "cachedTokens": 0,
+                "usageSource": "provider",
+                "attempts": [
+                    {
+                        "aiLlmId": ids.configs[c],
+                        "aiType": AI_TYPES[c],
+                        "providerModel": model,
+                        "status": "ok" if ok else "error",
+                        "httpStatus": 200 if ok else 502,
+                        "latencyMs": round(lat, 3),
+                    }
+                ],
+                "userId": f"user-{rng.randrange(1000)}",
+                "conversationId": f"conv-{rng.randrange(10**6)}",
+                "policyIds": [],
+            }
+        )
     return out
 
 
 # ---- Kafka -----------------------------------------------------------------------------------
+
 
 class Broker:
     """scripts/kafka.sh in a temp dir; `stop()` removes it."""
@@ -138,9 +171,21 @@ class Broker:
         self.bootstrap = ""
 
     def start(self) -> str:
-        out = subprocess.run(["bash", str(ROOT / "scripts" / "kafka.sh"), "start", "--dir", str(self.dir),
-                              "--watch-pid", str(os.getpid())],
-                             capture_output=True, text=True, timeout=300, check=True).stdout
+        out = subprocess.run(
+            [
+                "bash",
+                str(ROOT / "scripts" / "kafka.sh"),
+                "start",
+                "--dir",
+                str(self.dir),
+                "--watch-pid",
+                str(os.getpid()),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        ).stdout
         m = re.search(r"KAFKA_BOOTSTRAP=(\S+)", out)
         if not m:
             raise RuntimeError("kafka.sh printed no bootstrap")
@@ -148,8 +193,13 @@ class Broker:
         return self.bootstrap
 
     def stop(self) -> None:
-        subprocess.run(["bash", str(ROOT / "scripts" / "kafka.sh"), "stop", "--dir", str(self.dir)],
-                       capture_output=True, text=True, timeout=120, check=False)
+        subprocess.run(
+            ["bash", str(ROOT / "scripts" / "kafka.sh"), "stop", "--dir", str(self.dir)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
 
 async def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
@@ -186,17 +236,29 @@ async def publish(bootstrap: str, topic: str, ids: Ids, n: int, seed: int, spool
     total = time.perf_counter() - t0
     spooled = False
     await pub.stop()
-    return {"publish_s": total, "build_s": build_s, "publish_eps": n / total,
-            "publish_eps_excl_build": n / max(1e-9, total - build_s), "spooled_at_end": spooled}
+    return {
+        "publish_s": total,
+        "build_s": build_s,
+        "publish_eps": n / total,
+        "publish_eps_excl_build": n / max(1e-9, total - build_s),
+        "spooled_at_end": spooled,
+    }
 
 
 async def raw_consume(bootstrap: str, topic: str, n: int) -> dict:
     """Plain aiokafka getmany loop over the same events, same fetch settings, no decoding."""
     from aiokafka import AIOKafkaConsumer
 
-    c = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
-                         enable_auto_commit=False, fetch_min_bytes=1_000_000, fetch_max_wait_ms=200,
-                         max_partition_fetch_bytes=16 * 1024 * 1024)
+    c = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_min_bytes=1_000_000,
+        fetch_max_wait_ms=200,
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+    )
     await c.start()
     got, nbytes = 0, 0
     try:
@@ -210,8 +272,12 @@ async def raw_consume(bootstrap: str, topic: str, n: int) -> dict:
         dt = time.perf_counter() - t0
     finally:
         await c.stop()
-    return {"raw_consume_eps": got / dt, "raw_consume_s": dt, "raw_consumed": got,
-            "avg_event_bytes": nbytes / max(1, got)}
+    return {
+        "raw_consume_eps": got / dt,
+        "raw_consume_s": dt,
+        "raw_consumed": got,
+        "avg_event_bytes": nbytes / max(1, got),
+    }
 
 
 async def committed(admin: Any, group: str, topic: str) -> int:
@@ -227,19 +293,42 @@ def vm_hwm_mb(pid: int) -> float:
     return float("nan")
 
 
-async def e2e(bootstrap: str, topic: str, vtopic: str, n: int, data_dir: Path, logs: Path,
-              profile: bool, consumer_args: list[str] = ()) -> dict:
+async def e2e(
+    bootstrap: str,
+    topic: str,
+    vtopic: str,
+    n: int,
+    data_dir: Path,
+    logs: Path,
+    profile: bool,
+    consumer_args: list[str] = (),
+) -> dict:
     """One consumer subprocess; rate from its readiness until every offset is committed."""
     group = f"bench-{uuid.uuid4().hex[:8]}"
-    env = dict(os.environ, TOLLGATE_DATA_DIR=str(data_dir), TOLLGATE_KAFKA_BOOTSTRAP=bootstrap,
-               TOLLGATE_ALLOW_PRIVATE_ENDPOINTS="127.0.0.0/8")
+    env = dict(
+        os.environ,
+        TOLLGATE_DATA_DIR=str(data_dir),
+        TOLLGATE_KAFKA_BOOTSTRAP=bootstrap,
+        TOLLGATE_ALLOW_PRIVATE_ENDPOINTS="127.0.0.0/8",
+    )
     env.pop("TOLLGATE_CLICKHOUSE_URL", None)
     errf = open(logs / "consumer.log", "w")
     cmd = [PY]
     if profile:
         cmd += ["-m", "cProfile", "-o", str(logs / "consumer.prof")]
-    cmd += ["-m", "consumers.kafka_runner", "--requests-topic", topic, "--violations-topic", vtopic,
-            "--group", group, "--database", "bench", *consumer_args]
+    cmd += [
+        "-m",
+        "consumers.kafka_runner",
+        "--requests-topic",
+        topic,
+        "--violations-topic",
+        vtopic,
+        "--group",
+        group,
+        "--database",
+        "bench",
+        *consumer_args,
+    ]
     spawn = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=errf, stderr=subprocess.STDOUT, cwd=ROOT)
     try:
@@ -278,23 +367,29 @@ async def e2e(bootstrap: str, topic: str, vtopic: str, n: int, data_dir: Path, l
         except subprocess.TimeoutExpired:
             proc.kill()
         errf.close()
-    return {"e2e_eps": n / (t_done - ready), "e2e_s": t_done - ready, "startup_s": ready - spawn,
-            "e2e_eps_after_first_commit": n / max(1e-9, t_done - first) if t_done > first else None,
-            "consumer_rss_mb": rss,
-            "e2e_progress": [(round(t - ready, 2), d) for t, d in series][:: max(1, len(series) // 20)]}
+    return {
+        "e2e_eps": n / (t_done - ready),
+        "e2e_s": t_done - ready,
+        "startup_s": ready - spawn,
+        "e2e_eps_after_first_commit": n / max(1e-9, t_done - first) if t_done > first else None,
+        "consumer_rss_mb": rss,
+        "e2e_progress": [(round(t - ready, 2), d) for t, d in series][:: max(1, len(series) // 20)],
+    }
 
 
 # ---- internal subprocess modes (own the embedded engine) --------------------------------------
 
+
 def mode_raw(a: argparse.Namespace) -> None:
     """Verify the e2e counts, then time decode and inserts of the same rows (same batch size)."""
+    import orjson
+
     from consumers.metering import records_to_rows
-    from schemas.records import Record
     from core.settings import Settings
+    from schemas.records import Record
     from warehouse.client import DEDUP_SETTINGS, make_client
     from warehouse.migrate import migrate
     from warehouse.tables import REQUEST_COLUMNS, REQUESTS_TABLE
-    import orjson
 
     ids = Ids(**json.loads(Path(a.ids).read_text()))
     settings = Settings(data_dir=Path(a.data_dir), clickhouse_url=None, kafka_bootstrap=None)
@@ -312,28 +407,42 @@ def mode_raw(a: argparse.Namespace) -> None:
     ins = {"native": 0.0, "json": 0.0}
     for start in range(0, a.events, RAW_BATCH):
         m = min(RAW_BATCH, a.events - start)
-        recs = [Record("bench.requests", 0, start + j, None, orjson.dumps(d), 0)
-                for j, d in enumerate(event_dicts(ids, m, a.seed, start))]
+        recs = [
+            Record("bench.requests", 0, start + j, None, orjson.dumps(d), 0)
+            for j, d in enumerate(event_dicts(ids, m, a.seed, start))
+        ]
         t0 = time.perf_counter()
         rows, _v, dead = records_to_rows(recs, {"bench.requests": "requests"})
         decode_s += time.perf_counter() - t0
         assert not dead and len(rows) == m
         token = f"raw:{start}"
         t0 = time.perf_counter()
-        clients["native"].insert(REQUESTS_TABLE, rows, column_names=list(REQUEST_COLUMNS),
-                                 settings=dict(DEDUP_SETTINGS, insert_deduplication_token=token))
+        clients["native"].insert(
+            REQUESTS_TABLE,
+            rows,
+            column_names=list(REQUEST_COLUMNS),
+            settings=dict(DEDUP_SETTINGS, insert_deduplication_token=token),
+        )
         ins["native"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         body = orjson.dumps([list(col) for col in zip(*rows)])
-        clients["json"].raw_insert(REQUESTS_TABLE, list(REQUEST_COLUMNS), body, fmt="JSONCompactColumns",
-                                   settings=dict(DEDUP_SETTINGS, insert_deduplication_token=token,
-                                                 date_time_input_format="best_effort"))
+        clients["json"].raw_insert(
+            REQUESTS_TABLE,
+            list(REQUEST_COLUMNS),
+            body,
+            fmt="JSONCompactColumns",
+            settings=dict(DEDUP_SETTINGS, insert_deduplication_token=token, date_time_input_format="best_effort"),
+        )
         ins["json"] += time.perf_counter() - t0
     for name, c in clients.items():
         got = int(c.query("SELECT sum(api_calls) FROM usage_minute").result_rows[0][0])
         assert got == a.events, f"raw insert {name}: rollup has {got}"
-    out.update(decode_eps=a.events / decode_s, raw_insert_native_eps=a.events / ins["native"],
-               raw_insert_json_eps=a.events / ins["json"], raw_insert_rss_mb=vm_hwm_mb(os.getpid()))
+    out.update(
+        decode_eps=a.events / decode_s,
+        raw_insert_native_eps=a.events / ins["native"],
+        raw_insert_json_eps=a.events / ins["json"],
+        raw_insert_rss_mb=vm_hwm_mb(os.getpid()),
+    )
     print(json.dumps(out))
 
 
@@ -373,16 +482,33 @@ def mode_generate(a: argparse.Namespace) -> None:
     client = make_client(settings)
     migrate(client, settings.raw_ttl_days)
     t0 = time.perf_counter()
-    client.command(GENERATE_SQL, parameters={
-        "now": int(time.time()), "org": ids.org, "ws": ids.workspace, "repos": ids.repos,
-        "keys": ids.keys, "configs": ids.configs, "types": list(AI_TYPES), "models": list(MODELS),
-        "rows": a.rows})
+    client.command(
+        GENERATE_SQL,
+        parameters={
+            "now": int(time.time()),
+            "org": ids.org,
+            "ws": ids.workspace,
+            "repos": ids.repos,
+            "keys": ids.keys,
+            "configs": ids.configs,
+            "types": list(AI_TYPES),
+            "models": list(MODELS),
+            "rows": a.rows,
+        },
+    )
     gen_s = time.perf_counter() - t0
     q = lambda sql: client.query(sql).result_rows[0][0]  # noqa: E731
-    print(json.dumps({"generate_s": gen_s, "raw_rows": int(q("SELECT count() FROM requests")),
-                      "minute_calls": int(q("SELECT sum(api_calls) FROM usage_minute")),
-                      "minute_rows": int(q("SELECT count() FROM usage_minute")),
-                      "daily_rows": int(q("SELECT count() FROM usage_daily"))}))
+    print(
+        json.dumps(
+            {
+                "generate_s": gen_s,
+                "raw_rows": int(q("SELECT count() FROM requests")),
+                "minute_calls": int(q("SELECT sum(api_calls) FROM usage_minute")),
+                "minute_rows": int(q("SELECT count() FROM usage_minute")),
+                "daily_rows": int(q("SELECT count() FROM usage_daily")),
+            }
+        )
+    )
     client.close()
 
 
@@ -401,14 +527,14 @@ def mode_baseline(a: argparse.Namespace) -> None:
 
 
 def run_mode(args: list[str]) -> dict:
-    p = subprocess.run([PY, "-m", "bench.metering", *args], capture_output=True, text=True, cwd=ROOT,
-                       timeout=900)
+    p = subprocess.run([PY, "-m", "bench.metering", *args], capture_output=True, text=True, cwd=ROOT, timeout=900)
     if p.returncode != 0:
         raise RuntimeError(f"bench.metering {args[0]} failed:\n{p.stderr[-3000:]}")
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
 # ---- stats latency through the HTTP API -------------------------------------------------------
+
 
 class Up:
     """`tollgate up` as a subprocess on a data dir and a free port."""
@@ -422,14 +548,25 @@ class Up:
     def start(self) -> None:
         import httpx
 
-        env = dict(os.environ, TOLLGATE_DATA_DIR=str(self.data_dir), TOLLGATE_PORT=str(self.port),
-                   TOLLGATE_ALLOW_PRIVATE_ENDPOINTS="127.0.0.0/8",
-                   TOLLGATE_HOST="127.0.0.1", TOLLGATE_ADMIN_EMAIL=ADMIN_EMAIL,
-                   TOLLGATE_ADMIN_PASSWORD=ADMIN_PASSWORD, TOLLGATE_LOG_LEVEL="WARNING")
+        env = dict(
+            os.environ,
+            TOLLGATE_DATA_DIR=str(self.data_dir),
+            TOLLGATE_PORT=str(self.port),
+            TOLLGATE_ALLOW_PRIVATE_ENDPOINTS="127.0.0.0/8",
+            TOLLGATE_HOST="127.0.0.1",
+            TOLLGATE_ADMIN_EMAIL=ADMIN_EMAIL,
+            TOLLGATE_ADMIN_PASSWORD=ADMIN_PASSWORD,
+            TOLLGATE_LOG_LEVEL="WARNING",
+        )
         for k in ("TOLLGATE_KAFKA_BOOTSTRAP", "TOLLGATE_CLICKHOUSE_URL", "TOLLGATE_DATABASE_URL"):
             env.pop(k, None)
-        self.proc = subprocess.Popen([PY, "-m", "tollgate.cli", "up"], env=env, cwd=ROOT,
-                                     stdout=open(self.logs / "up.log", "a"), stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [PY, "-m", "tollgate.cli", "up"],
+            env=env,
+            cwd=ROOT,
+            stdout=open(self.logs / "up.log", "a"),
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -454,6 +591,7 @@ class Up:
 
 def create_universe(c: Any) -> Ids:
     """1 workspace, 10 configs, 50 repos (2 configs each), 200 keys, through the API."""
+
     def ok(r: Any) -> dict:
         if r.status_code not in (200, 201) or not r.json().get("success", True):
             raise RuntimeError(f"{r.request.method} {r.request.url.path}: {r.status_code} {r.text[:200]}")
@@ -462,20 +600,35 @@ def create_universe(c: Any) -> Ids:
     ws = ok(c.post("/workspace", json={"name": "bench"}))["workspace"]
     configs = []
     for i in range(10):
-        body = {"name": f"cfg-{i}", "aiType": AI_TYPES[i], "endpoint": "http://127.0.0.1:9/v1",
-                "secret": f"bench-not-a-secret-{i:04d}", "workspaceId": ws["id"]}
+        body = {
+            "name": f"cfg-{i}",
+            "aiType": AI_TYPES[i],
+            "endpoint": "http://127.0.0.1:9/v1",
+            "secret": f"bench-not-a-secret-{i:04d}",
+            "workspaceId": ws["id"],
+        }
         if AI_TYPES[i] == "AWS":
             body.update(key="AKIABENCHBENCHBENCH", region="us-east-1")
         configs.append(ok(c.post("/ai/llm", json=body))["aiLlmId"])
     ids = Ids(org=ws["orgId"], workspace=ws["id"], configs=configs, repos=[], keys=[])
     for r in range(50):
-        ids.repos.append(ok(c.post("/repo", json={
-            "name": f"repo-{r}", "workspaceId": ws["id"],
-            "repoAiLlms": [{"aiLlmId": configs[j]} for j in ids.repo_configs(r)]}))["repoId"])
+        ids.repos.append(
+            ok(
+                c.post(
+                    "/repo",
+                    json={
+                        "name": f"repo-{r}",
+                        "workspaceId": ws["id"],
+                        "repoAiLlms": [{"aiLlmId": configs[j]} for j in ids.repo_configs(r)],
+                    },
+                )
+            )["repoId"]
+        )
     keys: list[str | None] = [None] * 200
     for k in range(200):
-        keys[k] = ok(c.post(f"/repo/{ids.repos[k % 50]}/ai/apikey",
-                            json={"name": f"key-{k}", "aiType": "OPENAI"}))["id"]
+        keys[k] = ok(c.post(f"/repo/{ids.repos[k % 50]}/ai/apikey", json={"name": f"key-{k}", "aiType": "OPENAI"}))[
+            "id"
+        ]
     ids.keys = [k for k in keys if k]
     return ids
 
@@ -494,8 +647,12 @@ def measure(c: Any, path: str, params: dict, n: int = 200, warm: int = 20) -> di
     body = r.json()
     rows = len(body.get("stats") or body.get("data") or [])
     lat.sort()
-    return {"p50_ms": statistics.median(lat), "p99_ms": lat[int(0.99 * (len(lat) - 1))],
-            "rows": rows, "truncated": body.get("truncated", False)}
+    return {
+        "p50_ms": statistics.median(lat),
+        "p99_ms": lat[int(0.99 * (len(lat) - 1))],
+        "rows": rows,
+        "truncated": body.get("truncated", False),
+    }
 
 
 def stats_bench(tmp: Path, logs: Path, rows: int) -> dict:
@@ -513,8 +670,9 @@ def stats_bench(tmp: Path, logs: Path, rows: int) -> dict:
         up.stop()
         (tmp / "stats-ids.json").write_text(json.dumps(asdict(ids)))
         log(f"generating {rows:,} events into the raw table (MVs fill the rollups)")
-        out.update(run_mode(["_generate", "--data-dir", str(data), "--ids", str(tmp / "stats-ids.json"),
-                             "--rows", str(rows)]))
+        out.update(
+            run_mode(["_generate", "--data-dir", str(data), "--ids", str(tmp / "stats-ids.json"), "--rows", str(rows)])
+        )
         log(f"generated in {out['generate_s']:.1f}s: {out}")
         up.start()
         with httpx.Client(base_url=up.url, timeout=60) as c:
@@ -540,7 +698,7 @@ def stats_cases(ids: Ids) -> dict[str, tuple[str, dict, tuple]]:
     """name -> (API path, query params, (warehouse method, args) the API runs for it)."""
     from warehouse.queries import SeriesFilter
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     hour_ago = now - timedelta(hours=1)
     day_ago = now - timedelta(hours=24)
     ws = [ids.workspace]
@@ -548,15 +706,25 @@ def stats_cases(ids: Ids) -> dict[str, tuple[str, dict, tuple]]:
     return {
         "/ai/llm/stats (all configs, all time)": ("/ai/llm/stats", {}, ("llm", (ws, None, None, None))),
         "/ai/llm/stats?aiLlmId= (one config, all time)": (
-            "/ai/llm/stats", {"aiLlmId": ids.configs[3]}, ("llm", (ws, [ids.configs[3]], None, None))),
+            "/ai/llm/stats",
+            {"aiLlmId": ids.configs[3]},
+            ("llm", (ws, [ids.configs[3]], None, None)),
+        ),
         "/aistats/minute?repoId= (one repo, default 24h)": (
-            "/aistats/minute", {"repoId": ids.repos[7]}, ("series", ("minute", f(day_ago, repo_ids=[ids.repos[7]])))),
+            "/aistats/minute",
+            {"repoId": ids.repos[7]},
+            ("series", ("minute", f(day_ago, repo_ids=[ids.repos[7]]))),
+        ),
         "/aistats/minute?repoAiApiKeyId= (one key, 24h)": (
-            "/aistats/minute", {"repoAiApiKeyId": ids.keys[11]},
-            ("series", ("minute", f(day_ago, key_ids=[ids.keys[11]])))),
+            "/aistats/minute",
+            {"repoAiApiKeyId": ids.keys[11]},
+            ("series", ("minute", f(day_ago, key_ids=[ids.keys[11]]))),
+        ),
         "/aistats/minute (workspace, last 1h)": (
-            "/aistats/minute", {"startDate": hour_ago.strftime("%Y-%m-%dT%H:%M:%S.000Z")},
-            ("series", ("minute", f(hour_ago)))),
+            "/aistats/minute",
+            {"startDate": hour_ago.strftime("%Y-%m-%dT%H:%M:%S.000Z")},
+            ("series", ("minute", f(hour_ago))),
+        ),
         "/aistats/minute (workspace, default 24h)": ("/aistats/minute", {}, ("series", ("minute", f(day_ago)))),
     }
 
@@ -586,45 +754,57 @@ def mode_sqltime(a: argparse.Namespace) -> None:
 
 # ---- report -----------------------------------------------------------------------------------
 
+
 def verdict(ok: bool) -> str:
     return "meets" if ok else "MISSES"
 
 
 def report(r: dict, args: argparse.Namespace) -> str:
-    L = [f"Run {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, `python -m bench.metering "
-         f"--events {args.events} --stats-rows {args.stats_rows}`, {os.cpu_count()} cores "
-         f"(shared with other work), Kafka 3.9 single broker, {args.partitions} partitions, "
-         f"embedded ClickHouse engine (chdb).", ""]
+    L = [
+        f"Run {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, `python -m bench.metering "
+        f"--events {args.events} --stats-rows {args.stats_rows}`, {os.cpu_count()} cores "
+        f"(shared with other work), Kafka 3.9 single broker, {args.partitions} partitions, "
+        f"embedded ClickHouse engine (chdb).",
+        "",
+    ]
     if "e2e_eps" in r:
         slower = min(r["raw_consume_eps"], max(r["raw_insert_native_eps"], r["raw_insert_json_eps"]))
         ratio = r["e2e_eps"] / slower
-        L += ["| measure | value | goal |", "|---|---|---|",
-              f"| publish (local event log shipped to Kafka, incl. building events) | {r['publish_eps']:,.0f} ev/s | |",
-              f"| publish, excl. event construction | {r['publish_eps_excl_build']:,.0f} ev/s | |",
-              f"| **end to end** (1 consumer process, Kafka -> ClickHouse, confirmed) | **{r['e2e_eps']:,.0f} ev/s** "
-              f"({args.events:,} in {r['e2e_s']:.1f}s) | >= {GOALS['e2e_eps']:,} ({verdict(r['e2e_eps'] >= GOALS['e2e_eps'])}) |",
-              f"| raw aiokafka getmany (no decode) | {r['raw_consume_eps']:,.0f} ev/s | |",
-              f"| raw insert, clickhouse-connect native, {RAW_BATCH:,}/batch | {r['raw_insert_native_eps']:,.0f} ev/s | |",
-              f"| raw insert, JSONCompactColumns (warehouse path), {RAW_BATCH:,}/batch | {r['raw_insert_json_eps']:,.0f} ev/s | |",
-              f"| decode+validate only (`records_to_rows`) | {r['decode_eps']:,.0f} ev/s | |",
-              f"| e2e / slower raw rate ({slower:,.0f}) | {ratio:.0%} | >= 50% ({verdict(ratio >= GOALS['ratio'])}) |",
-              f"| consumer peak RSS (VmHWM) | {r['consumer_rss_mb']:.0f} MB | <= 300 MB ({verdict(r['consumer_rss_mb'] <= GOALS['rss_mb'])}) |",
-              f"| embedded engine alone (open + migrate, no events) | {r['engine_baseline_rss_mb']:.0f} MB | |",
-              f"| raw-insert process (engine + {args.events:,} rows inserted twice, no Kafka, no pipeline) | {r['raw_insert_rss_mb']:.0f} MB | |",
-              f"| consumer start-up (spawn -> subscribed) | {r['startup_s']:.1f} s | |",
-              f"| rows after e2e: raw / rollup api_calls / distinct eventIds | {r['e2e_raw_rows']:,} / {r['e2e_rollup_calls']:,} / {r['e2e_distinct_events']:,} | = {args.events:,} |",
-              ""]
+        L += [
+            "| measure | value | goal |",
+            "|---|---|---|",
+            f"| publish (local event log shipped to Kafka, incl. building events) | {r['publish_eps']:,.0f} ev/s | |",
+            f"| publish, excl. event construction | {r['publish_eps_excl_build']:,.0f} ev/s | |",
+            f"| **end to end** (1 consumer process, Kafka -> ClickHouse, confirmed) | **{r['e2e_eps']:,.0f} ev/s** "
+            f"({args.events:,} in {r['e2e_s']:.1f}s) | >= {GOALS['e2e_eps']:,} ({verdict(r['e2e_eps'] >= GOALS['e2e_eps'])}) |",
+            f"| raw aiokafka getmany (no decode) | {r['raw_consume_eps']:,.0f} ev/s | |",
+            f"| raw insert, clickhouse-connect native, {RAW_BATCH:,}/batch | {r['raw_insert_native_eps']:,.0f} ev/s | |",
+            f"| raw insert, JSONCompactColumns (warehouse path), {RAW_BATCH:,}/batch | {r['raw_insert_json_eps']:,.0f} ev/s | |",
+            f"| decode+validate only (`records_to_rows`) | {r['decode_eps']:,.0f} ev/s | |",
+            f"| e2e / slower raw rate ({slower:,.0f}) | {ratio:.0%} | >= 50% ({verdict(ratio >= GOALS['ratio'])}) |",
+            f"| consumer peak RSS (VmHWM) | {r['consumer_rss_mb']:.0f} MB | <= 300 MB ({verdict(r['consumer_rss_mb'] <= GOALS['rss_mb'])}) |",
+            f"| embedded engine alone (open + migrate, no events) | {r['engine_baseline_rss_mb']:.0f} MB | |",
+            f"| raw-insert process (engine + {args.events:,} rows inserted twice, no Kafka, no pipeline) | {r['raw_insert_rss_mb']:.0f} MB | |",
+            f"| consumer start-up (spawn -> subscribed) | {r['startup_s']:.1f} s | |",
+            f"| rows after e2e: raw / rollup api_calls / distinct eventIds | {r['e2e_raw_rows']:,} / {r['e2e_rollup_calls']:,} / {r['e2e_distinct_events']:,} | = {args.events:,} |",
+            "",
+        ]
         r["ratio"] = ratio
     if "queries" in r:
-        L += [f"Stats over {r['raw_rows']:,} stored events (minute rollup {r['minute_rows']:,} rows, day rollup "
-              f"{r['daily_rows']:,} rows; generated in {r['generate_s']:.0f}s), via `tollgate up` HTTP, "
-              "200 sequential requests after 20 warm-up:", "",
-              "| query | p50 | p99 | SQL alone p50 / max (of 50) | rows returned | goal p99 <= 50 ms |",
-              "|---|---|---|---|---|---|"]
+        L += [
+            f"Stats over {r['raw_rows']:,} stored events (minute rollup {r['minute_rows']:,} rows, day rollup "
+            f"{r['daily_rows']:,} rows; generated in {r['generate_s']:.0f}s), via `tollgate up` HTTP, "
+            "200 sequential requests after 20 warm-up:",
+            "",
+            "| query | p50 | p99 | SQL alone p50 / max (of 50) | rows returned | goal p99 <= 50 ms |",
+            "|---|---|---|---|---|---|",
+        ]
         for name, q in r["queries"].items():
             sql = f"{q['sql_p50_ms']:.1f} / {q['sql_p99_ms']:.1f} ms" if "sql_p50_ms" in q else "n/a"
-            L.append(f"| `{name}` | {q['p50_ms']:.1f} ms | {q['p99_ms']:.1f} ms | {sql} | {q['rows']:,}"
-                     f"{' (truncated)' if q['truncated'] else ''} | {verdict(q['p99_ms'] <= GOALS['p99_ms'])} |")
+            L.append(
+                f"| `{name}` | {q['p50_ms']:.1f} ms | {q['p99_ms']:.1f} ms | {sql} | {q['rows']:,}"
+                f"{' (truncated)' if q['truncated'] else ''} | {verdict(q['p99_ms'] <= GOALS['p99_ms'])} |"
+            )
         L.append("")
     return "\n".join(L)
 
@@ -668,18 +848,36 @@ async def main_async(args: argparse.Namespace, tmp: Path) -> dict:
             if r["raw_consumed"] != n:
                 raise RuntimeError(f"topic holds {r['raw_consumed']} events, expected {n}")
             log(f"raw consume: {r['raw_consume_eps']:,.0f} ev/s")
-            r.update(await e2e(bootstrap, topic, vtopic, n, tmp / "e2e-data", logs, args.profile,
-                               args.consumer_args.split()))
+            r.update(
+                await e2e(bootstrap, topic, vtopic, n, tmp / "e2e-data", logs, args.profile, args.consumer_args.split())
+            )
             log(f"e2e: {r['e2e_eps']:,.0f} ev/s, rss {r['consumer_rss_mb']:.0f} MB")
         finally:
             broker.stop()
-        r.update(run_mode(["_raw", "--data-dir", str(tmp / "e2e-data"), "--ids", str(tmp / "ids.json"),
-                           "--events", str(args.events), "--seed", str(args.seed), "--verify"]))
+        r.update(
+            run_mode(
+                [
+                    "_raw",
+                    "--data-dir",
+                    str(tmp / "e2e-data"),
+                    "--ids",
+                    str(tmp / "ids.json"),
+                    "--events",
+                    str(args.events),
+                    "--seed",
+                    str(args.seed),
+                    "--verify",
+                ]
+            )
+        )
         r.update(run_mode(["_baseline", "--data-dir", str(tmp / "baseline-data"), "--ids", str(tmp / "ids.json")]))
-        log(f"raw insert native {r['raw_insert_native_eps']:,.0f}, json {r['raw_insert_json_eps']:,.0f}, "
-            f"decode {r['decode_eps']:,.0f} ev/s")
+        log(
+            f"raw insert native {r['raw_insert_native_eps']:,.0f}, json {r['raw_insert_json_eps']:,.0f}, "
+            f"decode {r['decode_eps']:,.0f} ev/s"
+        )
         if args.profile:
             import pstats
+
             st = pstats.Stats(str(logs / "consumer.prof"))
             st.sort_stats("cumulative").print_stats(25)
     if not args.skip_stats:
@@ -699,8 +897,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--seed", type=int, default=7)
         p.add_argument("--verify", action="store_true")
         a = p.parse_args(argv)
-        {"_raw": mode_raw, "_generate": mode_generate, "_baseline": mode_baseline,
-         "_sqltime": mode_sqltime}[a.mode](a)
+        {"_raw": mode_raw, "_generate": mode_generate, "_baseline": mode_baseline, "_sqltime": mode_sqltime}[a.mode](a)
         return 0
     p = argparse.ArgumentParser(prog="bench.metering", description=__doc__.split("\n\n")[0])
     p.add_argument("--events", type=int, default=500_000)

@@ -12,13 +12,15 @@ past a failed batch is committed. Invalid events go to `tollgate.dlq.v1`; they n
 partition. `run_metering(settings)` blocks until SIGINT/SIGTERM (`tollgate consume metering`);
 `MeteringConsumer` is the component `tollgate up` starts (`async start()/stop()`).
 """
+
 from __future__ import annotations
 
 import asyncio
 import gc
 import logging
 import signal
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 from faststream.kafka.annotations import KafkaMessage
@@ -39,7 +41,7 @@ class _Rebalance(ConsumerRebalanceListener):
     """Partition ownership changed: finish the batch in flight (its commit must land before the
     partitions go), then forget their state (reloaded from the ingest log)."""
 
-    def __init__(self, handler: MeteringHandler, owner: "MeteringConsumer | None" = None):
+    def __init__(self, handler: MeteringHandler, owner: MeteringConsumer | None = None):
         self.handler = handler
         self.owner = owner
 
@@ -63,12 +65,22 @@ class MeteringConsumer:
 
     name = "metering-consumer"
 
-    def __init__(self, settings: Settings, warehouse: Any, *, bus: Any = None,
-                 group_id: str = GROUP_ID, topic_kinds: dict[str, str] | None = None,
-                 dlq_topic: str = topics.DLQ, max_records: int = 20_000,
-                 fetch_min_bytes: int = 1_000_000, fetch_max_wait_ms: int = 200,
-                 max_partition_fetch_bytes: int = 16 * 1024 * 1024,
-                 retry_budget_s: float = 60.0, auto_offset_reset: str = "earliest"):
+    def __init__(
+        self,
+        settings: Settings,
+        warehouse: Any,
+        *,
+        bus: Any = None,
+        group_id: str = GROUP_ID,
+        topic_kinds: dict[str, str] | None = None,
+        dlq_topic: str = topics.DLQ,
+        max_records: int = 20_000,
+        fetch_min_bytes: int = 1_000_000,
+        fetch_max_wait_ms: int = 200,
+        max_partition_fetch_bytes: int = 16 * 1024 * 1024,
+        retry_budget_s: float = 60.0,
+        auto_offset_reset: str = "earliest",
+    ):
         self.settings = settings
         self.warehouse = warehouse
         self.bus = bus
@@ -86,8 +98,7 @@ class MeteringConsumer:
         # from its cursor after a crash, so the ingest log makes that path exactly-once too.
         # A bus without durable offsets says so with `durable_offsets = False`.
         exactly_once = self.kafka or bool(getattr(bus, "durable_offsets", True))
-        self.handler = MeteringHandler(warehouse, dlq=self._publish_dlq,
-                                       exactly_once=exactly_once, kinds=self.kinds)
+        self.handler = MeteringHandler(warehouse, dlq=self._publish_dlq, exactly_once=exactly_once, kinds=self.kinds)
         self.broker: Any = None
         self._inflight: asyncio.Future | None = None
         self._stopping = False
@@ -120,11 +131,18 @@ class MeteringConsumer:
 
         broker = KafkaBroker(self.settings.kafka_bootstrap, logger=None)
         sub = broker.subscriber(
-            *self.kinds, batch=True, group_id=self.group_id, ack_policy=AckPolicy.MANUAL,
-            max_records=self.max_records, fetch_min_bytes=self.fetch_min_bytes,
-            fetch_max_wait_ms=self.fetch_max_wait_ms, batch_timeout_ms=self.fetch_max_wait_ms,
-            max_partition_fetch_bytes=self.max_partition_fetch_bytes, auto_offset_reset=self.auto_offset_reset,
-            listener=_Rebalance(self.handler, self), decoder=_no_decode,
+            *self.kinds,
+            batch=True,
+            group_id=self.group_id,
+            ack_policy=AckPolicy.MANUAL,
+            max_records=self.max_records,
+            fetch_min_bytes=self.fetch_min_bytes,
+            fetch_max_wait_ms=self.fetch_max_wait_ms,
+            batch_timeout_ms=self.fetch_max_wait_ms,
+            max_partition_fetch_bytes=self.max_partition_fetch_bytes,
+            auto_offset_reset=self.auto_offset_reset,
+            listener=_Rebalance(self.handler, self),
+            decoder=_no_decode,
         )
         sub(self._on_kafka_batch)
         self.broker = broker
@@ -158,12 +176,15 @@ class MeteringConsumer:
                 if asyncio.iscoroutine(res):
                     await res
 
-    async def process_batch(self, records: Sequence[Record], consumer: Any,
-                            decoded: dict | None = None) -> None:
+    async def process_batch(self, records: Sequence[Record], consumer: Any, decoded: dict | None = None) -> None:
         """Insert with retries; commit on success; seek back everything on give-up."""
         try:
-            commits = await retrying(lambda: self.handler.handle(records, decoded), what="metering insert",
-                                     budget_s=self.retry_budget_s, stop=lambda: self._stopping)
+            commits = await retrying(
+                lambda: self.handler.handle(records, decoded),
+                what="metering insert",
+                budget_s=self.retry_budget_s,
+                stop=lambda: self._stopping,
+            )
         except Exception:  # noqa: BLE001 - given up: the batch is read again
             self._seek_back(records, consumer)
             return
@@ -174,8 +195,7 @@ class MeteringConsumer:
                 await consumer.commit({TopicPartition(t, p): off for (t, p), off in commits.items()})
             except Exception as exc:  # noqa: BLE001 - redelivery is harmless (ingest log)
                 self.commit_failures += 1
-                log.warning("offset commit failed (%s); batch will be deduplicated on redelivery",
-                            type(exc).__name__)
+                log.warning("offset commit failed (%s); batch will be deduplicated on redelivery", type(exc).__name__)
 
     @staticmethod
     def _seek_back(records: Sequence[Record], consumer: Any) -> None:
@@ -195,8 +215,7 @@ class MeteringConsumer:
     # -- in-process bus ------------------------------------------------------------------------
     async def _on_bus_records(self, records: list[Record]) -> None:
         """In-process bus handler: retry until inserted (or shutdown); nothing to commit."""
-        await retrying(lambda: self.handler.handle(records), what="metering insert",
-                       stop=lambda: self._stopping)
+        await retrying(lambda: self.handler.handle(records), what="metering insert", stop=lambda: self._stopping)
 
 
 def _records(raw: Iterable[Any]) -> list[Record]:
@@ -208,22 +227,31 @@ EMBEDDED_REFUSAL = (
     "embedded engine admits one process per data directory and is read only by the process that "
     "owns it, so a separate consumer on it would take partitions and write their events where no "
     "stats query sees them. Run the metering consumer inside `tollgate up`, or point every "
-    "process at one ClickHouse server.")
+    "process at one ClickHouse server."
+)
 
 
 def refusal(settings: Settings) -> str | None:
     """Why `tollgate consume metering` must not start with these settings (None: it may)."""
     if not settings.kafka_bootstrap:
-        return ("tollgate consume metering needs TOLLGATE_KAFKA_BOOTSTRAP "
-                "(without Kafka, `tollgate up` meters in-process)")
+        return (
+            "tollgate consume metering needs TOLLGATE_KAFKA_BOOTSTRAP (without Kafka, `tollgate up` meters in-process)"
+        )
     if not settings.clickhouse_url:
         return EMBEDDED_REFUSAL
     return None
 
 
-async def run_metering(settings: Settings, *, stop_event: asyncio.Event | None = None,
-                       topic_kinds: dict[str, str] | None = None, group_id: str = GROUP_ID,
-                       database: str | None = None, allow_embedded: bool = False, **tuning: Any) -> None:
+async def run_metering(
+    settings: Settings,
+    *,
+    stop_event: asyncio.Event | None = None,
+    topic_kinds: dict[str, str] | None = None,
+    group_id: str = GROUP_ID,
+    database: str | None = None,
+    allow_embedded: bool = False,
+    **tuning: Any,
+) -> None:
     """`tollgate consume metering`: own warehouse + Kafka consumer until SIGINT/SIGTERM.
     Refuses the embedded engine unless ``allow_embedded`` (tests and benchmarks that own a
     private database and read it back themselves)."""
@@ -252,8 +280,12 @@ async def run_metering(settings: Settings, *, stop_event: asyncio.Event | None =
     finally:
         await consumer.stop()
         await wh.stop()
-        log.info("metering consumer stopped: %d batches, %d records (avg %.0f per batch)",
-                 consumer.batches, consumer.records, consumer.records / max(1, consumer.batches))
+        log.info(
+            "metering consumer stopped: %d batches, %d records (avg %.0f per batch)",
+            consumer.batches,
+            consumer.records,
+            consumer.records / max(1, consumer.batches),
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -272,11 +304,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     kinds = {a.requests_topic: "requests", a.violations_topic: "violations"}
-    tuning = {k: v for k, v in (("max_records", a.max_records),
-                                 ("max_partition_fetch_bytes", a.max_fetch_mb and a.max_fetch_mb << 20))
-              if v}
-    asyncio.run(run_metering(Settings(), topic_kinds=kinds, group_id=a.group, database=a.database,
-                             allow_embedded=True, **tuning))
+    tuning = {
+        k: v
+        for k, v in (
+            ("max_records", a.max_records),
+            ("max_partition_fetch_bytes", a.max_fetch_mb and a.max_fetch_mb << 20),
+        )
+        if v
+    }
+    asyncio.run(
+        run_metering(
+            Settings(), topic_kinds=kinds, group_id=a.group, database=a.database, allow_embedded=True, **tuning
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -25,14 +25,16 @@ never make an insert fail forever. The embedded in-process bus has durable offse
 spool sequence, partition 0), so it uses the ingest log the same way; only a transport without
 durable offsets (`exactly_once=False`) skips the log and prefixes tokens with a per-process id.
 """
+
 from __future__ import annotations
 
 import logging
 import re
 import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Iterable, Protocol, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -43,8 +45,8 @@ from schemas.records import Record
 
 log = logging.getLogger("tollgate.metering")
 
-_MIN_TIME = datetime(1970, 1, 2, tzinfo=timezone.utc)
-_MAX_TIME = datetime(2105, 12, 31, tzinfo=timezone.utc)
+_MIN_TIME = datetime(1970, 1, 2, tzinfo=UTC)
+_MAX_TIME = datetime(2105, 12, 31, tzinfo=UTC)
 _U32 = 2**32 - 1
 METERED_TOPICS = (topics.REQUESTS, topics.VIOLATIONS)
 REQUEST_KIND, VIOLATION_KIND = "requests", "violations"
@@ -103,43 +105,95 @@ def request_row(e: RequestEvent, rec: Record) -> list[Any]:
     """Pure: one request event -> one `requests` row (order = warehouse.tables.REQUEST_COLUMNS)."""
     att = e.attempts[:255]
     return [
-        _uuid(e.event_id, "eventId"), _u(e.schema_version, "schemaVersion", 255),
-        _time(e.occurred_at), e.org_id, e.workspace_id, e.repo_id, e.repo_ai_api_key_id,
-        e.ai_llm_id or "", e.ai_type or "", e.model, e.provider_model, e.endpoint, e.stream,
-        e.status, _u(e.http_status, "httpStatus", 65535), e.error_type or "", e.latency_ms,
-        e.ttft_ms, e.gateway_overhead_ms, _u(e.tokens_in, "tokensIn"),
-        _u(e.tokens_out, "tokensOut"), _u(e.cached_tokens, "cachedTokens"), e.usage_source,
-        len(att), [a.ai_llm_id for a in att], [a.status for a in att],
+        _uuid(e.event_id, "eventId"),
+        _u(e.schema_version, "schemaVersion", 255),
+        _time(e.occurred_at),
+        e.org_id,
+        e.workspace_id,
+        e.repo_id,
+        e.repo_ai_api_key_id,
+        e.ai_llm_id or "",
+        e.ai_type or "",
+        e.model,
+        e.provider_model,
+        e.endpoint,
+        e.stream,
+        e.status,
+        _u(e.http_status, "httpStatus", 65535),
+        e.error_type or "",
+        e.latency_ms,
+        e.ttft_ms,
+        e.gateway_overhead_ms,
+        _u(e.tokens_in, "tokensIn"),
+        _u(e.tokens_out, "tokensOut"),
+        _u(e.cached_tokens, "cachedTokens"),
+        e.usage_source,
+        len(att),
+        [a.ai_llm_id for a in att],
+        [a.status for a in att],
         [_u(a.http_status or 0, "attempts.httpStatus", 65535) for a in att],
-        [a.latency_ms for a in att], e.user_id or "", e.conversation_id or "",
-        list(e.policy_ids), e.gateway_id, e.request_id, rec.topic, rec.partition, rec.offset,
+        [a.latency_ms for a in att],
+        e.user_id or "",
+        e.conversation_id or "",
+        list(e.policy_ids),
+        e.gateway_id,
+        e.request_id,
+        rec.topic,
+        rec.partition,
+        rec.offset,
         _u(e.cache_read_tokens or e.cached_tokens, "cacheReadTokens"),
-        _u(e.cache_write_tokens, "cacheWriteTokens"), _u(e.reasoning_tokens, "reasoningTokens"),
-        _cost(e.cost_usd), e.price_source[:64],
+        _u(e.cache_write_tokens, "cacheWriteTokens"),
+        _u(e.reasoning_tokens, "reasoningTokens"),
+        _cost(e.cost_usd),
+        e.price_source[:64],
     ]
 
 
 def violation_row(e: ViolationEvent, rec: Record) -> list[Any]:
     """Pure: one violation event -> one `violations` row (order = VIOLATION_COLUMNS)."""
     return [
-        _uuid(e.event_id, "eventId"), _u(e.schema_version, "schemaVersion", 255),
-        _time(e.occurred_at), e.policy_id, e.policy_name, e.org_id, e.workspace_id or "",
-        e.repo_id or "", e.repo_ai_api_key_id or "", e.ai_llm_id or "", e.request_id or "",
-        e.gateway_id or "", e.severity, e.action_type, e.block, e.explanation,
-        e.llm_type or "", bare_model(e.llm_model or ""), e.user_id or "", e.conversation_id or "",
-        _u(e.llm_tokens_in, "llmTokensIn"), _u(e.llm_tokens_out, "llmTokensOut"),
-        rec.topic, rec.partition, rec.offset, _cost(e.llm_cost_usd),
+        _uuid(e.event_id, "eventId"),
+        _u(e.schema_version, "schemaVersion", 255),
+        _time(e.occurred_at),
+        e.policy_id,
+        e.policy_name,
+        e.org_id,
+        e.workspace_id or "",
+        e.repo_id or "",
+        e.repo_ai_api_key_id or "",
+        e.ai_llm_id or "",
+        e.request_id or "",
+        e.gateway_id or "",
+        e.severity,
+        e.action_type,
+        e.block,
+        e.explanation,
+        e.llm_type or "",
+        bare_model(e.llm_model or ""),
+        e.user_id or "",
+        e.conversation_id or "",
+        _u(e.llm_tokens_in, "llmTokensIn"),
+        _u(e.llm_tokens_out, "llmTokensOut"),
+        rec.topic,
+        rec.partition,
+        rec.offset,
+        _cost(e.llm_cost_usd),
     ]
 
 
 def dead_letter(rec: Record, reason: str) -> DeadLetter:
-    return DeadLetter(topic=rec.topic, partition=rec.partition, offset=rec.offset, reason=reason,
-                      payload=rec.value.decode("utf-8", errors="replace")[:100_000])
+    return DeadLetter(
+        topic=rec.topic,
+        partition=rec.partition,
+        offset=rec.offset,
+        reason=reason,
+        payload=rec.value.decode("utf-8", errors="replace")[:100_000],
+    )
 
 
 DEAD_KIND = "dead"
-Decoded = tuple[str, Any]   # (REQUEST_KIND, row) | (VIOLATION_KIND, row) | (DEAD_KIND, DeadLetter)
-Offset = tuple[str, int, int]   # (topic, partition, offset)
+Decoded = tuple[str, Any]  # (REQUEST_KIND, row) | (VIOLATION_KIND, row) | (DEAD_KIND, DeadLetter)
+Offset = tuple[str, int, int]  # (topic, partition, offset)
 
 
 def decode_record(rec: Record, kinds: dict[str, str]) -> Decoded:
@@ -156,7 +210,8 @@ def decode_record(rec: Record, kinds: dict[str, str]) -> Decoded:
 
 
 def records_to_rows(
-    records: Iterable[Record], kinds: dict[str, str] | None = None,
+    records: Iterable[Record],
+    kinds: dict[str, str] | None = None,
     decoded: dict[Offset, Decoded] | None = None,
 ) -> tuple[list[list[Any]], list[list[Any]], list[DeadLetter]]:
     """Pure: records -> (request_rows, violation_rows, dead_letters). Never raises on bad input.
@@ -172,8 +227,9 @@ def records_to_rows(
     return out[REQUEST_KIND], out[VIOLATION_KIND], out[DEAD_KIND]
 
 
-async def predecode(records: Sequence[Record], kinds: dict[str, str] | None = None,
-                    chunk: int = 1_000) -> dict[Offset, Decoded]:
+async def predecode(
+    records: Sequence[Record], kinds: dict[str, str] | None = None, chunk: int = 1_000
+) -> dict[Offset, Decoded]:
     """Decode + validate a batch on the event loop, yielding every `chunk` records so the
     previous batch's insert (running on the warehouse thread, GIL released) keeps moving.
     CPU only, no I/O; the result feeds `MeteringHandler.handle(records, decoded=...)`."""
@@ -201,8 +257,8 @@ TP = tuple[str, int]
 
 @dataclass
 class _PartState:
-    done_below: int = 0                       # every offset < this is counted
-    pending: tuple[int, int, str] | None = None   # logged slice that may be partly applied
+    done_below: int = 0  # every offset < this is counted
+    pending: tuple[int, int, str] | None = None  # logged slice that may be partly applied
     buffer: dict[int, Record] = field(default_factory=dict)
 
 
@@ -214,16 +270,22 @@ class MeteringHandler:
     again with the same records is safe (the same slices are replayed with the same tokens).
     """
 
-    def __init__(self, warehouse: WarehouseWriter, *, dlq: DlqPublisher | None = None,
-                 exactly_once: bool = True, token_prefix: str = "",
-                 kinds: dict[str, str] | None = None):
+    def __init__(
+        self,
+        warehouse: WarehouseWriter,
+        *,
+        dlq: DlqPublisher | None = None,
+        exactly_once: bool = True,
+        token_prefix: str = "",
+        kinds: dict[str, str] | None = None,
+    ):
         self.wh = warehouse
         self.kinds = dict(DEFAULT_KINDS if kinds is None else kinds)
         self.dlq = dlq
         self.exactly_once = exactly_once
         self.token_prefix = token_prefix if exactly_once else (token_prefix or f"{uuid.uuid4()}:")
         self._state: dict[TP, _PartState] = {}
-        self.counted = 0       # rows inserted by this handler (for metrics and the benchmark)
+        self.counted = 0  # rows inserted by this handler (for metrics and the benchmark)
         self.dead_letters = 0
 
     def reset(self, partitions: Iterable[TP] | None = None) -> None:
@@ -243,8 +305,7 @@ class MeteringHandler:
         first, _last, _token = intent
         return _PartState(done_below=first, pending=intent)
 
-    async def handle(self, records: Sequence[Record],
-                     decoded: dict[Offset, Decoded] | None = None) -> dict[TP, int]:
+    async def handle(self, records: Sequence[Record], decoded: dict[Offset, Decoded] | None = None) -> dict[TP, int]:
         groups: dict[TP, list[Record]] = {}
         for r in records:
             groups.setdefault((r.topic, r.partition), []).append(r)
@@ -262,7 +323,7 @@ class MeteringHandler:
                         st.buffer[r.offset] = r
                 rest = [r for r in recs if r.offset > last]
                 if not rest and (not st.buffer or max(st.buffer) < last):
-                    commits[tp] = st.done_below      # slice not complete yet: hold position
+                    commits[tp] = st.done_below  # slice not complete yet: hold position
                     continue
                 await self._insert_slice(tp, [st.buffer[o] for o in sorted(st.buffer)], token, decoded)
                 st.pending, st.buffer, st.done_below = None, {}, last + 1
@@ -278,8 +339,9 @@ class MeteringHandler:
             commits[tp] = st.done_below
         return commits
 
-    async def _insert_slice(self, tp: TP, recs: list[Record], token: str,
-                            decoded: dict[Offset, Decoded] | None = None) -> None:
+    async def _insert_slice(
+        self, tp: TP, recs: list[Record], token: str, decoded: dict[Offset, Decoded] | None = None
+    ) -> None:
         reqs, viols, dead = records_to_rows(recs, self.kinds, decoded)
         if dead:
             self.dead_letters += len(dead)

@@ -8,24 +8,25 @@ bus) publishes them and commits offsets only after the publish was acknowledged.
 from `set_policies` (the composition root loads them from the config store on epoch change).
 Pure apart from the clock passed in; never blocks.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable, Sequence
 
 from pydantic import ValidationError
 
+from policy.compiled import CompiledPolicy
 from policy.windows import PolicyWindows
 from schemas import topics
 from schemas.events import DeadLetter, RequestEvent, WireModel
-from policy.compiled import CompiledPolicy
 from schemas.records import Record
 
 
 @dataclass
 class PolicyOutput:
-    messages: list[tuple[str, str, WireModel]] = field(default_factory=list)   # (topic, key, event)
+    messages: list[tuple[str, str, WireModel]] = field(default_factory=list)  # (topic, key, event)
     dead: list[DeadLetter] = field(default_factory=list)
 
 
@@ -43,8 +44,15 @@ class PolicyHandler:
                 ev = RequestEvent.from_wire(rec.value)
             except (ValidationError, ValueError) as exc:
                 reason = f"invalid request event: {type(exc).__name__}"
-                out.dead.append(DeadLetter(topic=rec.topic, partition=rec.partition, offset=rec.offset,
-                                           reason=reason, payload=rec.value.decode("utf-8", "replace")[:100_000]))
+                out.dead.append(
+                    DeadLetter(
+                        topic=rec.topic,
+                        partition=rec.partition,
+                        offset=rec.offset,
+                        reason=reason,
+                        payload=rec.value.decode("utf-8", "replace")[:100_000],
+                    )
+                )
                 continue
             res = self.windows.apply(ev)
             out.messages.extend((topics.VIOLATIONS, v.policy_id, v) for v in res.violations)

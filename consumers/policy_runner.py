@@ -31,14 +31,16 @@ history past its cursors); blocks already published stay in force until their wi
 
 `run_policy(settings, ...)` blocks until SIGINT/SIGTERM (`tollgate consume policy`).
 """
+
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
 import signal
-from datetime import datetime, timedelta, timezone
-from typing import Any, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from consumers.policy import PolicyHandler, PolicyOutput
 from core.kafka_admin import ensure_topics
@@ -58,13 +60,16 @@ PromptJudge = Callable[[PromptEvent, Any, Sequence[Any]], Awaitable[list[WireMod
 
 def replay_start(policies: Sequence[Any], now: datetime, slack_s: float) -> datetime:
     """Start of the longest current window among limit policies (pure). `now` if none."""
-    starts = [window_bounds(limit_span(p.rule), now)[0] for p in policies
-              if isinstance(p.rule, (TokenBudgetRule, RateLimitRule))]
+    starts = [
+        window_bounds(limit_span(p.rule), now)[0]
+        for p in policies
+        if isinstance(p.rule, (TokenBudgetRule, RateLimitRule))
+    ]
     return (min(starts) if starts else now) - timedelta(seconds=slack_s)
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class PolicyConsumer:
@@ -77,13 +82,26 @@ class PolicyConsumer:
 
     name = "policy-consumer"
 
-    def __init__(self, settings: Any, *, snapshot_getter: Callable[[], Any],
-                 compile_policies: Callable[[Any], list[Any]], prompt_judge: PromptJudge | None = None,
-                 bus: Any = None, group_id: str = GROUP_ID, judge_group_id: str = JUDGE_GROUP_ID,
-                 requests_topic: str = topics.REQUESTS, prompts_topic: str = topics.PROMPTS,
-                 violations_topic: str = topics.VIOLATIONS, decisions_topic: str = topics.DECISIONS,
-                 dlq_topic: str = topics.DLQ, replay_slack_s: float = 300.0, tick_s: float = 0.2,
-                 judge_concurrency: int = 8, clock: Callable[[], datetime] = _utcnow):
+    def __init__(
+        self,
+        settings: Any,
+        *,
+        snapshot_getter: Callable[[], Any],
+        compile_policies: Callable[[Any], list[Any]],
+        prompt_judge: PromptJudge | None = None,
+        bus: Any = None,
+        group_id: str = GROUP_ID,
+        judge_group_id: str = JUDGE_GROUP_ID,
+        requests_topic: str = topics.REQUESTS,
+        prompts_topic: str = topics.PROMPTS,
+        violations_topic: str = topics.VIOLATIONS,
+        decisions_topic: str = topics.DECISIONS,
+        dlq_topic: str = topics.DLQ,
+        replay_slack_s: float = 300.0,
+        tick_s: float = 0.2,
+        judge_concurrency: int = 8,
+        clock: Callable[[], datetime] = _utcnow,
+    ):
         self.settings = settings
         self.snapshot_getter = snapshot_getter
         self.compile_policies = compile_policies
@@ -159,13 +177,16 @@ class PolicyConsumer:
         if not msgs:
             return
         if self.kafka:
-            futs = [await self._producer.send(t, v, key=k.encode() if k is not None else None)
-                    for t, k, v in msgs]
+            futs = [await self._producer.send(t, v, key=k.encode() if k is not None else None) for t, k, v in msgs]
             await asyncio.gather(*futs)
         else:
             from schemas.events import Decision, ViolationEvent
-            kinds = {self.out_topics[topics.VIOLATIONS]: ViolationEvent,
-                     self.out_topics[topics.DECISIONS]: Decision, self.dlq_topic: DeadLetter}
+
+            kinds = {
+                self.out_topics[topics.VIOLATIONS]: ViolationEvent,
+                self.out_topics[topics.DECISIONS]: Decision,
+                self.dlq_topic: DeadLetter,
+            }
             for t, k, v in msgs:
                 self.bus.emit(t, k, kinds[t].from_wire(v))
         self.published += len(msgs)
@@ -176,20 +197,30 @@ class PolicyConsumer:
 
         boot = self.settings.kafka_bootstrap
         await ensure_topics(boot, [self.out_topics[topics.DECISIONS], self.prompts_topic])
-        self._producer = AIOKafkaProducer(bootstrap_servers=boot, acks="all", linger_ms=5,
-                                          client_id="tollgate-policy")
+        self._producer = AIOKafkaProducer(bootstrap_servers=boot, acks="all", linger_ms=5, client_id="tollgate-policy")
         await self._producer.start()
-        lim = AIOKafkaConsumer(bootstrap_servers=boot, group_id=self.group_id,
-                               enable_auto_commit=False, auto_offset_reset="earliest",
-                               fetch_max_wait_ms=100, client_id="tollgate-policy")
+        lim = AIOKafkaConsumer(
+            bootstrap_servers=boot,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=100,
+            client_id="tollgate-policy",
+        )
         lim.subscribe([self.requests_topic], listener=_Rebuild(self, lim))
         await lim.start()
         self._consumers.append(lim)
         self._tasks.append(asyncio.create_task(self._kafka_limits(lim), name="policy-limits"))
         if self.prompt_judge is not None:
-            jc = AIOKafkaConsumer(self.prompts_topic, bootstrap_servers=boot, group_id=self.judge_group_id,
-                                  enable_auto_commit=False, auto_offset_reset="earliest",
-                                  fetch_max_wait_ms=100, client_id="tollgate-policy-judge")
+            jc = AIOKafkaConsumer(
+                self.prompts_topic,
+                bootstrap_servers=boot,
+                group_id=self.judge_group_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                fetch_max_wait_ms=100,
+                client_id="tollgate-policy-judge",
+            )
             await jc.start()
             self._consumers.append(jc)
             self._tasks.append(asyncio.create_task(self._kafka_judge(jc), name="policy-judge"))
@@ -208,7 +239,7 @@ class PolicyConsumer:
         for tp in tps:
             committed = await consumer.committed(tp)
             ot = found.get(tp)
-            if ot is None:      # nothing at or after the window start
+            if ot is None:  # nothing at or after the window start
                 if committed is not None:
                     consumer.seek(tp, committed)
                 else:
@@ -239,14 +270,15 @@ class PolicyConsumer:
                 if msgs:
                     commits[TopicPartition(tp.topic, tp.partition)] = msgs[-1].offset + 1
             if silent:
-                self.handler.handle(silent, self.clock())     # rebuild only: outputs already published
+                self.handler.handle(silent, self.clock())  # rebuild only: outputs already published
                 self.replayed += len(silent)
             out = self.handler.handle(live, self.clock())
             msgs_out = self._messages(out)
             if not await self._publish_retrying(msgs_out, consumer, batch):
                 continue
-            live_commits = {tp: off for tp, off in commits.items()
-                            if off > self._silent_until.get((tp.topic, tp.partition), -1)}
+            live_commits = {
+                tp: off for tp, off in commits.items() if off > self._silent_until.get((tp.topic, tp.partition), -1)
+            }
             if live_commits:
                 with contextlib.suppress(Exception):
                     await consumer.commit(live_commits)
@@ -270,16 +302,20 @@ class PolicyConsumer:
             batch = await _poll(consumer, "prompts", timeout_ms=500, max_records=200)
             if batch is None:
                 continue
-            records = [Record(tp.topic, tp.partition, m.offset, m.key, m.value or b"", m.timestamp)
-                       for tp, msgs in batch.items() for m in msgs]
+            records = [
+                Record(tp.topic, tp.partition, m.offset, m.key, m.value or b"", m.timestamp)
+                for tp, msgs in batch.items()
+                for m in msgs
+            ]
             if not records:
                 continue
             msgs_out = await self.judge_records(records)
             if not await self._publish_retrying(msgs_out, consumer, batch):
                 continue
             with contextlib.suppress(Exception):
-                await consumer.commit({TopicPartition(tp.topic, tp.partition): ms[-1].offset + 1
-                                       for tp, ms in batch.items() if ms})
+                await consumer.commit(
+                    {TopicPartition(tp.topic, tp.partition): ms[-1].offset + 1 for tp, ms in batch.items() if ms}
+                )
 
     # -- judging (both transports) ------------------------------------------------------------
     async def judge_records(self, records: Sequence[Record]) -> list[tuple[str, str | None, bytes]]:
@@ -292,9 +328,15 @@ class PolicyConsumer:
             try:
                 ev = PromptEvent.from_wire(rec.value)
             except ValueError as exc:
-                out.dead.append(DeadLetter(topic=rec.topic, partition=rec.partition, offset=rec.offset,
-                                           reason=f"invalid prompt event: {type(exc).__name__}",
-                                           payload=""))   # prompt text is not copied to the DLQ
+                out.dead.append(
+                    DeadLetter(
+                        topic=rec.topic,
+                        partition=rec.partition,
+                        offset=rec.offset,
+                        reason=f"invalid prompt event: {type(exc).__name__}",
+                        payload="",
+                    )
+                )  # prompt text is not copied to the DLQ
                 return
             async with self._sem:
                 try:
@@ -359,13 +401,19 @@ async def _poll(consumer: Any, what: str, **getmany: Any) -> dict | None:
         return None
 
 
-async def run_policy(settings: Any, *, stop_event: asyncio.Event | None = None,
-                     make_consumer: Callable[[Any], Awaitable[tuple[PolicyConsumer, list[Any]]]]) -> None:
+async def run_policy(
+    settings: Any,
+    *,
+    stop_event: asyncio.Event | None = None,
+    make_consumer: Callable[[Any], Awaitable[tuple[PolicyConsumer, list[Any]]]],
+) -> None:
     """`tollgate consume policy`: run until SIGINT/SIGTERM. `make_consumer(settings)` (from the
     composition root) returns the consumer and the components it needs started first."""
     if not settings.kafka_bootstrap:
-        raise SystemExit("tollgate consume policy needs TOLLGATE_KAFKA_BOOTSTRAP "
-                         "(without Kafka, `tollgate up` runs the policy consumer in-process)")
+        raise SystemExit(
+            "tollgate consume policy needs TOLLGATE_KAFKA_BOOTSTRAP "
+            "(without Kafka, `tollgate up` runs the policy consumer in-process)"
+        )
     stop = stop_event or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -8,12 +8,13 @@ names). Hosts are normalised the way resolvers read them (`127.1`, `2130706433`,
 connect time (`resolve_checked`, used by the transports' resolvers), so DNS rebinding between
 the two is caught. Pure except `resolve_checked`/`check_url`, which await the resolver.
 """
+
 from __future__ import annotations
 
 import asyncio
 import ipaddress
 import socket
-from typing import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import urlsplit
 
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -21,14 +22,31 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 # Refused whatever the allow list says: link-local (cloud metadata lives there), the metadata
 # services' other addresses, "this network", multicast and the unspecified addresses.
-ALWAYS_REFUSED = tuple(ipaddress.ip_network(n) for n in (
-    "169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "100.100.100.200/32",
-    "0.0.0.0/8", "224.0.0.0/4", "255.255.255.255/32", "::/128", "ff00::/8",
-))
-METADATA_HOSTS = frozenset({
-    "metadata.google.internal", "metadata.goog", "metadata", "instance-data",
-    "instance-data.ec2.internal", "metadata.azure.internal", "metadata.platformequinix.com",
-})
+ALWAYS_REFUSED = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "169.254.0.0/16",
+        "fe80::/10",
+        "fd00:ec2::254/128",
+        "100.100.100.200/32",
+        "0.0.0.0/8",
+        "224.0.0.0/4",
+        "255.255.255.255/32",
+        "::/128",
+        "ff00::/8",
+    )
+)
+METADATA_HOSTS = frozenset(
+    {
+        "metadata.google.internal",
+        "metadata.goog",
+        "metadata",
+        "instance-data",
+        "instance-data.ec2.internal",
+        "metadata.azure.internal",
+        "metadata.platformequinix.com",
+    }
+)
 ALLOW_HINT = "TOLLGATE_ALLOW_PRIVATE_ENDPOINTS"
 
 
@@ -104,7 +122,7 @@ class AllowList:
 
 
 def classify(ip: IP) -> str:
-    """"metadata" (never allowed), "private" (allowed only when listed) or "public". Pure."""
+    """ "metadata" (never allowed), "private" (allowed only when listed) or "public". Pure."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     if any(ip in n for n in ALWAYS_REFUSED if n.version == ip.version):
@@ -123,14 +141,15 @@ async def system_resolver(host: str, port: int) -> list[str]:
 class EndpointGuard:
     """Checks endpoints against the rules above; `resolver` is injectable for tests."""
 
-    def __init__(self, allow: str | Iterable[str] = "", resolver: Resolver | None = None,
-                 resolve_timeout_s: float = 3.0) -> None:
+    def __init__(
+        self, allow: str | Iterable[str] = "", resolver: Resolver | None = None, resolve_timeout_s: float = 3.0
+    ) -> None:
         self.allow = allow if isinstance(allow, AllowList) else AllowList(allow)
         self.resolver = resolver or system_resolver
         self.resolve_timeout_s = resolve_timeout_s
 
     @classmethod
-    def from_settings(cls, settings, resolver: Resolver | None = None) -> "EndpointGuard":
+    def from_settings(cls, settings, resolver: Resolver | None = None) -> EndpointGuard:
         return cls(getattr(settings, "allow_private_endpoints", "") or "", resolver)
 
     def check_address(self, host: str, ip: IP) -> None:
@@ -138,11 +157,14 @@ class EndpointGuard:
         name, _ = normalise_host(host)
         kind = classify(ip)
         if kind == "metadata":
-            raise EndpointRefused(f"endpoint host {name} is refused: link-local and cloud-metadata "
-                                  "addresses are never allowed")
+            raise EndpointRefused(
+                f"endpoint host {name} is refused: link-local and cloud-metadata addresses are never allowed"
+            )
         if kind == "private" and not self.allow.allows(name, ip):
-            raise EndpointRefused(f"endpoint host {name} is refused: it is a private, loopback or otherwise "
-                                  f"non-public address; list it in {ALLOW_HINT} to allow it")
+            raise EndpointRefused(
+                f"endpoint host {name} is refused: it is a private, loopback or otherwise "
+                f"non-public address; list it in {ALLOW_HINT} to allow it"
+            )
 
     def check_host(self, host: str) -> IP | None:
         """Static check of a host name or literal; the IP when it spells one. Pure."""

@@ -6,6 +6,7 @@ connector dials is one the guard accepted (no DNS rebinding between check and co
 verifies the certificate against the URL's host name. IP literals never reach a resolver, so
 callers check them with `EndpointGuard.check_host` before sending (the transports do).
 """
+
 from __future__ import annotations
 
 import socket
@@ -32,8 +33,9 @@ class GuardedResolver:
         out = []
         for a in addrs:
             fam = socket.AF_INET6 if ":" in a else socket.AF_INET
-            out.append({"hostname": host, "host": a, "port": port, "family": fam, "proto": 0,
-                        "flags": socket.AI_NUMERICHOST})
+            out.append(
+                {"hostname": host, "host": a, "port": port, "family": fam, "proto": 0, "flags": socket.AI_NUMERICHOST}
+            )
         return out
 
     async def close(self) -> None:
@@ -57,8 +59,14 @@ def guarded_httpx_transport(guard: EndpointGuard, **kwargs: Any):
         def __init__(self, inner: Any) -> None:
             self.inner = inner
 
-        async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                              local_address: str | None = None, socket_options: Any = None):
+        async def connect_tcp(
+            self,
+            host: str,
+            port: int,
+            timeout: float | None = None,
+            local_address: str | None = None,
+            socket_options: Any = None,
+        ):
             try:
                 addrs = await guard.resolve_checked(host, port)
             except EndpointRefused as exc:
@@ -68,8 +76,9 @@ def guarded_httpx_transport(guard: EndpointGuard, **kwargs: Any):
             last: Exception | None = None
             for a in addrs:
                 try:
-                    return await self.inner.connect_tcp(a, port, timeout=timeout, local_address=local_address,
-                                                        socket_options=socket_options)
+                    return await self.inner.connect_tcp(
+                        a, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                    )
                 except httpcore.ConnectError as exc:
                     last = exc
             raise last or httpcore.ConnectError("no address to connect to")

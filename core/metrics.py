@@ -3,6 +3,7 @@
 Other parts import the objects they update; label sets stay small and bounded (route
 templates, never raw paths or ids). Served as text by `GET /metrics`.
 """
+
 from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
@@ -39,6 +40,7 @@ COMPONENT_START_SECONDS = Gauge(
 def render() -> tuple[bytes, str]:
     """The default registry in Prometheus text format, with its content type."""
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
 
 # --- Event publishing: the durable local event log, its Kafka shipper, the embedded bus (eventlog) ---
 PUBLISHER_EMITTED = Counter(

@@ -6,13 +6,15 @@ need from it (the gateway its publisher and hooks, the API its warehouse).
 Components (anything with `name`, `async start()` and `async stop()`) start in the order they
 were added and stop in reverse.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from core import metrics

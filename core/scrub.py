@@ -6,6 +6,7 @@ covered: the value itself, URL-encoded (quote / quote_plus), JSON/unicode escape
 base64url at any byte offset (so also inside HTTP Basic's `user:secret`). Short values (< 8
 characters) are not searched for: they would match ordinary text.
 """
+
 from __future__ import annotations
 
 import base64
@@ -21,7 +22,7 @@ def _base64_cores(raw: bytes) -> set[str]:
     out = set()
     for k in range(3):
         enc = base64.b64encode(b"\0" * k + raw).decode()
-        core = enc[4 if k else 0: 4 * ((k + len(raw)) // 3)]
+        core = enc[4 if k else 0 : 4 * ((k + len(raw)) // 3)]
         out |= {core, core.replace("+", "-").replace("/", "_")}
     return out
 
@@ -90,15 +91,15 @@ class StreamScrubber:
                 data = data.replace(f, MARK.encode())
         hold = 0
         for f in self.forms:
-            tail = data[-(len(f) - 1):] if len(f) > 1 else b""
+            tail = data[-(len(f) - 1) :] if len(f) > 1 else b""
             i = tail.find(f[:1])
             while i != -1:
                 if f.startswith(tail[i:]):
                     hold = max(hold, len(tail) - i)
                     break
                 i = tail.find(f[:1], i + 1)
-        self.carry = data[len(data) - hold:] if hold else b""
-        return data[:len(data) - hold] if hold else data
+        self.carry = data[len(data) - hold :] if hold else b""
+        return data[: len(data) - hold] if hold else data
 
     def flush(self) -> bytes:
         tail, self.carry = self.carry, b""

@@ -3,6 +3,7 @@
 Embedded defaults need no services: SQLite + chdb in the data dir, in-process bus.
 Secrets that are not given are generated once into the data dir with mode 0600.
 """
+
 from __future__ import annotations
 
 import base64
@@ -126,13 +127,11 @@ class Settings(BaseSettings):
         url = self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'tollgate.db'}"
         for prefix in ("postgresql://", "postgres://"):
             if url.startswith(prefix):
-                url = "postgresql+asyncpg://" + url[len(prefix):]
+                url = "postgresql+asyncpg://" + url[len(prefix) :]
         if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
-            url = "sqlite+aiosqlite://" + url[len("sqlite://"):]
+            url = "sqlite+aiosqlite://" + url[len("sqlite://") :]
         return url
 
     @property
     def resolved_gateway_id(self) -> str:
         return self.gateway_id or f"{os.uname().nodename}-{os.getpid()}"
-
-

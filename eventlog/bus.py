@@ -16,6 +16,7 @@ open, or the disk failed; the gateway then answers 503 rather than serve unmeter
 
 Call ``emit``/``publish``/``subscribe`` on the event-loop thread that runs ``start``.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -23,9 +24,10 @@ import contextlib
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from core import metrics
 from eventlog.store import EventLog, LogFull
@@ -63,12 +65,20 @@ class EventLogBus:
     """EventPublisher over the local log; see the module docstring. ``start``/``stop`` block."""
 
     name = "eventlog"
-    durable_offsets = True      # offsets survive restarts and are never reused
+    durable_offsets = True  # offsets survive restarts and are never reused
 
-    def __init__(self, data_dir: Path | str, *, max_bytes: int = 512 * 1024 * 1024,
-                 kafka_bootstrap: str | None = None, client_id: str = "tollgate",
-                 drain_timeout_s: float = 10.0, retry_backoff_s: tuple[float, float] = (0.05, 5.0),
-                 trim_interval_s: float = 1.0, shipper_kwargs: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path | str,
+        *,
+        max_bytes: int = 512 * 1024 * 1024,
+        kafka_bootstrap: str | None = None,
+        client_id: str = "tollgate",
+        drain_timeout_s: float = 10.0,
+        retry_backoff_s: tuple[float, float] = (0.05, 5.0),
+        trim_interval_s: float = 1.0,
+        shipper_kwargs: dict[str, Any] | None = None,
+    ) -> None:
         self.path = Path(data_dir) / LOG_FILE
         self.max_bytes = max_bytes
         self.kafka_bootstrap = kafka_bootstrap
@@ -80,7 +90,7 @@ class EventLogBus:
         self.log: EventLog | None = None
         self.shipper: Any = None
         self._subs: dict[str, list[Subscription]] = {}
-        self._next: dict[str, int] = {}          # next offset per topic as this process knows it
+        self._next: dict[str, int] = {}  # next offset per topic as this process knows it
         self._maint: asyncio.Task | None = None
         self._running = False
         self._stopping = False
@@ -108,8 +118,9 @@ class EventLogBus:
         if self.kafka_bootstrap:
             from eventlog.shipper import KafkaShipper
 
-            self.shipper = KafkaShipper(self.log, self.kafka_bootstrap, client_id=self.client_id,
-                                        **self._shipper_kwargs)
+            self.shipper = KafkaShipper(
+                self.log, self.kafka_bootstrap, client_id=self.client_id, **self._shipper_kwargs
+            )
             self.shipper.start()
         self._maint = asyncio.create_task(self._maintain(), name="eventlog-trim")
 
@@ -198,13 +209,26 @@ class EventLogBus:
         now = time.monotonic()
         if now - self._last_err_log.get("drop", 0.0) >= 10.0:
             self._last_err_log["drop"] = now
-            log.error("EVENT NOT STORED (%s) for topic %s%s; see tollgate_publisher_dropped_total",
-                      reason, topic, f": {type(exc).__name__}" if exc else "")
+            log.error(
+                "EVENT NOT STORED (%s) for topic %s%s; see tollgate_publisher_dropped_total",
+                reason,
+                topic,
+                f": {type(exc).__name__}" if exc else "",
+            )
 
     # ---- embedded transport ----------------------------------------------------------------
 
-    def subscribe(self, topic: str, handler: Handler, *, max_batch: int = 500, max_wait_ms: int = 50,
-                  name: str | None = None, durable: bool = True, start: str = "earliest") -> Subscription:
+    def subscribe(
+        self,
+        topic: str,
+        handler: Handler,
+        *,
+        max_batch: int = 500,
+        max_wait_ms: int = 50,
+        name: str | None = None,
+        durable: bool = True,
+        start: str = "earliest",
+    ) -> Subscription:
         """Register ``handler`` for ``topic`` (before or after ``start``). Non-blocking.
         ``durable=False``: the position lives in memory only; each start begins at ``start``
         ("earliest" stored record or "end") and leaves no cursor behind (per-process readers)."""
@@ -278,7 +302,7 @@ class EventLogBus:
         await asyncio.wait([ready, sub.task], return_when=asyncio.FIRST_COMPLETED)
         if not ready.done():
             ready.cancel()
-            await sub.task      # re-raises what failed
+            await sub.task  # re-raises what failed
 
     def _done(self, sub: Subscription) -> bool:
         caught_up = sub.position >= self._next.get(sub.topic, 0)
@@ -306,18 +330,21 @@ class EventLogBus:
             m_lag.set(max(0, self._next.get(sub.topic, 0) - sub.position))
             if self._next.get(sub.topic, 0) <= sub.position:
                 sub.wake.clear()
-                with contextlib.suppress(asyncio.TimeoutError):   # another process may append
+                with contextlib.suppress(asyncio.TimeoutError):  # another process may append
                     await asyncio.wait_for(sub.wake.wait(), 0.5)
-            elif (sub.max_wait_ms > 0 and self._next[sub.topic] - sub.position < sub.max_batch
-                  and not (self._stopping or sub.closing)):
-                await asyncio.sleep(sub.max_wait_ms / 1000)     # let a batch fill
+            elif (
+                sub.max_wait_ms > 0
+                and self._next[sub.topic] - sub.position < sub.max_batch
+                and not (self._stopping or sub.closing)
+            ):
+                await asyncio.sleep(sub.max_wait_ms / 1000)  # let a batch fill
             # Inline: a bounded indexed read; a worker-thread hop here would make emit() wait
             # for the GIL (measured: emit p99 several times higher).
             records = lg.read(sub.topic, sub.position, sub.max_batch)
             if not records:
                 continue
             if not await self._deliver(sub, records, m_err):
-                return      # stopping and the handler still fails: redelivered after restart
+                return  # stopping and the handler still fails: redelivered after restart
             nxt = records[-1].offset + 1
             if nxt > self._next.get(sub.topic, 0):
                 self._next[sub.topic] = nxt
@@ -340,10 +367,15 @@ class EventLogBus:
                 if now - self._last_err_log.get(sub.name, 0.0) >= 5.0:
                     self._last_err_log[sub.name] = now
                     # Only the type: exception text may carry a backend URL or credentials.
-                    log.error("event log handler %s on %s failed for offsets %d..%d (%s); retrying",
-                              sub.name, sub.topic, records[0].offset, records[-1].offset,
-                              type(exc).__name__)
-                limit = (self._stop_deadline if self._stopping else sub.deadline if sub.closing else None)
+                    log.error(
+                        "event log handler %s on %s failed for offsets %d..%d (%s); retrying",
+                        sub.name,
+                        sub.topic,
+                        records[0].offset,
+                        records[-1].offset,
+                        type(exc).__name__,
+                    )
+                limit = self._stop_deadline if self._stopping else sub.deadline if sub.closing else None
                 if limit is not None and time.monotonic() >= limit:
                     return False
                 wait = backoff if limit is None else min(backoff, max(0.0, limit - time.monotonic()))
@@ -373,14 +405,13 @@ class EventLogBus:
                 bound = min(live + ([bound] if bound is not None else []))
             if bound is None:
                 if self.kafka_bootstrap:
-                    continue        # the shipper registers its cursor; never trim before it
+                    continue  # the shipper registers its cursor; never trim before it
                 bound = self._next.get(topic, lg.state(topic).next)
                 n = lg.trim(topic, bound, compact=topic in COMPACTED)
                 if n:
                     metrics.BUS_UNROUTED.labels(topic).inc(n)
                 continue
-            while lg.trim(topic, bound, compact=topic in COMPACTED) and self._running \
-                    and topic not in COMPACTED:
+            while lg.trim(topic, bound, compact=topic in COMPACTED) and self._running and topic not in COMPACTED:
                 pass
         lg.checkpoint()
         metrics.EVENTLOG_BYTES.set(lg.bytes)

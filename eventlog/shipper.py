@@ -20,6 +20,7 @@ duplicates an event.
 ``stop(timeout)`` ships what it can within ``timeout`` (at once during an outage) and leaves
 the rest in the log for the next start.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -71,8 +72,15 @@ _QUIET = _RateLimit(30.0)
 
 def quiet_aiokafka() -> None:
     """Rate-limit aiokafka's log lines (an outage otherwise logs one ERROR per retry)."""
-    for name in ("aiokafka", "aiokafka.conn", "aiokafka.client", "aiokafka.producer.sender",
-                 "aiokafka.producer.producer", "aiokafka.consumer.fetcher", "aiokafka.consumer.group_coordinator"):
+    for name in (
+        "aiokafka",
+        "aiokafka.conn",
+        "aiokafka.client",
+        "aiokafka.producer.sender",
+        "aiokafka.producer.producer",
+        "aiokafka.consumer.fetcher",
+        "aiokafka.consumer.group_coordinator",
+    ):
         lg = logging.getLogger(name)
         if _QUIET not in lg.filters:
             lg.addFilter(_QUIET)
@@ -81,10 +89,19 @@ def quiet_aiokafka() -> None:
 class KafkaShipper:
     """See the module docstring. ``start()`` returns at once; nothing here needs Kafka up."""
 
-    def __init__(self, eventlog: EventLog, bootstrap: str, *, client_id: str = "tollgate",
-                 chunk: int = 2000, linger_ms: int = 5, connect_timeout_s: float = 5.0,
-                 outage_log_s: float = 30.0, backoff_s: tuple[float, float] = (0.2, 5.0),
-                 settle_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        eventlog: EventLog,
+        bootstrap: str,
+        *,
+        client_id: str = "tollgate",
+        chunk: int = 2000,
+        linger_ms: int = 5,
+        connect_timeout_s: float = 5.0,
+        outage_log_s: float = 30.0,
+        backoff_s: tuple[float, float] = (0.2, 5.0),
+        settle_s: float = 5.0,
+    ) -> None:
         self.log = eventlog
         self.bootstrap = bootstrap
         self.client_id = client_id
@@ -173,7 +190,7 @@ class KafkaShipper:
             try:
                 if not self._reconciled:
                     if not await self._reconcile_all():
-                        return          # stopping: the uncertain records stay in the log
+                        return  # stopping: the uncertain records stay in the log
                     self._reconciled = True
                 moved = await self._ship_round()
             except asyncio.CancelledError:
@@ -216,7 +233,7 @@ class KafkaShipper:
                 landed = [r for r in records if r.offset in skip]
                 records = [r for r in records if r.offset not in skip]
                 skip.difference_update(r.offset for r in landed)
-                if not records:         # everything here had landed before: just move on
+                if not records:  # everything here had landed before: just move on
                     self.log.commit(topic, CURSOR, landed[-1].offset + 1)
                     moved = True
                     continue
@@ -241,8 +258,15 @@ class KafkaShipper:
         futs = []
         ident = self._ident
         for r in records:
-            futs.append(await prod.send(r.topic, r.value, key=r.key, timestamp_ms=r.timestamp_ms,
-                                        headers=[("tg-log", ident), ("tg-off", b"%d" % r.offset)]))
+            futs.append(
+                await prod.send(
+                    r.topic,
+                    r.value,
+                    key=r.key,
+                    timestamp_ms=r.timestamp_ms,
+                    headers=[("tg-log", ident), ("tg-off", b"%d" % r.offset)],
+                )
+            )
         pending = set(futs)
         while pending:
             timeout = 5.0
@@ -258,8 +282,9 @@ class KafkaShipper:
             if not f.done() or f.cancelled() or f.exception() is not None:
                 break
             acked += 1
-        failed = next((f.exception() for f in futs if f.done() and not f.cancelled()
-                       and f.exception() is not None), None)
+        failed = next(
+            (f.exception() for f in futs if f.done() and not f.cancelled() and f.exception() is not None), None
+        )
         if failed is not None:
             raise failed
         if acked == len(futs):
@@ -278,7 +303,7 @@ class KafkaShipper:
             if pos is None or marker is None:
                 continue
             last, handed_ms = (int(x) for x in marker.split())
-            handed_ms = max(handed_ms, self._dropped_ms)   # a replaced producer may still flush
+            handed_ms = max(handed_ms, self._dropped_ms)  # a replaced producer may still flush
             if last < pos:
                 continue
             first = self.log.read(topic, pos, 1)
@@ -293,16 +318,24 @@ class KafkaShipper:
                 await asyncio.sleep(min(0.1, until - time.monotonic()))
             landed = await self._landed(topic, first[0].timestamp_ms, pos, last)
             self._skip[topic] = landed
-            log.warning("%d of the %d record(s) of %s handed to Kafka before a restart had landed; "
-                        "they are not sent again", len(landed), last - pos + 1, topic)
+            log.warning(
+                "%d of the %d record(s) of %s handed to Kafka before a restart had landed; they are not sent again",
+                len(landed),
+                last - pos + 1,
+                topic,
+            )
         return True
 
     async def _landed(self, topic: str, since_ms: int, lo: int, hi: int) -> set[int]:
         """Offsets in [lo, hi] of this log found on ``topic`` (read from ``since_ms`` - 60 s)."""
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
-                             client_id=f"{self.client_id}-reconcile")
+        c = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            client_id=f"{self.client_id}-reconcile",
+        )
         found: set[int] = set()
         try:
             await asyncio.wait_for(c.start(), self.connect_timeout_s)
@@ -358,10 +391,17 @@ class KafkaShipper:
     async def _connect(self) -> bool:
         from aiokafka import AIOKafkaProducer
 
-        prod = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
-                                linger_ms=self.linger_ms, compression_type=self._compression,
-                                max_batch_size=512 * 1024, retry_backoff_ms=200,
-                                request_timeout_ms=30_000, client_id=self.client_id)
+        prod = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=self.linger_ms,
+            compression_type=self._compression,
+            max_batch_size=512 * 1024,
+            retry_backoff_ms=200,
+            request_timeout_ms=30_000,
+            client_id=self.client_id,
+        )
         try:
             await asyncio.wait_for(prod.start(), self.connect_timeout_s)
         except Exception as exc:  # noqa: BLE001 - Kafka down is an expected state
@@ -374,9 +414,9 @@ class KafkaShipper:
 
     async def _drop_producer(self) -> None:
         prod, self._producer = self._producer, None
-        self._reconciled = False        # what it had in flight may or may not have landed
+        self._reconciled = False  # what it had in flight may or may not have landed
         if prod is not None:
-            self._dropped_ms = int(time.time() * 1000)   # reconcile only after it settled
+            self._dropped_ms = int(time.time() * 1000)  # reconcile only after it settled
             try:
                 await asyncio.wait_for(prod.stop(), 2)
             except BaseException:  # noqa: BLE001 - a flush that cannot finish: stop its retries
@@ -391,14 +431,21 @@ class KafkaShipper:
             metrics.KAFKA_OUTAGE.set(1)
         if now - self._outage_logged >= self.outage_log_s:
             self._outage_logged = now
-            log.warning("Kafka at %s unreachable for %.0fs (%s); events wait in the local log %s",
-                        self.bootstrap, now - self._outage_since,
-                        type(exc).__name__ if exc else "no acknowledgement", self.log.path)
+            log.warning(
+                "Kafka at %s unreachable for %.0fs (%s); events wait in the local log %s",
+                self.bootstrap,
+                now - self._outage_since,
+                type(exc).__name__ if exc else "no acknowledgement",
+                self.log.path,
+            )
 
     def _outage_over(self) -> None:
         if self._outage_since is not None:
-            log.warning("Kafka at %s reachable again after %.0fs; shipping the local log",
-                        self.bootstrap, time.monotonic() - self._outage_since)
+            log.warning(
+                "Kafka at %s reachable again after %.0fs; shipping the local log",
+                self.bootstrap,
+                time.monotonic() - self._outage_since,
+            )
             self._outage_since = None
             self._outage_logged = 0.0
             metrics.KAFKA_OUTAGE.set(0)

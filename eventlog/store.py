@@ -15,6 +15,7 @@ slower (``read``, ``commit``, ``trim``, ``checkpoint``) is meant for worker thre
 Bounded: past ``max_bytes`` (an estimate of stored key+value bytes) ``append`` raises
 ``LogFull`` until readers catch up and trimming frees room.
 """
+
 from __future__ import annotations
 
 import re
@@ -27,7 +28,7 @@ from pathlib import Path
 from schemas.records import Record
 
 _SAFE = re.compile(r"[^A-Za-z0-9]")
-_ROW_OVERHEAD = 48          # rough bytes per row beyond key + value (rowid, ts, b-tree cell)
+_ROW_OVERHEAD = 48  # rough bytes per row beyond key + value (rowid, ts, b-tree cell)
 
 
 class LogFull(Exception):
@@ -54,8 +55,7 @@ def table_name(topic: str) -> str:
 class EventLog:
     """See the module docstring. Open with ``EventLog(path)``; ``close()`` when done."""
 
-    def __init__(self, path: Path | str, max_bytes: int = 512 * 1024 * 1024,
-                 busy_timeout_ms: int = 5000) -> None:
+    def __init__(self, path: Path | str, max_bytes: int = 512 * 1024 * 1024, busy_timeout_ms: int = 5000) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
@@ -66,8 +66,10 @@ class EventLog:
         self._tables: dict[str, str] = {}
         self._insert_sql: dict[str, str] = {}
         with self._lock:
-            self._w.execute("CREATE TABLE IF NOT EXISTS cursors (topic TEXT NOT NULL, reader TEXT NOT NULL, "
-                            "next INTEGER NOT NULL, PRIMARY KEY (topic, reader)) WITHOUT ROWID")
+            self._w.execute(
+                "CREATE TABLE IF NOT EXISTS cursors (topic TEXT NOT NULL, reader TEXT NOT NULL, "
+                "next INTEGER NOT NULL, PRIMARY KEY (topic, reader)) WITHOUT ROWID"
+            )
             self._w.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
             for (name,) in self._w.execute("SELECT v FROM meta WHERE k LIKE 'topic:%'").fetchall():
                 self._tables[name] = table_name(name)
@@ -97,12 +99,15 @@ class EventLog:
         with self._lock:
             self._w.execute("BEGIN IMMEDIATE")
             try:
-                self._w.execute(f'CREATE TABLE IF NOT EXISTS "{table}" (o INTEGER PRIMARY KEY AUTOINCREMENT, '
-                                "k BLOB, v BLOB NOT NULL, ts INTEGER NOT NULL)")
+                self._w.execute(
+                    f'CREATE TABLE IF NOT EXISTS "{table}" (o INTEGER PRIMARY KEY AUTOINCREMENT, '
+                    "k BLOB, v BLOB NOT NULL, ts INTEGER NOT NULL)"
+                )
                 seeded = self._w.execute("SELECT 1 FROM sqlite_sequence WHERE name=?", (table,)).fetchone()
                 if seeded is None:
-                    self._w.execute("INSERT INTO sqlite_sequence(name, seq) VALUES (?, ?)",
-                                    (table, time.time_ns() // 1000))
+                    self._w.execute(
+                        "INSERT INTO sqlite_sequence(name, seq) VALUES (?, ?)", (table, time.time_ns() // 1000)
+                    )
                 self._w.execute("INSERT OR IGNORE INTO meta(k, v) VALUES (?, ?)", (f"topic:{topic}", topic))
                 self._w.execute("COMMIT")
             except BaseException:
@@ -144,8 +149,9 @@ class EventLog:
             self._w.execute("BEGIN IMMEDIATE")
             try:
                 for k, v, ts in items:
-                    out.append(self._w.execute(f'INSERT INTO "{table}" (k, v, ts) VALUES (?, ?, ?)',
-                                               (k, v, ts)).lastrowid)
+                    out.append(
+                        self._w.execute(f'INSERT INTO "{table}" (k, v, ts) VALUES (?, ?, ?)', (k, v, ts)).lastrowid
+                    )
                 self._w.execute("COMMIT")
             except BaseException:
                 self._w.execute("ROLLBACK")
@@ -160,8 +166,9 @@ class EventLog:
         table = self._tables.get(topic)
         if table is None:
             return []
-        rows = self._r.execute(f'SELECT o, k, v, ts FROM "{table}" WHERE o >= ? ORDER BY o LIMIT ?',
-                               (start, limit)).fetchall()
+        rows = self._r.execute(
+            f'SELECT o, k, v, ts FROM "{table}" WHERE o >= ? ORDER BY o LIMIT ?', (start, limit)
+        ).fetchall()
         return [Record(topic, 0, o, k, v, ts) for o, k, v, ts in rows]
 
     def state(self, topic: str) -> TopicState:
@@ -182,9 +189,11 @@ class EventLog:
     def commit(self, topic: str, reader: str, next_offset: int) -> None:
         """Persist ``reader``'s position (the next offset it wants)."""
         with self._lock:
-            self._w.execute("INSERT INTO cursors(topic, reader, next) VALUES (?, ?, ?) "
-                            "ON CONFLICT(topic, reader) DO UPDATE SET next=excluded.next",
-                            (topic, reader, next_offset))
+            self._w.execute(
+                "INSERT INTO cursors(topic, reader, next) VALUES (?, ?, ?) "
+                "ON CONFLICT(topic, reader) DO UPDATE SET next=excluded.next",
+                (topic, reader, next_offset),
+            )
 
     def drop_cursor(self, topic: str, reader: str) -> None:
         """Forget a reader (it no longer holds back trimming)."""
@@ -199,8 +208,9 @@ class EventLog:
     def set_meta(self, key: str, value: str) -> None:
         """Store a value in the ``meta`` table (durable when it returns)."""
         with self._lock:
-            self._w.execute("INSERT INTO meta(k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v=excluded.v",
-                            (key, value))
+            self._w.execute(
+                "INSERT INTO meta(k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v=excluded.v", (key, value)
+            )
 
     def identity(self) -> str:
         """This log's id (made once, kept for the life of the file)."""
@@ -233,8 +243,10 @@ class EventLog:
         where = "o < ?"
         if compact:
             where += f' AND o NOT IN (SELECT max(o) FROM "{table}" GROUP BY k)'
-        freed = self._r.execute(f'SELECT count(*), coalesce(sum(length(v) + coalesce(length(k), 0)), 0) '
-                                f'FROM "{table}" WHERE {where}', (upto,)).fetchone()
+        freed = self._r.execute(
+            f'SELECT count(*), coalesce(sum(length(v) + coalesce(length(k), 0)), 0) FROM "{table}" WHERE {where}',
+            (upto,),
+        ).fetchone()
         with self._lock:
             n = self._w.execute(f'DELETE FROM "{table}" WHERE {where}', (upto,)).rowcount
         self.bytes = max(0, self.bytes - freed[1] - freed[0] * _ROW_OVERHEAD)
@@ -247,8 +259,9 @@ class EventLog:
     def _measure(self) -> int:
         total = 0
         for table in self._tables.values():
-            n, b = self._r.execute(f'SELECT count(*), coalesce(sum(length(v) + coalesce(length(k), 0)), 0) '
-                                   f'FROM "{table}"').fetchone()
+            n, b = self._r.execute(
+                f'SELECT count(*), coalesce(sum(length(v) + coalesce(length(k), 0)), 0) FROM "{table}"'
+            ).fetchone()
             total += b + n * _ROW_OVERHEAD
         return total
 

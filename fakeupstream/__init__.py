@@ -7,6 +7,7 @@ family's credentials (Bedrock: full SigV4 verification), validates like the real
 answers deterministically (rules in `fakeupstream.rules`). Faults: `fakeupstream.control.Control`
 in-process, or `POST /_control` from another process.
 """
+
 from .common import Credentials
 from .control import Control, Fault
 from .server import FakeUpstream

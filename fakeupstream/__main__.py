@@ -4,6 +4,7 @@ Credentials are the defaults of `fakeupstream.common.Credentials` unless overrid
 (FAKE_OPENAI_KEY, FAKE_ANTHROPIC_KEY, FAKE_GOOGLE_KEY, FAKE_AWS_ACCESS_KEY_ID, FAKE_AWS_SECRET_KEY).
 With --workers > 1 each worker has its own `/_control` state: use one worker for fault tests.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,16 @@ def main() -> None:
     a = p.parse_args()
     if a.host != "127.0.0.1":
         raise SystemExit("the fake upstream only listens on 127.0.0.1")
-    uvicorn.run("fakeupstream.__main__:app_from_env", factory=True, host=a.host, port=a.port,
-                workers=a.workers, log_level="warning", access_log=False, lifespan="off")
+    uvicorn.run(
+        "fakeupstream.__main__:app_from_env",
+        factory=True,
+        host=a.host,
+        port=a.port,
+        workers=a.workers,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+    )
 
 
 if __name__ == "__main__":

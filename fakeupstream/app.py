@@ -1,6 +1,7 @@
 """The ASGI app: one port serving the four families (paths differ; `/v1/models` is shared by
 OpenAI and Anthropic and told apart by the auth header), plus `/_control` for fault injection.
 """
+
 from __future__ import annotations
 
 import orjson
@@ -10,12 +11,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import anthropic, bedrock, google, openai, responses
-from .common import Ctx, Credentials, json_response
+from .common import Credentials, Ctx, json_response
 from .control import Control
 
 
-def build_app(creds: Credentials | None = None, control: Control | None = None,
-              models: dict[str, list[str]] | None = None) -> Starlette:
+def build_app(
+    creds: Credentials | None = None, control: Control | None = None, models: dict[str, list[str]] | None = None
+) -> Starlette:
     """Build the fake; `app.state.ctx` holds credentials, models and the Control."""
     ctx = Ctx(creds=creds or Credentials(), control=control or Control())
     if models:
@@ -39,6 +41,7 @@ def build_app(creds: Credentials | None = None, control: Control | None = None,
     def bind(fn):
         async def handler(request: Request) -> Response:
             return await fn(ctx, request)
+
         return handler
 
     routes = [

@@ -5,12 +5,13 @@ ConverseStream (event-stream frames), InvokeModel[WithResponseStream] for Claude
 Every request must carry a valid SigV4 signature: the fake recomputes it with botocore over
 the received request (raw path, query, signed headers, body) using the known secret.
 """
+
 from __future__ import annotations
 
 import hmac
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -25,22 +26,34 @@ from .common import Ctx, apply_faults, json_response, listing_refusal, reply, re
 from .eventstream import event_frame
 
 FAMILY = "bedrock"
-ERRORS = {400: "ValidationException", 403: "AccessDeniedException", 404: "ResourceNotFoundException",
-          408: "ModelTimeoutException", 424: "ModelErrorException", 429: "ThrottlingException",
-          500: "InternalServerException", 503: "ServiceUnavailableException"}
-FAULT_MESSAGES = {429: "Too many requests, please wait before trying again.",
-                  500: "The system encountered an unexpected error during processing. Try your request again.",
-                  503: "Bedrock is unable to process your request."}
-_AUTH_RE = re.compile(r"AWS4-HMAC-SHA256\s+Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request,\s*"
-                      r"SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})$")
+ERRORS = {
+    400: "ValidationException",
+    403: "AccessDeniedException",
+    404: "ResourceNotFoundException",
+    408: "ModelTimeoutException",
+    424: "ModelErrorException",
+    429: "ThrottlingException",
+    500: "InternalServerException",
+    503: "ServiceUnavailableException",
+}
+FAULT_MESSAGES = {
+    429: "Too many requests, please wait before trying again.",
+    500: "The system encountered an unexpected error during processing. Try your request again.",
+    503: "Bedrock is unable to process your request.",
+}
+_AUTH_RE = re.compile(
+    r"AWS4-HMAC-SHA256\s+Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request,\s*"
+    r"SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})$"
+)
 MAX_SKEW_S = 15 * 60
 
 
-def error(status: int, message: str, headers: dict[str, str] | None = None,
-          type_: str | None = None) -> Response:
+def error(status: int, message: str, headers: dict[str, str] | None = None, type_: str | None = None) -> Response:
     type_ = type_ or ERRORS.get(status, "InternalServerException" if status >= 500 else "ValidationException")
-    h = {"x-amzn-ErrorType": f"{type_}:http://internal.amazon.com/coral/com.amazon.bedrock/",
-         "x-amzn-RequestId": str(uuid.uuid4())}
+    h = {
+        "x-amzn-ErrorType": f"{type_}:http://internal.amazon.com/coral/com.amazon.bedrock/",
+        "x-amzn-RequestId": str(uuid.uuid4()),
+    }
     h.update(headers or {})
     return json_response({"message": message}, status, h)
 
@@ -55,23 +68,31 @@ def verify_sigv4(ctx: Ctx, request: Request, body: bytes, now: datetime | None =
         return error(403, "Missing Authentication Token", type_="MissingAuthenticationTokenException")
     m = _AUTH_RE.match(auth.strip())
     if not m:
-        return error(403, "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' "
-                          "parameters.", type_="IncompleteSignatureException")
+        return error(
+            403,
+            "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters.",
+            type_="IncompleteSignatureException",
+        )
     akid, date, region, service, signed, signature = m.groups()
     if akid != ctx.creds.aws_access_key_id:
-        return error(403, "The security token included in the request is invalid.",
-                     type_="UnrecognizedClientException")
+        return error(403, "The security token included in the request is invalid.", type_="UnrecognizedClientException")
     amz_date = request.headers.get("x-amz-date", "")
     try:
-        when = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+        when = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     except ValueError:
-        return error(403, "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' "
-                          "header.", type_="IncompleteSignatureException")
-    now = now or datetime.now(timezone.utc)
+        return error(
+            403,
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
+            type_="IncompleteSignatureException",
+        )
+    now = now or datetime.now(UTC)
     if abs((now - when).total_seconds()) > MAX_SKEW_S or amz_date[:8] != date:
-        return error(403, f"Signature expired: {amz_date} is now earlier than "
-                          f"{now.strftime('%Y%m%dT%H%M%SZ')} (15 min skew allowed).",
-                     type_="InvalidSignatureException")
+        return error(
+            403,
+            f"Signature expired: {amz_date} is now earlier than "
+            f"{now.strftime('%Y%m%dT%H%M%SZ')} (15 min skew allowed).",
+            type_="InvalidSignatureException",
+        )
     names = signed.split(";")
     headers = {}
     for name in names:
@@ -93,8 +114,10 @@ def verify_sigv4(ctx: Ctx, request: Request, body: bytes, now: datetime | None =
     return None
 
 
-_MISMATCH = ("The request signature we calculated does not match the signature you provided. Check your "
-             "AWS Secret Access Key and signing method. Consult the service documentation for details.")
+_MISMATCH = (
+    "The request signature we calculated does not match the signature you provided. Check your "
+    "AWS Secret Access Key and signing method. Consult the service documentation for details."
+)
 
 
 async def list_models(ctx: Ctx, request: Request) -> Response:
@@ -104,12 +127,20 @@ async def list_models(ctx: Ctx, request: Request) -> Response:
     summaries = []
     for mid in ctx.models[FAMILY]:
         embed = "embed" in mid
-        summaries.append({
-            "modelArn": f"arn:aws:bedrock:us-east-1::foundation-model/{mid}", "modelId": mid,
-            "modelName": mid.split(".", 1)[-1], "providerName": mid.split(".", 1)[0].title(),
-            "inputModalities": ["TEXT"], "outputModalities": ["EMBEDDING" if embed else "TEXT"],
-            "responseStreamingSupported": not embed, "customizationsSupported": [],
-            "inferenceTypesSupported": ["ON_DEMAND"], "modelLifecycle": {"status": "ACTIVE"}})
+        summaries.append(
+            {
+                "modelArn": f"arn:aws:bedrock:us-east-1::foundation-model/{mid}",
+                "modelId": mid,
+                "modelName": mid.split(".", 1)[-1],
+                "providerName": mid.split(".", 1)[0].title(),
+                "inputModalities": ["TEXT"],
+                "outputModalities": ["EMBEDDING" if embed else "TEXT"],
+                "responseStreamingSupported": not embed,
+                "customizationsSupported": [],
+                "inferenceTypesSupported": ["ON_DEMAND"],
+                "modelLifecycle": {"status": "ACTIVE"},
+            }
+        )
     return json_response({"modelSummaries": summaries})
 
 
@@ -152,32 +183,53 @@ def _block_text(b: dict[str, Any]) -> tuple[int, str]:
 def _validate(body: dict[str, Any]) -> Response | None:
     msgs = body.get("messages")
     if msgs is None:
-        return error(400, "1 validation error detected: Value null at 'messages' failed to satisfy "
-                          "constraint: Member must not be null")
+        return error(
+            400,
+            "1 validation error detected: Value null at 'messages' failed to satisfy "
+            "constraint: Member must not be null",
+        )
     if not isinstance(msgs, list) or not msgs:
-        return error(400, "A conversation must start with a user message. Try again with a conversation "
-                          "that starts with a user message.")
+        return error(
+            400,
+            "A conversation must start with a user message. Try again with a conversation "
+            "that starts with a user message.",
+        )
     prev_role, prev_tools = None, 0
     for i, m in enumerate(msgs):
         role = m.get("role") if isinstance(m, dict) else None
         if role not in ("user", "assistant"):
-            return error(400, f"1 validation error detected: Value '{role}' at 'messages.{i + 1}.member.role' "
-                              "failed to satisfy constraint: Member must satisfy enum value set: "
-                              "[user, assistant]")
+            return error(
+                400,
+                f"1 validation error detected: Value '{role}' at 'messages.{i + 1}.member.role' "
+                "failed to satisfy constraint: Member must satisfy enum value set: "
+                "[user, assistant]",
+            )
         if i == 0 and role != "user":
-            return error(400, "A conversation must start with a user message. Try again with a "
-                              "conversation that starts with a user message.")
+            return error(
+                400,
+                "A conversation must start with a user message. Try again with a "
+                "conversation that starts with a user message.",
+            )
         if role == prev_role:
-            return error(400, "A conversation must alternate between user and assistant roles. Make sure "
-                              "the conversation alternates between user and assistant roles and try again.")
+            return error(
+                400,
+                "A conversation must alternate between user and assistant roles. Make sure "
+                "the conversation alternates between user and assistant roles and try again.",
+            )
         content = m.get("content")
         if not isinstance(content, list) or not content:
-            return error(400, f"The content field in the Message object at messages.{i} is empty. Add a "
-                              "ContentBlock object to the content field and try again.")
+            return error(
+                400,
+                f"The content field in the Message object at messages.{i} is empty. Add a "
+                "ContentBlock object to the content field and try again.",
+            )
         results = sum(1 for b in content if isinstance(b, dict) and "toolResult" in b)
         if results > prev_tools:
-            return error(400, f"The number of toolResult blocks at messages.{i}.content exceeds the number "
-                              "of toolUse blocks of previous turn.")
+            return error(
+                400,
+                f"The number of toolResult blocks at messages.{i}.content exceeds the number "
+                "of toolUse blocks of previous turn.",
+            )
         prev_tools = sum(1 for b in content if isinstance(b, dict) and "toolUse" in b)
         prev_role = role
     return None
@@ -200,8 +252,9 @@ def _decide(body: dict[str, Any]) -> rules.Outcome:
     ch = tc.get("toolChoice") or {}
     choice = "required" if "any" in ch else (ch["tool"].get("name") if "tool" in ch else None)
     ic = body.get("inferenceConfig") or {}
-    return rules.decide(prompt_tokens=prompt, last_text=last, tool_names=tools, tool_choice=choice,
-                        max_tokens=ic.get("maxTokens"))
+    return rules.decide(
+        prompt_tokens=prompt, last_text=last, tool_names=tools, tool_choice=choice, max_tokens=ic.get("maxTokens")
+    )
 
 
 def _stop(o: rules.Outcome) -> str:
@@ -221,8 +274,10 @@ async def converse(ctx: Ctx, request: Request) -> Response:
         return bad
     assert body is not None
     if "embed" in model:
-        return error(400, "This action doesn't support the model that you provided. Try again with a "
-                          "supported text or chat model.")
+        return error(
+            400,
+            "This action doesn't support the model that you provided. Try again with a supported text or chat model.",
+        )
     if (bad := _validate(body)) is not None:
         return bad
     fault = await apply_faults(ctx, FAMILY, model, _fault_error)
@@ -230,15 +285,27 @@ async def converse(ctx: Ctx, request: Request) -> Response:
         return fault
     o = _decide(body)
     if request.url.path.endswith("/converse-stream"):
-        return stream(_frames(o), "application/vnd.amazon.eventstream", fault,
-                      headers={"x-amzn-RequestId": str(uuid.uuid4())})
+        return stream(
+            _frames(o), "application/vnd.amazon.eventstream", fault, headers={"x-amzn-RequestId": str(uuid.uuid4())}
+        )
     if o.tool_call:
-        content = [{"toolUse": {"toolUseId": "tooluse_" + uuid.uuid4().hex[:22], "name": o.tool_call.name,
-                                "input": o.tool_call.arguments}}]
+        content = [
+            {
+                "toolUse": {
+                    "toolUseId": "tooluse_" + uuid.uuid4().hex[:22],
+                    "name": o.tool_call.name,
+                    "input": o.tool_call.arguments,
+                }
+            }
+        ]
     else:
         content = [{"text": o.text}]
-    payload = {"output": {"message": {"role": "assistant", "content": content}}, "stopReason": _stop(o),
-               "usage": _usage(o), "metrics": {"latencyMs": 1}}
+    payload = {
+        "output": {"message": {"role": "assistant", "content": content}},
+        "stopReason": _stop(o),
+        "usage": _usage(o),
+        "metrics": {"latencyMs": 1},
+    }
     return reply(payload, fault, headers={"x-amzn-RequestId": str(uuid.uuid4())})
 
 
@@ -250,12 +317,17 @@ def _frames(o: rules.Outcome):
 
     yield ev("messageStart", {"role": "assistant"}, 0)
     if o.tool_call:
-        yield ev("contentBlockStart", {"contentBlockIndex": 0, "start": {"toolUse": {
-            "toolUseId": "tooluse_" + uuid.uuid4().hex[:22], "name": o.tool_call.name}}}, 1)
+        yield ev(
+            "contentBlockStart",
+            {
+                "contentBlockIndex": 0,
+                "start": {"toolUse": {"toolUseId": "tooluse_" + uuid.uuid4().hex[:22], "name": o.tool_call.name}},
+            },
+            1,
+        )
         args = o.tool_call.arguments_json
         for i in range(0, len(args), 8):
-            yield ev("contentBlockDelta", {"contentBlockIndex": 0,
-                                           "delta": {"toolUse": {"input": args[i:i + 8]}}}, i)
+            yield ev("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"toolUse": {"input": args[i : i + 8]}}}, i)
     else:
         for i, piece in enumerate(o.chunks):
             yield ev("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": piece}}, i)
@@ -283,8 +355,10 @@ async def invoke(ctx: Ctx, request: Request) -> Response:
         return error(400, "The fake upstream implements InvokeModel only for Claude and embedding models.")
     text = body.get("inputText")
     if not isinstance(text, str) or not text:
-        return error(400, "Malformed input request: #: required key [inputText] not found, please "
-                          "reformat your input and try again.")
+        return error(
+            400,
+            "Malformed input request: #: required key [inputText] not found, please reformat your input and try again.",
+        )
     fault = await apply_faults(ctx, FAMILY, model, _fault_error)
     if isinstance(fault, Response):
         return fault

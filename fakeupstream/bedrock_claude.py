@@ -4,6 +4,7 @@ Anthropic message, or event-stream `chunk` frames whose payload `{"bytes": base6
 Anthropic stream event each (`message_stop` adds `amazon-bedrock-invocationMetrics`).
 Validation and behaviour are the Anthropic fake's, refusals in Bedrock's shape.
 """
+
 from __future__ import annotations
 
 import base64
@@ -25,11 +26,16 @@ def check(ctx: Ctx, body: dict[str, Any], error) -> tuple[dict[str, Any] | None,
     """The body as the Anthropic fake reads it, or Bedrock's refusal."""
     for k in REFUSED_KEYS:
         if k in body:
-            return None, error(400, f"Malformed input request: #: extraneous key [{k}] is not permitted, "
-                                    "please reformat your input and try again.")
+            return None, error(
+                400,
+                f"Malformed input request: #: extraneous key [{k}] is not permitted, "
+                "please reformat your input and try again.",
+            )
     if body.get("anthropic_version") != VERSION:
-        return None, error(400, "Malformed input request: #/anthropic_version: "
-                                f"{body.get('anthropic_version')} is not a valid enum value")
+        return None, error(
+            400,
+            f"Malformed input request: #/anthropic_version: {body.get('anthropic_version')} is not a valid enum value",
+        )
     probe = {k: v for k, v in body.items() if k not in ("anthropic_version", "anthropic_beta")}
     probe["model"] = ctx.models[anthropic.FAMILY][0]
     bad = anthropic._validate(ctx, probe)
@@ -44,18 +50,21 @@ def _chunk(event_sse: bytes, metrics: dict[str, int] | None = None) -> bytes:
     if metrics is not None and data.get("type") == "message_stop":
         data["amazon-bedrock-invocationMetrics"] = metrics
     payload = orjson.dumps({"bytes": base64.b64encode(orjson.dumps(data)).decode()})
-    return encode_frame({":event-type": "chunk", ":content-type": "application/json", ":message-type": "event"},
-                        payload)
+    return encode_frame(
+        {":event-type": "chunk", ":content-type": "application/json", ":message-type": "event"}, payload
+    )
 
 
 def answer(model: str, probe: dict[str, Any], streamed: bool, fault) -> Response:
     o = anthropic._decide(probe)
     mid = "msg_bdrk_01" + uuid.uuid4().hex[:20]
     if not streamed:
-        return reply(anthropic.message_payload(o, mid, model), fault,
-                     headers={"x-amzn-RequestId": str(uuid.uuid4())})
-    metrics = {"inputTokenCount": o.plain_in, "outputTokenCount": o.tokens_out, "invocationLatency": 1,
-               "firstByteLatency": 1}
+        return reply(anthropic.message_payload(o, mid, model), fault, headers={"x-amzn-RequestId": str(uuid.uuid4())})
+    metrics = {
+        "inputTokenCount": o.plain_in,
+        "outputTokenCount": o.tokens_out,
+        "invocationLatency": 1,
+        "firstByteLatency": 1,
+    }
     frames = (_chunk(ev, metrics) for ev in anthropic._events(o, mid, model))
-    return stream(frames, "application/vnd.amazon.eventstream", fault,
-                  headers={"x-amzn-RequestId": str(uuid.uuid4())})
+    return stream(frames, "application/vnd.amazon.eventstream", fault, headers={"x-amzn-RequestId": str(uuid.uuid4())})

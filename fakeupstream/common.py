@@ -1,4 +1,5 @@
 """Plumbing shared by the family modules: credentials, JSON I/O, faults, streaming."""
+
 from __future__ import annotations
 
 import asyncio
@@ -43,7 +44,7 @@ class Ctx:
     creds: Credentials
     control: Control
     models: dict[str, list[str]] = field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_MODELS.items()})
-    stored: dict[str, Any] = field(default_factory=dict)   # OpenAI Responses kept for previous_response_id
+    stored: dict[str, Any] = field(default_factory=dict)  # OpenAI Responses kept for previous_response_id
 
 
 class BadBody(Exception):
@@ -55,8 +56,7 @@ ErrorFn = Callable[[int, str, dict[str, str]], Response]
 
 
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(obj), status_code=status, headers=headers,
-                    media_type="application/json")
+    return Response(orjson.dumps(obj), status_code=status, headers=headers, media_type="application/json")
 
 
 async def read_json(request: Request) -> dict[str, Any]:
@@ -71,9 +71,14 @@ async def read_json(request: Request) -> dict[str, Any]:
     return body
 
 
-async def read_call(ctx: Ctx, request: Request, family: str,
-                    check_auth: Callable[[Ctx, Request], Response | None],
-                    error: Callable[[int, str], Response], bad_json: str) -> dict[str, Any] | Response:
+async def read_call(
+    ctx: Ctx,
+    request: Request,
+    family: str,
+    check_auth: Callable[[Ctx, Request], Response | None],
+    error: Callable[[int, str], Response],
+    bad_json: str,
+) -> dict[str, Any] | Response:
     """Authenticate, parse the JSON body and count the call (keeping the body once it parsed).
 
     Returns the body, or the Response to send: the auth failure, or a 400 saying `bad_json`.
@@ -91,8 +96,9 @@ async def read_call(ctx: Ctx, request: Request, family: str,
     return body
 
 
-async def listing_refusal(ctx: Ctx, request: Request, family: str, denied: Response | None,
-                          error: ErrorFn) -> Response | None:
+async def listing_refusal(
+    ctx: Ctx, request: Request, family: str, denied: Response | None, error: ErrorFn
+) -> Response | None:
     """Count a model-listing call; the answer to give instead of the list, if any: `denied`
     (the family's auth failure) or an injected error. A drop fault is used up but not honoured."""
     ctx.control.record(request.url.path, family)
@@ -127,8 +133,9 @@ async def apply_faults(ctx: Ctx, family: str, model: str | None, error: ErrorFn)
     if fault.kind == "status":
         headers: dict[str, str] = {}
         if fault.retry_after is not None:
-            headers["retry-after"] = str(int(fault.retry_after)) if float(fault.retry_after).is_integer() \
-                else str(fault.retry_after)
+            headers["retry-after"] = (
+                str(int(fault.retry_after)) if float(fault.retry_after).is_integer() else str(fault.retry_after)
+            )
         return error(fault.status, fault.message or _default_message(fault.status), headers)
     return fault  # drop
 
@@ -156,6 +163,7 @@ def reworded(error: ErrorFn, own_messages: Mapping[int, str]) -> ErrorFn:
         if message.startswith("Injected") or message in generic:
             message = own_messages.get(status, message)
         return error(status, message, headers)
+
     return fault_error
 
 
@@ -167,8 +175,14 @@ class ChunkedResponse(Response):
     """Streams pre-built chunks with plain ASGI sends (cheaper than StreamingResponse's task
     group per request); with `drop_after`, the connection is cut after that many chunks."""
 
-    def __init__(self, chunks: Iterable[bytes], media_type: str, drop_after: int | None = None,
-                 headers: dict[str, str] | None = None, status_code: int = 200) -> None:
+    def __init__(
+        self,
+        chunks: Iterable[bytes],
+        media_type: str,
+        drop_after: int | None = None,
+        headers: dict[str, str] | None = None,
+        status_code: int = 200,
+    ) -> None:
         super().__init__(None, status_code=status_code, headers=headers, media_type=media_type)
         self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
         self._chunks = chunks
@@ -187,8 +201,9 @@ class ChunkedResponse(Response):
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-def stream(chunks: Iterable[bytes], media_type: str, drop: Fault | None,
-           headers: dict[str, str] | None = None) -> Response:
+def stream(
+    chunks: Iterable[bytes], media_type: str, drop: Fault | None, headers: dict[str, str] | None = None
+) -> Response:
     """Stream `chunks`; with a drop fault, cut the connection after `after_chunks` of them."""
     return ChunkedResponse(chunks, media_type, drop.after_chunks if drop is not None else None, headers)
 

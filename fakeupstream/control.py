@@ -3,6 +3,7 @@
 Thread-safe: the fake usually runs in a background thread while tests drive it.
 Families are named "openai", "anthropic", "google", "bedrock".
 """
+
 from __future__ import annotations
 
 import threading
@@ -65,16 +66,15 @@ class Control:
         """Next `count` matching requests answer `status` in the family's error shape."""
         if status == 429 and retry_after is None:
             retry_after = 1
-        return self._arm(Fault("status", count, family, model, status=status,
-                               retry_after=retry_after, message=message))
+        return self._arm(Fault("status", count, family, model, status=status, retry_after=retry_after, message=message))
 
-    def hang(self, seconds: float, count: int = 1, *, family: str | None = None,
-             model: str | None = None) -> Fault:
+    def hang(self, seconds: float, count: int = 1, *, family: str | None = None, model: str | None = None) -> Fault:
         """Next `count` matching requests wait `seconds` before answering."""
         return self._arm(Fault("hang", count, family, model, seconds=seconds))
 
-    def drop(self, after_chunks: int = 0, count: int = 1, *, family: str | None = None,
-             model: str | None = None) -> Fault:
+    def drop(
+        self, after_chunks: int = 0, count: int = 1, *, family: str | None = None, model: str | None = None
+    ) -> Fault:
         """Next `count` matching requests lose their connection after `after_chunks` chunks."""
         return self._arm(Fault("drop", count, family, model, after_chunks=after_chunks))
 
@@ -148,8 +148,9 @@ class Control:
         action = command.get("action")
         opts = {k: command[k] for k in ("count", "family", "model") if k in command}
         if action == "fail":
-            self.fail(int(command["status"]), retry_after=command.get("retry_after"),
-                      message=command.get("message"), **opts)
+            self.fail(
+                int(command["status"]), retry_after=command.get("retry_after"), message=command.get("message"), **opts
+            )
         elif action == "hang":
             self.hang(float(command["seconds"]), **opts)
         elif action == "drop":

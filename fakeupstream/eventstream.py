@@ -4,6 +4,7 @@ Frame: total length (u32) | headers length (u32) | prelude CRC32 | headers | pay
 Header: name length (u8) | name | type (7 = string) | value length (u16) | value.
 Pure functions; round-trip tested against `botocore.eventstream.EventStreamBuffer`.
 """
+
 from __future__ import annotations
 
 import struct
@@ -31,11 +32,13 @@ def encode_frame(headers: dict[str, str], payload: bytes) -> bytes:
 
 def event_frame(event_type: str, payload: bytes) -> bytes:
     """A Bedrock-style `event` message with a JSON payload."""
-    return encode_frame({":event-type": event_type, ":content-type": "application/json",
-                         ":message-type": "event"}, payload)
+    return encode_frame(
+        {":event-type": event_type, ":content-type": "application/json", ":message-type": "event"}, payload
+    )
 
 
 def exception_frame(exception_type: str, payload: bytes) -> bytes:
     """A Bedrock-style in-stream `exception` message (e.g. throttlingException)."""
-    return encode_frame({":exception-type": exception_type, ":content-type": "application/json",
-                         ":message-type": "exception"}, payload)
+    return encode_frame(
+        {":exception-type": exception_type, ":content-type": "application/json", ":message-type": "exception"}, payload
+    )

@@ -1,6 +1,7 @@
 """Gemini API wire format (`/v1beta/models...`): list, generateContent, streamGenerateContent
 (`alt=sse` or JSON array), embedContent, batchEmbedContents. Key via `x-goog-api-key` or `?key=`.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -14,18 +15,32 @@ from . import rules
 from .common import Ctx, apply_faults, json_response, listing_refusal, read_call, reply, reworded, stream
 
 FAMILY = "google"
-STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-          429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
-FAULT_MESSAGES = {429: "Resource has been exhausted (e.g. check quota).",
-                  500: "An internal error has occurred. Please retry or report in "
-                       "https://developers.generativeai.google/guide/troubleshooting",
-                  503: "The model is overloaded. Please try again later."}
+STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+FAULT_MESSAGES = {
+    429: "Resource has been exhausted (e.g. check quota).",
+    500: "An internal error has occurred. Please retry or report in "
+    "https://developers.generativeai.google/guide/troubleshooting",
+    503: "The model is overloaded. Please try again later.",
+}
 
 
-def error(status: int, message: str, headers: dict[str, str] | None = None,
-          details: list[dict[str, Any]] | None = None) -> Response:
-    err: dict[str, Any] = {"code": status, "message": message,
-                           "status": STATUS.get(status, "INTERNAL" if status >= 500 else "INVALID_ARGUMENT")}
+def error(
+    status: int, message: str, headers: dict[str, str] | None = None, details: list[dict[str, Any]] | None = None
+) -> Response:
+    err: dict[str, Any] = {
+        "code": status,
+        "message": message,
+        "status": STATUS.get(status, "INTERNAL" if status >= 500 else "INVALID_ARGUMENT"),
+    }
     if details:
         err["details"] = details
     return json_response({"error": err}, status, headers)
@@ -37,25 +52,46 @@ _fault_error = reworded(error, FAULT_MESSAGES)
 def check_auth(ctx: Ctx, request: Request) -> Response | None:
     key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
     if not key:
-        return error(403, "Method doesn't allow unregistered callers (callers without established "
-                          "identity). Please use API Key or other form of API consumer identity to call "
-                          "this API.")
+        return error(
+            403,
+            "Method doesn't allow unregistered callers (callers without established "
+            "identity). Please use API Key or other form of API consumer identity to call "
+            "this API.",
+        )
     if key != ctx.creds.google_key:
-        return error(400, "API key not valid. Please pass a valid API key.", details=[
-            {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
-             "domain": "googleapis.com", "metadata": {"service": "generativelanguage.googleapis.com"}},
-            {"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "locale": "en-US",
-             "message": "API key not valid. Please pass a valid API key."}])
+        return error(
+            400,
+            "API key not valid. Please pass a valid API key.",
+            details=[
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "API_KEY_INVALID",
+                    "domain": "googleapis.com",
+                    "metadata": {"service": "generativelanguage.googleapis.com"},
+                },
+                {
+                    "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
+                    "locale": "en-US",
+                    "message": "API key not valid. Please pass a valid API key.",
+                },
+            ],
+        )
     return None
 
 
 def _model_info(m: str) -> dict[str, Any]:
     embed = "embedding" in m
-    return {"name": f"models/{m}", "version": "001" if embed else "2.0",
-            "displayName": m.replace("-", " ").title(), "description": f"Fake {m}",
-            "inputTokenLimit": 2048 if embed else 1048576, "outputTokenLimit": 1 if embed else 8192,
-            "supportedGenerationMethods": ["embedContent"] if embed else
-            ["generateContent", "countTokens", "createCachedContent"]}
+    return {
+        "name": f"models/{m}",
+        "version": "001" if embed else "2.0",
+        "displayName": m.replace("-", " ").title(),
+        "description": f"Fake {m}",
+        "inputTokenLimit": 2048 if embed else 1048576,
+        "outputTokenLimit": 1 if embed else 8192,
+        "supportedGenerationMethods": ["embedContent"]
+        if embed
+        else ["generateContent", "countTokens", "createCachedContent"],
+    }
 
 
 async def list_models(ctx: Ctx, request: Request) -> Response:
@@ -67,17 +103,19 @@ async def list_models(ctx: Ctx, request: Request) -> Response:
 async def model_call(ctx: Ctx, request: Request) -> Response:
     """POST /v1beta/models/{model}:{method}."""
     model, _, method = request.path_params["rest"].partition(":")
-    body = await read_call(ctx, request, FAMILY, check_auth, error,
-                           "Invalid JSON payload received. Unexpected token.")
+    body = await read_call(ctx, request, FAMILY, check_auth, error, "Invalid JSON payload received. Unexpected token.")
     if isinstance(body, Response):
         return body
     if method not in ("generateContent", "streamGenerateContent", "embedContent", "batchEmbedContents"):
         return error(404, f"Method not found: {method}")
     embed = method in ("embedContent", "batchEmbedContents")
     if model not in ctx.models[FAMILY] or (("embedding" in model) != embed):
-        return error(404, f"models/{model} is not found for API version v1beta, or is not supported for "
-                          f"{method}. Call ListModels to see the list of available models and their "
-                          "supported methods.")
+        return error(
+            404,
+            f"models/{model} is not found for API version v1beta, or is not supported for "
+            f"{method}. Call ListModels to see the list of available models and their "
+            "supported methods.",
+        )
     if embed:
         return await _embed(ctx, model, method, body)
     if (bad := _validate(body)) is not None:
@@ -89,8 +127,7 @@ async def model_call(ctx: Ctx, request: Request) -> Response:
     rid = uuid.uuid4().hex[:22]
     if method == "streamGenerateContent":
         sse = request.query_params.get("alt") == "sse"
-        return stream(_stream_chunks(o, model, rid, sse), "text/event-stream" if sse else "application/json",
-                      fault)
+        return stream(_stream_chunks(o, model, rid, sse), "text/event-stream" if sse else "application/json", fault)
     payload = _response(o, model, rid, parts=_parts(o), finish=_finish(o), out=o.tokens_out)
     return reply(payload, fault)
 
@@ -100,8 +137,10 @@ def _validate(body: dict[str, Any]) -> Response | None:
     if not contents:
         return error(400, "* GenerateContentRequest.contents: contents is not specified\n")
     if not isinstance(contents, list):
-        return error(400, "Invalid JSON payload received. Unknown name \"contents\": Proto field is not "
-                          "repeating, cannot start list.")
+        return error(
+            400,
+            'Invalid JSON payload received. Unknown name "contents": Proto field is not repeating, cannot start list.',
+        )
     for i, c in enumerate(contents):
         if not isinstance(c, dict):
             return error(400, f"Invalid value at 'contents[{i}]'.")
@@ -110,8 +149,7 @@ def _validate(body: dict[str, Any]) -> Response | None:
             return error(400, "Please use a valid role: user, model.")
         parts = c.get("parts")
         if not parts or not isinstance(parts, list):
-            return error(400, f"* GenerateContentRequest.contents[{i}].parts: contents.parts must not be "
-                              "empty.\n")
+            return error(400, f"* GenerateContentRequest.contents[{i}].parts: contents.parts must not be empty.\n")
     return None
 
 
@@ -149,9 +187,14 @@ def _decide(body: dict[str, Any]) -> rules.Outcome:
     for c in body["contents"]:
         n, last = _parts_text(c.get("parts") or [])
         prompt += n
-    tools = [f.get("name") for t in body.get("tools") or [] if isinstance(t, dict)
-             for f in t.get("functionDeclarations") or t.get("function_declarations") or [] if f.get("name")]
-    fcc = ((body.get("toolConfig") or {}).get("functionCallingConfig") or {})
+    tools = [
+        f.get("name")
+        for t in body.get("tools") or []
+        if isinstance(t, dict)
+        for f in t.get("functionDeclarations") or t.get("function_declarations") or []
+        if f.get("name")
+    ]
+    fcc = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
     mode = fcc.get("mode")
     allowed = fcc.get("allowedFunctionNames") or []
     choice = None
@@ -160,9 +203,14 @@ def _decide(body: dict[str, Any]) -> rules.Outcome:
     elif mode == "ANY":
         choice = allowed[0] if len(allowed) == 1 else "required"
     gc = body.get("generationConfig") or {}
-    return rules.decide(prompt_tokens=prompt, last_text=last, tool_names=tools, tool_choice=choice,
-                        max_tokens=gc.get("maxOutputTokens"),
-                        json_mode=gc.get("responseMimeType") == "application/json")
+    return rules.decide(
+        prompt_tokens=prompt,
+        last_text=last,
+        tool_names=tools,
+        tool_choice=choice,
+        max_tokens=gc.get("maxOutputTokens"),
+        json_mode=gc.get("responseMimeType") == "application/json",
+    )
 
 
 def _parts(o: rules.Outcome) -> list[dict[str, Any]]:
@@ -175,16 +223,20 @@ def _finish(o: rules.Outcome) -> str:
     return "MAX_TOKENS" if o.truncated else "STOP"
 
 
-def _response(o: rules.Outcome, model: str, rid: str, *, parts: list[dict[str, Any]],
-              finish: str | None, out: int) -> dict[str, Any]:
+def _response(
+    o: rules.Outcome, model: str, rid: str, *, parts: list[dict[str, Any]], finish: str | None, out: int
+) -> dict[str, Any]:
     cand: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
     if finish:
         cand["finishReason"] = finish
-    usage: dict[str, Any] = {"promptTokenCount": o.tokens_in, "totalTokenCount": o.tokens_in + out,
-                             "promptTokensDetails": [{"modality": "TEXT", "tokenCount": o.tokens_in}]}
+    usage: dict[str, Any] = {
+        "promptTokenCount": o.tokens_in,
+        "totalTokenCount": o.tokens_in + out,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": o.tokens_in}],
+    }
     if o.cache_read:
         usage["cachedContentTokenCount"] = o.cache_read
-    if o.reasoning and out == o.tokens_out:   # thoughts are reported apart from the candidates
+    if o.reasoning and out == o.tokens_out:  # thoughts are reported apart from the candidates
         usage["thoughtsTokenCount"] = o.reasoning
         out -= o.reasoning
     if out:
@@ -200,9 +252,16 @@ def _stream_chunks(o: rules.Outcome, model: str, rid: str, sse: bool):
         pieces = o.chunks or [""]
         for i, piece in enumerate(pieces):
             last = i == len(pieces) - 1
-            objs.append(_response(o, model, rid, parts=[{"text": piece}],
-                                  finish=_finish(o) if last else None,
-                                  out=o.tokens_out if last else i + 1))
+            objs.append(
+                _response(
+                    o,
+                    model,
+                    rid,
+                    parts=[{"text": piece}],
+                    finish=_finish(o) if last else None,
+                    out=o.tokens_out if last else i + 1,
+                )
+            )
     if sse:
         for obj in objs:
             yield b"data: " + orjson.dumps(obj) + b"\r\n\r\n"

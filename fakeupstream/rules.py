@@ -34,6 +34,7 @@ Rules (tests rely on them; keep in sync with the module docstring of `fakeupstre
   tokens to the completion tokens (families without a reasoning counter — Anthropic, Bedrock —
   report them as plain output). Each family reports them in its own usage fields.
 """
+
 from __future__ import annotations
 
 import base64
@@ -90,9 +91,9 @@ class Outcome:
     tokens_in: int = 0
     tokens_out: int = 0
     chunks: list[str] = field(default_factory=list)
-    cache_read: int = 0      # of tokens_in
-    cache_write: int = 0     # of tokens_in
-    reasoning: int = 0       # of tokens_out
+    cache_read: int = 0  # of tokens_in
+    cache_write: int = 0  # of tokens_in
+    reasoning: int = 0  # of tokens_out
 
     @property
     def plain_in(self) -> int:
@@ -124,13 +125,28 @@ def decide(
 
     `tool_choice`: None/"auto", "none", "required" (any tool), or a tool name (forced).
     """
-    return _cache_and_reasoning(_decide(prompt_tokens=prompt_tokens, last_text=last_text, tool_names=tool_names,
-                                        tool_choice=tool_choice, max_tokens=max_tokens, json_mode=json_mode),
-                                last_text)
+    return _cache_and_reasoning(
+        _decide(
+            prompt_tokens=prompt_tokens,
+            last_text=last_text,
+            tool_names=tool_names,
+            tool_choice=tool_choice,
+            max_tokens=max_tokens,
+            json_mode=json_mode,
+        ),
+        last_text,
+    )
 
 
-def _decide(*, prompt_tokens: int, last_text: str, tool_names: list[str], tool_choice: str | None,
-            max_tokens: int | None, json_mode: bool) -> Outcome:
+def _decide(
+    *,
+    prompt_tokens: int,
+    last_text: str,
+    tool_names: list[str],
+    tool_choice: str | None,
+    max_tokens: int | None,
+    json_mode: bool,
+) -> Outcome:
     call = _pick_tool(last_text, tool_names, tool_choice)
     if call is not None:
         out_words = words(call.name + " " + call.arguments_json)
@@ -161,9 +177,14 @@ def _judge_outcome(prompt_tokens: int, last_text: str) -> Outcome:
         reply = "I cannot decide."
     else:
         hit = JUDGE_VIOLATION in last_text
-        reply = json.dumps({"violation": hit, "severity": "HIGH",
-                            "explanation": "fake judge: marker found" if hit else "fake judge: compliant"},
-                           separators=(",", ":"))
+        reply = json.dumps(
+            {
+                "violation": hit,
+                "severity": "HIGH",
+                "explanation": "fake judge: marker found" if hit else "fake judge: compliant",
+            },
+            separators=(",", ":"),
+        )
     parts = reply.split()
     chunks = [p if i == 0 else " " + p for i, p in enumerate(parts)]
     return Outcome(text="".join(chunks), tokens_in=prompt_tokens, tokens_out=len(parts), chunks=chunks)
@@ -177,7 +198,7 @@ def _pick_tool(last_text: str, tool_names: list[str], tool_choice: str | None) -
         marker = f"call {name.lower()}"
         pos = lowered.find(marker)
         if pos >= 0:
-            rest = last_text[pos + len(marker):].strip()
+            rest = last_text[pos + len(marker) :].strip()
             return ToolCall(name=name, arguments={"query": rest})
     if tool_choice == "required":
         return ToolCall(name=tool_names[0], arguments={"query": last_text[:30]})

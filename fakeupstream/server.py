@@ -1,4 +1,5 @@
 """Run the fake with uvicorn on 127.0.0.1 in a background thread (tests) or in the foreground."""
+
 from __future__ import annotations
 
 import socket
@@ -18,8 +19,12 @@ class FakeUpstream:
     `start()` blocks until the server accepts connections (at most `timeout` seconds).
     """
 
-    def __init__(self, creds: Credentials | None = None, control: Control | None = None,
-                 models: dict[str, list[str]] | None = None) -> None:
+    def __init__(
+        self,
+        creds: Credentials | None = None,
+        control: Control | None = None,
+        models: dict[str, list[str]] | None = None,
+    ) -> None:
         self.creds = creds or Credentials()
         self.control = control or Control()
         self.app = build_app(self.creds, self.control, models)
@@ -34,19 +39,24 @@ class FakeUpstream:
     @property
     def endpoints(self) -> dict[str, str]:
         """The `endpoint` value a Tollgate config of each AiType would hold for this fake."""
-        return {"OPENAI": self.url + "/v1", "OTHER": self.url + "/v1", "ANTHROPIC": self.url,
-                "GOOGLE": self.url, "AWS": self.url}
+        return {
+            "OPENAI": self.url + "/v1",
+            "OTHER": self.url + "/v1",
+            "ANTHROPIC": self.url,
+            "GOOGLE": self.url,
+            "AWS": self.url,
+        }
 
-    def start(self, timeout: float = 10.0) -> "FakeUpstream":
+    def start(self, timeout: float = 10.0) -> FakeUpstream:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="critical", lifespan="off", access_log=False,
-                                timeout_keep_alive=30)
+        config = uvicorn.Config(self.app, log_level="critical", lifespan="off", access_log=False, timeout_keep_alive=30)
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name="fake-upstream", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="fake-upstream", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:
@@ -61,7 +71,7 @@ class FakeUpstream:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def __enter__(self) -> "FakeUpstream":
+    def __enter__(self) -> FakeUpstream:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -33,20 +33,22 @@ waits (bounded) for settlements and re-checks instead of refusing with a Retry-A
 whole window (see `producers.policy.hooks`). So a burst of callers ends with usage between
 limit and limit + one worst case, not far below it.
 """
+
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Mapping
 
 from policy.rules import window_bounds
 
-DEFAULT_COMPLETION_CAP = 4096     # worst case when the request sets no max_tokens
+DEFAULT_COMPLETION_CAP = 4096  # worst case when the request sets no max_tokens
 
 
-def worst_case_tokens(prompt_tokens_estimate: int, max_tokens: int | None,
-                      default_cap: int = DEFAULT_COMPLETION_CAP) -> int:
+def worst_case_tokens(
+    prompt_tokens_estimate: int, max_tokens: int | None, default_cap: int = DEFAULT_COMPLETION_CAP
+) -> int:
     """Tokens a request may consume at most (what gets reserved)."""
     return max(0, int(prompt_tokens_estimate)) + (int(max_tokens) if max_tokens and max_tokens > 0 else default_cap)
 
@@ -54,7 +56,7 @@ def worst_case_tokens(prompt_tokens_estimate: int, max_tokens: int | None,
 @dataclass(frozen=True, slots=True)
 class Reservation:
     id: int
-    key: tuple[str, str]          # (subject, metric)
+    key: tuple[str, str]  # (subject, metric)
     window_start: datetime
     amount: int
 
@@ -63,12 +65,12 @@ class Reservation:
 class _Window:
     start: datetime
     end: datetime
-    published: int = 0                                        # consumer: all gateways
+    published: int = 0  # consumer: all gateways
     published_by: dict[str, int] = field(default_factory=dict)  # consumer: per gateway id
     inflight: dict[int, int] = field(default_factory=dict)
-    inflight_total: int = 0                                   # sum(inflight.values()), kept current
-    settled: int = 0                                          # own completions in this window
-    span: str = ""                                            # the span start/end were cut by
+    inflight_total: int = 0  # sum(inflight.values()), kept current
+    settled: int = 0  # own completions in this window
+    span: str = ""  # the span start/end were cut by
 
     def settled_used(self, me: str) -> int:
         mine = self.published_by.get(me, 0)
@@ -94,11 +96,11 @@ class BudgetLedger:
     def _window(self, key: tuple[str, str], span: str, now: datetime) -> _Window:
         w = self._w.get(key)
         if w is not None and w.span == span and w.start <= now < w.end:
-            return w                         # still inside it: same bounds, no calendar math
+            return w  # still inside it: same bounds, no calendar math
         start, end = window_bounds(span, now)
         if w is None or w.start != start:
             if w is not None and w.start > start:
-                return _Window(start, end, span=span)   # clock went back: a throwaway window
+                return _Window(start, end, span=span)  # clock went back: a throwaway window
             w = _Window(start, end, span=span)
             self._w[key] = w
         return w
@@ -127,12 +129,19 @@ class BudgetLedger:
         """Replace the reservation by the actual amount (0 when nothing reached the provider)."""
         w = self._w.get(res.key)
         if w is None or w.start != res.window_start:
-            return   # the window rolled over while the request ran; its usage is the consumer's
+            return  # the window rolled over while the request ran; its usage is the consumer's
         w.inflight_total -= w.inflight.pop(res.id, 0)
         w.settled += max(0, int(actual))
 
-    def apply_published(self, subject: str, metric: str, span: str, window_end: datetime,
-                        consumed: int, used_by: Mapping[str, int] | None = None) -> None:
+    def apply_published(
+        self,
+        subject: str,
+        metric: str,
+        span: str,
+        window_end: datetime,
+        consumed: int,
+        used_by: Mapping[str, int] | None = None,
+    ) -> None:
         """Consumer-published usage for the window ending at `window_end` (older windows ignored;
         within a window totals only grow, so the larger value wins)."""
         key = (subject, metric)

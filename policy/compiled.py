@@ -3,17 +3,19 @@
 Pure: no I/O. `compile_policy` raises `RuleError` on a bad stored rule; `compile_policies`
 skips such rows so one bad row cannot stop enforcement of the rest.
 """
+
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
-from schemas.enums import ActionType
 from policy.rules import ContentPatternRule, Rule, RuleError, compile_pattern, parse_rule
-
+from schemas.enums import ActionType
 
 # ---------------------------------------------------------------- in-memory policies
+
 
 @dataclass(frozen=True, slots=True)
 class CompiledPolicy:
@@ -28,7 +30,7 @@ class CompiledPolicy:
     repo_id: str | None = None
     content: str = ""
     rule: Rule | None = None
-    patterns: tuple[Any, ...] = ()   # compiled RE2 patterns of a CONTENT_PATTERN rule
+    patterns: tuple[Any, ...] = ()  # compiled RE2 patterns of a CONTENT_PATTERN rule
     # One alternation of all the patterns (None: fewer than two), and the indexes searched on
     # their own. A pre-filter only: a hit re-runs the patterns one by one, so the explanation
     # names the first matching pattern in order.
@@ -51,8 +53,15 @@ class CompiledPolicy:
 
 
 def compile_policy(
-    *, id: str, org_id: str, name: str, action_type: int, risk_type: str = "MEDIUM",
-    workspace_id: str | None = None, repo_id: str | None = None, content: str = "",
+    *,
+    id: str,
+    org_id: str,
+    name: str,
+    action_type: int,
+    risk_type: str = "MEDIUM",
+    workspace_id: str | None = None,
+    repo_id: str | None = None,
+    content: str = "",
     rule: Mapping[str, Any] | Rule | None = None,
 ) -> CompiledPolicy:
     """Parse the rule and pre-compile its patterns (raises RuleError on a bad stored rule)."""
@@ -67,9 +76,18 @@ def compile_policy(
             raise RuleError(f"rule.patterns: not compilable by RE2 ({exc})") from None
         patterns_any, patterns_alone = merge_patterns(parsed.patterns)
     return CompiledPolicy(
-        id=id, org_id=org_id, name=name, action_type=int(action_type), risk_type=risk_type,
-        workspace_id=workspace_id, repo_id=repo_id, content=content or "", rule=parsed,
-        patterns=patterns, patterns_any=patterns_any, patterns_alone=patterns_alone,
+        id=id,
+        org_id=org_id,
+        name=name,
+        action_type=int(action_type),
+        risk_type=risk_type,
+        workspace_id=workspace_id,
+        repo_id=repo_id,
+        content=content or "",
+        rule=parsed,
+        patterns=patterns,
+        patterns_any=patterns_any,
+        patterns_alone=patterns_alone,
     )
 
 
@@ -94,11 +112,19 @@ def compile_policies(rows: Iterable[Any]) -> list[CompiledPolicy]:
     for r in rows:
         get: Callable[[str], Any] = r.get if isinstance(r, Mapping) else functools.partial(getattr, r)
         try:
-            out.append(compile_policy(
-                id=get("id"), org_id=get("org_id"), name=get("name"), action_type=get("action_type"),
-                risk_type=get("risk_type") or "MEDIUM", workspace_id=get("workspace_id"),
-                repo_id=get("repo_id"), content=get("content") or "", rule=get("rule"),
-            ))
+            out.append(
+                compile_policy(
+                    id=get("id"),
+                    org_id=get("org_id"),
+                    name=get("name"),
+                    action_type=get("action_type"),
+                    risk_type=get("risk_type") or "MEDIUM",
+                    workspace_id=get("workspace_id"),
+                    repo_id=get("repo_id"),
+                    content=get("content") or "",
+                    rule=get("rule"),
+                )
+            )
         except RuleError:
             continue
     return out

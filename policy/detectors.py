@@ -25,11 +25,12 @@ Trade-offs (false positives vs. false negatives), chosen for a gateway that may 
   GitHub tokens (ghp_/gho_/ghu_/ghs_/ghr_ + 36). AWS *secret* keys (40 base64 chars with no
   prefix) are not detected: they are indistinguishable from hashes.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 MAX_GROUPS_WINDOW = 8  # groups tried when a digit run is longer than one number
 
@@ -81,8 +82,15 @@ def _groups_of(run: str, base: int, splitter: re.Pattern[str]) -> list[tuple[int
 
 
 def _scan_runs(
-    text: str, run_re: re.Pattern[str], splitter: re.Pattern[str], ok: Callable[[str, str], bool],
-    name: str, *, windows: bool = True, min_digits: int = 13, max_digits: int = 19,
+    text: str,
+    run_re: re.Pattern[str],
+    splitter: re.Pattern[str],
+    ok: Callable[[str, str], bool],
+    name: str,
+    *,
+    windows: bool = True,
+    min_digits: int = 13,
+    max_digits: int = 19,
 ) -> list[Finding]:
     """Whole run first; if it fails (and `windows`), left-to-right the longest window of
     whole groups (at most MAX_GROUPS_WINDOW groups, min..max digits) that passes.
@@ -132,25 +140,26 @@ def _scan_runs(
 
 # ---------------------------------------------------------------- credit cards
 
+
 def _card_brand_ok(d: str) -> bool:
     n = len(d)
     p2, p3, p4, p6 = int(d[:2]), int(d[:3]), int(d[:4]), int(d[:6])
     if d[0] == "4":
-        return n in (13, 16, 19)                              # Visa
+        return n in (13, 16, 19)  # Visa
     if 51 <= p2 <= 55 or 2221 <= p4 <= 2720:
-        return n == 16                                        # Mastercard
+        return n == 16  # Mastercard
     if p2 in (34, 37):
-        return n == 15                                        # Amex
+        return n == 15  # Amex
     if p4 == 6011 or p2 == 65 or 644 <= p3 <= 649 or 622126 <= p6 <= 622925:
-        return 16 <= n <= 19                                  # Discover
+        return 16 <= n <= 19  # Discover
     if 3528 <= p4 <= 3589:
-        return 16 <= n <= 19                                  # JCB
+        return 16 <= n <= 19  # JCB
     if 300 <= p3 <= 305 or p2 in (36, 38, 39) or p4 == 3095:
-        return 14 <= n <= 19                                  # Diners
+        return 14 <= n <= 19  # Diners
     if p2 == 62:
-        return 16 <= n <= 19                                  # UnionPay
+        return 16 <= n <= 19  # UnionPay
     if p2 == 50 or 56 <= p2 <= 69:
-        return 13 <= n <= 19                                  # Maestro
+        return 13 <= n <= 19  # Maestro
     return False
 
 
@@ -188,7 +197,7 @@ _EMAIL = re.compile(
 
 
 def find_emails(text: str) -> list[Finding]:
-    if "@" not in text:   # every match has one; skips the per-position scan of ordinary text
+    if "@" not in text:  # every match has one; skips the per-position scan of ordinary text
         return []
     return [Finding("EMAIL", m.start(), m.end()) for m in _EMAIL.finditer(text)]
 
@@ -213,7 +222,7 @@ def _phone_ok(raw: str, digits: str) -> bool:
         return False
     groups = [g for g in re.split(r"[ .\-()]+", raw) if g]
     if len(groups) < 2:
-        return False                       # bare digit run: ids, timestamps
+        return False  # bare digit run: ids, timestamps
     if _IPV4ISH.fullmatch(raw):
         return False
     first_ok = len(groups[0]) >= 2 or (groups[0] == "1" and len(digits) == 11)
@@ -231,19 +240,97 @@ def find_phones(text: str) -> list[Finding]:
 # ---------------------------------------------------------------- IBAN
 
 IBAN_LENGTHS: dict[str, int] = {
-    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22,
-    "BI": 27, "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DJ": 27,
-    "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FK": 18, "FO": 18, "FR": 27,
-    "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22,
-    "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32,
-    "LI": 21, "LT": 20, "LU": 20, "LV": 21, "LY": 25, "MC": 27, "MD": 24, "ME": 22, "MK": 19,
-    "MN": 20, "MR": 27, "MT": 31, "MU": 30, "NI": 28, "NL": 18, "NO": 15, "OM": 23, "PK": 24,
-    "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "RU": 33, "SA": 24, "SC": 31,
-    "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "SO": 23, "ST": 25, "SV": 28, "TL": 23,
-    "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
+    "AD": 24,
+    "AE": 23,
+    "AL": 28,
+    "AT": 20,
+    "AZ": 28,
+    "BA": 20,
+    "BE": 16,
+    "BG": 22,
+    "BH": 22,
+    "BI": 27,
+    "BR": 29,
+    "BY": 28,
+    "CH": 21,
+    "CR": 22,
+    "CY": 28,
+    "CZ": 24,
+    "DE": 22,
+    "DJ": 27,
+    "DK": 18,
+    "DO": 28,
+    "EE": 20,
+    "EG": 29,
+    "ES": 24,
+    "FI": 18,
+    "FK": 18,
+    "FO": 18,
+    "FR": 27,
+    "GB": 22,
+    "GE": 22,
+    "GI": 23,
+    "GL": 18,
+    "GR": 27,
+    "GT": 28,
+    "HR": 21,
+    "HU": 28,
+    "IE": 22,
+    "IL": 23,
+    "IQ": 23,
+    "IS": 26,
+    "IT": 27,
+    "JO": 30,
+    "KW": 30,
+    "KZ": 20,
+    "LB": 28,
+    "LC": 32,
+    "LI": 21,
+    "LT": 20,
+    "LU": 20,
+    "LV": 21,
+    "LY": 25,
+    "MC": 27,
+    "MD": 24,
+    "ME": 22,
+    "MK": 19,
+    "MN": 20,
+    "MR": 27,
+    "MT": 31,
+    "MU": 30,
+    "NI": 28,
+    "NL": 18,
+    "NO": 15,
+    "OM": 23,
+    "PK": 24,
+    "PL": 28,
+    "PS": 29,
+    "PT": 25,
+    "QA": 29,
+    "RO": 24,
+    "RS": 22,
+    "RU": 33,
+    "SA": 24,
+    "SC": 31,
+    "SD": 18,
+    "SE": 24,
+    "SI": 19,
+    "SK": 24,
+    "SM": 27,
+    "SO": 23,
+    "ST": 25,
+    "SV": 28,
+    "TL": 23,
+    "TN": 24,
+    "TR": 26,
+    "UA": 29,
+    "VA": 22,
+    "VG": 24,
+    "XK": 20,
+    "YE": 30,
 }
 _IBAN_CAND = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{2})(\d{2})((?: ?[A-Za-z0-9]){10,30})")
-_IBAN_GATE = re.compile(r"\d\d(?<=[A-Za-z]{2}\d\d)(?: ?[A-Za-z0-9]){10}")   # necessary for _IBAN_CAND
+_IBAN_GATE = re.compile(r"\d\d(?<=[A-Za-z]{2}\d\d)(?: ?[A-Za-z0-9]){10}")  # necessary for _IBAN_CAND
 
 
 def find_ibans(text: str) -> list[Finding]:
@@ -267,7 +354,7 @@ def find_ibans(text: str) -> list[Finding]:
             continue
         end = m.start(3) + pos
         if end < len(text) and text[end].isalnum():
-            continue                         # glued to a longer token
+            continue  # glued to a longer token
         iban = cc + m.group(2) + "".join(chars).upper()
         if iban_mod97_ok(iban):
             found.append(Finding("IBAN", m.start(), end))
@@ -293,7 +380,7 @@ def _sk_ok(token: str) -> bool:
 _CLOUD_MARKERS = ("AKIA", "ASIA", "ABIA", "ACCA", "AIza", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "sk-")
 
 
-_CLOUD_MARKER = re.compile("|".join(re.escape(m) for m in _CLOUD_MARKERS))   # one scan for all
+_CLOUD_MARKER = re.compile("|".join(re.escape(m) for m in _CLOUD_MARKERS))  # one scan for all
 
 
 def find_cloud_keys(text: str) -> list[Finding]:
@@ -323,5 +410,3 @@ def detect(text: str, names: Iterable[str]) -> list[Finding]:
     for n in names:
         out.extend(DETECTORS[str(getattr(n, "value", n))](text))
     return out
-
-

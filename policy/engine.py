@@ -5,22 +5,31 @@ The gateway calls `precheck` before forwarding and `settle` after the response (
 event loop), `set_policies` when the config snapshot reloads, `apply_decision` for every
 record of the decisions topic.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 
 from policy.budget import BudgetLedger, Reservation, worst_case_tokens
 from policy.evaluate import (
-    LIMIT, Check, CompiledPolicy, RequestContext, Verdict, blocking, evaluate_checks, prepare, scoped,
+    LIMIT,
+    Check,
+    CompiledPolicy,
+    RequestContext,
+    Verdict,
+    blocking,
+    evaluate_checks,
+    prepare,
+    scoped,
 )
-from schemas.events import Decision
 from policy.rules import CostBudgetRule, RateLimitRule, TokenBudgetRule, limit_metrics, limit_span, subject_key
-
+from schemas.events import Decision
 
 BUDGET_METRICS = frozenset({"tokens", "usd_pico"})
-MAX_SCOPES = 4096   # repositories whose scoped checks are kept per policy set (starts over when full)
+MAX_SCOPES = 4096  # repositories whose scoped checks are kept per policy set (starts over when full)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +56,7 @@ class PolicyEngine:
         self.ledger = ledger or BudgetLedger(gateway_id)
         self.policies: list[CompiledPolicy] = []
         self._decisions: dict[str, Decision] = {}
-        self._limit_meta: dict[int, tuple[str, list[tuple[str, int]]]] = {}   # id(rule) -> span, metrics
+        self._limit_meta: dict[int, tuple[str, list[tuple[str, int]]]] = {}  # id(rule) -> span, metrics
         self._checks: tuple[Check, ...] = ()
         self._scopes: dict[tuple[str, str | None, str | None], _Scope] = {}
 
@@ -56,8 +65,11 @@ class PolicyEngine:
         self.policies = list(policies)
         # Per limit rule, computed once per policy set instead of on every request. Keyed by
         # id(): the rules stay alive in self.policies for as long as this map is used.
-        self._limit_meta = {id(p.rule): (limit_span(p.rule), limit_metrics(p.rule)) for p in self.policies
-                            if isinstance(p.rule, (TokenBudgetRule, CostBudgetRule, RateLimitRule))}
+        self._limit_meta = {
+            id(p.rule): (limit_span(p.rule), limit_metrics(p.rule))
+            for p in self.policies
+            if isinstance(p.rule, (TokenBudgetRule, CostBudgetRule, RateLimitRule))
+        }
         self._checks = prepare(self.policies)
         self._scopes = {}
 
@@ -66,8 +78,9 @@ class PolicyEngine:
         sc = self._scopes.get(key)
         if sc is None:
             checks = scoped(self._checks, org_id, workspace_id, repo_id)
-            reserve = tuple((p.id, *data, *self._meta_t(rule)) for kind, p, rule, data in checks
-                            if kind == LIMIT and p.blocks)
+            reserve = tuple(
+                (p.id, *data, *self._meta_t(rule)) for kind, p, rule, data in checks if kind == LIMIT and p.blocks
+            )
             sc = _Scope(checks, reserve)
             if len(self._scopes) >= MAX_SCOPES:
                 self._scopes.clear()
@@ -91,15 +104,13 @@ class PolicyEngine:
         if d.used is not None and d.until is not None:
             pol = next((p for p in self.policies if p.id == d.policy_id), None)
             if pol is not None and isinstance(pol.rule, TokenBudgetRule):
-                self.ledger.apply_published(d.subject, "tokens", limit_span(pol.rule), d.until,
-                                            d.used, d.used_by)
+                self.ledger.apply_published(d.subject, "tokens", limit_span(pol.rule), d.until, d.used, d.used_by)
 
     # -- LimitState
-    def blocked_until(self, subject: str, rule: TokenBudgetRule | RateLimitRule,
-                      now: datetime) -> datetime | None:
+    def blocked_until(self, subject: str, rule: TokenBudgetRule | RateLimitRule, now: datetime) -> datetime | None:
         d = self._decisions.get(subject)
         if d is not None and d.blocked and d.until is not None and d.until > now:
-            return d.until   # a consumer decision in force (same test as `decision_blocks`)
+            return d.until  # a consumer decision in force (same test as `decision_blocks`)
         span, metrics = self._meta(rule)
         end = None
         for metric, limit in metrics:
@@ -112,7 +123,7 @@ class PolicyEngine:
         d = self._decisions.get(subject)
         return d is not None and d.blocked and d.until is not None and d.until > now
 
-    def contended(self, result: "PrecheckResult", now: datetime) -> bool:
+    def contended(self, result: PrecheckResult, now: datetime) -> bool:
         """True when the refusal is only due to in-flight worst-case reservations: no 403, no
         consumer decision in force, and every limit that refused still has settled usage below
         it. Waiting for settlements may then admit the request (see `producers.policy.hooks`)."""
@@ -123,8 +134,11 @@ class PolicyEngine:
             if v.status != 429:
                 continue
             p = by_id.get(v.policy_id)
-            if p is None or v.subject is None or not isinstance(p.rule, (TokenBudgetRule, CostBudgetRule,
-                                                                         RateLimitRule)):
+            if (
+                p is None
+                or v.subject is None
+                or not isinstance(p.rule, (TokenBudgetRule, CostBudgetRule, RateLimitRule))
+            ):
                 return False
             if self.decision_blocks(v.subject, now):
                 return False
@@ -153,8 +167,9 @@ class PolicyEngine:
                 out.append(reserve(subject, metric, span, now, amount))
         return result
 
-    def settle(self, result: PrecheckResult, tokens: int, now: datetime, *, forwarded: bool = True,
-               cost_pico: int = 0) -> None:
+    def settle(
+        self, result: PrecheckResult, tokens: int, now: datetime, *, forwarded: bool = True, cost_pico: int = 0
+    ) -> None:
         """After the response: reservations become actual usage (nothing if never forwarded)."""
         for res in result.reservations:
             metric = res.key[1]
@@ -168,6 +183,7 @@ class PolicyEngine:
 
     def prune(self, now: datetime) -> None:
         self.ledger.prune(now)
-        for s in [s for s, d in self._decisions.items()
-                  if d.until is not None and d.until + timedelta(minutes=1) <= now]:
+        for s in [
+            s for s, d in self._decisions.items() if d.until is not None and d.until + timedelta(minutes=1) <= now
+        ]:
             del self._decisions[s]

@@ -11,18 +11,20 @@ are not evaluated here (they go to the LLM judge).
 Verdicts: action 0 log / 1 alert never block; action 2 blocks. A blocking verdict is either a
 policy refusal (403, names the policy) or a limit (429 with Retry-After seconds).
 """
+
 from __future__ import annotations
 
 import fnmatch
 import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterable, Protocol, Sequence
+from typing import Any, Protocol
 
-from policy.detectors import DETECTORS
 from policy.compiled import CompiledPolicy as CompiledPolicy  # re-exported
 from policy.compiled import compile_policies as compile_policies
 from policy.compiled import compile_policy as compile_policy
+from policy.detectors import DETECTORS
 from policy.rules import (
     ContentPatternRule,
     CostBudgetRule,
@@ -35,7 +37,7 @@ from policy.rules import (
     subject_key,
 )
 
-MAX_SCAN_CHARS = 1_000_000   # default bound of the text content rules scan (settings override it)
+MAX_SCAN_CHARS = 1_000_000  # default bound of the text content rules scan (settings override it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,14 +48,14 @@ class RequestContext:
     workspace_id: str
     repo_id: str
     key_id: str
-    model: str                                   # as the client asked ("openai/gpt-4o")
+    model: str  # as the client asked ("openai/gpt-4o")
     provider_model: str | None = None
-    max_tokens: int | None = None                # requested max (max_tokens / max_completion_tokens)
-    texts: Sequence[str] = ()                    # message texts (never copied into verdicts)
+    max_tokens: int | None = None  # requested max (max_tokens / max_completion_tokens)
+    texts: Sequence[str] = ()  # message texts (never copied into verdicts)
     prompt_tokens_estimate: int = 0
-    worst_usd_pico: int = 0                      # most the request can cost (COST_BUDGET reservations)
-    texts_truncated: bool = False                # texts were cut at the scan bound
-    scan_cache: dict[Any, bool] | None = None               # content answers computed ahead (see `prescan`)
+    worst_usd_pico: int = 0  # most the request can cost (COST_BUDGET reservations)
+    texts_truncated: bool = False  # texts were cut at the scan bound
+    scan_cache: dict[Any, bool] | None = None  # content answers computed ahead (see `prescan`)
 
     def subject_id(self, per: Per) -> str:
         if per is Per.KEY:
@@ -76,7 +78,7 @@ class Verdict:
     severity: str
     explanation: str
     block: bool = False
-    status: int = 403                # 403 policy refusal, 429 limit
+    status: int = 403  # 403 policy refusal, 429 limit
     retry_after_s: int | None = None
     subject: str | None = None
 
@@ -84,9 +86,7 @@ class Verdict:
 class LimitState(Protocol):
     """Limit enforcement state the gateway keeps (decisions + local budget). Must not block."""
 
-    def blocked_until(
-        self, subject: str, rule: TokenBudgetRule | RateLimitRule, now: datetime
-    ) -> datetime | None: ...
+    def blocked_until(self, subject: str, rule: TokenBudgetRule | RateLimitRule, now: datetime) -> datetime | None: ...
 
 
 @dataclass
@@ -110,8 +110,7 @@ def model_candidates(model: str, provider_model: str | None) -> list[str]:
     return out
 
 
-
-MODEL_CACHE_MAX = 1024   # distinct (model, provider model) verdicts kept per model-list policy
+MODEL_CACHE_MAX = 1024  # distinct (model, provider model) verdicts kept per model-list policy
 
 
 class ModelList:
@@ -158,8 +157,13 @@ def _detected(name: str, find: Callable[[str], list[Any]], text: str, cache: dic
     return hit
 
 
-def _content_hit(policy: CompiledPolicy, detectors: Sequence[tuple[str, Callable[[str], list[Any]]]],
-                 text: str, data: bytes, cache: dict[Any, bool]) -> str | None:
+def _content_hit(
+    policy: CompiledPolicy,
+    detectors: Sequence[tuple[str, Callable[[str], list[Any]]]],
+    text: str,
+    data: bytes,
+    cache: dict[Any, bool],
+) -> str | None:
     """Why the content matched (detector name or pattern index), never the matched text."""
     for name, find in detectors:
         if _detected(name, find, text, cache):
@@ -169,7 +173,7 @@ def _content_hit(policy: CompiledPolicy, detectors: Sequence[tuple[str, Callable
         return None
     merged = policy.patterns_any
     if merged is not None and not _hit(merged, data, cache):
-        return None   # RE2: linear in the text, so one search bounds the cost of the rule
+        return None  # RE2: linear in the text, so one search bounds the cost of the rule
     for i, pat in enumerate(pats):
         if _hit(pat, data, cache):
             return f"pattern #{i + 1}"
@@ -193,12 +197,25 @@ def prescan(policies: Iterable[CompiledPolicy], text: str) -> dict[Any, bool]:
     return cache
 
 
-def _verdict(p: CompiledPolicy, explanation: str, *, status: int = 403,
-             retry_after_s: int | None = None, subject: str | None = None) -> Verdict:
+def _verdict(
+    p: CompiledPolicy,
+    explanation: str,
+    *,
+    status: int = 403,
+    retry_after_s: int | None = None,
+    subject: str | None = None,
+) -> Verdict:
     return Verdict(
-        policy_id=p.id, policy_name=p.name, rule_type=p.rule.type if p.rule else "NATURAL_LANGUAGE",
-        action_type=p.action_type, severity=p.risk_type, explanation=explanation, block=p.blocks,
-        status=status, retry_after_s=retry_after_s, subject=subject,
+        policy_id=p.id,
+        policy_name=p.name,
+        rule_type=p.rule.type if p.rule else "NATURAL_LANGUAGE",
+        action_type=p.action_type,
+        severity=p.risk_type,
+        explanation=explanation,
+        block=p.blocks,
+        status=status,
+        retry_after_s=retry_after_s,
+        subject=subject,
     )
 
 
@@ -237,8 +254,7 @@ def prepare(policies: Iterable[CompiledPolicy]) -> tuple[Check, ...]:
     return tuple(out)
 
 
-def scoped(checks: Iterable[Check], org_id: str, workspace_id: str | None,
-           repo_id: str | None) -> tuple[Check, ...]:
+def scoped(checks: Iterable[Check], org_id: str, workspace_id: str | None, repo_id: str | None) -> tuple[Check, ...]:
     """The checks of the policies that apply to one repository (org + workspace + repo levels)."""
     out: list[Check] = []
     for c in checks:
@@ -258,8 +274,11 @@ def scoped(checks: Iterable[Check], org_id: str, workspace_id: str | None,
 
 
 def evaluate(
-    policies: Iterable[CompiledPolicy], ctx: RequestContext, *,
-    now: datetime, limits: LimitState | None = None,
+    policies: Iterable[CompiledPolicy],
+    ctx: RequestContext,
+    *,
+    now: datetime,
+    limits: LimitState | None = None,
 ) -> list[Verdict]:
     """Every verdict of every applicable rule policy, in policy order. Pure; CPU-bound."""
     checks = scoped(prepare(policies), ctx.org_id, ctx.workspace_id, ctx.repo_id)
@@ -267,8 +286,11 @@ def evaluate(
 
 
 def evaluate_checks(
-    checks: Sequence[Check], ctx: RequestContext, *,
-    now: datetime, limits: LimitState | None = None,
+    checks: Sequence[Check],
+    ctx: RequestContext,
+    *,
+    now: datetime,
+    limits: LimitState | None = None,
 ) -> list[Verdict]:
     """`evaluate` over checks already prepared and scoped to `ctx`'s repository (the gateway
     keeps them per repository and policy set). Pure apart from the model-list caches; CPU-bound."""
@@ -283,8 +305,9 @@ def evaluate_checks(
                 out.append(_verdict(p, f"Model '{ctx.model}' is denied by policy '{p.name}'"))
         elif kind == MAX_TOKENS:
             if ctx.max_tokens is not None and ctx.max_tokens > data:
-                out.append(_verdict(
-                    p, f"Requested max tokens {ctx.max_tokens} exceed the limit {data} of policy '{p.name}'"))
+                out.append(
+                    _verdict(p, f"Requested max tokens {ctx.max_tokens} exceed the limit {data} of policy '{p.name}'")
+                )
         elif kind == CONTENT:
             if text is None:
                 text = "\n".join(ctx.texts)
@@ -292,21 +315,27 @@ def evaluate_checks(
                 cache = ctx.scan_cache if ctx.scan_cache is not None else {}
             why = _content_hit(p, data, text, raw, cache) if text else None
             if why is None and ctx.texts_truncated:
-                why = "content longer than the scan limit (not fully checked)"   # fail closed
+                why = "content longer than the scan limit (not fully checked)"  # fail closed
             if why:
                 out.append(_verdict(p, f"Request content matched {why} of policy '{p.name}'"))
         elif kind == LIMIT:
             if limits is None or not p.blocks:
-                continue   # log/alert limits are reported by the policy consumer, not in-path
+                continue  # log/alert limits are reported by the policy consumer, not in-path
             per, subject = data
             if subject is None:
                 subject = subject_key(per, ctx.subject_id(per), p.id)
             until = limits.blocked_until(subject, rule, now)
             if until is not None:
                 what = {"TOKEN_BUDGET": "Token budget", "COST_BUDGET": "Cost budget"}.get(rule.type, "Rate limit")
-                out.append(_verdict(
-                    p, f"{what} of policy '{p.name}' reached; retry after {until.isoformat()}",
-                    status=429, retry_after_s=retry_after_seconds(until, now), subject=subject))
+                out.append(
+                    _verdict(
+                        p,
+                        f"{what} of policy '{p.name}' reached; retry after {until.isoformat()}",
+                        status=429,
+                        retry_after_s=retry_after_seconds(until, now),
+                        subject=subject,
+                    )
+                )
     return out
 
 

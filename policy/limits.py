@@ -6,6 +6,7 @@ surfaces are translated to them) must be JSON integers >= 1 when present: string
 number the policy never saw. When both are given the larger governs: that is what a provider
 might honour. The same value feeds MAX_TOKENS policies and budget reservations.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -18,9 +18,10 @@ Choices documented here because gateways and consumers rely on them:
   (MONTH is a calendar month); `per` picks the subject the counter belongs to. COST_BUDGET
   counts USD as integers of 1e-12 USD (metric `usd_pico`).
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Annotated, Any, Literal
@@ -36,6 +37,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
 
 def compile_pattern(source: str) -> Any:
     """The RE2 program of a user pattern, searching UTF-8 bytes (the text is encoded once per
@@ -55,14 +57,14 @@ def _re2_options() -> Any:
     import re2
 
     o = re2.Options()
-    o.max_mem = 8 << 20      # per program; RE2 falls back to its (still linear) NFA beyond
+    o.max_mem = 8 << 20  # per program; RE2 falls back to its (still linear) NFA beyond
     o.log_errors = False
-    o.never_capture = True   # a yes/no answer: RE2 stays on its DFA (no submatch tracking)
+    o.never_capture = True  # a yes/no answer: RE2 stays on its DFA (no submatch tracking)
     return o
 
 
 _RE2_OPTIONS = _re2_options()
-MAX_LIMIT = 10**15               # 64-bit safe with room for sums
+MAX_LIMIT = 10**15  # 64-bit safe with room for sums
 MAX_MODELS = 500
 MAX_MODEL_LEN = 200
 MAX_PATTERNS = 50
@@ -120,7 +122,7 @@ class TokenBudgetRule(_Rule):
     per: Per = Per.KEY
 
 
-PICO_PER_USD = 10**12             # COST_BUDGET counts in 1e-12 USD (the price quantum), as integers
+PICO_PER_USD = 10**12  # COST_BUDGET counts in 1e-12 USD (the price quantum), as integers
 MAX_LIMIT_USD = Decimal(10**6)
 
 
@@ -139,7 +141,7 @@ class CostBudgetRule(_Rule):
         try:
             d = Decimal(v.strip())
         except InvalidOperation:
-            raise ValueError("must be a decimal string of US dollars, e.g. \"25.00\"") from None
+            raise ValueError('must be a decimal string of US dollars, e.g. "25.00"') from None
         if not d.is_finite() or d <= 0 or d > MAX_LIMIT_USD:
             raise ValueError(f"must be above 0 and at most {MAX_LIMIT_USD}")
         if d.as_tuple().exponent < -12:  # type: ignore[operator]
@@ -159,7 +161,7 @@ class RateLimitRule(_Rule):
     per: Per = Per.KEY
 
     @model_validator(mode="after")
-    def _one_limit(self) -> "RateLimitRule":
+    def _one_limit(self) -> RateLimitRule:
         if self.requests is None and self.tokens is None:
             raise ValueError("requests: at least one of requests or tokens must be set")
         return self
@@ -211,9 +213,11 @@ class ContentPatternRule(_Rule):
             try:
                 compile_pattern(p)
             except ValueError as exc:
-                raise ValueError(f"[{i}] is not a valid regular expression for RE2, the linear-time engine "
-                                 f"(pattern {p[:100]} : {exc}); backreferences and lookaround are not "
-                                 "supported") from None
+                raise ValueError(
+                    f"[{i}] is not a valid regular expression for RE2, the linear-time engine "
+                    f"(pattern {p[:100]} : {exc}); backreferences and lookaround are not "
+                    "supported"
+                ) from None
         return v
 
     @field_validator("detectors")
@@ -222,7 +226,7 @@ class ContentPatternRule(_Rule):
         return list(dict.fromkeys(v))
 
     @model_validator(mode="after")
-    def _something(self) -> "ContentPatternRule":
+    def _something(self) -> ContentPatternRule:
         if not self.patterns and not self.detectors:
             raise ValueError("patterns: give at least one pattern or detector")
         return self
@@ -234,11 +238,24 @@ class MaxTokensRule(_Rule):
 
 
 Rule = Annotated[
-    TokenBudgetRule | CostBudgetRule | RateLimitRule | ModelAllowlistRule | ModelDenylistRule
-    | ContentPatternRule | MaxTokensRule,
+    TokenBudgetRule
+    | CostBudgetRule
+    | RateLimitRule
+    | ModelAllowlistRule
+    | ModelDenylistRule
+    | ContentPatternRule
+    | MaxTokensRule,
     Field(discriminator="type"),
 ]
-RULE_TYPES = ("TOKEN_BUDGET", "COST_BUDGET", "RATE_LIMIT", "MODEL_ALLOWLIST", "MODEL_DENYLIST", "CONTENT_PATTERN", "MAX_TOKENS")
+RULE_TYPES = (
+    "TOKEN_BUDGET",
+    "COST_BUDGET",
+    "RATE_LIMIT",
+    "MODEL_ALLOWLIST",
+    "MODEL_DENYLIST",
+    "CONTENT_PATTERN",
+    "MAX_TOKENS",
+)
 LimitRule = TokenBudgetRule | CostBudgetRule | RateLimitRule
 
 _rule_adapter: TypeAdapter[Rule] = TypeAdapter(Rule)
@@ -322,22 +339,22 @@ _SPAN_SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
 def window_bounds(span: Period | Window | str, t: datetime) -> tuple[datetime, datetime]:
     """[start, end) of the fixed UTC window containing `t` (MONTH = calendar month)."""
     name = span.value if isinstance(span, Enum) else str(span)
-    t = t.astimezone(timezone.utc)
+    t = t.astimezone(UTC)
     if name == "MONTH":
         start = t.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
         return start, end
     size = _SPAN_SECONDS[name]
     epoch = int(t.timestamp()) // size * size
-    start = datetime.fromtimestamp(epoch, tz=timezone.utc)
+    start = datetime.fromtimestamp(epoch, tz=UTC)
     return start, start + timedelta(seconds=size)
 
 
-def limit_span(rule: "TokenBudgetRule | CostBudgetRule | RateLimitRule") -> str:
+def limit_span(rule: TokenBudgetRule | CostBudgetRule | RateLimitRule) -> str:
     return rule.window.value if isinstance(rule, RateLimitRule) else rule.period.value
 
 
-def limit_metrics(rule: "TokenBudgetRule | CostBudgetRule | RateLimitRule") -> list[tuple[str, int]]:
+def limit_metrics(rule: TokenBudgetRule | CostBudgetRule | RateLimitRule) -> list[tuple[str, int]]:
     """(metric, limit) pairs a limit rule counts: tokens for a budget; requests and/or tokens
     for a rate limit. Shared by the gateway's ledger and the policy consumer's windows."""
     if isinstance(rule, TokenBudgetRule):

@@ -13,15 +13,16 @@ they keep per (policy, subject, window) the requests and tokens used and report:
 Blocked requests (status "blocked") are not usage and are not counted. Violation ids are
 derived from (policy, subject, window) so a replay after a crash yields the same ids.
 """
+
 from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable, Literal
+from typing import Literal
 
-from schemas.events import Decision, RequestEvent, ViolationEvent
 from policy.compiled import CompiledPolicy
 from policy.rules import (
     Per,
@@ -32,6 +33,7 @@ from policy.rules import (
     subject_key,
     window_bounds,
 )
+from schemas.events import Decision, RequestEvent, ViolationEvent
 
 _NS = uuid.UUID("6f1c3e52-6b0e-4d43-9a57-2f4f0c1d7a10")
 _SEVERITY: dict[str, Literal["LOW", "MEDIUM", "HIGH"]] = {"LOW": "LOW", "MEDIUM": "MEDIUM", "HIGH": "HIGH"}
@@ -48,7 +50,7 @@ class _Count:
     crossed: bool = False
     published_tokens: int = 0
     released: bool = False
-    by_gateway: dict[str, int] = field(default_factory=dict)   # tokens per request-event gatewayId
+    by_gateway: dict[str, int] = field(default_factory=dict)  # tokens per request-event gatewayId
 
     def used_by(self) -> dict[str, int]:
         return dict(self.by_gateway)
@@ -61,15 +63,17 @@ class WindowOutput:
 
 
 def _subject_id(per: Per, ev: RequestEvent) -> str:
-    return {Per.KEY: ev.repo_ai_api_key_id, Per.REPO: ev.repo_id, Per.WORKSPACE: ev.workspace_id,
-            Per.ORG: ev.org_id}[per]
+    return {Per.KEY: ev.repo_ai_api_key_id, Per.REPO: ev.repo_id, Per.WORKSPACE: ev.workspace_id, Per.ORG: ev.org_id}[
+        per
+    ]
 
 
 class PolicyWindows:
     """Counters for the limit policies of one consumer (one partition set). Never blocks."""
 
-    def __init__(self, policies: Iterable[CompiledPolicy] = (), *, dedupe_capacity: int = 200_000,
-                 progress_step: float = 0.1):
+    def __init__(
+        self, policies: Iterable[CompiledPolicy] = (), *, dedupe_capacity: int = 200_000, progress_step: float = 0.1
+    ):
         self._policies: list[CompiledPolicy] = []
         self._counts: dict[tuple[str, str, datetime], _Count] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
@@ -117,33 +121,54 @@ class PolicyWindows:
             self._check(c, rule, ev, out)
         return out
 
-    def _check(self, c: _Count, rule: TokenBudgetRule | RateLimitRule, ev: RequestEvent,
-               out: WindowOutput) -> None:
+    def _check(self, c: _Count, rule: TokenBudgetRule | RateLimitRule, ev: RequestEvent, out: WindowOutput) -> None:
         p = c.policy
-        hit = next(((m, lim) for m, lim in limit_metrics(rule)
-                    if (c.requests if m == "requests" else c.tokens) >= lim), None)
+        hit = next(
+            ((m, lim) for m, lim in limit_metrics(rule) if (c.requests if m == "requests" else c.tokens) >= lim), None
+        )
         if hit and not c.crossed:
             c.crossed = True
             metric, lim = hit
             used = c.requests if metric == "requests" else c.tokens
             out.violations.append(self._violation(c, rule, ev, metric, lim, used))
             if p.blocks:
-                out.decisions.append(Decision(
-                    subject=c.subject, policy_id=p.id, policy_name=p.name, blocked=True, until=c.end,
-                    reason=f"{metric} limit {lim} reached", limit=lim, used=used,
-                    used_by=c.used_by() if metric == "tokens" else None, occurred_at=ev.occurred_at))
+                out.decisions.append(
+                    Decision(
+                        subject=c.subject,
+                        policy_id=p.id,
+                        policy_name=p.name,
+                        blocked=True,
+                        until=c.end,
+                        reason=f"{metric} limit {lim} reached",
+                        limit=lim,
+                        used=used,
+                        used_by=c.used_by() if metric == "tokens" else None,
+                        occurred_at=ev.occurred_at,
+                    )
+                )
                 c.published_tokens = c.tokens
                 return
         if p.blocks and isinstance(rule, TokenBudgetRule):
             if c.tokens - c.published_tokens >= max(1, int(rule.limit * self._step)):
                 c.published_tokens = c.tokens
-                out.decisions.append(Decision(
-                    subject=c.subject, policy_id=p.id, policy_name=p.name, blocked=c.crossed,
-                    until=c.end, reason="usage", limit=rule.limit, used=c.tokens,
-                    used_by=c.used_by(), occurred_at=ev.occurred_at))
+                out.decisions.append(
+                    Decision(
+                        subject=c.subject,
+                        policy_id=p.id,
+                        policy_name=p.name,
+                        blocked=c.crossed,
+                        until=c.end,
+                        reason="usage",
+                        limit=rule.limit,
+                        used=c.tokens,
+                        used_by=c.used_by(),
+                        occurred_at=ev.occurred_at,
+                    )
+                )
 
-    def _violation(self, c: _Count, rule: TokenBudgetRule | RateLimitRule, ev: RequestEvent,
-                   metric: str, lim: int, used: int) -> ViolationEvent:
+    def _violation(
+        self, c: _Count, rule: TokenBudgetRule | RateLimitRule, ev: RequestEvent, metric: str, lim: int, used: int
+    ) -> ViolationEvent:
         p = c.policy
         if isinstance(rule, TokenBudgetRule):
             what = f"Token budget of {lim} tokens per {rule.period.value}"
@@ -152,13 +177,23 @@ class PolicyWindows:
         per, sid, _ = c.subject.split(":", 2)
         return ViolationEvent(
             event_id=str(uuid.uuid5(_NS, f"{p.id}|{c.subject}|{c.start.isoformat()}")),
-            occurred_at=ev.occurred_at, policy_id=p.id, policy_name=p.name, org_id=ev.org_id,
-            workspace_id=ev.workspace_id, repo_id=ev.repo_id, repo_ai_api_key_id=ev.repo_ai_api_key_id,
-            ai_llm_id=ev.ai_llm_id, request_id=ev.request_id, gateway_id=ev.gateway_id,
+            occurred_at=ev.occurred_at,
+            policy_id=p.id,
+            policy_name=p.name,
+            org_id=ev.org_id,
+            workspace_id=ev.workspace_id,
+            repo_id=ev.repo_id,
+            repo_ai_api_key_id=ev.repo_ai_api_key_id,
+            ai_llm_id=ev.ai_llm_id,
+            request_id=ev.request_id,
+            gateway_id=ev.gateway_id,
             severity=_SEVERITY.get(p.risk_type, "MEDIUM"),
-            action_type=p.action_type, block=p.blocks,
+            action_type=p.action_type,
+            block=p.blocks,
             explanation=f"{what} reached for {per} {sid}: {used} used",
-            llm_type=ev.ai_type, llm_model=ev.model or None, user_id=ev.user_id,
+            llm_type=ev.ai_type,
+            llm_model=ev.model or None,
+            user_id=ev.user_id,
             conversation_id=ev.conversation_id,
         )
 
@@ -169,13 +204,23 @@ class PolicyWindows:
             if c.end > now:
                 continue
             if c.crossed and c.policy.blocks and not c.released:
-                newer = any(k[0] == key[0] and k[1] == key[1] and k[2] > key[2] and v.crossed
-                            for k, v in self._counts.items())
+                newer = any(
+                    k[0] == key[0] and k[1] == key[1] and k[2] > key[2] and v.crossed for k, v in self._counts.items()
+                )
                 if not newer:
-                    out.append(Decision(
-                        subject=c.subject, policy_id=c.policy.id, policy_name=c.policy.name,
-                        blocked=False, until=None, reason="window rolled over", used=0,
-                        limit=None, occurred_at=c.end))
+                    out.append(
+                        Decision(
+                            subject=c.subject,
+                            policy_id=c.policy.id,
+                            policy_name=c.policy.name,
+                            blocked=False,
+                            until=None,
+                            reason="window rolled over",
+                            used=0,
+                            limit=None,
+                            occurred_at=c.end,
+                        )
+                    )
                 c.released = True
             del self._counts[key]
         return out

@@ -4,20 +4,27 @@ self-hosted models or negotiated prices. Globs are case-insensitive (`fnmatch`);
 in the configuration's order that matches wins. Pure; `parse_overrides` raises `ValueError` with a
 message naming the field, for a 400.
 """
+
 from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping
+from typing import Any
 
 from pricing.rates import Rates
 
-FIELDS = {"input": "input", "output": "output", "cachedInput": "cached_input",
-          "cacheWrite": "cache_write", "reasoning": "reasoning"}
+FIELDS = {
+    "input": "input",
+    "output": "output",
+    "cachedInput": "cached_input",
+    "cacheWrite": "cache_write",
+    "reasoning": "reasoning",
+}
 REQUIRED = ("input", "output")
 MAX_GLOBS = 200
-MAX_PRICE = Decimal(1_000_000)   # USD per 1M tokens: far above any real price, below nonsense
+MAX_PRICE = Decimal(1_000_000)  # USD per 1M tokens: far above any real price, below nonsense
 
 
 def _price(glob: str, name: str, value: Any) -> Decimal | None:
@@ -69,8 +76,9 @@ class PriceOverrides:
     def __init__(self, stored: Mapping[str, Mapping[str, str | None]] | None) -> None:
         rules: list[tuple[re.Pattern[str], Rates]] = []
         for glob, entry in (stored or {}).items():
-            vals: dict[str, Any] = {FIELDS[k]: (None if v is None else Decimal(v))
-                                    for k, v in entry.items() if k in FIELDS}
+            vals: dict[str, Any] = {
+                FIELDS[k]: (None if v is None else Decimal(v)) for k, v in entry.items() if k in FIELDS
+            }
             rules.append((re.compile(fnmatch.translate(glob.lower())), Rates(**vals)))
         self._rules = tuple(rules)
         self._memo: dict[str, Rates | None] = {}

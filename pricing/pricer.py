@@ -3,6 +3,7 @@
 An unknown price is `Price(None, "unknown")`, never $0. Pure apart from the table's one-time
 load; never blocks after `table.load()`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,14 +21,15 @@ UNKNOWN_SOURCE = "unknown"
 @dataclass(frozen=True, slots=True)
 class Price:
     cost_usd: Decimal | None
-    source: str              # table:<version> | override | unknown
+    source: str  # table:<version> | override | unknown
 
 
 UNKNOWN = Price(None, UNKNOWN_SOURCE)
 
 
-def rates_for(ai_type: str | None, model: str, overrides: PriceOverrides | None,
-              now: datetime | None = None) -> tuple[Rates, str] | None:
+def rates_for(
+    ai_type: str | None, model: str, overrides: PriceOverrides | None, now: datetime | None = None
+) -> tuple[Rates, str] | None:
     """The rates that price `model` on a configuration of family `ai_type`, with their source."""
     if overrides:
         r = overrides.rates(model)
@@ -39,8 +41,13 @@ def rates_for(ai_type: str | None, model: str, overrides: PriceOverrides | None,
     return None if e is None else (e.rates, table.VERSION)
 
 
-def price(ai_type: str | None, model: str, counts: TokenCounts,
-          overrides: PriceOverrides | None = None, now: datetime | None = None) -> Price:
+def price(
+    ai_type: str | None,
+    model: str,
+    counts: TokenCounts,
+    overrides: PriceOverrides | None = None,
+    now: datetime | None = None,
+) -> Price:
     found = rates_for(ai_type, model, overrides, now)
     if found is None:
         return UNKNOWN
@@ -53,5 +60,7 @@ def worst_case_usd(rates: Rates, prompt_tokens: int, output_tokens: int) -> Deci
     r = rates.for_prompt(prompt_tokens) if rates.tiers else rates
     in_rate = max(r.input, r.cache_write or r.input)
     out_rate = max(r.output, r.reasoning or r.output)
-    return cost_usd(Rates(input=in_rate, output=out_rate),
-                    TokenCounts(tokens_in=max(prompt_tokens, 0), tokens_out=max(output_tokens, 0)))
+    return cost_usd(
+        Rates(input=in_rate, output=out_rate),
+        TokenCounts(tokens_in=max(prompt_tokens, 0), tokens_out=max(output_tokens, 0)),
+    )

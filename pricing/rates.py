@@ -8,14 +8,15 @@ So uncached input = tokens_in - cache_read - cache_write, plain output = tokens_
 A rate left out (None) falls back to the plain input (cache) or output (reasoning) rate: what
 providers bill when they publish no separate price.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-PER_TOKENS = 1_000_000                     # rates are USD per 1M tokens
-COST_QUANTUM = Decimal("1E-12")            # stored precision (ClickHouse Decimal(38, 12))
-PICO_PER_MICRO = 10 ** 6                   # USD per 1M tokens x 1e6 = 1e-12 USD per token
+PER_TOKENS = 1_000_000  # rates are USD per 1M tokens
+COST_QUANTUM = Decimal("1E-12")  # stored precision (ClickHouse Decimal(38, 12))
+PICO_PER_MICRO = 10**6  # USD per 1M tokens x 1e6 = 1e-12 USD per token
 _PER = Decimal(PER_TOKENS)
 
 
@@ -38,20 +39,24 @@ class Rates:
     cached_input: Decimal | None = None
     cache_write: Decimal | None = None
     reasoning: Decimal | None = None
-    tiers: tuple[tuple[int, "Rates"], ...] = ()
+    tiers: tuple[tuple[int, Rates], ...] = ()
     # (input, output, cached input, cache write, reasoning) in 1e-12 USD per token, when every
     # rate is a whole number of those (prices with <= 6 decimals): integer arithmetic, exact.
     pico: tuple[int, int, int, int, int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        vals = (self.input, self.output, self.input if self.cached_input is None else self.cached_input,
-                self.input if self.cache_write is None else self.cache_write,
-                self.output if self.reasoning is None else self.reasoning)
+        vals = (
+            self.input,
+            self.output,
+            self.input if self.cached_input is None else self.cached_input,
+            self.input if self.cache_write is None else self.cache_write,
+            self.output if self.reasoning is None else self.reasoning,
+        )
         scaled = [v * PICO_PER_MICRO for v in vals]
         if all(v == v.to_integral_value() for v in scaled):
             object.__setattr__(self, "pico", tuple(int(v) for v in scaled))
 
-    def for_prompt(self, tokens_in: int) -> "Rates":
+    def for_prompt(self, tokens_in: int) -> Rates:
         for start, rates in reversed(self.tiers):
             if tokens_in > start:
                 return rates
@@ -77,8 +82,7 @@ def cost_usd(rates: Rates, c: TokenCounts) -> Decimal:
     plain_out = tout - reasoning
     p = r.pico
     if p is not None:
-        return Decimal(plain_in * p[0] + plain_out * p[1] + read * p[2] + write * p[3]
-                       + reasoning * p[4]).scaleb(-12)
+        return Decimal(plain_in * p[0] + plain_out * p[1] + read * p[2] + write * p[3] + reasoning * p[4]).scaleb(-12)
     total = plain_in * r.input + plain_out * r.output
     if read:
         total += read * (r.input if r.cached_input is None else r.cached_input)

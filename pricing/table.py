@@ -6,14 +6,15 @@ Nothing here touches the network: only the bundled snapshot is read (genai-price
 Blocking: `load()` blocks (import); `rates()` / `model_limits()` block only on the first call
 when `load()` was not called.
 """
+
 from __future__ import annotations
 
 import threading
-from time import time as _time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from importlib.metadata import version
+from time import time as _time
 from typing import Any
 
 from pricing.rates import Rates
@@ -21,13 +22,17 @@ from pricing.rates import Rates
 # The gateway's provider families -> genai-prices provider ids. OTHER (any OpenAI-compatible
 # endpoint) has no provider: the model name alone picks one (self-hosted models need overrides).
 PROVIDERS: dict[str, str | None] = {
-    "OPENAI": "openai", "ANTHROPIC": "anthropic", "GOOGLE": "google", "AWS": "aws", "OTHER": None,
+    "OPENAI": "openai",
+    "ANTHROPIC": "anthropic",
+    "GOOGLE": "google",
+    "AWS": "aws",
+    "OTHER": None,
 }
 MAX_CACHED = 4096
 
 _lock = threading.Lock()
 _snapshot: Any = None
-_cache: dict[tuple[str | None, str], tuple[int, "Entry | None"]] = {}
+_cache: dict[tuple[str | None, str], tuple[int, Entry | None]] = {}
 VERSION = "table:genai-prices-" + version("genai-prices")
 
 
@@ -45,8 +50,9 @@ def load() -> None:
     with _lock:
         if _snapshot is None:
             from genai_prices import data_snapshot
+
             snap = data_snapshot.get_snapshot()
-            if snap.from_auto_update:   # only the bundled data is ever used
+            if snap.from_auto_update:  # only the bundled data is ever used
                 snap = data_snapshot._bundled_snapshot()  # noqa: SLF001
             _snapshot = snap
 
@@ -57,8 +63,13 @@ def _dec(v: Any) -> Decimal | None:
 
 def _rates_of(mp: Any) -> Rates | None:
     """genai-prices ModelPrice -> Rates (tiered prices become `tiers`); None without a token price."""
-    fields = {"input": mp.input_mtok, "output": mp.output_mtok, "cached_input": mp.cache_read_mtok,
-              "cache_write": mp.cache_write_mtok, "reasoning": mp.output_reasoning_mtok}
+    fields = {
+        "input": mp.input_mtok,
+        "output": mp.output_mtok,
+        "cached_input": mp.cache_read_mtok,
+        "cache_write": mp.cache_write_mtok,
+        "reasoning": mp.output_reasoning_mtok,
+    }
     if fields["input"] is None and fields["output"] is None:
         return None
     base: dict[str, Any] = {k: (getattr(v, "base", v) if v is not None else None) for k, v in fields.items()}
@@ -74,11 +85,16 @@ def _rates_of(mp: Any) -> Rates | None:
                 if t.start <= start:
                     price = t.price
             tier_vals[k] = price
-        tier_fields: dict[str, Any] = {k: _dec(v) if k not in ("input", "output") else v
-                                       for k, v in tier_vals.items()}
+        tier_fields: dict[str, Any] = {k: _dec(v) if k not in ("input", "output") else v for k, v in tier_vals.items()}
         tiers.append((start, Rates(**tier_fields)))
-    return Rates(input=base["input"], output=base["output"], cached_input=_dec(base["cached_input"]),
-                 cache_write=_dec(base["cache_write"]), reasoning=_dec(base["reasoning"]), tiers=tuple(tiers))
+    return Rates(
+        input=base["input"],
+        output=base["output"],
+        cached_input=_dec(base["cached_input"]),
+        cache_write=_dec(base["cache_write"]),
+        reasoning=_dec(base["reasoning"]),
+        tiers=tuple(tiers),
+    )
 
 
 def _lookup(provider_id: str | None, model: str, now: datetime) -> Entry | None:
@@ -94,12 +110,12 @@ def _lookup(provider_id: str | None, model: str, now: datetime) -> Entry | None:
 def entry(ai_type: str, model: str, now: datetime | None = None) -> Entry | None:
     """Table rates and model data for a family's model, or None when the table has no price.
     Cached per UTC day (the table has dated price changes)."""
-    day = int((now.timestamp() if now is not None else _time()) // 86400)   # UTC day number
+    day = int((now.timestamp() if now is not None else _time()) // 86400)  # UTC day number
     key = (PROVIDERS.get(ai_type), model)
     hit = _cache.get(key)
     if hit is not None and hit[0] == day:
         return hit[1]
-    found = _lookup(key[0], model, now or datetime.now(timezone.utc)) if model else None
+    found = _lookup(key[0], model, now or datetime.now(UTC)) if model else None
     if len(_cache) >= MAX_CACHED:
         _cache.clear()
     _cache[key] = (day, found)

@@ -1,4 +1,5 @@
 """Enumerations named as in the contract."""
+
 from enum import Enum
 
 

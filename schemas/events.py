@@ -4,9 +4,10 @@ Unknown future fields are tolerated (`extra="ignore"`); malformed events raise
 `pydantic.ValidationError`, which consumers turn into a dead letter with the reason.
 No prompt or completion text and no secret is ever in a request event.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal, Self, get_args
 
 import uuid_utils
@@ -22,16 +23,14 @@ def new_event_id() -> str:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 TIME_FIELDS = ("occurred_at", "until")  # every datetime field of every event model
 
 
 class WireModel(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=False
-    )
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=False)
 
     def to_wire(self) -> bytes:
         return self.model_dump_json(by_alias=True).encode()
@@ -58,7 +57,7 @@ class WireModel(BaseModel):
         if isinstance(v, datetime):
             if v.tzinfo is None:
                 raise ValueError("timestamps must carry a UTC offset")
-            return v.astimezone(timezone.utc)
+            return v.astimezone(UTC)
         return v
 
 
@@ -91,10 +90,10 @@ class RequestEvent(EventEnvelope):
     workspace_id: str
     repo_id: str
     repo_ai_api_key_id: str
-    ai_llm_id: str | None = None   # config that finally served (or last tried)
+    ai_llm_id: str | None = None  # config that finally served (or last tried)
     ai_type: str | None = None
-    model: str = ""                # as the client asked
-    provider_model: str = ""       # as sent to the provider
+    model: str = ""  # as the client asked
+    provider_model: str = ""  # as sent to the provider
     endpoint: str = "chat"  # the surface: chat|embeddings|responses|messages[.count_tokens]|models
     stream: bool = False
     status: Literal["ok", "error", "blocked"] = "ok"
@@ -105,14 +104,14 @@ class RequestEvent(EventEnvelope):
     gateway_overhead_ms: float = 0.0
     tokens_in: int = Field(default=0, ge=0)
     tokens_out: int = Field(default=0, ge=0)
-    cached_tokens: int = Field(default=0, ge=0)      # = cacheReadTokens (kept for older readers)
+    cached_tokens: int = Field(default=0, ge=0)  # = cacheReadTokens (kept for older readers)
     usage_source: Literal["provider", "estimated"] = "provider"
     # money: tokensIn includes cache reads and writes, tokensOut includes reasoning
     cache_read_tokens: int = Field(default=0, ge=0)
     cache_write_tokens: int = Field(default=0, ge=0)
     reasoning_tokens: int = Field(default=0, ge=0)
-    cost_usd: str | None = None     # decimal string (USD); None when no price is known, never "0"
-    price_source: str = "unknown"   # table:<version> | override | unknown
+    cost_usd: str | None = None  # decimal string (USD); None when no price is known, never "0"
+    price_source: str = "unknown"  # table:<version> | override | unknown
     attempts: list[Attempt] = Field(default_factory=list)
     user_id: str | None = None
     conversation_id: str | None = None
@@ -130,7 +129,7 @@ class ViolationEvent(EventEnvelope):
     repo_ai_api_key_id: str | None = None
     ai_llm_id: str | None = None
     request_id: str | None = None
-    gateway_id: str | None = None   # "host" in the API
+    gateway_id: str | None = None  # "host" in the API
     severity: Literal["LOW", "MEDIUM", "HIGH"] = "MEDIUM"
     action_type: int = Field(default=0, ge=0, le=2)
     block: bool = False
@@ -139,20 +138,20 @@ class ViolationEvent(EventEnvelope):
     llm_model: str | None = None
     user_id: str | None = None
     conversation_id: str | None = None
-    llm_tokens_in: int = Field(default=0, ge=0)   # judge tokens
+    llm_tokens_in: int = Field(default=0, ge=0)  # judge tokens
     llm_tokens_out: int = Field(default=0, ge=0)
-    llm_cost_usd: str | None = None     # the judge call's price (decimal USD; None: unknown or no call)
+    llm_cost_usd: str | None = None  # the judge call's price (decimal USD; None: unknown or no call)
     llm_price_source: str = "unknown"
 
 
 class Decision(WireModel):
     """Enforcement state for a subject (compacted topic, key = subject)."""
 
-    subject: str                # e.g. "KEY:<id>", "REPO:<id>", "WORKSPACE:<id>" + ":" + policyId
+    subject: str  # e.g. "KEY:<id>", "REPO:<id>", "WORKSPACE:<id>" + ":" + policyId
     policy_id: str
     policy_name: str = ""
     blocked: bool
-    until: datetime | None = None   # when the window rolls over
+    until: datetime | None = None  # when the window rolls over
     reason: str = ""
     limit: int | None = None
     used: int | None = None
@@ -167,7 +166,7 @@ class DeadLetter(WireModel):
     partition: int
     offset: int
     reason: str
-    payload: str   # the original bytes, decoded with errors="replace"
+    payload: str  # the original bytes, decoded with errors="replace"
     occurred_at: datetime = Field(default_factory=utcnow)
 
 
@@ -182,7 +181,7 @@ class PromptEvent(EventEnvelope):
     workspace_id: str
     repo_id: str
     repo_ai_api_key_id: str
-    ai_llm_id: str | None = None   # the configuration the request was routed to (first choice)
+    ai_llm_id: str | None = None  # the configuration the request was routed to (first choice)
     ai_type: str | None = None
     model: str = ""
     policy_ids: list[str] = Field(default_factory=list)

@@ -1,4 +1,5 @@
 """The /policy API models (request and response bodies); rules themselves live in `policy.rules`."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -8,8 +9,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from pydantic.alias_generators import to_camel
 
-
 # ---------------------------------------------------------------- API models (/policy)
+
 
 class _ApiModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")

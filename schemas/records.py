@@ -1,4 +1,5 @@
 """A transport-neutral record: what consumer handlers receive from Kafka or the in-process bus."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

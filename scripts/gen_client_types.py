@@ -1,6 +1,7 @@
 """Pure: the Python client's TypedDicts (`clients/python/tollgate_client/types.py`) from the
 OpenAPI document's `components.schemas`. Called by `scripts/gen_docs.py`, whose check (and
 `tests/docs/test_docs_current.py`) fails when the committed file drifts from the document."""
+
 from __future__ import annotations
 
 import json

@@ -8,6 +8,7 @@ the Python client's types (`clients/python/tollgate_client/types.py`).
 `docs/openapi.json` (`npm run gen` in clients/typescript, run here too when its npm
 dependencies are installed; `npm run check-drift` checks them).
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from api.openapi import document  # noqa: E402
 from gen_client_types import python_types  # noqa: E402
+
+from api.openapi import document  # noqa: E402
 from core.settings import Settings  # noqa: E402
 
 DOCS = ROOT / "docs"
@@ -52,27 +54,32 @@ SETTING_TEXT = {
     "gateway_id": "Name of this gateway in events (`host` in stats); unset: hostname-pid",
     "max_body_bytes": "Largest accepted request body (413 above), bytes",
     "policy_max_scan_chars": "Characters of request text CONTENT_PATTERN rules scan; longer text counts as a "
-                             "match for blocking content rules (fail closed)",
+    "match for blocking content rules (fail closed)",
     "policy_max_patterns_per_scope": "Most CONTENT_PATTERN patterns one scope (org, workspace or repository) may "
-                                     "hold across its policies (400 beyond)",
+    "hold across its policies (400 beyond)",
     "max_header_bytes": "Largest request line + headers (431 above), bytes",
     "header_timeout_s": "Time to receive a request's headers, from its first byte or the connection's start (408)",
     "body_timeout_s": "Time to receive a request's body once its headers arrived (408)",
     "keep_alive_timeout_s": "Idle keep-alive connections are closed after this many seconds",
     "max_connections": "Concurrent connections per process; beyond, requests get 503",
     "allow_private_endpoints": "Comma-separated CIDRs or host names where provider endpoints may be private "
-                               "or loopback (empty: public addresses only; link-local/metadata always refused)",
+    "or loopback (empty: public addresses only; link-local/metadata always refused)",
 }
 SECRET_SETTINGS = {"secret_key", "admin_password", "jwt_secret"}
 
 
 def settings_md() -> str:
     prefix = Settings.model_config.get("env_prefix", "")
-    lines = ["# Settings", "",
-             "Every setting is an environment variable (generated from `core.settings.Settings` by",
-             "`scripts/gen_docs.py`; do not edit by hand). The CLI also reads `TOLLGATE_LOG_LEVEL`",
-             "(default `INFO`) and `tollgate admin create-user` reads `TOLLGATE_NEW_USER_PASSWORD`.", "",
-             "| variable | meaning | default |", "|---|---|---|"]
+    lines = [
+        "# Settings",
+        "",
+        "Every setting is an environment variable (generated from `core.settings.Settings` by",
+        "`scripts/gen_docs.py`; do not edit by hand). The CLI also reads `TOLLGATE_LOG_LEVEL`",
+        "(default `INFO`) and `tollgate admin create-user` reads `TOLLGATE_NEW_USER_PASSWORD`.",
+        "",
+        "| variable | meaning | default |",
+        "|---|---|---|",
+    ]
     for name, field in Settings.model_fields.items():
         default = field.default
         shown = "unset" if default is None else f"`{default}`"
@@ -93,11 +100,15 @@ def _schema_name(content: dict[str, Any]) -> str:
 
 
 def reference_md(doc: dict[str, Any]) -> str:
-    lines = ["# API reference", "",
-             "Generated from the OpenAPI document (`docs/openapi.json`, also served at `/openapi.json`;",
-             "browse it at `/docs`) by `scripts/gen_docs.py`; do not edit by hand. Schemas are in the",
-             "document's `components.schemas`. Management errors are `{success:false,message}`; gateway",
-             "errors use the surface's own shape (OpenAI or Anthropic).", ""]
+    lines = [
+        "# API reference",
+        "",
+        "Generated from the OpenAPI document (`docs/openapi.json`, also served at `/openapi.json`;",
+        "browse it at `/docs`) by `scripts/gen_docs.py`; do not edit by hand. Schemas are in the",
+        "document's `components.schemas`. Management errors are `{success:false,message}`; gateway",
+        "errors use the surface's own shape (OpenAI or Anthropic).",
+        "",
+    ]
     by_tag: dict[str, list[tuple[str, str, dict]]] = {}
     for path, item in doc["paths"].items():
         for method, op in item.items():

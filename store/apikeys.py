@@ -3,6 +3,7 @@
 A fast hash is right here (unlike passwords): the secret has 256 random bits, and the gateway
 looks keys up by hash on every request from its in-memory snapshot.
 """
+
 from __future__ import annotations
 
 import hashlib

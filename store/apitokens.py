@@ -3,6 +3,7 @@
 A fast hash is right (as for repository keys): the token carries 256 random bits. The prefix
 tells them apart from JWT access tokens without trying to decode them.
 """
+
 from __future__ import annotations
 
 import secrets

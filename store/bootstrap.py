@@ -3,6 +3,7 @@
 Both paths share `create_user`, which hashes the password (argon2, CPU-bound: run off the
 event loop) and creates an org when none is given.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -11,10 +12,10 @@ import logging
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from store.passwords import hash_password
+from core.settings import Settings
 from schemas.enums import OrgRole
 from store.models import Org, User
-from core.settings import Settings
+from store.passwords import hash_password
 
 log = logging.getLogger("tollgate.bootstrap")
 
@@ -67,8 +68,12 @@ async def ensure_first_owner(sessionmaker: async_sessionmaker[AsyncSession], set
             return None
         try:
             user = await create_user(
-                session, email=settings.admin_email, password=settings.admin_password,
-                name="Admin", org_role=OrgRole.OWNER, org_name="Default organization",
+                session,
+                email=settings.admin_email,
+                password=settings.admin_password,
+                name="Admin",
+                org_role=OrgRole.OWNER,
+                org_name="Default organization",
             )
             await session.commit()
         except Exception:  # a concurrent starter won the race: fine

@@ -8,9 +8,10 @@ below `limit + need`, whatever the number of gateways and whether or not the pol
 runs. The store is touched once per slice, never per request.
 Blocks on the database (async); call from the gateway's loop only on a slice miss.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -21,22 +22,28 @@ CAS_TRIES = 20
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
-async def lease(sessionmaker, ledger_id: str, want: int, need: int, limit: int,
-                window_end: datetime) -> tuple[int, datetime | None]:
+async def lease(
+    sessionmaker, ledger_id: str, want: int, need: int, limit: int, window_end: datetime
+) -> tuple[int, datetime | None]:
     """Take up to `want` (at least `need`) units of the window while it is below `limit`:
     (taken, None), or (0, the row's last change) when the window has reached its limit."""
     for _ in range(CAS_TRIES):
         async with sessionmaker() as s, s.begin():
-            res = await s.execute(update(BudgetLedger)
-                                  .where(BudgetLedger.id == ledger_id, BudgetLedger.granted + want <= limit)
-                                  .values(granted=BudgetLedger.granted + want, updated_at=_now()))
+            res = await s.execute(
+                update(BudgetLedger)
+                .where(BudgetLedger.id == ledger_id, BudgetLedger.granted + want <= limit)
+                .values(granted=BudgetLedger.granted + want, updated_at=_now())
+            )
             if res.rowcount == 1:
                 return want, None
-            row = (await s.execute(select(BudgetLedger.granted, BudgetLedger.updated_at)
-                                   .where(BudgetLedger.id == ledger_id))).first()
+            row = (
+                await s.execute(
+                    select(BudgetLedger.granted, BudgetLedger.updated_at).where(BudgetLedger.id == ledger_id)
+                )
+            ).first()
             if row is None:
                 take = max(need, min(want, limit))
                 try:
@@ -44,14 +51,16 @@ async def lease(sessionmaker, ledger_id: str, want: int, need: int, limit: int,
                         s.add(BudgetLedger(id=ledger_id, granted=take, window_end=window_end, updated_at=_now()))
                     return take, None
                 except IntegrityError:
-                    continue   # another gateway made the row first: read it again
+                    continue  # another gateway made the row first: read it again
             granted, changed = row
             if granted >= limit:
                 return 0, changed
             take = max(need, min(want, limit - granted))
-            res = await s.execute(update(BudgetLedger)
-                                  .where(BudgetLedger.id == ledger_id, BudgetLedger.granted == granted)
-                                  .values(granted=granted + take, updated_at=_now()))
+            res = await s.execute(
+                update(BudgetLedger)
+                .where(BudgetLedger.id == ledger_id, BudgetLedger.granted == granted)
+                .values(granted=granted + take, updated_at=_now())
+            )
             if res.rowcount == 1:
                 return take, None
     return 0, _now()
@@ -62,9 +71,11 @@ async def give_back(sessionmaker, ledger_id: str, amount: int) -> None:
     if amount <= 0:
         return
     async with sessionmaker() as s, s.begin():
-        await s.execute(update(BudgetLedger)
-                        .where(BudgetLedger.id == ledger_id, BudgetLedger.granted >= amount)
-                        .values(granted=BudgetLedger.granted - amount, updated_at=_now()))
+        await s.execute(
+            update(BudgetLedger)
+            .where(BudgetLedger.id == ledger_id, BudgetLedger.granted >= amount)
+            .values(granted=BudgetLedger.granted - amount, updated_at=_now())
+        )
 
 
 async def granted(sessionmaker, ledger_id: str) -> int:

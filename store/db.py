@@ -1,4 +1,5 @@
 """Async engine and session factory for the config store (SQLite file or PostgreSQL)."""
+
 from __future__ import annotations
 
 from sqlalchemy import event

@@ -1,4 +1,5 @@
 """The config epoch: bumped in the same transaction as any change gateways must see."""
+
 from __future__ import annotations
 
 from sqlalchemy import select, update

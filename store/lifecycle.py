@@ -1,5 +1,6 @@
 """The config store as a process component: migrate and create the first OWNER before anything
 else starts (both block on the database)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -12,8 +13,9 @@ class ConfigStore:
 
     name = "config-store"
 
-    def __init__(self, engine: Any, sessionmaker: Any, settings: Settings, *, migrate: bool = True,
-                 bootstrap_admin: bool = True) -> None:
+    def __init__(
+        self, engine: Any, sessionmaker: Any, settings: Settings, *, migrate: bool = True, bootstrap_admin: bool = True
+    ) -> None:
         self.engine = engine
         self.sessionmaker = sessionmaker
         self.settings = settings

@@ -6,14 +6,15 @@ PostgreSQL with a transaction-scoped advisory lock; on SQLite with an flock on a
 beside the database (SQLite runs DDL outside transactions, so its own locks do not help).
 After the upgrade the single `config_epoch` row (id 1) exists.
 """
+
 from __future__ import annotations
 
 import asyncio
 import fcntl
 import os
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator
 
 from alembic import command
 from alembic.config import Config
@@ -23,9 +24,9 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.settings import Settings
 from store.db import make_engine
 from store.models import ConfigEpoch, utcnow
-from core.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _LOCK_KEY = 0x746F6C6C  # "toll": advisory lock id for schema upgrades on PostgreSQL

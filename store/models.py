@@ -2,10 +2,11 @@
 
 Ids are UUID strings made by the application; times are timezone-aware UTC.
 """
+
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
@@ -29,7 +30,7 @@ def new_id() -> str:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator):
@@ -42,12 +43,12 @@ class UTCDateTime(TypeDecorator):
         if value is not None:
             if value.tzinfo is None:
                 raise ValueError("naive datetime")
-            value = value.astimezone(timezone.utc)
+            value = value.astimezone(UTC)
         return value
 
     def process_result_value(self, value, dialect):
         if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return value
 
 
@@ -87,12 +88,8 @@ class Workspace(Base):
 
 class WorkspaceMember(Base):
     __tablename__ = "workspace_members"
-    workspace_id: Mapped[str] = mapped_column(
-        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
-    )
-    user_id: Mapped[str] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
     role: Mapped[str] = mapped_column(String(16))
 
 
@@ -102,9 +99,7 @@ class AiLlm(Base):
     __tablename__ = "ai_llms"
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
-    workspace_id: Mapped[str] = mapped_column(
-        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
-    )
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     name: Mapped[str] = mapped_column(String(200))
     ai_type: Mapped[str] = mapped_column(String(16))
@@ -129,7 +124,7 @@ class BudgetLedger(Base):
     back what they did not spend; `granted` never passes the limit."""
 
     __tablename__ = "budget_ledgers"
-    id: Mapped[str] = mapped_column(String(400), primary_key=True)   # policy:subject:window start
+    id: Mapped[str] = mapped_column(String(400), primary_key=True)  # policy:subject:window start
     granted: Mapped[int] = mapped_column(BigInteger, default=0)
     window_end: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -139,15 +134,13 @@ class Repo(Base):
     __tablename__ = "repos"
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
-    workspace_id: Mapped[str] = mapped_column(
-        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
-    )
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     endpoint_type: Mapped[str] = mapped_column(String(16), default="OPENAI")
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    links: Mapped[list["RepoAiLlm"]] = relationship(
+    links: Mapped[list[RepoAiLlm]] = relationship(
         order_by="RepoAiLlm.position", cascade="all, delete-orphan", lazy="selectin"
     )
     __table_args__ = (UniqueConstraint("workspace_id", "name", name="uq_repo_ws_name"),)
@@ -157,12 +150,8 @@ class RepoAiLlm(Base):
     """Ordered attachment of a configuration to a repository; order = fallback order."""
 
     __tablename__ = "repo_ai_llms"
-    repo_id: Mapped[str] = mapped_column(
-        ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True
-    )
-    ai_llm_id: Mapped[str] = mapped_column(
-        ForeignKey("ai_llms.id", ondelete="RESTRICT"), primary_key=True, index=True
-    )
+    repo_id: Mapped[str] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True)
+    ai_llm_id: Mapped[str] = mapped_column(ForeignKey("ai_llms.id", ondelete="RESTRICT"), primary_key=True, index=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
 
 
@@ -188,9 +177,7 @@ class Policy(Base):
     workspace_id: Mapped[str | None] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=True, index=True
     )
-    repo_id: Mapped[str | None] = mapped_column(
-        ForeignKey("repos.id", ondelete="CASCADE"), nullable=True, index=True
-    )
+    repo_id: Mapped[str | None] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), nullable=True, index=True)
     user_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     name: Mapped[str] = mapped_column(String(200))
     content: Mapped[str] = mapped_column(Text, default="")

@@ -8,12 +8,13 @@ the gateway calls it when a presented key is unknown (a key created a moment ago
 once). Polls are single-flight and at most one per `min_interval_s`, so unknown keys sent in a
 flood cost at most that many cheap SELECTs per second.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 

@@ -3,6 +3,7 @@
 The associated data is the configuration id, so a sealed blob copied to another row fails to open.
 Errors never carry the plaintext.
 """
+
 from __future__ import annotations
 
 import os

@@ -8,6 +8,7 @@ reference swap.
 `load_snapshot` blocks on the database (a few SELECTs) and decrypts provider secrets; call it
 off the hot path. Secrets live only in memory inside `ConfigEntry` (repr hides them).
 """
+
 from __future__ import annotations
 
 import logging
@@ -39,7 +40,7 @@ class ConfigEntry:
     updated_at: datetime | None
     key: str | None = field(default=None, repr=False)
     secret: str | None = field(default=None, repr=False)
-    prices: PriceOverrides | None = field(default=None, repr=False, compare=False)   # overrides
+    prices: PriceOverrides | None = field(default=None, repr=False, compare=False)  # overrides
 
     @property
     def version(self) -> tuple[str, str, datetime | None]:
@@ -89,7 +90,7 @@ class Snapshot:
     workspaces: dict[str, dict] = field(default_factory=dict)
 
     @classmethod
-    def empty(cls) -> "Snapshot":
+    def empty(cls) -> Snapshot:
         return cls(epoch=-1, keys_by_hash={}, repos={}, configs={})
 
 

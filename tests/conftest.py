@@ -34,12 +34,14 @@ Secret scan: ``from tests.support.secrets import register_secret``; register eve
 secret / repo key secret you create. Log records (root handler at DEBUG) and response bodies of
 the clients above are scanned; ``tests/test_secret_scan.py`` runs last and fails on any hit.
 """
+
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -48,7 +50,12 @@ from tests.support.api import TestUser, UserFactory, bearer, create_workspace, l
 from tests.support.live import LiveApp, scanning_async_client, scanning_client, start_live_app
 from tests.support.secrets import REGISTRY, install_log_capture, register_secret
 
-pytest_plugins = ["tests.support.kafka", "tests.support.upstream", "tests.support.lanes", "tests.support.containers"]  # kafka_bootstrap, private_kafka, kafka_topic; fake_upstream, upstream
+pytest_plugins = [
+    "tests.support.kafka",
+    "tests.support.upstream",
+    "tests.support.lanes",
+    "tests.support.containers",
+]  # kafka_bootstrap, private_kafka, kafka_topic; fake_upstream, upstream
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -58,6 +65,7 @@ SECRET_SCAN_NODE = "test_secret_scan.py"
 
 
 # ---- session hooks -----------------------------------------------------------------------
+
 
 def pytest_configure(config: pytest.Config) -> None:
     level = getattr(logging, os.environ.get("TOLLGATE_TEST_LOG_LEVEL", "DEBUG").upper(), logging.DEBUG)
@@ -85,6 +93,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 # ---- backends ------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def db_backend(request: pytest.FixtureRequest) -> str:
     if request.param == "postgres":
@@ -108,6 +117,7 @@ def db_url(db_backend: str, tmp_path: Path) -> str:
 
 
 # ---- live app ------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def live_app(db_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:

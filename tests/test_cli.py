@@ -1,4 +1,5 @@
 """`tollgate` CLI through real subprocesses with a temp data dir."""
+
 from __future__ import annotations
 
 import os
@@ -23,15 +24,21 @@ TOLLGATE = [sys.executable, "-m", "tollgate.cli"]
 
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOLLGATE_")}
-    env.update({"TOLLGATE_DATA_DIR": str(data_dir), "TOLLGATE_LOG_LEVEL": "WARNING",
-                "TOLLGATE_ALLOW_PRIVATE_ENDPOINTS": "127.0.0.0/8"})
+    env.update(
+        {
+            "TOLLGATE_DATA_DIR": str(data_dir),
+            "TOLLGATE_LOG_LEVEL": "WARNING",
+            "TOLLGATE_ALLOW_PRIVATE_ENDPOINTS": "127.0.0.0/8",
+        }
+    )
     env.update(extra)
     return env
 
 
 def run(args: list[str], data_dir: Path, **extra: str) -> subprocess.CompletedProcess:
-    p = subprocess.run(TOLLGATE + args, env=_env(data_dir, **extra), capture_output=True, text=True,
-                       timeout=120, cwd="/")  # not the repo: migrations must come from the package
+    p = subprocess.run(
+        TOLLGATE + args, env=_env(data_dir, **extra), capture_output=True, text=True, timeout=120, cwd="/"
+    )  # not the repo: migrations must come from the package
     capture_text(p.stdout + p.stderr, f"subprocess tollgate {args[:2]}")
     return p
 
@@ -62,18 +69,28 @@ def test_admin_create_user_then_login_through_tollgate_up(tmp_path: Path) -> Non
     assert password not in p.stdout + p.stderr
     dup = run(["admin", "create-user", "--email", "ops@example.test", "--password", password], tmp_path)
     assert dup.returncode == 1 and "already exists" in dup.stderr
-    member = run(["admin", "create-user", "--email", "m@example.test", "--password", password, "--org-role", "USER"], tmp_path)
+    member = run(
+        ["admin", "create-user", "--email", "m@example.test", "--password", password, "--org-role", "USER"], tmp_path
+    )
     assert member.returncode == 0, member.stderr
     org_of = lambda out: out.split(" org ")[1].split()[0]  # noqa: E731
     assert org_of(member.stdout) == org_of(p.stdout)  # joins the existing org by default
-    other = run(["admin", "create-user", "--email", "x@example.test", "--password", password, "--new-org", "Other"], tmp_path)
+    other = run(
+        ["admin", "create-user", "--email", "x@example.test", "--password", password, "--new-org", "Other"], tmp_path
+    )
     assert other.returncode == 0 and org_of(other.stdout) != org_of(p.stdout)
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen(TOLLGATE + ["up"], env=_env(tmp_path, TOLLGATE_PORT=str(port)),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd="/")
+    proc = subprocess.Popen(
+        TOLLGATE + ["up"],
+        env=_env(tmp_path, TOLLGATE_PORT=str(port)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd="/",
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -107,10 +124,19 @@ def test_up_creates_first_owner_from_env(tmp_path: Path) -> None:
         port = s.getsockname()[1]
     password = "env-admin-password-1"
     register_secret(password)
-    proc = subprocess.Popen(TOLLGATE + ["api"], env=_env(tmp_path, TOLLGATE_PORT=str(port),
-                                                         TOLLGATE_ADMIN_EMAIL="root@example.test",
-                                                         TOLLGATE_ADMIN_PASSWORD=password),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd="/")
+    proc = subprocess.Popen(
+        TOLLGATE + ["api"],
+        env=_env(
+            tmp_path,
+            TOLLGATE_PORT=str(port),
+            TOLLGATE_ADMIN_EMAIL="root@example.test",
+            TOLLGATE_ADMIN_PASSWORD=password,
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd="/",
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -133,14 +159,17 @@ def test_up_creates_first_owner_from_env(tmp_path: Path) -> None:
     assert password not in out
 
 
-@pytest.mark.parametrize("args", [
-    ["admin", "create-user", "--email", "a@example.test", "--password", "short"],
-    ["admin", "create-user", "--email", "not-an-email", "--password", "long-enough-1"],
-    ["admin", "create-user", "--email", "a@example.test", "--password", "long-enough-1", "--org-role", "KING"],
-    ["consume", "nothing"],
-    ["frobnicate"],
-    [],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["admin", "create-user", "--email", "a@example.test", "--password", "short"],
+        ["admin", "create-user", "--email", "not-an-email", "--password", "long-enough-1"],
+        ["admin", "create-user", "--email", "a@example.test", "--password", "long-enough-1", "--org-role", "KING"],
+        ["consume", "nothing"],
+        ["frobnicate"],
+        [],
+    ],
+)
 def test_usage_errors_exit_2(tmp_path: Path, args: list[str]) -> None:
     assert run(args, tmp_path).returncode == 2
 
@@ -152,8 +181,19 @@ def test_invalid_settings_exit_2_without_echoing_values(tmp_path: Path) -> None:
 
 
 def test_unknown_org_id_exit_1(tmp_path: Path) -> None:
-    p = run(["admin", "create-user", "--email", "a@example.test", "--password", "long-enough-1",
-             "--org-id", "00000000-0000-0000-0000-000000000000"], tmp_path)
+    p = run(
+        [
+            "admin",
+            "create-user",
+            "--email",
+            "a@example.test",
+            "--password",
+            "long-enough-1",
+            "--org-id",
+            "00000000-0000-0000-0000-000000000000",
+        ],
+        tmp_path,
+    )
     assert p.returncode == 1 and "no org" in p.stderr
 
 

@@ -1,12 +1,17 @@
 """The data dir (secrets, the config store, the event log with prompt text) is owner-only:
 0700 for directories, 0600 for files, also for an install written earlier with 0644."""
+
 from __future__ import annotations
 
 import os
 import stat
 from pathlib import Path
 
+import pytest
+
 from tests.test_cli import run
+
+pytestmark = pytest.mark.integration  # runs the CLI as a child process
 
 
 def _mode(p: Path) -> int:

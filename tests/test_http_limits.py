@@ -1,6 +1,7 @@
 """HTTP abuse limits: oversized headers (431), slow headers and bodies (408), idle keep-alive
 closed, too many connections refused (503). Raw sockets against a server on 127.0.0.1 with
 the same uvicorn options `tollgate up` uses (short limits here), and the shared live app."""
+
 from __future__ import annotations
 
 import socket
@@ -13,8 +14,9 @@ import uvicorn
 
 from tollgate.http_guard import uvicorn_options
 
-LIMITS = SimpleNamespace(max_header_bytes=8 * 1024, header_timeout_s=0.5, body_timeout_s=0.5,
-                         keep_alive_timeout_s=1, max_connections=20)
+LIMITS = SimpleNamespace(
+    max_header_bytes=8 * 1024, header_timeout_s=0.5, body_timeout_s=0.5, keep_alive_timeout_s=1, max_connections=20
+)
 
 
 async def echo(scope, receive, send) -> None:
@@ -26,7 +28,9 @@ async def echo(scope, receive, send) -> None:
         body += m.get("body", b"")
         if not m.get("more_body"):
             break
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]})
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]}
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -36,8 +40,17 @@ def server():
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    srv = uvicorn.Server(uvicorn.Config(echo, host="127.0.0.1", port=port, loop="uvloop", lifespan="off",
-                                       log_level="critical", **uvicorn_options(LIMITS)))
+    srv = uvicorn.Server(
+        uvicorn.Config(
+            echo,
+            host="127.0.0.1",
+            port=port,
+            loop="uvloop",
+            lifespan="off",
+            log_level="critical",
+            **uvicorn_options(LIMITS),
+        )
+    )
     t = threading.Thread(target=srv.run, daemon=True)
     t.start()
     deadline = time.monotonic() + 10
@@ -67,7 +80,7 @@ def read_all(c: socket.socket, limit_s: float = 5.0) -> bytes:
 def test_oversized_headers_are_431(server):
     c = connect(server)
     try:
-        c.sendall(b"GET / HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * 20_000)   # never even finished
+        c.sendall(b"GET / HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * 20_000)  # never even finished
         got = read_all(c)
     finally:
         c.close()
@@ -77,7 +90,11 @@ def test_oversized_headers_are_431(server):
 def test_headers_just_under_the_limit_pass(server):
     c = connect(server)
     try:
-        c.sendall(b"POST / HTTP/1.1\r\nhost: x\r\nx-ok: " + b"a" * 7000 + b"\r\ncontent-length: 2\r\nconnection: close\r\n\r\nhi")
+        c.sendall(
+            b"POST / HTTP/1.1\r\nhost: x\r\nx-ok: "
+            + b"a" * 7000
+            + b"\r\ncontent-length: 2\r\nconnection: close\r\n\r\nhi"
+        )
         got = read_all(c)
     finally:
         c.close()

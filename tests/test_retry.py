@@ -1,5 +1,6 @@
 """The one retry policy (core/retry.py): retries until success, gives up when told or when the
 budget is spent (raising the last error), and never retries cancellation."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
 """The composition root: component order, start-up failure, process kinds, live fixtures."""
+
 from __future__ import annotations
 
 import httpx

@@ -1,5 +1,6 @@
 """Runs last (the conftest moves it): fails if any registered secret appeared in a captured
 response body or log record during the whole run."""
+
 from __future__ import annotations
 
 import logging

@@ -6,6 +6,7 @@ bus, embedded ClickHouse engine). Configs, repository and key are created throug
 real `/v1/chat/completions` calls go to the fake upstream; totals are read from
 `/ai/llm/stats`.
 """
+
 from __future__ import annotations
 
 import json
@@ -55,14 +56,22 @@ class UpProcess:
         port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("TOLLGATE_")}
-        env.update(TOLLGATE_DATA_DIR=str(self.data_dir), TOLLGATE_PORT=str(port), TOLLGATE_HOST="127.0.0.1",
-                   TOLLGATE_SECRET_KEY=TEST_SECRET_KEY, TOLLGATE_JWT_SECRET="embedded-test-jwt-secret-of-32-bytes-or-more",
-                   TOLLGATE_ADMIN_EMAIL=ADMIN[0], TOLLGATE_ADMIN_PASSWORD=ADMIN[1],
-                   TOLLGATE_SNAPSHOT_POLL_S="0.1", TOLLGATE_LOG_LEVEL="WARNING",
-                   TOLLGATE_ALLOW_PRIVATE_ENDPOINTS="127.0.0.0/8")  # fakeupstream on loopback
+        env.update(
+            TOLLGATE_DATA_DIR=str(self.data_dir),
+            TOLLGATE_PORT=str(port),
+            TOLLGATE_HOST="127.0.0.1",
+            TOLLGATE_SECRET_KEY=TEST_SECRET_KEY,
+            TOLLGATE_JWT_SECRET="embedded-test-jwt-secret-of-32-bytes-or-more",
+            TOLLGATE_ADMIN_EMAIL=ADMIN[0],
+            TOLLGATE_ADMIN_PASSWORD=ADMIN[1],
+            TOLLGATE_SNAPSHOT_POLL_S="0.1",
+            TOLLGATE_LOG_LEVEL="WARNING",
+            TOLLGATE_ALLOW_PRIVATE_ENDPOINTS="127.0.0.0/8",
+        )  # fakeupstream on loopback
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "tollgate.cli", "up"], cwd=ROOT, env=env,
-                                         stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tollgate.cli", "up"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, f"tollgate up exited ({self.proc.returncode}):\n{self.tail()}"
@@ -103,8 +112,16 @@ def _setup(url: str, fake) -> dict:
     register_secret(fake.creds.openai_key)
     with httpx.Client(base_url=url, headers=h, timeout=30) as c:
         ws = c.post("/workspace", json={"name": f"emb-{uuid.uuid4().hex[:6]}"}).json()["workspace"]["id"]
-        r = c.post("/ai/llm", json={"name": "openai", "aiType": "OPENAI", "endpoint": fake.endpoints["OPENAI"],
-                                    "secret": fake.creds.openai_key, "workspaceId": ws})
+        r = c.post(
+            "/ai/llm",
+            json={
+                "name": "openai",
+                "aiType": "OPENAI",
+                "endpoint": fake.endpoints["OPENAI"],
+                "secret": fake.creds.openai_key,
+                "workspaceId": ws,
+            },
+        )
         assert r.status_code in (200, 201) and r.json()["success"], r.text
         llm = r.json()["aiLlmId"]
         r = c.post("/repo", json={"name": "app", "workspaceId": ws, "repoAiLlms": [{"aiLlmId": llm}]})
@@ -126,8 +143,8 @@ class Tally:
     ok: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
-    done_at: list[float] = field(default_factory=list)   # monotonic time each 200 was complete
-    ids: list[tuple[float, str]] = field(default_factory=list)   # (done_at, x-request-id) of each 200
+    done_at: list[float] = field(default_factory=list)  # monotonic time each 200 was complete
+    ids: list[tuple[float, str]] = field(default_factory=list)  # (done_at, x-request-id) of each 200
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -219,8 +236,9 @@ print(json.dumps({r[0]: int(r[1]) for r in rows}))
 def _rows_per_request(data_dir: Path, llm: str) -> dict[str, int]:
     """Raw `requests` rows per request id, read from the stopped process's embedded engine
     (in a subprocess: the engine admits one data dir per process)."""
-    p = subprocess.run([sys.executable, "-c", _COUNT_ROWS, str(data_dir), llm], cwd=ROOT,
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-c", _COUNT_ROWS, str(data_dir), llm], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     return json.loads(p.stdout.strip().splitlines()[-1])
 
@@ -241,7 +259,7 @@ def test_up_counts_every_request_once_and_keeps_them_across_sigterm_restart(tmp_
         assert up.stop(signal.SIGTERM) in CLEAN_EXIT, up.tail()
 
         up.start()
-        assert _stats(up.url, env["llm"]) == want          # kept, and nothing replayed twice
+        assert _stats(up.url, env["llm"]) == want  # kept, and nothing replayed twice
         with httpx.Client(base_url=up.url, timeout=30) as c:  # still metering after the restart
             for i in range(n, n + 10):
                 _call(c, env["secret"], i, tally)
@@ -255,7 +273,7 @@ def test_up_counts_every_request_once_and_keeps_them_across_sigterm_restart(tmp_
 # death once the append returned) BEFORE the response's last byte is handed to the socket. So
 # no request whose 200 was received can be lost by a SIGKILL; a request in flight at the kill
 # may be counted without its client having seen the answer.
-LOAD_S = 4.0      # the load runs this long before the kill, so most 200s are older than the window
+LOAD_S = 4.0  # the load runs this long before the kill, so most 200s are older than the window
 
 
 def test_up_sigkill_under_load_loses_no_answered_request_and_doubles_nothing(tmp_path, fake_upstream) -> None:

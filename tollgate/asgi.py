@@ -5,6 +5,7 @@
 builds `tollgate gateway` from the environment (TOLLGATE_*); the server drives its lifespan.
 The config store must be migrated first (`tollgate migrate`).
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -9,6 +9,7 @@
 
 Exit codes: 0 ok, 1 failure, 2 usage error or command not available in this build.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,9 @@ log = logging.getLogger("tollgate.cli")
 
 
 def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 def _print_banner(settings: Settings, what: str) -> None:
@@ -70,7 +72,6 @@ def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_consume(args: argparse.Namespace, settings: Settings) -> int:
     from consumers.kafka_runner import refusal, run_metering
-
     from tollgate.policy_wiring import run_policy_cli
 
     if args.which == "policy":
@@ -117,9 +118,15 @@ async def _create_user(settings: Settings, args: argparse.Namespace) -> int:
             else:
                 org_id = await default_org_id(session)
             try:
-                user = await create_user(session, email=args.email, password=args.password,
-                                         name=args.name or "", org_role=args.org_role,
-                                         org_id=org_id, org_name=args.new_org or None)
+                user = await create_user(
+                    session,
+                    email=args.email,
+                    password=args.password,
+                    name=args.name or "",
+                    org_role=args.org_role,
+                    org_id=org_id,
+                    org_name=args.new_org or None,
+                )
                 await session.commit()
             except EmailInUse:
                 print("a user with this email already exists", file=sys.stderr)
@@ -144,14 +151,19 @@ def cmd_admin_create_user(args: argparse.Namespace, settings: Settings) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tollgate", description="Tollgate AI gateway")
-    p.add_argument("--log-level", default=os.environ.get("TOLLGATE_LOG_LEVEL", "INFO"),
-                   choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper)
+    p.add_argument(
+        "--log-level",
+        default=os.environ.get("TOLLGATE_LOG_LEVEL", "INFO"),
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        type=str.upper,
+    )
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="embedded all-in-one (API at /, gateway at /v1)").set_defaults(fn=cmd_up)
     sub.add_parser("api", help="management + stats API").set_defaults(fn=cmd_api)
     gw = sub.add_parser("gateway", help="OpenAI-compatible gateway")
-    gw.add_argument("--workers", type=int, default=None,
-                    help="worker processes sharing the port (default TOLLGATE_WORKERS, 1)")
+    gw.add_argument(
+        "--workers", type=int, default=None, help="worker processes sharing the port (default TOLLGATE_WORKERS, 1)"
+    )
     gw.set_defaults(fn=cmd_gateway)
     c = sub.add_parser("consume", help="run a consumer")
     c.add_argument("which", choices=["metering", "policy"])
@@ -161,11 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     admin_sub = admin.add_subparsers(dest="admin_command", required=True)
     cu = admin_sub.add_parser("create-user", help="create a user (no API call needed)")
     cu.add_argument("--email", required=True)
-    cu.add_argument("--password", default="",
-                    help="at least 8 characters (or set TOLLGATE_NEW_USER_PASSWORD)")
+    cu.add_argument("--password", default="", help="at least 8 characters (or set TOLLGATE_NEW_USER_PASSWORD)")
     cu.add_argument("--name", default="")
-    cu.add_argument("--org-role", default="OWNER",
-                    choices=["USER", "BILLING", "WORKSPACES", "ADMINISTRATORS", "OWNER"])
+    cu.add_argument("--org-role", default="OWNER", choices=["USER", "BILLING", "WORKSPACES", "ADMINISTRATORS", "OWNER"])
     g = cu.add_mutually_exclusive_group()
     g.add_argument("--org-id", help="join this org (default: the oldest org, or a new one)")
     g.add_argument("--new-org", metavar="NAME", help="create a new org with this name")

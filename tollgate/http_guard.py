@@ -10,6 +10,7 @@ Idle keep-alive connections are closed by uvicorn's `timeout_keep_alive`; too ma
 connections get uvicorn's 503 (`limit_concurrency`). `uvicorn_options(settings)` gives all of
 it to `uvicorn.Config` (used by `serve` and by the test servers).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,10 +21,14 @@ _END = b"\r\n\r\n"
 
 
 def _refusal(status: int, reason: str, message: str) -> bytes:
-    body = ('{"error":{"message":"%s","type":"invalid_request_error","code":"%s"}}'  # noqa: UP031 - JSON braces
-            % (message, reason.lower().replace(" ", "_"))).encode()
-    return (f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
-            "connection: close\r\n\r\n").encode() + body
+    body = (
+        '{"error":{"message":"%s","type":"invalid_request_error","code":"%s"}}'  # noqa: UP031 - JSON braces
+        % (message, reason.lower().replace(" ", "_"))
+    ).encode()
+    return (
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
+        "connection: close\r\n\r\n"
+    ).encode() + body
 
 
 def make_protocol(max_header_bytes: int, header_timeout_s: float, body_timeout_s: float) -> type:
@@ -77,8 +82,13 @@ def make_protocol(max_header_bytes: int, header_timeout_s: float, body_timeout_s
                     self._head_bytes += end + len(_END) - len(self._tail)
                 if self._head_bytes > max_header_bytes:
                     self._disarm()
-                    self.transport.write(_refusal(431, "Request Header Fields Too Large",
-                                                  f"request headers larger than {max_header_bytes} bytes"))
+                    self.transport.write(
+                        _refusal(
+                            431,
+                            "Request Header Fields Too Large",
+                            f"request headers larger than {max_header_bytes} bytes",
+                        )
+                    )
                     self.transport.close()
                     return
                 if end >= 0:

@@ -3,11 +3,13 @@ lifespan that starts/stops the Runtime, and the `/v1` dispatch used by `tollgate
 
 Pure ASGI (no BaseHTTPMiddleware): a few microseconds per request on the gateway hot path.
 """
+
 from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.routing import Mount
@@ -49,7 +51,7 @@ def route_template(scope: Scope) -> str:
         if is_gateway_path(path):
             return path if path in GATEWAY_ROUTES else "/v1/*"
         return "<unmatched>"
-    prefix = scope.get("root_path", "")[len(scope.get("app_root_path", "")):]
+    prefix = scope.get("root_path", "")[len(scope.get("app_root_path", "")) :]
     if isinstance(route, Mount):
         return prefix + "/*"
     return prefix + getattr(route, "path", "/*")
@@ -59,15 +61,20 @@ def error_body(path: str, status: int, message: str) -> bytes:
     """Contract error shape for the management API, OpenAI's shape under /v1."""
     if is_gateway_path(path):
         code = "request_too_large" if status == 413 else None
-        return orjson.dumps({"error": {"message": message, "type": "invalid_request_error",
-                                       "param": None, "code": code}})
+        return orjson.dumps(
+            {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}}
+        )
     return orjson.dumps({"success": False, "message": message})
 
 
 async def send_json(send: Send, status: int, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -84,8 +91,9 @@ class BodyLimitMiddleware:
 
     async def _reject(self, scope: Scope, send: Send) -> None:
         metrics.HTTP_BODY_REJECTED.inc()
-        await send_json(send, 413, error_body(
-            scope.get("path", ""), 413, f"Request body too large (limit {self.max_bytes} bytes)"))
+        await send_json(
+            send, 413, error_body(scope.get("path", ""), 413, f"Request body too large (limit {self.max_bytes} bytes)")
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -153,8 +161,10 @@ class MetricsMiddleware:
         key = (method, route, status)
         child = self._children.get(key)
         if child is None:
-            child = (metrics.HTTP_REQUESTS.labels(method, route, str(status)),
-                     metrics.HTTP_LATENCY.labels(method, route))
+            child = (
+                metrics.HTTP_REQUESTS.labels(method, route, str(status)),
+                metrics.HTTP_LATENCY.labels(method, route),
+            )
             self._children[key] = child
         return child
 
@@ -196,7 +206,11 @@ class GatewayDispatch:
         self.gateway = gateway
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.gateway is not None and scope["type"] in ("http", "websocket") and is_gateway_path(scope.get("path", "")):
+        if (
+            self.gateway is not None
+            and scope["type"] in ("http", "websocket")
+            and is_gateway_path(scope.get("path", ""))
+        ):
             await self.gateway(scope, receive, send)
         else:
             await self.api(scope, receive, send)
@@ -206,7 +220,7 @@ class LifespanMiddleware:
     """Answers the ASGI lifespan protocol by starting/stopping the Runtime (the inner apps'
     own lifespans are not run: components carry start/stop instead)."""
 
-    def __init__(self, app: ASGIApp, runtime: "Runtime"):
+    def __init__(self, app: ASGIApp, runtime: Runtime):
         self.app = app
         self.runtime = runtime
 
@@ -236,7 +250,7 @@ class LifespanMiddleware:
                 return
 
 
-def wrap_process_app(inner: ASGIApp, runtime: "Runtime") -> ASGIApp:
+def wrap_process_app(inner: ASGIApp, runtime: Runtime) -> ASGIApp:
     """The outer layers of every HTTP process, outermost first: lifespan, metrics, body limit."""
     app: ASGIApp = BodyLimitMiddleware(inner, runtime.settings.max_body_bytes)
     app = MetricsMiddleware(app)

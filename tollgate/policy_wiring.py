@@ -7,6 +7,7 @@ which may not import each other.
   refresher component it reads policies and judge configs from (start that one first).
 * `run_policy_cli(settings)`: `tollgate consume policy` (blocks until SIGINT/SIGTERM).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -36,15 +37,18 @@ class RefresherComponent:
 
 def make_hooks(rt: Any) -> Any:
     from core.endpoints import EndpointGuard
-    from producers.policy.judge import Judge
     from producers.policy.budget_gate import BudgetGate
+    from producers.policy.judge import Judge
     from producers.policy.leases import LeaseBank
     from producers.policy.nl import NlPolicyHooks
 
-    return NlPolicyHooks(lambda: rt.publisher, rt.settings.resolved_gateway_id,
-                         judge=Judge(guard=EndpointGuard.from_settings(rt.settings)),
-                         max_scan_chars=rt.settings.policy_max_scan_chars,
-                         gate=BudgetGate(LeaseBank(rt.sessionmaker)))
+    return NlPolicyHooks(
+        lambda: rt.publisher,
+        rt.settings.resolved_gateway_id,
+        judge=Judge(guard=EndpointGuard.from_settings(rt.settings)),
+        max_scan_chars=rt.settings.policy_max_scan_chars,
+        gate=BudgetGate(LeaseBank(rt.sessionmaker)),
+    )
 
 
 def decisions_component(rt: Any, hooks: Any) -> Any:
@@ -66,9 +70,14 @@ def policy_consumer(settings: Any, sessionmaker: Any, bus: Any = None, **kw: Any
     async def prompt_judge(ev: Any, snapshot: Any, policies: Any) -> list:
         return await judge_prompt_event(ev, snapshot, judge, policies)
 
-    consumer = PolicyConsumer(settings, snapshot_getter=lambda: snap.snapshot,
-                              compile_policies=compile_snapshot_policies, prompt_judge=prompt_judge,
-                              bus=bus, **kw)
+    consumer = PolicyConsumer(
+        settings,
+        snapshot_getter=lambda: snap.snapshot,
+        compile_policies=compile_snapshot_policies,
+        prompt_judge=prompt_judge,
+        bus=bus,
+        **kw,
+    )
     return consumer, snap
 
 

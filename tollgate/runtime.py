@@ -5,17 +5,27 @@ add components in start order (config store first). Tests pass callbacks to `bui
 `build_api_app` / `build_gateway_app`: `prepare` runs BEFORE the standard wiring (pre-fill a
 slot, e.g. `rt.warehouse`, and the wiring leaves it alone), `configure` runs AFTER it.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from core.runtime import Component, Configurator, Runtime
 from core.settings import Settings
 from store.db import make_engine, make_sessionmaker
 from store.lifecycle import ConfigStore
 
-__all__ = ["Component", "Configurator", "Runtime", "build_runtime", "build_up_app", "build_api_app",
-           "build_gateway_app", "serve"]
+__all__ = [
+    "Component",
+    "Configurator",
+    "Runtime",
+    "build_runtime",
+    "build_up_app",
+    "build_api_app",
+    "build_gateway_app",
+    "serve",
+]
 
 
 def build_runtime(settings: Settings, role: str) -> Runtime:
@@ -28,6 +38,7 @@ def build_runtime(settings: Settings, role: str) -> Runtime:
 
 
 # ---- wiring (one function per part) -------------------------------------------------------
+
 
 def wire_events(rt: Runtime) -> None:
     """Event publisher: Kafka when settings.kafka_bootstrap, else the in-process bus."""
@@ -50,7 +61,7 @@ def wire_consumers(rt: Runtime) -> None:
 
     if rt.warehouse is not None and (rt.settings.kafka_bootstrap or rt.bus is not None):
         rt.metering = rt.add(MeteringConsumer(rt.settings, rt.warehouse, bus=rt.bus))
-    if rt.settings.kafka_bootstrap or rt.bus is not None:   # policy consumer (limits + async judge)
+    if rt.settings.kafka_bootstrap or rt.bus is not None:  # policy consumer (limits + async judge)
         from tollgate.policy_wiring import policy_consumer
 
         consumer, snap = policy_consumer(rt.settings, rt.sessionmaker, rt.bus)
@@ -71,7 +82,7 @@ def wire_policies(rt: Runtime) -> None:
     from tollgate.policy_wiring import decisions_component, make_hooks
 
     if rt.gateway_hooks is None:
-        rt.gateway_hooks = make_hooks(rt)   # rules + natural-language judge
+        rt.gateway_hooks = make_hooks(rt)  # rules + natural-language judge
     if rt.role in ("up", "gateway"):
         rt.policy_decisions = rt.add(decisions_component(rt, rt.gateway_hooks))
 
@@ -83,8 +94,10 @@ def _apply(rt: Runtime, configure: Iterable[Configurator]) -> None:
 
 # ---- process apps -----------------------------------------------------------------------
 
-def build_up_app(settings: Settings, configure: Iterable[Configurator] = (),
-                 prepare: Iterable[Configurator] = ()) -> Any:
+
+def build_up_app(
+    settings: Settings, configure: Iterable[Configurator] = (), prepare: Iterable[Configurator] = ()
+) -> Any:
     """`tollgate up`: management API at `/`, gateway at `/v1`, consumers in-process.
 
     The returned ASGI app has `.runtime`; its lifespan starts/stops the Runtime.
@@ -104,8 +117,9 @@ def build_up_app(settings: Settings, configure: Iterable[Configurator] = (),
     return app
 
 
-def build_api_app(settings: Settings, configure: Iterable[Configurator] = (),
-                  prepare: Iterable[Configurator] = ()) -> Any:
+def build_api_app(
+    settings: Settings, configure: Iterable[Configurator] = (), prepare: Iterable[Configurator] = ()
+) -> Any:
     """`tollgate api`: the management + stats API only (no gateway, no consumers)."""
     from api.app import create_api_app
     from tollgate.middleware import wrap_process_app
@@ -119,8 +133,9 @@ def build_api_app(settings: Settings, configure: Iterable[Configurator] = (),
     return wrap_process_app(create_api_app(rt), rt)
 
 
-def build_gateway_app(settings: Settings, configure: Iterable[Configurator] = (),
-                      prepare: Iterable[Configurator] = ()) -> Any:
+def build_gateway_app(
+    settings: Settings, configure: Iterable[Configurator] = (), prepare: Iterable[Configurator] = ()
+) -> Any:
     """`tollgate gateway`: `/v1` plus `/health` and `/metrics`."""
     from api.app import create_ops_app
     from tollgate.middleware import GatewayDispatch, wrap_process_app
@@ -141,9 +156,17 @@ def serve(app: Any, settings: Settings, *, log_level: str = "info", sockets: lis
 
     from tollgate.http_guard import uvicorn_options
 
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, loop="uvloop",
-                            lifespan="on", log_level=log_level, access_log=False, server_header=False,
-                            **uvicorn_options(settings))
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        lifespan="on",
+        log_level=log_level,
+        access_log=False,
+        server_header=False,
+        **uvicorn_options(settings),
+    )
     server = uvicorn.Server(config)
     server.run(sockets=sockets)
     if getattr(server, "started", True) is False:

@@ -17,6 +17,7 @@ The parent forwards SIGINT/SIGTERM to the workers and waits for their graceful s
 that dies is restarted (its log is shipped by its successor); a worker that cannot start stops
 them all. Blocks.
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,7 +33,7 @@ from core.settings import Settings
 
 log = logging.getLogger("tollgate.workers")
 
-STARTUP_FAILED = 3          # a worker's exit code when its server did not start (runtime.serve)
+STARTUP_FAILED = 3  # a worker's exit code when its server did not start (runtime.serve)
 STOP_TIMEOUT_S = 30.0
 RESTARTS_PER_MINUTE = 5
 
@@ -84,8 +85,11 @@ class Supervisor:
         self.port = settings.port
 
     def _spawn(self, index: int) -> None:
-        p = self.ctx.Process(target=_worker_main, name=f"tollgate-gateway-w{index}",
-                             args=(self.settings, index, self.port, self.log_level))
+        p = self.ctx.Process(
+            target=_worker_main,
+            name=f"tollgate-gateway-w{index}",
+            args=(self.settings, index, self.port, self.log_level),
+        )
         p.start()
         self.procs[index] = p
 
@@ -111,8 +115,7 @@ class Supervisor:
                     now = time.monotonic()
                     restarts = [t for t in restarts if now - t < 60.0] + [now]
                     if code == STARTUP_FAILED or len(restarts) > RESTARTS_PER_MINUTE:
-                        log.error("gateway worker %d could not start or keeps exiting (exit %s); stopping",
-                                  i, code)
+                        log.error("gateway worker %d could not start or keeps exiting (exit %s); stopping", i, code)
                         self.failed = self.stopping = True
                         break
                     log.warning("gateway worker %d exited (%s); restarting it", i, code)
@@ -127,7 +130,7 @@ class Supervisor:
     def _stop_all(self) -> None:
         for p in self.procs.values():
             if p.is_alive():
-                p.terminate()            # SIGTERM: uvicorn's graceful stop, then the runtime's
+                p.terminate()  # SIGTERM: uvicorn's graceful stop, then the runtime's
         deadline = time.monotonic() + STOP_TIMEOUT_S
         for p in self.procs.values():
             p.join(max(0.0, deadline - time.monotonic()))
@@ -142,5 +145,5 @@ def serve_workers(settings: Settings, n: int, log_level: str = "INFO") -> int:
 
     from store.migrate import upgrade
 
-    asyncio.run(upgrade(settings))       # once, before the workers race to do it
+    asyncio.run(upgrade(settings))  # once, before the workers race to do it
     return Supervisor(settings, n, log_level).run()

@@ -3,6 +3,7 @@
 The same files run on a ClickHouse server and on the embedded engine (no chdb-only syntax).
 Blocking (sync client): call it from a worker thread, never on the event loop.
 """
+
 from __future__ import annotations
 
 import re
@@ -80,6 +81,4 @@ def _sync_ttl(client: Client, days: int) -> None:
             parameters={"t": table},
         ).result_rows
         if rows and want not in rows[0][0]:
-            client.command(
-                f"ALTER TABLE {table} MODIFY TTL toDateTime(occurred_at) + toIntervalDay({days})"
-            )
+            client.command(f"ALTER TABLE {table} MODIFY TTL toDateTime(occurred_at) + toIntervalDay({days})")

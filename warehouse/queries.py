@@ -4,11 +4,13 @@ Range semantics: an event counts when its minute bucket lies in [floor_minute(st
 `/ai/llm/stats` reads whole days from `usage_daily` and the partial edge days from
 `usage_minute`, so a year-long range costs a few hundred day rows, not a table scan.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 LAST_INTENT_SQL = (
     "SELECT argMax(first_offset, last_offset), max(last_offset), argMax(token, last_offset) "
@@ -16,22 +18,48 @@ LAST_INTENT_SQL = (
 )
 
 LLM_STATS_FIELDS = (
-    "api_calls", "tokens_in", "tokens_out", "llm_tokens_in", "llm_tokens_out",
-    "policy_violations", "num_alerts", "num_blocks",
-    "cached_tokens", "cache_write_tokens", "reasoning_tokens", "cost_usd", "unpriced_calls", "limit_blocks",
+    "api_calls",
+    "tokens_in",
+    "tokens_out",
+    "llm_tokens_in",
+    "llm_tokens_out",
+    "policy_violations",
+    "num_alerts",
+    "num_blocks",
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "unpriced_calls",
+    "limit_blocks",
     "llm_cost_usd",
 )
 DECIMAL_FIELDS = frozenset({"cost_usd", "llm_cost_usd"})
 
 SERIES_FIELDS = (
-    "bucket", "repo_id", "ai_llm_id", "repo_ai_api_key_id", "llm_type", "llm_model", "host",
-    "tokens_in", "tokens_out", "llm_tokens_in", "llm_tokens_out", "api_calls",
-    "policy_violations", "num_alerts", "num_blocks", "num_severity_low", "num_severity_medium",
-    "num_severity_high", "latency_ms_sum",
+    "bucket",
+    "repo_id",
+    "ai_llm_id",
+    "repo_ai_api_key_id",
+    "llm_type",
+    "llm_model",
+    "host",
+    "tokens_in",
+    "tokens_out",
+    "llm_tokens_in",
+    "llm_tokens_out",
+    "api_calls",
+    "policy_violations",
+    "num_alerts",
+    "num_blocks",
+    "num_severity_low",
+    "num_severity_medium",
+    "num_severity_high",
+    "latency_ms_sum",
 )
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MAX_DT = datetime(2106, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_DT = datetime(2106, 1, 1, tzinfo=UTC)
 _MIN_DATE = date(1970, 1, 1)
 _MAX_DATE = date(2149, 1, 1)
 MINUTE = timedelta(minutes=1)
@@ -39,11 +67,11 @@ DAY = timedelta(days=1)
 
 
 def floor_minute(t: datetime) -> datetime:
-    return t.astimezone(timezone.utc).replace(second=0, microsecond=0)
+    return t.astimezone(UTC).replace(second=0, microsecond=0)
 
 
 def floor_day(t: datetime) -> datetime:
-    return t.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return t.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _epoch(t: datetime) -> int:
@@ -53,16 +81,17 @@ def _epoch(t: datetime) -> int:
 @dataclass(frozen=True)
 class RangePlan:
     """Which minutes come from usage_minute and which whole days from usage_daily."""
-    minute_lo: datetime            # inclusive
-    minute_hi: datetime            # inclusive (bucket <= minute_hi)
-    day_lo: date | None            # whole days [day_lo, day_hi] from usage_daily
+
+    minute_lo: datetime  # inclusive
+    minute_hi: datetime  # inclusive (bucket <= minute_hi)
+    day_lo: date | None  # whole days [day_lo, day_hi] from usage_daily
     day_hi: date | None
 
 
 def plan_range(start: datetime | None, end: datetime | None) -> RangePlan:
     """Pure: split [start, end] into whole UTC days plus minute-level edges."""
     lo = floor_minute(start) if start else _EPOCH
-    hi = end.astimezone(timezone.utc) if end else _MAX_DT
+    hi = end.astimezone(UTC) if end else _MAX_DT
     if hi < lo:
         return RangePlan(lo, hi, None, None)
     first_day = floor_day(lo) if floor_day(lo) == lo else floor_day(lo) + DAY
@@ -76,8 +105,9 @@ _SUMS = ", ".join(f"sum({c}) AS {c}" for c in LLM_STATS_FIELDS)
 _COLS = ", ".join(LLM_STATS_FIELDS)
 
 
-def llm_stats_query(workspace_ids: Sequence[str], ai_llm_ids: Sequence[str] | None,
-                    start: datetime | None, end: datetime | None) -> tuple[str, dict[str, Any]]:
+def llm_stats_query(
+    workspace_ids: Sequence[str], ai_llm_ids: Sequence[str] | None, start: datetime | None, end: datetime | None
+) -> tuple[str, dict[str, Any]]:
     plan = plan_range(start, end)
     params: dict[str, Any] = {"ws": list(workspace_ids)}
     scope = "workspace_id IN {ws:Array(String)}"
@@ -86,21 +116,24 @@ def llm_stats_query(workspace_ids: Sequence[str], ai_llm_ids: Sequence[str] | No
         scope += " AND ai_llm_id IN {ids:Array(String)}"
     params["mlo"] = _epoch(plan.minute_lo)
     params["mhi"] = _epoch(plan.minute_hi)
-    minute_where = (f"{scope} AND bucket >= toDateTime({{mlo:UInt32}}, 'UTC') "
-                    f"AND bucket <= toDateTime({{mhi:UInt32}}, 'UTC')")
+    minute_where = (
+        f"{scope} AND bucket >= toDateTime({{mlo:UInt32}}, 'UTC') AND bucket <= toDateTime({{mhi:UInt32}}, 'UTC')"
+    )
     parts = []
     if plan.day_lo is not None and plan.day_hi is not None:
         params["dlo"] = plan.day_lo.isoformat()
         params["dhi"] = plan.day_hi.isoformat()
-        params["dlo_s"] = _epoch(datetime.combine(plan.day_lo, datetime.min.time(), timezone.utc))
-        params["dhi_s"] = _epoch(datetime.combine(plan.day_hi, datetime.min.time(), timezone.utc) + DAY)
-        parts.append(f"SELECT ai_llm_id, {_COLS} FROM usage_daily WHERE {scope} "
-                     "AND bucket >= {dlo:Date} AND bucket <= {dhi:Date}")
-        minute_where += (" AND NOT (bucket >= toDateTime({dlo_s:UInt32}, 'UTC') "
-                         "AND bucket < toDateTime({dhi_s:UInt32}, 'UTC'))")
+        params["dlo_s"] = _epoch(datetime.combine(plan.day_lo, datetime.min.time(), UTC))
+        params["dhi_s"] = _epoch(datetime.combine(plan.day_hi, datetime.min.time(), UTC) + DAY)
+        parts.append(
+            f"SELECT ai_llm_id, {_COLS} FROM usage_daily WHERE {scope} "
+            "AND bucket >= {dlo:Date} AND bucket <= {dhi:Date}"
+        )
+        minute_where += (
+            " AND NOT (bucket >= toDateTime({dlo_s:UInt32}, 'UTC') AND bucket < toDateTime({dhi_s:UInt32}, 'UTC'))"
+        )
     parts.append(f"SELECT ai_llm_id, {_COLS} FROM usage_minute WHERE {minute_where}")
-    sql = (f"SELECT ai_llm_id, {_SUMS} FROM ({' UNION ALL '.join(parts)}) "
-           "GROUP BY ai_llm_id ORDER BY ai_llm_id")
+    sql = f"SELECT ai_llm_id, {_SUMS} FROM ({' UNION ALL '.join(parts)}) GROUP BY ai_llm_id ORDER BY ai_llm_id"
     return sql, params
 
 
@@ -125,16 +158,19 @@ def _series_where(grain: str, f: SeriesFilter) -> tuple[str, str, dict[str, Any]
     if grain == "minute":
         table = "usage_minute"
         params["lo"] = _epoch(floor_minute(f.start))
-        params["hi"] = _epoch(f.end.astimezone(timezone.utc))
+        params["hi"] = _epoch(f.end.astimezone(UTC))
         where.append("bucket >= toDateTime({lo:UInt32}, 'UTC') AND bucket <= toDateTime({hi:UInt32}, 'UTC')")
     else:
         table = "usage_daily"
-        params["lo"] = f.start.astimezone(timezone.utc).date().isoformat()
-        params["hi"] = f.end.astimezone(timezone.utc).date().isoformat()
+        params["lo"] = f.start.astimezone(UTC).date().isoformat()
+        params["hi"] = f.end.astimezone(UTC).date().isoformat()
         where.append("bucket >= {lo:Date} AND bucket <= {hi:Date}")
     ors = []
-    for name, col, values in (("r", "repo_id", f.repo_ids), ("a", "ai_llm_id", f.ai_llm_ids),
-                              ("k", "repo_ai_api_key_id", f.key_ids)):
+    for name, col, values in (
+        ("r", "repo_id", f.repo_ids),
+        ("a", "ai_llm_id", f.ai_llm_ids),
+        ("k", "repo_ai_api_key_id", f.key_ids),
+    ):
         if values:
             params[name] = list(values)
             ors.append(f"{col} IN {{{name}:Array(String)}}")
@@ -151,25 +187,30 @@ def series_query(grain: str, f: SeriesFilter) -> tuple[str, dict[str, Any]]:
     table, where, params = _series_where(grain, f)
     dims = "bucket, repo_id, ai_llm_id, repo_ai_api_key_id, llm_type, llm_model, host"
     sums = ", ".join(f"sum({c})" for c in SERIES_FIELDS[7:])
-    sql = (f"SELECT {dims}, {sums} FROM {table} WHERE {where} "
-           f"GROUP BY {dims} ORDER BY {dims} LIMIT {{lim:UInt32}}")
+    sql = f"SELECT {dims}, {sums} FROM {table} WHERE {where} GROUP BY {dims} ORDER BY {dims} LIMIT {{lim:UInt32}}"
     return sql, params
 
 
 # (API field, rollup counter) of `/aistats/*`, formatted as decimal strings by ClickHouse.
 SERIES_COUNTERS = (
-    ("tokensIn", "tokens_in"), ("tokensOut", "tokens_out"), ("llmTokensIn", "llm_tokens_in"),
-    ("llmTokensOut", "llm_tokens_out"), ("apiCalls", "api_calls"),
-    ("policyViolations", "policy_violations"), ("numAlerts", "num_alerts"),
-    ("numBlocks", "num_blocks"), ("numSeverityLow", "num_severity_low"),
-    ("numSeverityMedium", "num_severity_medium"), ("numSeverityHigh", "num_severity_high"),
-    ("cachedTokensIn", "cached_tokens"), ("unpricedCalls", "unpriced_calls"),
+    ("tokensIn", "tokens_in"),
+    ("tokensOut", "tokens_out"),
+    ("llmTokensIn", "llm_tokens_in"),
+    ("llmTokensOut", "llm_tokens_out"),
+    ("apiCalls", "api_calls"),
+    ("policyViolations", "policy_violations"),
+    ("numAlerts", "num_alerts"),
+    ("numBlocks", "num_blocks"),
+    ("numSeverityLow", "num_severity_low"),
+    ("numSeverityMedium", "num_severity_medium"),
+    ("numSeverityHigh", "num_severity_high"),
+    ("cachedTokensIn", "cached_tokens"),
+    ("unpricedCalls", "unpriced_calls"),
 )
 # `cost`: the decimal USD string (known prices summed); null when the row has calls with an
 # unknown price and none with a known one (unknown is never shown as 0). `unpricedCalls` says
 # how many calls of the row had tokens but no price.
-_COST = ("if(sum(unpriced_calls) > 0 AND sum(cost_usd) = 0, NULL, "
-         "toString(toDecimal128(sum(cost_usd), 12)))")
+_COST = "if(sum(unpriced_calls) > 0 AND sum(cost_usd) = 0, NULL, toString(toDecimal128(sum(cost_usd), 12)))"
 # Inlined as the query's SETTINGS clause (measured cheaper than per-query settings on chdb).
 SERIES_JSON_SETTINGS = {
     "output_format_json_array_of_rows": 0,
@@ -198,17 +239,22 @@ def series_json_query(grain: str, f: SeriesFilter) -> tuple[str, dict[str, Any]]
     table, where, params = _series_where(grain, f)
     # toString of DateTime('UTC') / Date is 'YYYY-MM-DD hh:mm:ss' / 'YYYY-MM-DD' (measured
     # cheaper than formatDateTime here).
-    ts = ("concat(replaceOne(toString(bucket), ' ', 'T'), '.000Z')" if grain == "minute"
-          else "concat(toString(bucket), 'T00:00:00.000Z')")
+    ts = (
+        "concat(replaceOne(toString(bucket), ' ', 'T'), '.000Z')"
+        if grain == "minute"
+        else "concat(toString(bucket), 'T00:00:00.000Z')"
+    )
     settings = ", ".join(f"{k} = {int(v)}" for k, v in series_json_settings(f).items())
     dims = "workspace_id, bucket, ai_llm_id, repo_id, repo_ai_api_key_id, llm_model, llm_type, host"
     order = dims if len(f.workspace_ids) == 1 else dims.replace("workspace_id, ", "") + ", workspace_id"
     counters = ", ".join(f"toString(sum({col})) AS `{name}`" for name, col in SERIES_COUNTERS)
-    sql = (f"SELECT {ts} AS `timestamp`, "
-           "repo_id AS `repoId`, ai_llm_id AS `aiLlmId`, repo_ai_api_key_id AS `repoAiApiKeyId`, "
-           f"{counters}, {_COST} AS `cost`, toString(toDecimal128(sum(llm_cost_usd), 12)) AS `llmCost`, "
-           "if(sum(api_calls) = 0, 0, round(sum(latency_ms_sum) / sum(api_calls), 3)) AS `latency_ms`, "
-           "llm_type AS `llmType`, llm_model AS `llmModel`, host AS `host` "
-           f"FROM {table} WHERE {where} GROUP BY {dims} ORDER BY {order} "
-           f"LIMIT {{lim:UInt32}} SETTINGS {settings} FORMAT JSONEachRow")
+    sql = (
+        f"SELECT {ts} AS `timestamp`, "
+        "repo_id AS `repoId`, ai_llm_id AS `aiLlmId`, repo_ai_api_key_id AS `repoAiApiKeyId`, "
+        f"{counters}, {_COST} AS `cost`, toString(toDecimal128(sum(llm_cost_usd), 12)) AS `llmCost`, "
+        "if(sum(api_calls) = 0, 0, round(sum(latency_ms_sum) / sum(api_calls), 3)) AS `latency_ms`, "
+        "llm_type AS `llmType`, llm_model AS `llmModel`, host AS `host` "
+        f"FROM {table} WHERE {where} GROUP BY {dims} ORDER BY {order} "
+        f"LIMIT {{lim:UInt32}} SETTINGS {settings} FORMAT JSONEachRow"
+    )
     return sql, params

@@ -5,16 +5,31 @@ Every query is scoped by `workspace_id IN {ws}` first (the table's sort key), th
 so a page costs a range read, not a table scan. Alerts are the rows with action_type 1;
 violations are all rows (log, alert and block), newest first.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 VIOLATION_FIELDS = (
-    "event_id", "occurred_at", "policy_id", "policy_name", "explanation", "conversation_id",
-    "repo_id", "user_id", "repo_ai_api_key_id", "severity", "block", "llm_type", "llm_model",
-    "gateway_id", "action_type", "workspace_id",
+    "event_id",
+    "occurred_at",
+    "policy_id",
+    "policy_name",
+    "explanation",
+    "conversation_id",
+    "repo_id",
+    "user_id",
+    "repo_ai_api_key_id",
+    "severity",
+    "block",
+    "llm_type",
+    "llm_model",
+    "gateway_id",
+    "action_type",
+    "workspace_id",
 )
 
 

@@ -2,6 +2,7 @@
 the service, shape the answer. Static paths are declared before `{ai_llm_id}` ones, and only
 PUT/DELETE/POST use the id, so `GET /ai/llm/stats` and `/ai/llm/available` are never swallowed.
 """
+
 from __future__ import annotations
 
 from typing import Annotated

@@ -1,4 +1,5 @@
 """Process endpoints without auth: `/health` (200 once started) and `/metrics` (Prometheus)."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Request

@@ -2,6 +2,7 @@
 
 The fixed paths (`/policy/violations`, `/policy/alerts`) are declared before `/policy/{id}`.
 """
+
 from __future__ import annotations
 
 from typing import Annotated, Any
@@ -20,14 +21,39 @@ def _warehouse(request: Request) -> Any:
     return getattr(runtime, "warehouse", None)
 
 
-async def _violations(request: Request, db: Db, who: CurrentUser, *, alerts: bool,
-                      policy_id: str | None, workspace_id: str | None, repo_id: str | None,
-                      start: str | None, end: str | None, take: int, skip: int,
-                      llm_model: str | None, severity: str | None, block: bool | None) -> dict:
+async def _violations(
+    request: Request,
+    db: Db,
+    who: CurrentUser,
+    *,
+    alerts: bool,
+    policy_id: str | None,
+    workspace_id: str | None,
+    repo_id: str | None,
+    start: str | None,
+    end: str | None,
+    take: int,
+    skip: int,
+    llm_model: str | None,
+    severity: str | None,
+    block: bool | None,
+) -> dict:
     return await service.list_violations(
-        db, who, _warehouse(request), alerts=alerts, workspace_id=workspace_id, repo_id=repo_id,
-        policy_id=policy_id, start=start, end=end, take=take, skip=skip, llm_model=llm_model,
-        severity=severity, block=block)
+        db,
+        who,
+        _warehouse(request),
+        alerts=alerts,
+        workspace_id=workspace_id,
+        repo_id=repo_id,
+        policy_id=policy_id,
+        start=start,
+        end=end,
+        take=take,
+        skip=skip,
+        llm_model=llm_model,
+        severity=severity,
+        block=block,
+    )
 
 
 WorkspaceQ = Annotated[str | None, Query(alias="workspaceId")]
@@ -43,23 +69,71 @@ BlockQ = Annotated[bool | None, Query()]
 
 
 @router.get("/policy/violations")
-async def list_violations(request: Request, db: Db, who: CurrentUser, workspace_id: WorkspaceQ = None,
-                          repo_id: RepoQ = None, policy_id: PolicyQ = None, start: FromQ = None,
-                          end: ToQ = None, take: TakeQ = 50, skip: SkipQ = 0, llm_model: ModelQ = None,
-                          severity: SeverityQ = None, block: BlockQ = None) -> dict:
-    return await _violations(request, db, who, alerts=False, policy_id=policy_id, workspace_id=workspace_id,
-                             repo_id=repo_id, start=start, end=end, take=take, skip=skip,
-                             llm_model=llm_model, severity=severity, block=block)
+async def list_violations(
+    request: Request,
+    db: Db,
+    who: CurrentUser,
+    workspace_id: WorkspaceQ = None,
+    repo_id: RepoQ = None,
+    policy_id: PolicyQ = None,
+    start: FromQ = None,
+    end: ToQ = None,
+    take: TakeQ = 50,
+    skip: SkipQ = 0,
+    llm_model: ModelQ = None,
+    severity: SeverityQ = None,
+    block: BlockQ = None,
+) -> dict:
+    return await _violations(
+        request,
+        db,
+        who,
+        alerts=False,
+        policy_id=policy_id,
+        workspace_id=workspace_id,
+        repo_id=repo_id,
+        start=start,
+        end=end,
+        take=take,
+        skip=skip,
+        llm_model=llm_model,
+        severity=severity,
+        block=block,
+    )
 
 
 @router.get("/policy/alerts")
-async def list_alerts(request: Request, db: Db, who: CurrentUser, workspace_id: WorkspaceQ = None,
-                      repo_id: RepoQ = None, policy_id: PolicyQ = None, start: FromQ = None,
-                      end: ToQ = None, take: TakeQ = 50, skip: SkipQ = 0, llm_model: ModelQ = None,
-                      severity: SeverityQ = None, block: BlockQ = None) -> dict:
-    return await _violations(request, db, who, alerts=True, policy_id=policy_id, workspace_id=workspace_id,
-                             repo_id=repo_id, start=start, end=end, take=take, skip=skip,
-                             llm_model=llm_model, severity=severity, block=block)
+async def list_alerts(
+    request: Request,
+    db: Db,
+    who: CurrentUser,
+    workspace_id: WorkspaceQ = None,
+    repo_id: RepoQ = None,
+    policy_id: PolicyQ = None,
+    start: FromQ = None,
+    end: ToQ = None,
+    take: TakeQ = 50,
+    skip: SkipQ = 0,
+    llm_model: ModelQ = None,
+    severity: SeverityQ = None,
+    block: BlockQ = None,
+) -> dict:
+    return await _violations(
+        request,
+        db,
+        who,
+        alerts=True,
+        policy_id=policy_id,
+        workspace_id=workspace_id,
+        repo_id=repo_id,
+        start=start,
+        end=end,
+        take=take,
+        skip=skip,
+        llm_model=llm_model,
+        severity=severity,
+        block=block,
+    )
 
 
 @router.post("/policy")
@@ -69,9 +143,13 @@ async def create_policy(request: Request, body: PolicyCreate, db: Db, who: Curre
 
 
 @router.get("/policy")
-async def list_policies(db: Db, who: CurrentUser,
-                        org_id: Annotated[str | None, Query(alias="orgId")] = None,
-                        workspace_id: WorkspaceQ = None, repo_id: RepoQ = None) -> dict:
+async def list_policies(
+    db: Db,
+    who: CurrentUser,
+    org_id: Annotated[str | None, Query(alias="orgId")] = None,
+    workspace_id: WorkspaceQ = None,
+    repo_id: RepoQ = None,
+) -> dict:
     return {"success": True, "policies": await service.list_policies(db, who, org_id, workspace_id, repo_id)}
 
 
@@ -93,22 +171,70 @@ async def delete_policy(policy_id: str, db: Db, who: CurrentUser) -> dict:
 
 
 @router.get("/policy/{policy_id}/violations")
-async def policy_violations(policy_id: str, request: Request, db: Db, who: CurrentUser,
-                            workspace_id: WorkspaceQ = None, repo_id: RepoQ = None, start: FromQ = None,
-                            end: ToQ = None, take: TakeQ = 50, skip: SkipQ = 0, llm_model: ModelQ = None,
-                            severity: SeverityQ = None, block: BlockQ = None) -> dict:
+async def policy_violations(
+    policy_id: str,
+    request: Request,
+    db: Db,
+    who: CurrentUser,
+    workspace_id: WorkspaceQ = None,
+    repo_id: RepoQ = None,
+    start: FromQ = None,
+    end: ToQ = None,
+    take: TakeQ = 50,
+    skip: SkipQ = 0,
+    llm_model: ModelQ = None,
+    severity: SeverityQ = None,
+    block: BlockQ = None,
+) -> dict:
     pid = await service.visible_policy_id(db, who, policy_id)
-    return await _violations(request, db, who, alerts=False, policy_id=pid, workspace_id=workspace_id,
-                             repo_id=repo_id, start=start, end=end, take=take, skip=skip,
-                             llm_model=llm_model, severity=severity, block=block)
+    return await _violations(
+        request,
+        db,
+        who,
+        alerts=False,
+        policy_id=pid,
+        workspace_id=workspace_id,
+        repo_id=repo_id,
+        start=start,
+        end=end,
+        take=take,
+        skip=skip,
+        llm_model=llm_model,
+        severity=severity,
+        block=block,
+    )
 
 
 @router.get("/policy/{policy_id}/alerts")
-async def policy_alerts(policy_id: str, request: Request, db: Db, who: CurrentUser,
-                        workspace_id: WorkspaceQ = None, repo_id: RepoQ = None, start: FromQ = None,
-                        end: ToQ = None, take: TakeQ = 50, skip: SkipQ = 0, llm_model: ModelQ = None,
-                        severity: SeverityQ = None, block: BlockQ = None) -> dict:
+async def policy_alerts(
+    policy_id: str,
+    request: Request,
+    db: Db,
+    who: CurrentUser,
+    workspace_id: WorkspaceQ = None,
+    repo_id: RepoQ = None,
+    start: FromQ = None,
+    end: ToQ = None,
+    take: TakeQ = 50,
+    skip: SkipQ = 0,
+    llm_model: ModelQ = None,
+    severity: SeverityQ = None,
+    block: BlockQ = None,
+) -> dict:
     pid = await service.visible_policy_id(db, who, policy_id)
-    return await _violations(request, db, who, alerts=True, policy_id=pid, workspace_id=workspace_id,
-                             repo_id=repo_id, start=start, end=end, take=take, skip=skip,
-                             llm_model=llm_model, severity=severity, block=block)
+    return await _violations(
+        request,
+        db,
+        who,
+        alerts=True,
+        policy_id=pid,
+        workspace_id=workspace_id,
+        repo_id=repo_id,
+        start=start,
+        end=end,
+        take=take,
+        skip=skip,
+        llm_model=llm_model,
+        severity=severity,
+        block=block,
+    )

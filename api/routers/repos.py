@@ -1,4 +1,5 @@
 """Routes for `/repo` and `/repo/{repoId}/ai/apikey*`. Thin: parse, call the service, shape."""
+
 from __future__ import annotations
 
 from typing import Annotated

@@ -7,11 +7,12 @@ Time ranges are inclusive at minute granularity; a date-only end covers that who
 `/aistats/*` answers at most `MAX_ROWS` rows (then `truncated` is true) and a minute range
 spans at most `MAX_MINUTE_RANGE`.
 """
+
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -36,7 +37,6 @@ DEFAULT_MINUTE_RANGE = timedelta(hours=24)
 DEFAULT_DAILY_RANGE = timedelta(days=30)
 
 
-
 def parse_time(value: str | None, name: str, *, end: bool = False) -> datetime | None:
     """ISO-8601 datetime (offset or Z; none means UTC) or a date. A date-only *end* means the
     last millisecond of that day. Raises ApiError(400) on anything else."""
@@ -46,15 +46,15 @@ def parse_time(value: str | None, name: str, *, end: bool = False) -> datetime |
     try:
         if len(v) == 10:
             d = date.fromisoformat(v)
-            t = datetime.combine(d, time.min, timezone.utc)
+            t = datetime.combine(d, time.min, UTC)
             return t + timedelta(days=1) - timedelta(milliseconds=1) if end else t
         t = datetime.fromisoformat(v.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise ApiError(400, f"{name} must be an ISO-8601 date or date-time (e.g. 2024-01-15T10:30:00.000Z)") from None
     if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
-    t = t.astimezone(timezone.utc)
-    if not (datetime(1970, 1, 1, tzinfo=timezone.utc) <= t <= datetime(2105, 12, 31, tzinfo=timezone.utc)):
+        t = t.replace(tzinfo=UTC)
+    t = t.astimezone(UTC)
+    if not (datetime(1970, 1, 1, tzinfo=UTC) <= t <= datetime(2105, 12, 31, tzinfo=UTC)):
         raise ApiError(400, f"{name} is out of range")
     return t
 
@@ -74,7 +74,7 @@ def iso_ms(t: datetime | date) -> str:
     if not isinstance(t, datetime):
         t = datetime.combine(t, time.min)
     if t.tzinfo is not None:
-        t = t.astimezone(timezone.utc).replace(tzinfo=None)
+        t = t.astimezone(UTC).replace(tzinfo=None)
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
@@ -103,7 +103,9 @@ async def _read(coro: Any) -> Any:
 
 @router.get("/ai/llm/stats")
 async def ai_llm_stats(
-    request: Request, db: Db, who: CurrentUser,
+    request: Request,
+    db: Db,
+    who: CurrentUser,
     ai_llm_id: Annotated[str | None, Query(alias="aiLlmId")] = None,
     workspace_id: Annotated[str | None, Query(alias="workspaceId")] = None,
     from_: Annotated[str | None, Query(alias="from")] = None,
@@ -131,23 +133,25 @@ async def ai_llm_stats(
     stats = []
     for c in configs:
         t = totals.get(c.id, {})
-        stats.append({
-            "aiLlmId": c.id,
-            "totalApiCalls": str(t.get("api_calls", 0)),
-            "totalTokensIn": str(t.get("tokens_in", 0)),
-            "totalTokensOut": str(t.get("tokens_out", 0)),
-            "totalLlmTokensIn": str(t.get("llm_tokens_in", 0)),
-            "totalLlmTokensOut": str(t.get("llm_tokens_out", 0)),
-            "totalPolicyViolations": str(t.get("policy_violations", 0)),
-            "totalAlerts": str(t.get("num_alerts", 0)),
-            "totalBlocks": str(t.get("num_blocks", 0) + t.get("limit_blocks", 0)),
-            "totalCost": _total_cost(t),
-            "totalCachedTokensIn": str(t.get("cached_tokens", 0)),
-            "totalCacheWriteTokensIn": str(t.get("cache_write_tokens", 0)),
-            "totalReasoningTokensOut": str(t.get("reasoning_tokens", 0)),
-            "totalUnpricedCalls": str(t.get("unpriced_calls", 0)),
-            "totalLlmCost": format_usd(t.get("llm_cost_usd") or Decimal(0)),
-        })
+        stats.append(
+            {
+                "aiLlmId": c.id,
+                "totalApiCalls": str(t.get("api_calls", 0)),
+                "totalTokensIn": str(t.get("tokens_in", 0)),
+                "totalTokensOut": str(t.get("tokens_out", 0)),
+                "totalLlmTokensIn": str(t.get("llm_tokens_in", 0)),
+                "totalLlmTokensOut": str(t.get("llm_tokens_out", 0)),
+                "totalPolicyViolations": str(t.get("policy_violations", 0)),
+                "totalAlerts": str(t.get("num_alerts", 0)),
+                "totalBlocks": str(t.get("num_blocks", 0) + t.get("limit_blocks", 0)),
+                "totalCost": _total_cost(t),
+                "totalCachedTokensIn": str(t.get("cached_tokens", 0)),
+                "totalCacheWriteTokensIn": str(t.get("cache_write_tokens", 0)),
+                "totalReasoningTokensOut": str(t.get("reasoning_tokens", 0)),
+                "totalUnpricedCalls": str(t.get("unpriced_calls", 0)),
+                "totalLlmCost": format_usd(t.get("llm_cost_usd") or Decimal(0)),
+            }
+        )
     return _json({"success": True, "stats": stats})
 
 
@@ -176,16 +180,20 @@ Series = Annotated[SeriesParams, Depends()]
 
 
 async def _series(grain: str, request: Request, db: Db, who: CurrentUser, q: SeriesParams) -> Response:
-    end = parse_time(q.end_date, "endDate", end=True) or datetime.now(timezone.utc)
+    end = parse_time(q.end_date, "endDate", end=True) or datetime.now(UTC)
     start = parse_time(q.start_date, "startDate") or (
-        end - (DEFAULT_MINUTE_RANGE if grain == "minute" else DEFAULT_DAILY_RANGE))
+        end - (DEFAULT_MINUTE_RANGE if grain == "minute" else DEFAULT_DAILY_RANGE)
+    )
     if start > end:
         raise ApiError(400, "startDate must not be after endDate")
     if grain == "minute" and end - start > MAX_MINUTE_RANGE:
         raise ApiError(400, "A minute range spans at most 31 days; use /aistats/daily for longer ranges")
     f = SeriesFilter(
-        workspace_ids=await accessible_workspace_ids(db, who), start=start, end=end,
-        repo_ids=parse_list(q.repo_id, "repoId"), ai_llm_ids=parse_list(q.ai_llm_id, "aiLlmId"),
+        workspace_ids=await accessible_workspace_ids(db, who),
+        start=start,
+        end=end,
+        repo_ids=parse_list(q.repo_id, "repoId"),
+        ai_llm_ids=parse_list(q.ai_llm_id, "aiLlmId"),
         key_ids=parse_list(q.repo_ai_api_key_id, "repoAiApiKeyId"),
         models=parse_list(q.llm_model, "llmModel"),
         limit=MAX_ROWS + 1,
@@ -202,8 +210,15 @@ def series_body(raw: bytes, max_rows: int) -> bytes:
     if lines and not lines[-1]:
         lines.pop()
     truncated = len(lines) > max_rows
-    return b"".join((b'{"success":true,"data":[', b",".join(lines[:max_rows]),
-                     b'],"truncated":', b"true" if truncated else b"false", b"}"))
+    return b"".join(
+        (
+            b'{"success":true,"data":[',
+            b",".join(lines[:max_rows]),
+            b'],"truncated":',
+            b"true" if truncated else b"false",
+            b"}",
+        )
+    )
 
 
 @router.get("/aistats/minute")

@@ -1,7 +1,8 @@
 """`/user/token`: management API tokens (create: shown once; list without secrets; revoke)."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -31,7 +32,7 @@ class CreateTokenBody(BaseModel):
     @classmethod
     def _aware(cls, v: datetime | None) -> datetime | None:
         if v is not None and v.tzinfo is None:
-            v = v.replace(tzinfo=timezone.utc)
+            v = v.replace(tzinfo=UTC)
         return v
 
 
@@ -48,11 +49,19 @@ async def create_token(body: CreateTokenBody, who: CurrentUser, db: Db) -> dict:
 @router.get("/user/token")
 async def list_tokens(who: CurrentUser, db: Db) -> dict:
     rows = await apitokens.list_live(db, who.user_id)
-    return {"success": True, "tokens": [
-        {"id": r.id, "name": r.name, "createdAt": iso_utc(r.created_at),
-         "lastUsedAt": iso_utc(r.last_used_at), "expiresAt": iso_utc(r.expires_at)}
-        for r in rows
-    ]}
+    return {
+        "success": True,
+        "tokens": [
+            {
+                "id": r.id,
+                "name": r.name,
+                "createdAt": iso_utc(r.created_at),
+                "lastUsedAt": iso_utc(r.last_used_at),
+                "expiresAt": iso_utc(r.expires_at),
+            }
+            for r in rows
+        ],
+    }
 
 
 @router.delete("/user/token/{token_id}")

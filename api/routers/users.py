@@ -1,4 +1,5 @@
 """`/user`: login, refresh, create (org OWNER/ADMINISTRATORS), me."""
+
 from __future__ import annotations
 
 import asyncio
@@ -12,10 +13,10 @@ from api.deps import CurrentUser, Db, OrgAdmin
 from api.errors import ApiError
 from api.security import decode_token, issue_token, token_claims
 from api.throttle import LoginThrottle
-from store.passwords import hash_password, verify_password
 from schemas.enums import OrgRole
 from store.bootstrap import EmailInUse, create_user, normalize_email
 from store.models import User
+from store.passwords import hash_password, verify_password
 
 router = APIRouter(tags=["users"])
 
@@ -33,8 +34,9 @@ class RefreshBody(BaseModel):
     """`refreshToken`, or `refresh_token` as the Flashback client's `userRefresh` sends it."""
 
     model_config = ConfigDict(populate_by_name=True)
-    refreshToken: str = Field(min_length=1, max_length=4096,
-                              validation_alias=AliasChoices("refreshToken", "refresh_token"))
+    refreshToken: str = Field(
+        min_length=1, max_length=4096, validation_alias=AliasChoices("refreshToken", "refresh_token")
+    )
 
 
 class CreateUserBody(BaseModel):
@@ -121,8 +123,9 @@ async def create(body: CreateUserBody, who: OrgAdmin, db: Db) -> dict:
     if body.orgRole == OrgRole.OWNER and who.org_role != OrgRole.OWNER.value:
         raise ApiError(403, "Only an OWNER can create another OWNER")
     try:
-        user = await create_user(db, email=body.email, password=body.password, name=body.name,
-                                 org_role=body.orgRole, org_id=who.org_id)
+        user = await create_user(
+            db, email=body.email, password=body.password, name=body.name, org_role=body.orgRole, org_id=who.org_id
+        )
         await db.commit()
     except (EmailInUse, IntegrityError):
         await db.rollback()

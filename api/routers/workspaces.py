@@ -5,6 +5,7 @@ deleting and member changes need ADMIN (org OWNER/ADMINISTRATORS count as ADMIN 
 in their org). Deleting a workspace deletes everything in it (configs, repositories, keys,
 policies) and bumps the config epoch so gateways drop its keys at once.
 """
+
 from __future__ import annotations
 
 from fastapi import APIRouter
@@ -89,17 +90,21 @@ async def create_workspace(body: WorkspaceBody, who: CurrentUser, db: Db) -> dic
 @router.get("/workspace")
 async def list_workspaces(who: CurrentUser, db: Db) -> dict:
     if who.org_wide:
-        rows = (await db.scalars(
-            select(Workspace).where(Workspace.org_id == who.org_id).order_by(Workspace.created_at, Workspace.id)
-        )).all()
+        rows = (
+            await db.scalars(
+                select(Workspace).where(Workspace.org_id == who.org_id).order_by(Workspace.created_at, Workspace.id)
+            )
+        ).all()
         items = [workspace_dto(ws, WorkspaceRole.ADMIN) for ws in rows]
     else:
-        pairs = (await db.execute(
-            select(Workspace, WorkspaceMember.role)
-            .join(WorkspaceMember, WorkspaceMember.workspace_id == Workspace.id)
-            .where(WorkspaceMember.user_id == who.user_id, Workspace.org_id == who.org_id)
-            .order_by(Workspace.created_at, Workspace.id)
-        )).all()
+        pairs = (
+            await db.execute(
+                select(Workspace, WorkspaceMember.role)
+                .join(WorkspaceMember, WorkspaceMember.workspace_id == Workspace.id)
+                .where(WorkspaceMember.user_id == who.user_id, Workspace.org_id == who.org_id)
+                .order_by(Workspace.created_at, Workspace.id)
+            )
+        ).all()
         items = [workspace_dto(ws, role) for ws, role in pairs]
     return {"success": True, "workspaces": items}
 
@@ -111,7 +116,9 @@ async def get_workspace(who: CurrentUser, db: Db, ws: Workspace = workspace_from
 
 
 @router.put("/workspace/{workspace_id}")
-async def rename_workspace(body: WorkspaceUpdateBody, db: Db, ws: Workspace = workspace_from_path(WorkspaceRole.ADMIN)) -> dict:
+async def rename_workspace(
+    body: WorkspaceUpdateBody, db: Db, ws: Workspace = workspace_from_path(WorkspaceRole.ADMIN)
+) -> dict:
     sent = body.model_fields_set
     if not sent & {"name", "judgeAiLlmId", "judgeModel"}:
         raise ApiError(400, "Give a name, or judgeAiLlmId and judgeModel")
@@ -160,13 +167,18 @@ async def _member(db: Db, workspace_id: str, user_id: str) -> WorkspaceMember | 
 
 
 async def _admins_left(db: Db, workspace_id: str, excluding_user: str) -> int:
-    return int(await db.scalar(
-        select(func.count()).select_from(WorkspaceMember).where(
-            WorkspaceMember.workspace_id == workspace_id,
-            WorkspaceMember.role == WorkspaceRole.ADMIN.value,
-            WorkspaceMember.user_id != excluding_user,
+    return int(
+        await db.scalar(
+            select(func.count())
+            .select_from(WorkspaceMember)
+            .where(
+                WorkspaceMember.workspace_id == workspace_id,
+                WorkspaceMember.role == WorkspaceRole.ADMIN.value,
+                WorkspaceMember.user_id != excluding_user,
+            )
         )
-    ) or 0)
+        or 0
+    )
 
 
 @router.post("/workspace/{workspace_id}/users")
@@ -186,13 +198,17 @@ async def add_member(body: AddMemberBody, db: Db, ws: Workspace = workspace_from
 
 
 @router.put("/workspace/{workspace_id}/users/{user_id}")
-async def change_member_role(user_id: str, body: RoleBody, db: Db,
-                             ws: Workspace = workspace_from_path(WorkspaceRole.ADMIN)) -> dict:
+async def change_member_role(
+    user_id: str, body: RoleBody, db: Db, ws: Workspace = workspace_from_path(WorkspaceRole.ADMIN)
+) -> dict:
     member = await _member(db, ws.id, user_id)
     if member is None:
         raise ApiError(404, "User is not a member of this workspace")
-    if member.role == WorkspaceRole.ADMIN.value and body.role != WorkspaceRole.ADMIN \
-            and await _admins_left(db, ws.id, user_id) == 0:
+    if (
+        member.role == WorkspaceRole.ADMIN.value
+        and body.role != WorkspaceRole.ADMIN
+        and await _admins_left(db, ws.id, user_id) == 0
+    ):
         raise ApiError(403, "The workspace needs at least one ADMIN")
     member.role = body.role.value
     await db.commit()

@@ -4,6 +4,7 @@ Secrets are sealed with the settings key, bound to the row id; only a masked hin
 clear. All functions block on the DB session; `validate_config` also makes one provider call
 (outside any DB transaction).
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -17,13 +18,13 @@ from api.dto import AiLlmCreate, AiLlmUpdate, iso_utc, normalize_endpoint
 from api.errors import ApiError
 from api.services.common import commit_change, load_visible_row, name_taken
 from api.validation import ProviderTarget, ValidationResult, bedrock_endpoint, validate
+from core.endpoints import EndpointGuard, EndpointRefused
+from core.settings import Settings
+from pricing.overrides import parse_overrides
 from schemas.enums import AiType, ValidationStatus, WorkspaceRole
 from store.epoch import bump_epoch, notify_committed
 from store.models import AiLlm, Repo, RepoAiLlm, Workspace, new_id, utcnow
 from store.sealing import SealError, mask, seal, unseal
-from core.endpoints import EndpointGuard, EndpointRefused
-from core.settings import Settings
-from pricing.overrides import parse_overrides
 
 NOT_FOUND = "AI LLM configuration not found"
 NAME_USED = "NAME_ALREADY_USED"
@@ -69,21 +70,36 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return p.scheme.lower(), (p.hostname or "").lower().rstrip("."), p.port
 
 
-def require_secret_for_move(old_type: AiType, old_endpoint: str, old_region: str | None,
-                            new_type: AiType, new_endpoint: str, new_region: str | None) -> None:
+def require_secret_for_move(
+    old_type: AiType,
+    old_endpoint: str,
+    old_region: str | None,
+    new_type: AiType,
+    new_endpoint: str,
+    new_region: str | None,
+) -> None:
     """400 when an update would send the stored secret somewhere else without restating it:
     another aiType or another endpoint origin (scheme, host, port). Following a region with the
     default Bedrock URL stays with AWS and needs no secret. Pure."""
     if new_type is not old_type:
-        raise ApiError(400, "changing aiType requires the secret in the same request "
-                            "(the stored secret is never sent to another provider)")
+        raise ApiError(
+            400,
+            "changing aiType requires the secret in the same request "
+            "(the stored secret is never sent to another provider)",
+        )
     if _origin(new_endpoint) == _origin(old_endpoint):
         return
-    if (new_type is AiType.AWS and old_endpoint == bedrock_endpoint(old_region)
-            and new_endpoint == bedrock_endpoint(new_region)):
+    if (
+        new_type is AiType.AWS
+        and old_endpoint == bedrock_endpoint(old_region)
+        and new_endpoint == bedrock_endpoint(new_region)
+    ):
         return
-    raise ApiError(400, "changing the endpoint host requires the secret in the same request "
-                        "(the stored secret is never sent to another host)")
+    raise ApiError(
+        400,
+        "changing the endpoint host requires the secret in the same request "
+        "(the stored secret is never sent to another host)",
+    )
 
 
 def to_dto(row: AiLlm, repos: list[Repo]) -> dict:
@@ -146,14 +162,25 @@ async def create(db: AsyncSession, who: Principal, settings: Settings, body: AiL
     row_id = new_id()
     now = utcnow()
     sk = settings.secret_key_bytes
-    db.add(AiLlm(
-        id=row_id, org_id=ws.org_id, workspace_id=ws.id, user_id=who.user_id, name=body.name,
-        ai_type=body.ai_type.value, endpoint=endpoint, region=region,
-        secret_sealed=seal(sk, body.secret, aad=row_id),
-        key_sealed=seal(sk, key, aad=row_id) if key else None,
-        key_hint=_hint_for(body.ai_type, body.secret, key), prices=prices,
-        validation_status=ValidationStatus.UNVALIDATED.value, created_at=now, updated_at=now,
-    ))
+    db.add(
+        AiLlm(
+            id=row_id,
+            org_id=ws.org_id,
+            workspace_id=ws.id,
+            user_id=who.user_id,
+            name=body.name,
+            ai_type=body.ai_type.value,
+            endpoint=endpoint,
+            region=region,
+            secret_sealed=seal(sk, body.secret, aad=row_id),
+            key_sealed=seal(sk, key, aad=row_id) if key else None,
+            key_hint=_hint_for(body.ai_type, body.secret, key),
+            prices=prices,
+            validation_status=ValidationStatus.UNVALIDATED.value,
+            created_at=now,
+            updated_at=now,
+        )
+    )
     await commit_change(db, conflict_message=NAME_USED)
     return row_id
 
@@ -192,9 +219,7 @@ async def list_configs(
     return [to_dto(r, repos[r.id]) for r in rows]
 
 
-async def update_config(
-    db: AsyncSession, who: Principal, settings: Settings, ai_llm_id: str, body: AiLlmUpdate
-) -> str:
+async def update_config(db: AsyncSession, who: Principal, settings: Settings, ai_llm_id: str, body: AiLlmUpdate) -> str:
     """Partial update. Any change to what the provider call uses resets validation."""
     row = await load_visible(db, who, ai_llm_id, WorkspaceRole.WRITE)
     given = body.model_fields_set
@@ -204,7 +229,9 @@ async def update_config(
     key = (body.key or None) if "key" in given else _try_unseal(sk, row.key_sealed, row.id)
     endpoint_in = body.endpoint if "endpoint" in given and body.endpoint is not None else row.endpoint
     if (
-        ai_type is AiType.AWS and "endpoint" not in given and row.region != region
+        ai_type is AiType.AWS
+        and "endpoint" not in given
+        and row.region != region
         and row.endpoint == bedrock_endpoint(row.region)
     ):
         endpoint_in = ""  # follow the region with the default Bedrock URL
@@ -253,13 +280,18 @@ async def update_config(
 async def delete_config(db: AsyncSession, who: Principal, ai_llm_id: str) -> None:
     """Delete unless a repository (or a workspace's policy judge) still uses it: 403 then."""
     row = await load_visible(db, who, ai_llm_id, WorkspaceRole.WRITE)
-    users = list(await db.scalars(
-        select(Repo.name).join(RepoAiLlm, RepoAiLlm.repo_id == Repo.id)
-        .where(RepoAiLlm.ai_llm_id == row.id).order_by(Repo.name)
-    ))
+    users = list(
+        await db.scalars(
+            select(Repo.name)
+            .join(RepoAiLlm, RepoAiLlm.repo_id == Repo.id)
+            .where(RepoAiLlm.ai_llm_id == row.id)
+            .order_by(Repo.name)
+        )
+    )
     if users:
-        raise ApiError(403, "The configuration is in use by repositories: " + ", ".join(users[:10])
-                       + "; detach it from them first")
+        raise ApiError(
+            403, "The configuration is in use by repositories: " + ", ".join(users[:10]) + "; detach it from them first"
+        )
     judge_of = await db.scalar(select(func.count()).select_from(Workspace).where(Workspace.judge_ai_llm_id == row.id))
     if judge_of:
         raise ApiError(403, "The configuration is the policy judge of a workspace; choose another judge first")
@@ -278,7 +310,8 @@ async def validate_config(db: AsyncSession, who: Principal, settings: Settings, 
     sk = settings.secret_key_bytes
     try:
         target = ProviderTarget(
-            ai_type=AiType(row.ai_type), endpoint=row.endpoint,
+            ai_type=AiType(row.ai_type),
+            endpoint=row.endpoint,
             secret=unseal(sk, row.secret_sealed, aad=row.id) if row.secret_sealed else "",
             key=unseal(sk, row.key_sealed, aad=row.id) if row.key_sealed else None,
             region=row.region,
@@ -289,7 +322,9 @@ async def validate_config(db: AsyncSession, who: Principal, settings: Settings, 
     await db.rollback()  # release the read transaction before the network call
 
     if target is None:
-        result = ValidationResult(False, "The stored secret cannot be opened with the current server key; set the secret again.")
+        result = ValidationResult(
+            False, "The stored secret cannot be opened with the current server key; set the secret again."
+        )
     else:
         result = await validate(target, settings.validate_timeout_s, guard=EndpointGuard.from_settings(settings))
 

@@ -3,6 +3,7 @@
 Deletion is soft (`deleted_at`), so usage history keeps the key's name; the epoch bump makes
 gateways drop the key within one snapshot poll. All functions block on the DB session.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -36,8 +37,15 @@ async def create(db: AsyncSession, who: Principal, repo_id: str, body: ApiKeyCre
     """Returns {id, key, secret}; the only place the secret ever leaves the server."""
     repo = await repo_service.load_visible(db, who, repo_id, WorkspaceRole.WRITE)
     prefix, secret = generate()
-    row = RepoApiKey(id=new_id(), repo_id=repo.id, name=body.name, ai_type=body.ai_type.value,
-                     key_prefix=prefix, secret_hash=hash_secret(secret), created_at=utcnow())
+    row = RepoApiKey(
+        id=new_id(),
+        repo_id=repo.id,
+        name=body.name,
+        ai_type=body.ai_type.value,
+        key_prefix=prefix,
+        secret_hash=hash_secret(secret),
+        created_at=utcnow(),
+    )
     db.add(row)
     await commit_change(db, conflict_message="Could not create the key; try again")
     return {"id": row.id, "key": prefix, "secret": secret}

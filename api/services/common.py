@@ -1,4 +1,5 @@
 """Small helpers shared by the config/repository/key services (all block on the DB session)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -30,9 +31,7 @@ async def commit_change(
     await notify_committed(db)
 
 
-async def name_taken(
-    db: AsyncSession, model: Any, workspace_id: str, name: str, exclude_id: str | None = None
-) -> bool:
+async def name_taken(db: AsyncSession, model: Any, workspace_id: str, name: str, exclude_id: str | None = None) -> bool:
     """Whether a row of ``model`` (a workspace-scoped table with ``id`` and ``name``) other than
     ``exclude_id`` already uses ``name`` in the workspace. One COUNT query."""
     q = select(func.count()).select_from(model).where(model.workspace_id == workspace_id, model.name == name)

@@ -3,6 +3,7 @@
 All functions block on the DB session and bump the config epoch on every change, so
 gateways pick up new, changed, disabled or deleted repositories within one poll.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import delete, select
@@ -44,8 +45,16 @@ async def create(db: AsyncSession, who: Principal, body: RepoCreate) -> str:
     if await name_taken(db, Repo, ws.id, body.name):
         raise ApiError(409, NAME_USED)
     now = utcnow()
-    repo = Repo(id=new_id(), org_id=ws.org_id, workspace_id=ws.id, name=body.name, endpoint_type="OPENAI",
-                disabled=False, created_at=now, updated_at=now)
+    repo = Repo(
+        id=new_id(),
+        org_id=ws.org_id,
+        workspace_id=ws.id,
+        name=body.name,
+        endpoint_type="OPENAI",
+        disabled=False,
+        created_at=now,
+        updated_at=now,
+    )
     repo.links = [RepoAiLlm(ai_llm_id=i, position=n) for n, i in enumerate(ids)]
     db.add(repo)
     await commit_change(db, conflict_message=NAME_USED)
@@ -66,9 +75,9 @@ async def list_repos(db: AsyncSession, who: Principal, workspace_id: str | None,
             ws_ids = await accessible_workspace_ids(db, who)
         if not ws_ids:
             return []
-        repos = list(await db.scalars(
-            select(Repo).where(Repo.workspace_id.in_(ws_ids)).order_by(Repo.created_at, Repo.id)
-        ))
+        repos = list(
+            await db.scalars(select(Repo).where(Repo.workspace_id.in_(ws_ids)).order_by(Repo.created_at, Repo.id))
+        )
     config_ids = {link.ai_llm_id for r in repos for link in r.links}
     configs = {}
     if config_ids:
@@ -85,7 +94,8 @@ def to_dto(repo: Repo, configs: dict[str, AiLlm]) -> dict:
         "endpointType": repo.endpoint_type or "OPENAI",
         "aiLlms": [
             {"id": c.id, "name": c.name, "aiType": c.ai_type}
-            for c in (configs.get(link.ai_llm_id) for link in links) if c is not None
+            for c in (configs.get(link.ai_llm_id) for link in links)
+            if c is not None
         ],
         "createdAt": iso_utc(repo.created_at),
         "disabled": bool(repo.disabled),

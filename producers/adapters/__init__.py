@@ -3,19 +3,24 @@
 `adapter_for(ai_type)` gives the family's Adapter (see `base.Adapter`);
 `family_for_model(name)` guesses the family from a bare model name (naming heuristics).
 """
+
 from __future__ import annotations
 
 from schemas.enums import AiType
 
-from .base import (Adapter, ProviderConfig, StreamTranslator, TranslationError, UpstreamError,
-                   UpstreamRequest, Usage)
 from .anthropic import ANTHROPIC
+from .base import Adapter, ProviderConfig, StreamTranslator, TranslationError, UpstreamError, UpstreamRequest, Usage
 from .bedrock import AWS
 from .google import GOOGLE
 from .openai import OPENAI, OTHER
 
-ADAPTERS: dict[AiType, Adapter] = {AiType.OPENAI: OPENAI, AiType.OTHER: OTHER, AiType.ANTHROPIC: ANTHROPIC,
-                                   AiType.GOOGLE: GOOGLE, AiType.AWS: AWS}
+ADAPTERS: dict[AiType, Adapter] = {
+    AiType.OPENAI: OPENAI,
+    AiType.OTHER: OTHER,
+    AiType.ANTHROPIC: ANTHROPIC,
+    AiType.GOOGLE: GOOGLE,
+    AiType.AWS: AWS,
+}
 
 
 def adapter_for(ai_type: AiType | str) -> Adapter:
@@ -36,5 +41,15 @@ def family_for_model(model_name: str) -> AiType | None:
     return None
 
 
-__all__ = ["ADAPTERS", "Adapter", "ProviderConfig", "StreamTranslator", "TranslationError",
-           "UpstreamError", "UpstreamRequest", "Usage", "adapter_for", "family_for_model"]
+__all__ = [
+    "ADAPTERS",
+    "Adapter",
+    "ProviderConfig",
+    "StreamTranslator",
+    "TranslationError",
+    "UpstreamError",
+    "UpstreamRequest",
+    "Usage",
+    "adapter_for",
+    "family_for_model",
+]

@@ -12,6 +12,7 @@ Response mapping: text blocks -> `content`, tool_use -> `tool_calls`; stop reaso
 stop_sequence -> stop, max_tokens -> length, tool_use -> tool_calls, refusal -> content_filter.
 Usage: prompt tokens = input + cache read + cache creation tokens; cached = cache read.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,20 +22,58 @@ from typing import Any
 
 from schemas.enums import AiType
 
-from .base import (Adapter, ProviderConfig, StreamTranslator, TranslationError, UpstreamError, Usage,
-                   UpstreamRequest, bad_gateway, completion, dumps, is_retryable, join_url, loads_object,
-                   openai_error_type, parse_retry_after, require_messages)
-from .common import (SSEStream, assistant_message, client_message, content_parts, error_object,
-                     json_instruction, model_ids, split_data_url, text_of, tool_call)
+from .base import (
+    Adapter,
+    ProviderConfig,
+    StreamTranslator,
+    TranslationError,
+    UpstreamError,
+    UpstreamRequest,
+    Usage,
+    bad_gateway,
+    completion,
+    dumps,
+    is_retryable,
+    join_url,
+    loads_object,
+    openai_error_type,
+    parse_retry_after,
+    require_messages,
+)
+from .common import (
+    SSEStream,
+    assistant_message,
+    client_message,
+    content_parts,
+    error_object,
+    json_instruction,
+    model_ids,
+    split_data_url,
+    text_of,
+    tool_call,
+)
 from .sse import Event
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
-STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
-                "tool_use": "tool_calls", "refusal": "content_filter", "pause_turn": "stop"}
-ERROR_STATUS = {"invalid_request_error": 400, "authentication_error": 401, "permission_error": 403,
-                "not_found_error": 404, "request_too_large": 413, "rate_limit_error": 429,
-                "api_error": 500, "overloaded_error": 529}
+STOP_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+    "pause_turn": "stop",
+}
+ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
 
 
 def _image_block(part: dict[str, Any]) -> dict[str, Any]:
@@ -48,8 +87,10 @@ def _image_block(part: dict[str, Any]) -> dict[str, Any]:
 
 
 def _user_blocks(content: Any) -> list[dict[str, Any]]:
-    return [{"type": "text", "text": p.get("text", "")} if p["type"] == "text" else _image_block(p)
-            for p in content_parts(content, "Anthropic")]
+    return [
+        {"type": "text", "text": p.get("text", "")} if p["type"] == "text" else _image_block(p)
+        for p in content_parts(content, "Anthropic")
+    ]
 
 
 def _parse_args(raw: Any) -> Any:
@@ -90,8 +131,9 @@ def translate_messages(messages: list[dict[str, Any]]) -> tuple[str | None, list
                 fn = tc.get("function") or {}
                 if not fn.get("name") or not tc.get("id"):
                     raise TranslationError("assistant tool_calls need an id and a function name")
-                blocks.append({"type": "tool_use", "id": tc["id"], "name": fn["name"],
-                               "input": _parse_args(fn.get("arguments"))})
+                blocks.append(
+                    {"type": "tool_use", "id": tc["id"], "name": fn["name"], "input": _parse_args(fn.get("arguments"))}
+                )
             if blocks:
                 add("assistant", blocks)
         elif role == "tool":
@@ -110,7 +152,11 @@ def translate_messages(messages: list[dict[str, Any]]) -> tuple[str | None, list
 def translate_tools(tools: Any) -> list[dict[str, Any]]:
     out = []
     for t in tools or []:
-        if not isinstance(t, dict) or t.get("type", "function") != "function" or not isinstance(t.get("function"), dict):
+        if (
+            not isinstance(t, dict)
+            or t.get("type", "function") != "function"
+            or not isinstance(t.get("function"), dict)
+        ):
             raise TranslationError("only function tools are supported")
         fn = t["function"]
         if not fn.get("name"):
@@ -165,7 +211,9 @@ def build_body(provider_model: str, ob: dict[str, Any]) -> dict[str, Any]:
         tc = translate_tool_choice(ob.get("tool_choice"), ob.get("parallel_tool_calls"))
         if tc:
             body["tool_choice"] = tc
-    user = ob.get("user") or ((ob.get("metadata") or {}).get("user_id") if isinstance(ob.get("metadata"), dict) else None)
+    user = ob.get("user") or (
+        (ob.get("metadata") or {}).get("user_id") if isinstance(ob.get("metadata"), dict) else None
+    )
     if isinstance(user, str) and user:
         body["metadata"] = {"user_id": user}
     if ob.get("stream"):
@@ -177,8 +225,9 @@ def usage_of(u: Mapping[str, Any] | None) -> Usage:
     u = u or {}
     read = int(u.get("cache_read_input_tokens") or 0)
     created = int(u.get("cache_creation_input_tokens") or 0)
-    return Usage(int(u.get("input_tokens") or 0) + read + created, int(u.get("output_tokens") or 0), read,
-                 cache_write=created)
+    return Usage(
+        int(u.get("input_tokens") or 0) + read + created, int(u.get("output_tokens") or 0), read, cache_write=created
+    )
 
 
 class AnthropicAdapter(Adapter):
@@ -188,8 +237,12 @@ class AnthropicAdapter(Adapter):
         return model_name.startswith("claude-")
 
     def _headers(self, cfg: ProviderConfig) -> dict[str, str]:
-        return {"x-api-key": cfg.secret, "anthropic-version": ANTHROPIC_VERSION,
-                "content-type": "application/json", "accept": "application/json"}
+        return {
+            "x-api-key": cfg.secret,
+            "anthropic-version": ANTHROPIC_VERSION,
+            "content-type": "application/json",
+            "accept": "application/json",
+        }
 
     def models_request(self, cfg: ProviderConfig, *, now: datetime | None = None) -> UpstreamRequest:
         h = self._headers(cfg)
@@ -199,17 +252,18 @@ class AnthropicAdapter(Adapter):
     def models_response(self, body: bytes) -> list[str]:
         return model_ids(body, "data", "id")
 
-    def chat_request(self, cfg: ProviderConfig, provider_model: str, openai_body: dict[str, Any], *,
-                     now: datetime | None = None) -> UpstreamRequest:
+    def chat_request(
+        self, cfg: ProviderConfig, provider_model: str, openai_body: dict[str, Any], *, now: datetime | None = None
+    ) -> UpstreamRequest:
         body = build_body(provider_model, openai_body)
         h = self._headers(cfg)
         if body.get("stream"):
             h["accept"] = "text/event-stream"
-        return UpstreamRequest("POST", join_url(cfg.endpoint, "/v1/messages"), h,
-                               dumps(body))
+        return UpstreamRequest("POST", join_url(cfg.endpoint, "/v1/messages"), h, dumps(body))
 
-    def chat_response(self, status: int, body: bytes, model: str, *,
-                      request_id: str = "") -> tuple[dict[str, Any], Usage | None]:
+    def chat_response(
+        self, status: int, body: bytes, model: str, *, request_id: str = ""
+    ) -> tuple[dict[str, Any], Usage | None]:
         obj = loads_object(body)
         if obj is None or not isinstance(obj.get("content"), list):
             raise bad_gateway("the provider's answer is not an Anthropic message")
@@ -236,8 +290,9 @@ class AnthropicAdapter(Adapter):
 def _error(status: int, err: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> UpstreamError:
     message = client_message(status, err.get("message"))
     code = err.get("type") if isinstance(err.get("type"), str) else None
-    return UpstreamError(status, is_retryable(status), message, openai_error_type(status),
-                         parse_retry_after(headers), code)
+    return UpstreamError(
+        status, is_retryable(status), message, openai_error_type(status), parse_retry_after(headers), code
+    )
 
 
 class AnthropicStream(SSEStream):
@@ -271,9 +326,20 @@ class AnthropicStream(SSEStream):
                 if block.get("type") == "tool_use":
                     k = len(self._tool_index)
                     self._tool_index[int(d.get("index", 0))] = k
-                    out.append(self._chunk({"tool_calls": [{"index": k, "id": block.get("id"), "type": "function",
-                                                            "function": {"name": block.get("name"),
-                                                                         "arguments": ""}}]}))
+                    out.append(
+                        self._chunk(
+                            {
+                                "tool_calls": [
+                                    {
+                                        "index": k,
+                                        "id": block.get("id"),
+                                        "type": "function",
+                                        "function": {"name": block.get("name"), "arguments": ""},
+                                    }
+                                ]
+                            }
+                        )
+                    )
                 elif block.get("type") == "text" and block.get("text"):
                     out.append(self._chunk({"content": block["text"]}))
             elif kind == "content_block_delta":
@@ -282,8 +348,9 @@ class AnthropicStream(SSEStream):
                     out.append(self._chunk({"content": delta.get("text", "")}))
                 elif delta.get("type") == "input_json_delta" and delta.get("partial_json"):
                     k = self._tool_index.get(int(d.get("index", 0)), 0)
-                    out.append(self._chunk({"tool_calls": [{"index": k, "function": {
-                        "arguments": delta["partial_json"]}}]}))
+                    out.append(
+                        self._chunk({"tool_calls": [{"index": k, "function": {"arguments": delta["partial_json"]}}]})
+                    )
             elif kind == "message_delta":
                 reason = (d.get("delta") or {}).get("stop_reason")
                 if reason:

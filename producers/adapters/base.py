@@ -19,6 +19,7 @@ Flow for one attempt (all calls are pure and never block):
 `TranslationError` (a ValueError) means the client's OpenAI body cannot be expressed for this
 provider: answer 400 without calling upstream.
 """
+
 from __future__ import annotations
 
 import json
@@ -91,8 +92,7 @@ class UpstreamError(Exception):
 
     def openai_body(self) -> dict[str, Any]:
         """OpenAI's error shape for this error (the gateway may re-map the status)."""
-        return {"error": {"message": self.message, "type": self.error_type, "param": None,
-                          "code": self.code}}
+        return {"error": {"message": self.message, "type": self.error_type, "param": None, "code": self.code}}
 
 
 class TranslationError(ValueError):
@@ -176,7 +176,6 @@ def sse(obj: Mapping[str, Any]) -> bytes:
 DONE = b"data: [DONE]\n\n"
 
 
-
 class StreamTranslator(ABC):
     """Turns provider stream bytes into OpenAI `chat.completion.chunk` SSE lines.
 
@@ -201,8 +200,7 @@ class StreamTranslator(ABC):
         self._finished = False
 
     @abstractmethod
-    def feed(self, raw: bytes) -> list[bytes]:
-        ...
+    def feed(self, raw: bytes) -> list[bytes]: ...
 
     def finish(self) -> list[bytes]:
         if self._finished:
@@ -225,14 +223,17 @@ class StreamTranslator(ABC):
 
     # helpers for subclasses
     def _chunk_base(self, **extra: Any) -> dict[str, Any]:
-        d: dict[str, Any] = {"id": self.chunk_id, "object": "chat.completion.chunk",
-                             "created": self.created, "model": self.model}
+        d: dict[str, Any] = {
+            "id": self.chunk_id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+        }
         d.update(extra)
         return d
 
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
-        d = self._chunk_base(choices=[{"index": 0, "delta": delta, "logprobs": None,
-                                       "finish_reason": finish_reason}])
+        d = self._chunk_base(choices=[{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}])
         if self.include_usage:
             d["usage"] = None
         return sse(d)
@@ -240,19 +241,32 @@ class StreamTranslator(ABC):
 
 def usage_dict(u: Usage) -> dict[str, Any]:
     """OpenAI `usage` object for a Usage."""
-    return {"prompt_tokens": u.tokens_in, "completion_tokens": u.tokens_out,
-            "total_tokens": u.tokens_in + u.tokens_out,
-            "prompt_tokens_details": {"cached_tokens": u.cached_tokens},
-            "completion_tokens_details": {"reasoning_tokens": u.reasoning}}
+    return {
+        "prompt_tokens": u.tokens_in,
+        "completion_tokens": u.tokens_out,
+        "total_tokens": u.tokens_in + u.tokens_out,
+        "prompt_tokens_details": {"cached_tokens": u.cached_tokens},
+        "completion_tokens_details": {"reasoning_tokens": u.reasoning},
+    }
 
 
-def completion(request_id: str, model: str, message: dict[str, Any], finish_reason: str | None,
-               usage: Usage, created: int | None = None) -> dict[str, Any]:
+def completion(
+    request_id: str,
+    model: str,
+    message: dict[str, Any],
+    finish_reason: str | None,
+    usage: Usage,
+    created: int | None = None,
+) -> dict[str, Any]:
     """An OpenAI `chat.completion` object with one choice."""
-    return {"id": f"chatcmpl-{request_id}", "object": "chat.completion",
-            "created": created or int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
-            "usage": usage_dict(usage)}
+    return {
+        "id": f"chatcmpl-{request_id}",
+        "object": "chat.completion",
+        "created": created or int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
+        "usage": usage_dict(usage),
+    }
 
 
 class Adapter(ABC):
@@ -274,13 +288,15 @@ class Adapter(ABC):
         """Model ids from a 2xx model-listing answer (raises UpstreamError if unreadable)."""
 
     @abstractmethod
-    def chat_request(self, cfg: ProviderConfig, provider_model: str, openai_body: dict[str, Any], *,
-                     now: datetime | None = None) -> UpstreamRequest:
+    def chat_request(
+        self, cfg: ProviderConfig, provider_model: str, openai_body: dict[str, Any], *, now: datetime | None = None
+    ) -> UpstreamRequest:
         """Translate an OpenAI chat request (`stream` honoured). Raises TranslationError."""
 
     @abstractmethod
-    def chat_response(self, status: int, body: bytes, model: str, *,
-                      request_id: str = "") -> tuple[dict[str, Any], Usage | None]:
+    def chat_response(
+        self, status: int, body: bytes, model: str, *, request_id: str = ""
+    ) -> tuple[dict[str, Any], Usage | None]:
         """Translate a 2xx chat answer into an OpenAI chat.completion (model = name to report).
 
         Usage is None only when the provider reported none (OpenAI-compatible servers may not):
@@ -291,13 +307,15 @@ class Adapter(ABC):
     def stream_translator(self, model: str, request_id: str, include_usage: bool = True) -> StreamTranslator:
         """A fresh translator for one streamed answer."""
 
-    def embeddings_request(self, cfg: ProviderConfig, provider_model: str, openai_body: dict[str, Any], *,
-                           now: datetime | None = None) -> UpstreamRequest:
+    def embeddings_request(
+        self, cfg: ProviderConfig, provider_model: str, openai_body: dict[str, Any], *, now: datetime | None = None
+    ) -> UpstreamRequest:
         """Translate an OpenAI embeddings request. Raises TranslationError if unsupported."""
         raise TranslationError(f"embeddings are not offered by {self.ai_types[0].value} providers")
 
-    def embeddings_response(self, status: int, body: bytes, model: str,
-                            openai_body: dict[str, Any] | None = None) -> tuple[dict[str, Any], Usage | None]:
+    def embeddings_response(
+        self, status: int, body: bytes, model: str, openai_body: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], Usage | None]:
         """Translate a 2xx embeddings answer; Usage is None when the provider reports none."""
         raise TranslationError(f"embeddings are not offered by {self.ai_types[0].value} providers")
 
@@ -318,4 +336,3 @@ def require_messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
         if not isinstance(m, dict) or not isinstance(m.get("role"), str):
             raise TranslationError(f"messages[{i}] must be an object with a 'role'")
     return msgs
-

@@ -12,6 +12,7 @@ cache read + cache write tokens; cached = cache read. ConverseStream frames are 
 botocore's EventStreamBuffer. Embeddings: InvokeModel for Titan (one input per call) and Cohere.
 Endpoints: `cfg.endpoint` if set, else bedrock-runtime / bedrock `.{region}.amazonaws.com`.
 """
+
 from __future__ import annotations
 
 import re
@@ -23,23 +24,67 @@ from urllib.parse import quote
 
 from schemas.enums import AiType
 
-from .base import (Adapter, ProviderConfig, StreamTranslator, TranslationError, UpstreamError, Usage,
-                   UpstreamRequest, bad_gateway, completion, dumps, is_retryable, join_url, loads,
-                   loads_object, openai_error_type, parse_retry_after, require_messages)
-from .common import (assistant_message, client_message, content_parts, embeddings_list, json_instruction,
-                     model_ids, split_data_url, text_of, tool_arguments, tool_call)
+from .base import (
+    Adapter,
+    ProviderConfig,
+    StreamTranslator,
+    TranslationError,
+    UpstreamError,
+    UpstreamRequest,
+    Usage,
+    bad_gateway,
+    completion,
+    dumps,
+    is_retryable,
+    join_url,
+    loads,
+    loads_object,
+    openai_error_type,
+    parse_retry_after,
+    require_messages,
+)
+from .common import (
+    assistant_message,
+    client_message,
+    content_parts,
+    embeddings_list,
+    json_instruction,
+    model_ids,
+    split_data_url,
+    text_of,
+    tool_arguments,
+    tool_call,
+)
 from .sigv4 import sign
 
-STOP = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
-        "guardrail_intervened": "content_filter", "content_filtered": "content_filter"}
-EXCEPTION_STATUS = {"validationException": 400, "accessDeniedException": 403,
-                    "resourceNotFoundException": 404, "modelTimeoutException": 408,
-                    "modelStreamErrorException": 424, "modelErrorException": 424,
-                    "throttlingException": 429, "internalServerException": 500,
-                    "serviceUnavailableException": 503, "modelNotReadyException": 429}
+STOP = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "guardrail_intervened": "content_filter",
+    "content_filtered": "content_filter",
+}
+EXCEPTION_STATUS = {
+    "validationException": 400,
+    "accessDeniedException": 403,
+    "resourceNotFoundException": 404,
+    "modelTimeoutException": 408,
+    "modelStreamErrorException": 424,
+    "modelErrorException": 424,
+    "throttlingException": 429,
+    "internalServerException": 500,
+    "serviceUnavailableException": 503,
+    "modelNotReadyException": 429,
+}
 _NAME = re.compile(r"^(arn:aws[a-z-]*:bedrock:|((us|eu|apac|global|us-gov|jp|au)\.)?[a-z][a-z0-9]*\.[a-z0-9])")
-_IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/gif": "gif",
-                  "image/webp": "webp"}
+_IMAGE_FORMATS = {
+    "image/png": "png",
+    "image/jpeg": "jpeg",
+    "image/jpg": "jpeg",
+    "image/gif": "gif",
+    "image/webp": "webp",
+}
 
 
 def _region(cfg: ProviderConfig) -> str:
@@ -104,14 +149,23 @@ def translate_messages(messages: list[dict[str, Any]]) -> tuple[list[dict[str, A
                 fn = tc.get("function") or {}
                 if not fn.get("name") or not tc.get("id"):
                     raise TranslationError("assistant tool_calls need an id and a function name")
-                blocks.append({"toolUse": {"toolUseId": tc["id"], "name": fn["name"],
-                                           "input": tool_arguments(fn.get("arguments"))}})
+                blocks.append(
+                    {
+                        "toolUse": {
+                            "toolUseId": tc["id"],
+                            "name": fn["name"],
+                            "input": tool_arguments(fn.get("arguments")),
+                        }
+                    }
+                )
             add("assistant", blocks)
         elif role == "tool":
             if not m.get("tool_call_id"):
                 raise TranslationError("tool messages need a tool_call_id")
-            add("user", [{"toolResult": {"toolUseId": m["tool_call_id"],
-                                         "content": [{"text": text_of(content) or " "}]}}])
+            add(
+                "user",
+                [{"toolResult": {"toolUseId": m["tool_call_id"], "content": [{"text": text_of(content) or " "}]}}],
+            )
         else:
             raise TranslationError(f"message role {role!r} is not supported")
     for t in turns:
@@ -150,8 +204,10 @@ def build_body(ob: dict[str, Any]) -> dict[str, Any]:
             fn = t.get("function") if isinstance(t, dict) else None
             if not isinstance(fn, dict) or not fn.get("name"):
                 raise TranslationError("only function tools with a name are supported")
-            spec: dict[str, Any] = {"name": fn["name"],
-                                    "inputSchema": {"json": fn.get("parameters") or {"type": "object", "properties": {}}}}
+            spec: dict[str, Any] = {
+                "name": fn["name"],
+                "inputSchema": {"json": fn.get("parameters") or {"type": "object", "properties": {}}},
+            }
             if fn.get("description"):
                 spec["description"] = fn["description"]
             specs.append({"toolSpec": spec})
@@ -174,8 +230,9 @@ def usage_of(u: Mapping[str, Any] | None) -> Usage | None:
         return None
     read = int(u.get("cacheReadInputTokens") or 0)
     write = int(u.get("cacheWriteInputTokens") or 0)
-    return Usage(int(u.get("inputTokens") or 0) + read + write, int(u.get("outputTokens") or 0), read,
-                 cache_write=write)
+    return Usage(
+        int(u.get("inputTokens") or 0) + read + write, int(u.get("outputTokens") or 0), read, cache_write=write
+    )
 
 
 def _model_path(model: str, action: str) -> str:
@@ -201,21 +258,25 @@ class BedrockAdapter(Adapter):
     def models_response(self, body: bytes) -> list[str]:
         return model_ids(body, "modelSummaries", "modelId")
 
-    def chat_request(self, cfg: ProviderConfig, provider_model: str, openai_body: dict[str, Any], *,
-                     now: datetime | None = None) -> UpstreamRequest:
+    def chat_request(
+        self, cfg: ProviderConfig, provider_model: str, openai_body: dict[str, Any], *, now: datetime | None = None
+    ) -> UpstreamRequest:
         body = build_body(openai_body)
         if isinstance(openai_body.get("thinking"), dict) and "anthropic." in provider_model:
             # Anthropic's `thinking` (from the Messages surface) reaches Claude on Bedrock
             body["additionalModelRequestFields"] = {"thinking": openai_body["thinking"]}
         stream = bool(openai_body.get("stream"))
         url = join_url(runtime_base(cfg), _model_path(provider_model, "converse-stream" if stream else "converse"))
-        headers = {"content-type": "application/json",
-                   "accept": "application/vnd.amazon.eventstream" if stream else "application/json"}
+        headers = {
+            "content-type": "application/json",
+            "accept": "application/vnd.amazon.eventstream" if stream else "application/json",
+        }
         req = UpstreamRequest("POST", url, headers, dumps(body))
         return self._signed(cfg, req, now)
 
-    def chat_response(self, status: int, body: bytes, model: str, *,
-                      request_id: str = "") -> tuple[dict[str, Any], Usage | None]:
+    def chat_response(
+        self, status: int, body: bytes, model: str, *, request_id: str = ""
+    ) -> tuple[dict[str, Any], Usage | None]:
         obj = loads_object(body) or {}
         msg = (obj.get("output") or {}).get("message")
         if not isinstance(msg, dict) or not isinstance(msg.get("content"), list):
@@ -237,8 +298,9 @@ class BedrockAdapter(Adapter):
     def stream_translator(self, model: str, request_id: str, include_usage: bool = True) -> StreamTranslator:
         return BedrockStream(model, request_id, include_usage)
 
-    def embeddings_request(self, cfg: ProviderConfig, provider_model: str, openai_body: dict[str, Any], *,
-                           now: datetime | None = None) -> UpstreamRequest:
+    def embeddings_request(
+        self, cfg: ProviderConfig, provider_model: str, openai_body: dict[str, Any], *, now: datetime | None = None
+    ) -> UpstreamRequest:
         inp = openai_body.get("input")
         texts = [inp] if isinstance(inp, str) else inp
         if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t for t in texts):
@@ -254,12 +316,14 @@ class BedrockAdapter(Adapter):
         else:
             raise TranslationError(f"embeddings are not supported for Bedrock model {provider_model!r}")
         url = join_url(runtime_base(cfg), _model_path(provider_model, "invoke"))
-        req = UpstreamRequest("POST", url, {"content-type": "application/json", "accept": "application/json"},
-                              dumps(body))
+        req = UpstreamRequest(
+            "POST", url, {"content-type": "application/json", "accept": "application/json"}, dumps(body)
+        )
         return self._signed(cfg, req, now)
 
-    def embeddings_response(self, status: int, body: bytes, model: str,
-                            openai_body: dict[str, Any] | None = None) -> tuple[dict[str, Any], Usage | None]:
+    def embeddings_response(
+        self, status: int, body: bytes, model: str, openai_body: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], Usage | None]:
         obj = loads_object(body)
         if obj is None:
             raise bad_gateway("the provider's embeddings answer is not readable")
@@ -282,12 +346,21 @@ class BedrockAdapter(Adapter):
 
 
 def _error(status: int, etype: str, message: Any, headers: Mapping[str, str] | None = None) -> UpstreamError:
-    cred = status in (401, 403) or etype in ("UnrecognizedClientException", "InvalidSignatureException",
-                                              "MissingAuthenticationTokenException", "AccessDeniedException")
+    cred = status in (401, 403) or etype in (
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "MissingAuthenticationTokenException",
+        "AccessDeniedException",
+    )
     text = client_message(status, message or None, credentials=cred)  # an empty message counts as none
-    return UpstreamError(status, is_retryable(status), text,
-                         "authentication_error" if cred else openai_error_type(status),
-                         parse_retry_after(headers), etype or None)
+    return UpstreamError(
+        status,
+        is_retryable(status),
+        text,
+        "authentication_error" if cred else openai_error_type(status),
+        parse_retry_after(headers),
+        etype or None,
+    )
 
 
 class BedrockStream(StreamTranslator):
@@ -335,8 +408,9 @@ class BedrockStream(StreamTranslator):
             self.error = _error(EXCEPTION_STATUS.get(etype, 500), etype[:1].upper() + etype[1:], d.get("message"))
             return []
         if mtype == "error":
-            self.error = _error(500, str(headers.get(":error-code") or "InternalServerException"),
-                                headers.get(":error-message"))
+            self.error = _error(
+                500, str(headers.get(":error-code") or "InternalServerException"), headers.get(":error-message")
+            )
             return []
         kind = headers.get(":event-type")
         if kind == "messageStart":
@@ -346,8 +420,20 @@ class BedrockStream(StreamTranslator):
             if tu:
                 k = len(self._tool_index)
                 self._tool_index[int(d.get("contentBlockIndex", 0))] = k
-                return [self._chunk({"tool_calls": [{"index": k, "id": tu.get("toolUseId"), "type": "function",
-                                                     "function": {"name": tu.get("name"), "arguments": ""}}]})]
+                return [
+                    self._chunk(
+                        {
+                            "tool_calls": [
+                                {
+                                    "index": k,
+                                    "id": tu.get("toolUseId"),
+                                    "type": "function",
+                                    "function": {"name": tu.get("name"), "arguments": ""},
+                                }
+                            ]
+                        }
+                    )
+                ]
             return []
         if kind == "contentBlockDelta":
             delta = d.get("delta") or {}

@@ -8,6 +8,7 @@ Anthropic's SSE events (an in-stream exception becomes an Anthropic `error` even
 Tollgate's metadata tags and the client's beta flags stay behind: Bedrock refuses flags it does
 not know.
 """
+
 from __future__ import annotations
 
 import base64
@@ -27,16 +28,18 @@ def is_claude(provider_model: str) -> bool:
     return "anthropic.claude" in provider_model
 
 
-def invoke_request(cfg: ProviderConfig, provider_model: str, body: dict[str, Any], stream: bool, *,
-                   now: datetime | None = None) -> UpstreamRequest:
+def invoke_request(
+    cfg: ProviderConfig, provider_model: str, body: dict[str, Any], stream: bool, *, now: datetime | None = None
+) -> UpstreamRequest:
     """The signed InvokeModel[WithResponseStream] call for an Anthropic Messages body."""
     out = {k: v for k, v in body.items() if k not in DROPPED}
     out["anthropic_version"] = VERSION
     action = "invoke-with-response-stream" if stream else "invoke"
-    headers = {"content-type": "application/json",
-               "accept": "application/vnd.amazon.eventstream" if stream else "application/json"}
-    req = UpstreamRequest("POST", join_url(runtime_base(cfg), _model_path(provider_model, action)), headers,
-                          dumps(out))
+    headers = {
+        "content-type": "application/json",
+        "accept": "application/vnd.amazon.eventstream" if stream else "application/json",
+    }
+    req = UpstreamRequest("POST", join_url(runtime_base(cfg), _model_path(provider_model, action)), headers, dumps(out))
     return AWS._signed(cfg, req, now)
 
 
@@ -77,8 +80,11 @@ class InvokeStream:
         if mtype in ("exception", "error") or not isinstance(d, dict):
             etype = str(headers.get(":exception-type") or headers.get(":error-code") or "internalServerException")
             message = (d or {}).get("message") if isinstance(d, dict) else None
-            self.error = _error(EXCEPTION_STATUS.get(etype, 500), etype[:1].upper() + etype[1:],
-                                message or headers.get(":error-message"))
+            self.error = _error(
+                EXCEPTION_STATUS.get(etype, 500),
+                etype[:1].upper() + etype[1:],
+                message or headers.get(":error-message"),
+            )
             kind = {429: "rate_limit_error", 400: "invalid_request_error"}.get(self.error.status, "api_error")
             return _sse({"type": "error", "error": {"type": kind, "message": self.error.message}})
         try:

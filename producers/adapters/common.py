@@ -4,6 +4,7 @@
 than one family, so that each rule has one home: how OpenAI content and tool arguments are
 read, how OpenAI answers are shaped, and what of a provider error may reach the client.
 """
+
 from __future__ import annotations
 
 import base64
@@ -20,6 +21,7 @@ JSON_HINT = "Respond with a single valid JSON object and nothing else."
 
 
 # --- reading the OpenAI request -------------------------------------------------------------
+
 
 def text_of(content: Any) -> str:
     """The text of a message's content (string, or the text parts of an array; None -> "")."""
@@ -82,31 +84,48 @@ def json_instruction(ob: Mapping[str, Any]) -> str | None:
 
 # --- shaping the OpenAI answer --------------------------------------------------------------
 
+
 def tool_call(call_id: Any, name: Any, arguments: Any) -> dict[str, Any]:
     """An OpenAI `tool_calls[]` entry; `arguments` (an object) is sent as compact JSON text."""
-    return {"id": call_id, "type": "function",
-            "function": {"name": name, "arguments": json.dumps(arguments or {}, separators=(",", ":"))}}
+    return {
+        "id": call_id,
+        "type": "function",
+        "function": {"name": name, "arguments": json.dumps(arguments or {}, separators=(",", ":"))},
+    }
 
 
 def assistant_message(texts: Sequence[str], calls: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """An OpenAI assistant message: content is None only when the answer is tool calls alone."""
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None,
-                               "refusal": None}
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": "".join(texts) if texts or not calls else None,
+        "refusal": None,
+    }
     if calls:
         message["tool_calls"] = list(calls)
     return message
 
 
-def embeddings_list(vectors: Sequence[Sequence[float]], model: str, openai_body: Mapping[str, Any] | None,
-                    prompt_tokens: int) -> dict[str, Any]:
+def embeddings_list(
+    vectors: Sequence[Sequence[float]], model: str, openai_body: Mapping[str, Any] | None, prompt_tokens: int
+) -> dict[str, Any]:
     """An OpenAI embeddings `list`; vectors become base64 little-endian float32 when the client
     asked for `encoding_format: base64`."""
     b64 = openai_body is not None and openai_body.get("encoding_format") == "base64"
-    data = [{"object": "embedding", "index": i,
-             "embedding": base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode() if b64 else v}
-            for i, v in enumerate(vectors)]
-    return {"object": "list", "data": data, "model": model,
-            "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}}
+    data = [
+        {
+            "object": "embedding",
+            "index": i,
+            "embedding": base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode() if b64 else v,
+        }
+        for i, v in enumerate(vectors)
+    ]
+    return {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
+    }
 
 
 def model_ids(body: bytes, list_key: str, id_key: str) -> list[str]:
@@ -122,6 +141,7 @@ def model_ids(body: bytes, list_key: str, id_key: str) -> list[str]:
 
 
 # --- provider errors ------------------------------------------------------------------------
+
 
 def error_object(body: bytes) -> dict[str, Any]:
     """The `error` object of a JSON error body ({} when there is none)."""
@@ -140,6 +160,7 @@ def client_message(status: int, message: Any, *, credentials: bool = False) -> s
 
 
 # --- streaming ------------------------------------------------------------------------------
+
 
 class SSEStream(StreamTranslator):
     """A translator for providers that stream Server-Sent Events: feed() decodes the bytes

@@ -12,6 +12,7 @@ MAX_TOKENS -> length, safety-type reasons -> content_filter. Usage from `usageMe
 (thinking tokens count as output; cachedContentTokenCount as cached). Embeddings use
 `batchEmbedContents`; Gemini reports no usage for them (Usage None -> gateway estimates).
 """
+
 from __future__ import annotations
 
 import uuid
@@ -22,17 +23,53 @@ from urllib.parse import quote
 
 from schemas.enums import AiType
 
-from .base import (Adapter, ProviderConfig, StreamTranslator, TranslationError, UpstreamError, Usage,
-                   UpstreamRequest, bad_gateway, completion, dumps, is_retryable, join_url, loads_object,
-                   openai_error_type, parse_retry_after, require_messages)
-from .common import (SSEStream, assistant_message, client_message, content_parts, embeddings_list,
-                     error_object, model_ids, split_data_url, text_of, tool_arguments, tool_call)
+from .base import (
+    Adapter,
+    ProviderConfig,
+    StreamTranslator,
+    TranslationError,
+    UpstreamError,
+    UpstreamRequest,
+    Usage,
+    bad_gateway,
+    completion,
+    dumps,
+    is_retryable,
+    join_url,
+    loads_object,
+    openai_error_type,
+    parse_retry_after,
+    require_messages,
+)
+from .common import (
+    SSEStream,
+    assistant_message,
+    client_message,
+    content_parts,
+    embeddings_list,
+    error_object,
+    model_ids,
+    split_data_url,
+    text_of,
+    tool_arguments,
+    tool_call,
+)
 from .sse import Event
 
-FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "RECITATION": "content_filter",
-          "BLOCKLIST": "content_filter", "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter",
-          "IMAGE_SAFETY": "content_filter", "LANGUAGE": "stop", "OTHER": "stop",
-          "MALFORMED_FUNCTION_CALL": "stop", "FINISH_REASON_UNSPECIFIED": "stop"}
+FINISH = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+    "LANGUAGE": "stop",
+    "OTHER": "stop",
+    "MALFORMED_FUNCTION_CALL": "stop",
+    "FINISH_REASON_UNSPECIFIED": "stop",
+}
 _DROP_SCHEMA_KEYS = {"additionalProperties", "$schema", "strict", "$id", "$defs", "definitions"}
 _NAME_PREFIXES = ("gemini-", "gemma-", "learnlm-", "text-embedding-00", "embedding-", "gemini-embedding-")
 
@@ -116,8 +153,13 @@ def build_body(ob: dict[str, Any]) -> dict[str, Any]:
     if si:
         body["systemInstruction"] = si
     gc: dict[str, Any] = {}
-    for src, dst in (("temperature", "temperature"), ("top_p", "topP"), ("seed", "seed"),
-                     ("presence_penalty", "presencePenalty"), ("frequency_penalty", "frequencyPenalty")):
+    for src, dst in (
+        ("temperature", "temperature"),
+        ("top_p", "topP"),
+        ("seed", "seed"),
+        ("presence_penalty", "presencePenalty"),
+        ("frequency_penalty", "frequencyPenalty"),
+    ):
         if ob.get(src) is not None:
             gc[dst] = ob[src]
     mt = ob.get("max_completion_tokens") or ob.get("max_tokens")
@@ -169,8 +211,9 @@ def usage_of(um: Mapping[str, Any] | None) -> Usage | None:
         return None
     thoughts = int(um.get("thoughtsTokenCount") or 0)
     out = int(um.get("candidatesTokenCount") or 0) + thoughts
-    return Usage(int(um.get("promptTokenCount") or 0), out, int(um.get("cachedContentTokenCount") or 0),
-                 reasoning=thoughts)
+    return Usage(
+        int(um.get("promptTokenCount") or 0), out, int(um.get("cachedContentTokenCount") or 0), reasoning=thoughts
+    )
 
 
 def _call(fc: Mapping[str, Any], index: int) -> dict[str, Any]:
@@ -200,8 +243,9 @@ class GoogleAdapter(Adapter):
     def models_response(self, body: bytes) -> list[str]:
         return [name.removeprefix("models/") for name in model_ids(body, "models", "name")]
 
-    def chat_request(self, cfg: ProviderConfig, provider_model: str, openai_body: dict[str, Any], *,
-                     now: datetime | None = None) -> UpstreamRequest:
+    def chat_request(
+        self, cfg: ProviderConfig, provider_model: str, openai_body: dict[str, Any], *, now: datetime | None = None
+    ) -> UpstreamRequest:
         body = build_body(openai_body)
         h = self._headers(cfg)
         if openai_body.get("stream"):
@@ -211,8 +255,9 @@ class GoogleAdapter(Adapter):
             url = self._model_url(cfg, provider_model, "generateContent")
         return UpstreamRequest("POST", url, h, dumps(body))
 
-    def chat_response(self, status: int, body: bytes, model: str, *,
-                      request_id: str = "") -> tuple[dict[str, Any], Usage | None]:
+    def chat_response(
+        self, status: int, body: bytes, model: str, *, request_id: str = ""
+    ) -> tuple[dict[str, Any], Usage | None]:
         obj = loads_object(body)
         if obj is None or ("candidates" not in obj and "promptFeedback" not in obj):
             raise bad_gateway("the provider's answer is not a Gemini response")
@@ -237,8 +282,9 @@ class GoogleAdapter(Adapter):
     def stream_translator(self, model: str, request_id: str, include_usage: bool = True) -> StreamTranslator:
         return GoogleStream(model, request_id, include_usage)
 
-    def embeddings_request(self, cfg: ProviderConfig, provider_model: str, openai_body: dict[str, Any], *,
-                           now: datetime | None = None) -> UpstreamRequest:
+    def embeddings_request(
+        self, cfg: ProviderConfig, provider_model: str, openai_body: dict[str, Any], *, now: datetime | None = None
+    ) -> UpstreamRequest:
         texts = _embedding_inputs(openai_body.get("input"))
         m = provider_model.removeprefix("models/")
         reqs = []
@@ -247,11 +293,13 @@ class GoogleAdapter(Adapter):
             if isinstance(openai_body.get("dimensions"), int):
                 r["outputDimensionality"] = openai_body["dimensions"]
             reqs.append(r)
-        return UpstreamRequest("POST", self._model_url(cfg, m, "batchEmbedContents"), self._headers(cfg),
-                               dumps({"requests": reqs}))
+        return UpstreamRequest(
+            "POST", self._model_url(cfg, m, "batchEmbedContents"), self._headers(cfg), dumps({"requests": reqs})
+        )
 
-    def embeddings_response(self, status: int, body: bytes, model: str,
-                            openai_body: dict[str, Any] | None = None) -> tuple[dict[str, Any], Usage | None]:
+    def embeddings_response(
+        self, status: int, body: bytes, model: str, openai_body: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], Usage | None]:
         obj = loads_object(body)
         embs = obj.get("embeddings") if obj else None
         if embs is None and obj and isinstance(obj.get("embedding"), dict):
@@ -278,9 +326,14 @@ def _error(status: int, err: Mapping[str, Any], headers: Mapping[str, str] | Non
     cred = status in (401, 403) or "API_KEY_INVALID" in reasons
     message = client_message(status, err.get("message"), credentials=cred)
     code = err.get("status") if isinstance(err.get("status"), str) else None
-    return UpstreamError(status, is_retryable(status), message,
-                         "authentication_error" if cred else openai_error_type(status),
-                         parse_retry_after(headers), code)
+    return UpstreamError(
+        status,
+        is_retryable(status),
+        message,
+        "authentication_error" if cred else openai_error_type(status),
+        parse_retry_after(headers),
+        code,
+    )
 
 
 class GoogleStream(SSEStream):

@@ -6,6 +6,7 @@ own user/conversation tags) is dropped unless `store` is set, since OpenAI refus
 The stream translator relays the provider's chunk bytes unchanged, reads usage and
 finish_reason as they pass, and drops the usage-only chunk when the client did not ask for it.
 """
+
 from __future__ import annotations
 
 import re
@@ -15,9 +16,26 @@ from typing import Any
 
 from schemas.enums import AiType
 
-from .base import (DONE, Adapter, ProviderConfig, StreamTranslator, TranslationError, UpstreamError,
-                   Usage, UpstreamRequest, bad_gateway, dumps, is_retryable, join_url, loads,
-                   loads_object, openai_error_type, parse_retry_after, require_messages, sse)
+from .base import (
+    DONE,
+    Adapter,
+    ProviderConfig,
+    StreamTranslator,
+    TranslationError,
+    UpstreamError,
+    UpstreamRequest,
+    Usage,
+    bad_gateway,
+    dumps,
+    is_retryable,
+    join_url,
+    loads,
+    loads_object,
+    openai_error_type,
+    parse_retry_after,
+    require_messages,
+    sse,
+)
 from .common import SSEStream, client_message, error_object, model_ids
 from .sse import Event
 
@@ -29,9 +47,12 @@ def _usage(obj: Mapping[str, Any] | None) -> Usage | None:
         return None
     details = obj.get("prompt_tokens_details") or {}
     out_details = obj.get("completion_tokens_details") or {}
-    return Usage(int(obj.get("prompt_tokens") or 0), int(obj.get("completion_tokens") or 0),
-                 int(details.get("cached_tokens") or 0) if isinstance(details, Mapping) else 0,
-                 reasoning=int(out_details.get("reasoning_tokens") or 0) if isinstance(out_details, Mapping) else 0)
+    return Usage(
+        int(obj.get("prompt_tokens") or 0),
+        int(obj.get("completion_tokens") or 0),
+        int(details.get("cached_tokens") or 0) if isinstance(details, Mapping) else 0,
+        reasoning=int(out_details.get("reasoning_tokens") or 0) if isinstance(out_details, Mapping) else 0,
+    )
 
 
 class OpenAIAdapter(Adapter):
@@ -45,8 +66,11 @@ class OpenAIAdapter(Adapter):
         return self._naming and bool(_OPENAI_NAMES.match(model_name))
 
     def _headers(self, cfg: ProviderConfig) -> dict[str, str]:
-        return {"authorization": f"Bearer {cfg.secret}", "content-type": "application/json",
-                "accept": "application/json"}
+        return {
+            "authorization": f"Bearer {cfg.secret}",
+            "content-type": "application/json",
+            "accept": "application/json",
+        }
 
     def models_request(self, cfg: ProviderConfig, *, now: datetime | None = None) -> UpstreamRequest:
         h = self._headers(cfg)
@@ -56,8 +80,9 @@ class OpenAIAdapter(Adapter):
     def models_response(self, body: bytes) -> list[str]:
         return model_ids(body, "data", "id")
 
-    def chat_request(self, cfg: ProviderConfig, provider_model: str, openai_body: dict[str, Any], *,
-                     now: datetime | None = None) -> UpstreamRequest:
+    def chat_request(
+        self, cfg: ProviderConfig, provider_model: str, openai_body: dict[str, Any], *, now: datetime | None = None
+    ) -> UpstreamRequest:
         require_messages(openai_body)
         body = dict(openai_body)
         body["model"] = provider_model
@@ -71,11 +96,11 @@ class OpenAIAdapter(Adapter):
         h = self._headers(cfg)
         if body.get("stream"):
             h["accept"] = "text/event-stream"
-        return UpstreamRequest("POST", join_url(cfg.endpoint, "/chat/completions"), h,
-                               dumps(body))
+        return UpstreamRequest("POST", join_url(cfg.endpoint, "/chat/completions"), h, dumps(body))
 
-    def chat_response(self, status: int, body: bytes, model: str, *,
-                      request_id: str = "") -> tuple[dict[str, Any], Usage | None]:
+    def chat_response(
+        self, status: int, body: bytes, model: str, *, request_id: str = ""
+    ) -> tuple[dict[str, Any], Usage | None]:
         obj = loads_object(body)
         if obj is None or not isinstance(obj.get("choices"), list):
             raise bad_gateway("the provider's answer is not a chat completion")
@@ -84,16 +109,17 @@ class OpenAIAdapter(Adapter):
     def stream_translator(self, model: str, request_id: str, include_usage: bool = True) -> StreamTranslator:
         return OpenAIStream(model, request_id, include_usage)
 
-    def embeddings_request(self, cfg: ProviderConfig, provider_model: str, openai_body: dict[str, Any], *,
-                           now: datetime | None = None) -> UpstreamRequest:
+    def embeddings_request(
+        self, cfg: ProviderConfig, provider_model: str, openai_body: dict[str, Any], *, now: datetime | None = None
+    ) -> UpstreamRequest:
         if "input" not in openai_body:
             raise TranslationError("'input' is required")
         body = dict(openai_body, model=provider_model)
-        return UpstreamRequest("POST", join_url(cfg.endpoint, "/embeddings"), self._headers(cfg),
-                               dumps(body))
+        return UpstreamRequest("POST", join_url(cfg.endpoint, "/embeddings"), self._headers(cfg), dumps(body))
 
-    def embeddings_response(self, status: int, body: bytes, model: str,
-                            openai_body: dict[str, Any] | None = None) -> tuple[dict[str, Any], Usage | None]:
+    def embeddings_response(
+        self, status: int, body: bytes, model: str, openai_body: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], Usage | None]:
         obj = loads_object(body)
         if obj is None or not isinstance(obj.get("data"), list):
             raise bad_gateway("the provider's answer is not an embeddings list")
@@ -126,8 +152,7 @@ class OpenAIStream(SSEStream):
             data = ev.data
             if not data or data == "[DONE]":
                 continue
-            if '"usage"' in data or '"finish_reason":"' in data or '"error"' in data \
-                    or '"finish_reason": "' in data:
+            if '"usage"' in data or '"finish_reason":"' in data or '"error"' in data or '"finish_reason": "' in data:
                 try:
                     obj = loads(data)
                 except ValueError:
@@ -135,8 +160,12 @@ class OpenAIStream(SSEStream):
                     break
                 if isinstance(obj.get("error"), dict):
                     e = obj["error"]
-                    self.error = UpstreamError(502, True, str(e.get("message") or "upstream stream error"),
-                                               str(e.get("type") or "server_error"))
+                    self.error = UpstreamError(
+                        502,
+                        True,
+                        str(e.get("message") or "upstream stream error"),
+                        str(e.get("type") or "server_error"),
+                    )
                     break
                 u = _usage(obj.get("usage"))
                 if u is not None:

@@ -1,18 +1,26 @@
 """SigV4 signing for Bedrock calls via botocore, as a pure function of (request, credentials,
 region, time): no clock read unless `now` is None, no I/O.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .base import UpstreamRequest
 
 SIGV4_TIMESTAMP = "%Y%m%dT%H%M%SZ"
 
 
-def sign(req: UpstreamRequest, access_key: str, secret_key: str, region: str, *,
-         now: datetime | None = None, service: str = "bedrock",
-         session_token: str | None = None) -> UpstreamRequest:
+def sign(
+    req: UpstreamRequest,
+    access_key: str,
+    secret_key: str,
+    region: str,
+    *,
+    now: datetime | None = None,
+    service: str = "bedrock",
+    session_token: str | None = None,
+) -> UpstreamRequest:
     """Return a copy of `req` whose headers carry `X-Amz-Date` and `Authorization` (SigV4).
 
     Every header already in `req.headers` is signed (plus `host`, from the URL), so send exactly
@@ -23,7 +31,7 @@ def sign(req: UpstreamRequest, access_key: str, secret_key: str, region: str, *,
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
-    when = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    when = (now or datetime.now(UTC)).astimezone(UTC)
     aws = AWSRequest(method=req.method, url=req.url, headers=dict(req.headers), data=req.body)
     aws.context["timestamp"] = when.strftime(SIGV4_TIMESTAMP)
     signer = SigV4Auth(Credentials(access_key, secret_key, session_token), service, region)

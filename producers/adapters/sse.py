@@ -3,6 +3,7 @@
 httpx-sse decodes from an httpx response iterator; the translators get raw slices from the
 gateway's transport instead, so this small decoder accepts bytes split anywhere.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ class SSEDecoder:
             if nl < 0:
                 break
             line = self._buf[:nl]
-            self._buf = self._buf[nl + 1:]
+            self._buf = self._buf[nl + 1 :]
             if line.endswith(b"\r"):
                 line = line[:-1]
             if not line:

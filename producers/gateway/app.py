@@ -5,6 +5,7 @@ framework is stripped first. `GatewayComponent` builds and owns the long-lived p
 refresher, pooled transport, lastUsedAt writer) in `start()` and drains them in `stop()`.
 `wire(rt)` plugs both into the process Runtime (`tollgate up` and `tollgate gateway`).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -13,13 +14,13 @@ from typing import Any
 
 import uuid_utils
 
+from core.endpoints import EndpointGuard
 from pricing import table as price_table
 from producers.gateway.errors import error_body
 from producers.gateway.handlers import Gateway
 from producers.gateway.lastused import LastUsedWriter
-from store.refresher import SnapshotRefresher
 from producers.gateway.transport import make_transport
-from core.endpoints import EndpointGuard
+from store.refresher import SnapshotRefresher
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +38,24 @@ _MODEL_PREFIX = "/models/"
 
 
 async def _plain(send, status: int, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"x-request-id", str(uuid_utils.uuid4()).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", str(uuid_utils.uuid4()).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
 class GatewayApp:
     """ASGI callable for `/v1/...`. Answers 503 until its component has started."""
 
-    def __init__(self, component: "GatewayComponent") -> None:
+    def __init__(self, component: GatewayComponent) -> None:
         self.component = component
 
     async def __call__(self, scope: dict, receive, send) -> None:
@@ -56,7 +64,7 @@ class GatewayApp:
         path: str = scope["path"]
         root = scope.get("root_path") or ""
         if root and path.startswith(root):
-            path = path[len(root):]
+            path = path[len(root) :]
         if path.startswith("/v1/"):
             path = path[3:]
         if len(path) > 1 and path.endswith("/"):
@@ -64,13 +72,14 @@ class GatewayApp:
         endpoint = ROUTES.get((scope["method"], path))
         if endpoint is None and path.startswith(_MODEL_PREFIX) and len(path) > len(_MODEL_PREFIX):
             # `/models/{model}`: ids may hold slashes (`bedrock/...`); the id rides on the scope
-            scope = dict(scope, **{"tollgate.model_id": path[len(_MODEL_PREFIX):]})
+            scope = dict(scope, **{"tollgate.model_id": path[len(_MODEL_PREFIX) :]})
             path = "/models/{model}"
             endpoint = ROUTES.get((scope["method"], path))
         if endpoint is None:
             if path in _PATHS:
-                await _plain(send, 405, error_body(405, f"Method {scope['method']} not allowed here",
-                                                   "method_not_allowed"))
+                await _plain(
+                    send, 405, error_body(405, f"Method {scope['method']} not allowed here", "method_not_allowed")
+                )
             else:
                 await _plain(send, 404, error_body(404, f"Unknown gateway path {scope['path']}", "unknown_url"))
             return
@@ -107,10 +116,11 @@ class GatewayComponent:
     async def start(self) -> None:
         rt = self.runtime
         s = rt.settings
-        await asyncio.to_thread(price_table.load)   # the offline price table, off the loop (~1 s once)
+        await asyncio.to_thread(price_table.load)  # the offline price table, off the loop (~1 s once)
         kind = self.transport_kind or getattr(s, "upstream_transport", "aiohttp")
-        transport = make_transport(kind, connect_timeout=min(10.0, s.upstream_timeout_s),
-                                   guard=EndpointGuard.from_settings(s))
+        transport = make_transport(
+            kind, connect_timeout=min(10.0, s.upstream_timeout_s), guard=EndpointGuard.from_settings(s)
+        )
         await transport.start()
         gw_holder: list[Gateway] = []
 
@@ -123,9 +133,14 @@ class GatewayComponent:
         publisher = rt.publisher if rt.publisher is not None else _NullPublisher()
         hooks = self.hooks or rt.gateway_hooks
         gw = Gateway(
-            refresher, transport, publisher, gateway_id=s.resolved_gateway_id,
-            upstream_timeout_s=s.upstream_timeout_s, max_body_bytes=s.max_body_bytes,
-            hooks=hooks, last_used=last_used,
+            refresher,
+            transport,
+            publisher,
+            gateway_id=s.resolved_gateway_id,
+            upstream_timeout_s=s.upstream_timeout_s,
+            max_body_bytes=s.max_body_bytes,
+            hooks=hooks,
+            last_used=last_used,
         )
         gw_holder.append(gw)
         await refresher.start()

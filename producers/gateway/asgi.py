@@ -2,9 +2,10 @@
 
 Every call awaits the ASGI server (non-blocking for the loop).
 """
+
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import orjson
 
@@ -72,8 +73,14 @@ def parse_json(raw: bytes) -> dict:
     return body
 
 
-async def respond(send: Send, status: int, body: bytes, rid: bytes, overhead_ms: float | None = None,
-                  extra: list[tuple[bytes, bytes]] | None = None) -> None:
+async def respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    rid: bytes,
+    overhead_ms: float | None = None,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

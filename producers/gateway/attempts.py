@@ -7,13 +7,15 @@ to fall back on (429/5xx/timeouts/connection errors), or raises the client's err
 admitted attempt ends its breaker trial: ok, failed, or released when it never reached the
 provider. Awaits the network (non-blocking for the loop).
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from core.scrub import ScrubbedStream, forms_of, scrub_bytes, scrub_text
 from producers.gateway.asgi import Receive, Send, respond
@@ -46,17 +48,23 @@ class Failure:
 def final_error(failures: list[Failure]) -> GatewayError:
     """All attempts failed (or none was admitted) -> 429 / 504 / 502."""
     if not failures:
-        return GatewayError(502, "Every configuration for this model is temporarily unavailable (circuit open).",
-                            "upstream_unavailable")
+        return GatewayError(
+            502, "Every configuration for this model is temporarily unavailable (circuit open).", "upstream_unavailable"
+        )
     if all(f.status == 429 for f in failures):
         ra = max((f.retry_after or 1.0) for f in failures)
-        return GatewayError(429, "The provider rate-limited the request on every configuration tried.",
-                            "upstream_rate_limited", retry_after=int(max(1, round(ra))))
+        return GatewayError(
+            429,
+            "The provider rate-limited the request on every configuration tried.",
+            "upstream_rate_limited",
+            retry_after=int(max(1, round(ra))),
+        )
     last = failures[-1]
     if last.error_type == "timeout":
         return GatewayError(504, "The provider did not answer in time (all fallbacks tried).", "upstream_timeout")
-    return GatewayError(502, f"Upstream failure after {len(failures)} attempt(s): {last.message}"[:500],
-                        "upstream_error")
+    return GatewayError(
+        502, f"Upstream failure after {len(failures)} attempt(s): {last.message}"[:500], "upstream_error"
+    )
 
 
 def provider_fault(status: int) -> bool:
@@ -72,8 +80,11 @@ def client_error(status: int, uerr: Any) -> GatewayError:
     if status == 404:
         return GatewayError(404, uerr.message or "model not found at the provider", "model_not_found", "model")
     if 400 <= status < 500:
-        return GatewayError(400 if status != 413 else 413, uerr.message or "the provider rejected the request",
-                            uerr.error_type or "invalid_request")
+        return GatewayError(
+            400 if status != 413 else 413,
+            uerr.message or "the provider rejected the request",
+            uerr.error_type or "invalid_request",
+        )
     return GatewayError(502, uerr.message or "upstream error", "upstream_error")
 
 
@@ -96,8 +107,9 @@ class Attempts:
         self.breakers = breakers
         self.timeout_s = timeout_s
 
-    async def run(self, plan: Plan, candidates: list[Candidate], rec: RequestRecord,
-                  receive: Receive, send: Send, rid: bytes) -> None:
+    async def run(
+        self, plan: Plan, candidates: list[Candidate], rec: RequestRecord, receive: Receive, send: Send, rid: bytes
+    ) -> None:
         """Answer the client from the first configuration that works; raise the final error."""
         failures: list[Failure] = []
         admitted = 0
@@ -115,8 +127,17 @@ class Attempts:
             failures.append(failure)
         raise final_error(failures)
 
-    async def attempt(self, trial: Trial, plan: Plan, cfg: ConfigEntry, pm: str, rec: RequestRecord,
-                      receive: Receive, send: Send, rid: bytes) -> Failure | None:
+    async def attempt(
+        self,
+        trial: Trial,
+        plan: Plan,
+        cfg: ConfigEntry,
+        pm: str,
+        rec: RequestRecord,
+        receive: Receive,
+        send: Send,
+        rid: bytes,
+    ) -> Failure | None:
         """One try at one configuration: None when the client got its answer."""
         surface = plan.surface
         rec.prices = cfg.prices
@@ -127,14 +148,19 @@ class Attempts:
         except (ValueError, TypeError, KeyError) as exc:
             raise _unsendable(cfg.ai_type, exc) from None
         except (AttributeError, IndexError, RecursionError) as exc:  # a field of the wrong shape
-            raise _unsendable(cfg.ai_type, ValueError(f"a field has the wrong type or shape ({type(exc).__name__})")) from None
+            raise _unsendable(
+                cfg.ai_type, ValueError(f"a field has the wrong type or shape ({type(exc).__name__})")
+            ) from None
         ta = _perf()
         try:
             if isinstance(req, list):
                 up: Any = await self._fan_out(req)
             else:
-                up = await (self.transport.open_stream(req, self.timeout_s) if plan.stream
-                            else self.transport.request(req, self.timeout_s))
+                up = await (
+                    self.transport.open_stream(req, self.timeout_s)
+                    if plan.stream
+                    else self.transport.request(req, self.timeout_s)
+                )
         except TransportError as exc:
             trial.failed()
             rec.attempted(cfg.ai_llm_id, cfg.ai_type, pm, "error", None, exc.error_type, rec.waited(ta))
@@ -153,8 +179,7 @@ class Attempts:
                     trial.failed()
                 else:
                     trial.ambiguous(rec.key.key_id)
-                return Failure(up.status, uerr.error_type, uerr.retry_after or _retry_after(up.headers),
-                               uerr.message)
+                return Failure(up.status, uerr.error_type, uerr.retry_after or _retry_after(up.headers), uerr.message)
             trial.ok()
             raise client_error(up.status, uerr)
         if plan.stream:
@@ -201,8 +226,7 @@ class Attempts:
         """Several provider calls for one client call (a list input to a one-input provider),
         concurrently: the first refusal stands for all; else one answer whose body is the list
         of bodies, in order (the surface merges them)."""
-        ups = await asyncio.gather(*(self.transport.request(r, self.timeout_s) for r in reqs),
-                                   return_exceptions=True)
+        ups = await asyncio.gather(*(self.transport.request(r, self.timeout_s) for r in reqs), return_exceptions=True)
         for u in ups:
             if isinstance(u, BaseException):
                 raise u

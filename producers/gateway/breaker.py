@@ -12,11 +12,12 @@ context manager: `ok()` / `failed()` give the verdict; leaving the block without
 the gateway refused before sending it, a client that went away) releases a half-open trial,
 so the next request gets it instead of the breaker staying half-open forever.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
@@ -27,7 +28,7 @@ class _State:
     opened_at: float = 0.0
     state: str = CLOSED
     trial_in_flight: bool = False
-    suspects: set = field(default_factory=set)   # keys that met an ambiguous 5xx in this streak
+    suspects: set = field(default_factory=set)  # keys that met an ambiguous 5xx in this streak
 
 
 class CircuitBreakers:
@@ -102,7 +103,7 @@ class CircuitBreakers:
         if st is not None and st.state == HALF_OPEN:
             st.trial_in_flight = False
 
-    def trial(self, config_id: str) -> "Trial | None":
+    def trial(self, config_id: str) -> Trial | None:
         """Admit one attempt at `config_id` (None: the breaker refuses it now)."""
         return Trial(self, config_id) if self.allow(config_id) else None
 
@@ -131,7 +132,7 @@ class Trial:
         if self.verdict is None:
             self.verdict = "failed" if self._breakers.ambiguous(self.config_id, key_id) else "released"
 
-    def __enter__(self) -> "Trial":
+    def __enter__(self) -> Trial:
         return self
 
     def __exit__(self, *exc: object) -> None:

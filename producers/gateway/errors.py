@@ -2,6 +2,7 @@
 
 Pure: builds bytes; never includes secrets or prompt text.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,11 +5,12 @@ Everything the event says is gathered on one `RequestRecord`: identity, routing,
 `build_event` is the only place a `RequestEvent` is made. No prompt or completion text and no
 secret ever enters the record.
 """
+
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pricing.pricer import price
@@ -25,15 +26,15 @@ class RequestRecord:
     request_id: str
     key: KeyEntry
     endpoint: str
-    started_wall: float          # time.time() at arrival
+    started_wall: float  # time.time() at arrival
     started: float = field(default_factory=_perf)  # perf_counter() at arrival
-    upstream_ms: float = 0.0     # time spent waiting on providers (excluded from overhead)
+    upstream_ms: float = 0.0  # time spent waiting on providers (excluded from overhead)
     model: str = ""
     provider_model: str = ""
     stream: bool = False
     ai_llm_id: str | None = None
     ai_type: str | None = None
-    status: str = "ok"           # ok | error | blocked
+    status: str = "ok"  # ok | error | blocked
     http_status: int = 200
     error_type: str | None = None
     latency_ms: float = 0.0
@@ -45,8 +46,8 @@ class RequestRecord:
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     usage_source: str = "provider"
-    prices: Any = None           # the serving configuration's price overrides (PriceOverrides)
-    cost: Any = None             # pricing.pricer.Price, set by `priced()`
+    prices: Any = None  # the serving configuration's price overrides (PriceOverrides)
+    cost: Any = None  # pricing.pricer.Price, set by `priced()`
     attempts: list[Attempt] = field(default_factory=list)
     user_id: str | None = None
     conversation_id: str | None = None
@@ -75,11 +76,20 @@ class RequestRecord:
         if self.ttft_ms is None:
             self.ttft_ms = self.elapsed_ms()
 
-    def attempted(self, ai_llm_id: str, ai_type: str, provider_model: str, status: str,
-                  http_status: int | None, error_type: str | None, latency_ms: float) -> None:
+    def attempted(
+        self,
+        ai_llm_id: str,
+        ai_type: str,
+        provider_model: str,
+        status: str,
+        http_status: int | None,
+        error_type: str | None,
+        latency_ms: float,
+    ) -> None:
         """One provider attempt; the record names the last config tried."""
-        self.attempts.append(make_attempt(ai_llm_id, ai_type, provider_model, status, http_status,
-                                          error_type, round(latency_ms, 3)))
+        self.attempts.append(
+            make_attempt(ai_llm_id, ai_type, provider_model, status, http_status, error_type, round(latency_ms, 3))
+        )
         self.ai_llm_id, self.ai_type, self.provider_model = ai_llm_id, ai_type, provider_model
 
     def used(self, usage: Any) -> None:
@@ -103,9 +113,13 @@ class RequestRecord:
         override, else the offline table, else unknown (cost None). Pure, never blocks once the
         table is loaded."""
         if self.cost is None:
-            counts = TokenCounts(max(int(self.tokens_in), 0), max(int(self.tokens_out), 0),
-                                 max(int(self.cached_tokens), 0), max(int(self.cache_write_tokens), 0),
-                                 max(int(self.reasoning_tokens), 0))
+            counts = TokenCounts(
+                max(int(self.tokens_in), 0),
+                max(int(self.tokens_out), 0),
+                max(int(self.cached_tokens), 0),
+                max(int(self.cache_write_tokens), 0),
+                max(int(self.reasoning_tokens), 0),
+            )
             self.cost = price(self.ai_type, self.provider_model or self.model, counts, self.prices)
         return self.cost
 
@@ -123,51 +137,69 @@ def _construct(cls, values: dict):
     return obj
 
 
-def make_attempt(ai_llm_id: str, ai_type: str, provider_model: str, status: str,
-                 http_status: int | None, error_type: str | None, latency_ms: float) -> Attempt:
-    return _construct(Attempt, {
-        "ai_llm_id": ai_llm_id, "ai_type": ai_type, "provider_model": provider_model, "status": status,
-        "http_status": http_status, "error_type": error_type, "latency_ms": latency_ms,
-    })
+def make_attempt(
+    ai_llm_id: str,
+    ai_type: str,
+    provider_model: str,
+    status: str,
+    http_status: int | None,
+    error_type: str | None,
+    latency_ms: float,
+) -> Attempt:
+    return _construct(
+        Attempt,
+        {
+            "ai_llm_id": ai_llm_id,
+            "ai_type": ai_type,
+            "provider_model": provider_model,
+            "status": status,
+            "http_status": http_status,
+            "error_type": error_type,
+            "latency_ms": latency_ms,
+        },
+    )
 
 
 def build_event(o: RequestRecord, gateway_id: str) -> RequestEvent:
     """Runs after the response was sent (never adds latency to it)."""
     repo = o.key.repo
     cost = o.priced()
-    return _construct(RequestEvent, dict(
-        event_id=new_event_id(),
-        schema_version=SCHEMA_VERSION,
-        occurred_at=datetime.fromtimestamp(o.started_wall, timezone.utc),
-        gateway_id=gateway_id,
-        request_id=o.request_id,
-        org_id=repo.org_id,
-        workspace_id=repo.workspace_id,
-        repo_id=repo.repo_id,
-        repo_ai_api_key_id=o.key.key_id,
-        ai_llm_id=o.ai_llm_id,
-        ai_type=o.ai_type,
-        model=o.model,
-        provider_model=o.provider_model,
-        endpoint=o.endpoint,
-        stream=o.stream,
-        status=o.status,
-        http_status=o.http_status,
-        error_type=o.error_type,
-        latency_ms=round(o.latency_ms, 3),
-        ttft_ms=None if o.ttft_ms is None else round(o.ttft_ms, 3),
-        gateway_overhead_ms=round(max(o.overhead_ms, 0.0), 3),
-        tokens_in=max(int(o.tokens_in), 0),
-        tokens_out=max(int(o.tokens_out), 0),
-        cached_tokens=max(int(o.cached_tokens), 0),
-        usage_source=o.usage_source,
-        cache_read_tokens=max(int(o.cached_tokens), 0),
-        cache_write_tokens=max(int(o.cache_write_tokens), 0),
-        reasoning_tokens=max(int(o.reasoning_tokens), 0),
-        cost_usd=format_usd(cost.cost_usd),
-        price_source=cost.source,
-        attempts=o.attempts,
-        user_id=o.user_id,
-        conversation_id=o.conversation_id,
-        policy_ids=list(o.policy_ids),
-    ))
+    return _construct(
+        RequestEvent,
+        dict(
+            event_id=new_event_id(),
+            schema_version=SCHEMA_VERSION,
+            occurred_at=datetime.fromtimestamp(o.started_wall, UTC),
+            gateway_id=gateway_id,
+            request_id=o.request_id,
+            org_id=repo.org_id,
+            workspace_id=repo.workspace_id,
+            repo_id=repo.repo_id,
+            repo_ai_api_key_id=o.key.key_id,
+            ai_llm_id=o.ai_llm_id,
+            ai_type=o.ai_type,
+            model=o.model,
+            provider_model=o.provider_model,
+            endpoint=o.endpoint,
+            stream=o.stream,
+            status=o.status,
+            http_status=o.http_status,
+            error_type=o.error_type,
+            latency_ms=round(o.latency_ms, 3),
+            ttft_ms=None if o.ttft_ms is None else round(o.ttft_ms, 3),
+            gateway_overhead_ms=round(max(o.overhead_ms, 0.0), 3),
+            tokens_in=max(int(o.tokens_in), 0),
+            tokens_out=max(int(o.tokens_out), 0),
+            cached_tokens=max(int(o.cached_tokens), 0),
+            usage_source=o.usage_source,
+            cache_read_tokens=max(int(o.cached_tokens), 0),
+            cache_write_tokens=max(int(o.cache_write_tokens), 0),
+            reasoning_tokens=max(int(o.reasoning_tokens), 0),
+            cost_usd=format_usd(cost.cost_usd),
+            price_source=cost.source,
+            attempts=o.attempts,
+            user_id=o.user_id,
+            conversation_id=o.conversation_id,
+            policy_ids=list(o.policy_ids),
+        ),
+    )

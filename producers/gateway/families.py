@@ -4,13 +4,15 @@
 `provider_config(cfg)` builds the adapter's `ProviderConfig` once per config version;
 `serves(ai_type, model)` is the family's naming heuristic. All pure, never block.
 """
+
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from store.snapshot import ConfigEntry
 
-@lru_cache(maxsize=None)
+
+@cache
 def adapter(ai_type: str):
     """The family's `producers.adapters.base.Adapter` instance (ValueError if unknown)."""
     from producers.adapters import adapter_for
@@ -43,7 +45,11 @@ def provider_config(cfg: ConfigEntry):
         if len(_PCFG) > 10000:
             _PCFG.clear()
         hit = _PCFG[cfg.version] = ProviderConfig(
-            ai_llm_id=cfg.ai_llm_id, ai_type=AiType(cfg.ai_type), endpoint=cfg.endpoint,
-            key=cfg.key, secret=cfg.secret or "", region=cfg.region,
+            ai_llm_id=cfg.ai_llm_id,
+            ai_type=AiType(cfg.ai_type),
+            endpoint=cfg.endpoint,
+            key=cfg.key,
+            secret=cfg.secret or "",
+            region=cfg.region,
         )
     return hit

@@ -11,6 +11,7 @@ cannot log answers 503 rather than serve unmetered (at the start, and for a non-
 answer whose event could not be stored). Exactly one event per request that got past key
 lookup, whatever happens (finally-block semantics, client disconnects included).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -32,13 +33,13 @@ from producers.gateway.events import RequestRecord, build_event
 from producers.gateway.hooks import NoPolicies, PolicyHooks, RequestContext
 from producers.gateway.lastused import LastUsedWriter
 from producers.gateway.models_cache import ModelCache
-from store.refresher import SnapshotRefresher
 from producers.gateway.routing import Candidate, resolve, union_models
 from producers.gateway.surfaces import SURFACES, Plan, Surface
 from producers.gateway.surfaces.chat import CHAT
 from producers.gateway.transport import Transport
 from schemas import topics
 from store.apikeys import hash_secret
+from store.refresher import SnapshotRefresher
 from store.snapshot import KeyEntry
 
 log = logging.getLogger(__name__)
@@ -90,8 +91,9 @@ class Gateway:
         except UnicodeDecodeError:
             return None
 
-    async def respond_error(self, send: Send, surface: Surface, err: GatewayError, rid: bytes,
-                            overhead_ms: float | None = None) -> None:
+    async def respond_error(
+        self, send: Send, surface: Surface, err: GatewayError, rid: bytes, overhead_ms: float | None = None
+    ) -> None:
         extra = None
         if err.retry_after is not None:
             extra = [(b"retry-after", str(max(int(err.retry_after), 1)).encode())]
@@ -126,12 +128,20 @@ class Gateway:
         rid = rid_s.encode()
         surface = SURFACES.get(endpoint, CHAT)
         key = self.authenticate(scope)
-        if key is None and await self.refresher.catch_up():   # a key created a moment ago
+        if key is None and await self.refresher.catch_up():  # a key created a moment ago
             key = self.authenticate(scope)
         if key is None:
-            await self.respond_error(send, surface, GatewayError(
-                401, "Invalid API key. Send the repository AI API key as 'Authorization: Bearer <key>' "
-                "(or 'x-api-key: <key>').", "invalid_api_key"), rid)
+            await self.respond_error(
+                send,
+                surface,
+                GatewayError(
+                    401,
+                    "Invalid API key. Send the repository AI API key as 'Authorization: Bearer <key>' "
+                    "(or 'x-api-key: <key>').",
+                    "invalid_api_key",
+                ),
+                rid,
+            )
             return
         if not getattr(self.publisher, "accepting", True):
             await self.respond_error(send, surface, LOG_UNAVAILABLE, rid)
@@ -163,8 +173,14 @@ class Gateway:
             rec.model, rec.stream = plan.model, plan.stream
             rec.user_id, rec.conversation_id = plan.user_id, plan.conversation_id
             ctx = RequestContext(
-                request_id=rid_s, key=key, snapshot=self.refresher.snapshot, endpoint=named,
-                model=plan.model, stream=plan.stream, user_id=plan.user_id, conversation_id=plan.conversation_id,
+                request_id=rid_s,
+                key=key,
+                snapshot=self.refresher.snapshot,
+                endpoint=named,
+                model=plan.model,
+                stream=plan.stream,
+                user_id=plan.user_id,
+                conversation_id=plan.conversation_id,
             )
             candidates = self._route(key, plan.model)
             ctx.extra["ai_llm_id"], ctx.extra["ai_type"] = candidates[0][0].ai_llm_id, candidates[0][0].ai_type
@@ -172,7 +188,7 @@ class Gateway:
             if surface.policed:
                 await self._precheck(ctx, plan, rec)
             else:
-                ctx = None   # nothing to settle afterwards
+                ctx = None  # nothing to settle afterwards
             served = surface.narrow(candidates)
             if not served:
                 await self._local(plan, candidates[0], rec, send, rid)
@@ -186,20 +202,23 @@ class Gateway:
             log.exception("gateway request %s failed", rid_s)
             rec.fail(500, "internal_error")
             try:
-                await self.respond_error(send, surface, GatewayError(500, "internal gateway error",
-                                                                     "internal_error"), rid)
+                await self.respond_error(
+                    send, surface, GatewayError(500, "internal gateway error", "internal_error"), rid
+                )
             except Exception:  # noqa: BLE001
                 pass
         finally:
-            if not emitted:     # no final byte was sent (client gone, or nothing answered)
+            if not emitted:  # no final byte was sent (client gone, or nothing answered)
                 emit_now()
 
     def _route(self, key: KeyEntry, model: str) -> list[Candidate]:
         cands = resolve(key.repo, model, self.models.known, families.serves)
         if not cands:
             raise GatewayError(
-                404, f"The model '{model}' is not served by any configuration of this repository.",
-                "model_not_found", "model",
+                404,
+                f"The model '{model}' is not served by any configuration of this repository.",
+                "model_not_found",
+                "model",
             )
         return cands
 
@@ -207,14 +226,18 @@ class Gateway:
         """Policies see the request as a chat/embeddings body, whatever the surface."""
         block = self.hooks.precheck(ctx, plan.chat)
         if block is not None and inspect.isawaitable(block):
-            block = await block   # a blocking natural-language policy is judged before forwarding
+            block = await block  # a blocking natural-language policy is judged before forwarding
         rec.policy_ids = ctx.policy_ids
         if block is not None:
             # a refused request counts on the configuration it would have used
             rec.ai_llm_id, rec.ai_type = ctx.extra.get("ai_llm_id"), ctx.extra.get("ai_type")
             rec.fail(block.status, block.code, "blocked")
-            raise GatewayError(block.status, block.message, block.code,
-                               retry_after=block.retry_after_s if block.status == 429 else None)
+            raise GatewayError(
+                block.status,
+                block.message,
+                block.code,
+                retry_after=block.retry_after_s if block.status == 429 else None,
+            )
 
     async def _local(self, plan: Plan, first: Candidate, rec: RequestRecord, send: Send, rid: bytes) -> None:
         """A call no candidate serves natively, answered by the surface itself (no provider)."""
@@ -225,8 +248,11 @@ class Gateway:
             payload = plan.surface.local_answer(plan)
         except _MALFORMED as exc:
             log.info("malformed %s request: %s", plan.surface.name, type(exc).__name__)
-            raise GatewayError(400, "The request body is malformed for this endpoint (a field has the wrong "
-                                    "type or shape).", "invalid_request") from None
+            raise GatewayError(
+                400,
+                "The request body is malformed for this endpoint (a field has the wrong type or shape).",
+                "invalid_request",
+            ) from None
         rec.mark_first_byte()
         await respond(send, 200, payload, rid, rec.mark_overhead())
 
@@ -247,15 +273,23 @@ class Gateway:
             if wanted not in owners:
                 cands = resolve(key.repo, wanted, self.models.known, families.serves)
                 if not cands:
-                    raise GatewayError(404, f"The model '{wanted}' is not served by any configuration of "
-                                            "this repository.", "model_not_found", "model")
+                    raise GatewayError(
+                        404,
+                        f"The model '{wanted}' is not served by any configuration of this repository.",
+                        "model_not_found",
+                        "model",
+                    )
                 owners[wanted] = cands[0][0].ai_type.lower()
             rec.model = wanted
             payload = model_entry(wanted, owners[wanted], anthropic)
         elif anthropic:
             data = [model_entry(m, owners[m], True) for m in ids]
-            payload = {"data": data, "has_more": False, "first_id": ids[0] if ids else None,
-                       "last_id": ids[-1] if ids else None}
+            payload = {
+                "data": data,
+                "has_more": False,
+                "first_id": ids[0] if ids else None,
+                "last_id": ids[-1] if ids else None,
+            }
         else:
             payload = {"object": "list", "data": [model_entry(m, owners[m], False) for m in ids]}
         await respond(send, 200, orjson.dumps(payload), rid, rec.mark_overhead())
@@ -273,8 +307,11 @@ def plan_request(surface: Surface, body: dict[str, Any]) -> Plan:
         raise
     except _MALFORMED as exc:
         log.info("malformed %s request: %s", surface.name, type(exc).__name__)
-        raise GatewayError(400, "The request body is malformed for this endpoint (a field has the wrong type "
-                                "or shape).", "invalid_request") from None
+        raise GatewayError(
+            400,
+            "The request body is malformed for this endpoint (a field has the wrong type or shape).",
+            "invalid_request",
+        ) from None
 
 
 def check_token_limit(plan: Plan) -> None:
@@ -289,8 +326,11 @@ def check_token_limit(plan: Plan) -> None:
         raise GatewayError(400, exc.message.replace(exc.param, param), "invalid_request", param) from None
 
 
-LOG_UNAVAILABLE = GatewayError(503, "The gateway cannot record usage right now (its event log is full "
-                                   "or unavailable); retry later.", "event_log_unavailable")
+LOG_UNAVAILABLE = GatewayError(
+    503,
+    "The gateway cannot record usage right now (its event log is full or unavailable); retry later.",
+    "event_log_unavailable",
+)
 
 
 class _EmitBeforeEnd:

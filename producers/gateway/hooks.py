@@ -5,10 +5,12 @@ in-memory and fast (no I/O). Returning a `Block` ends the request with 403 (poli
 (limit, with Retry-After). `post_usage(ctx, event)` runs after the response, with the final
 `RequestEvent` (usage known); it must not block or raise.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from store.snapshot import KeyEntry, Snapshot
 
@@ -26,7 +28,7 @@ class RequestContext:
     user_id: str | None = None
     conversation_id: str | None = None
     policy_ids: list[str] = field(default_factory=list)  # policies that fired (set by hooks)
-    extra: dict[str, Any] = field(default_factory=dict)   # free slot for hook state
+    extra: dict[str, Any] = field(default_factory=dict)  # free slot for hook state
 
 
 @dataclass(slots=True)

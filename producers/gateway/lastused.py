@@ -3,11 +3,12 @@
 `mark()` is a dict store (never blocks); a background task flushes every `interval_s` with
 one UPDATE per key seen in that interval (no DB work per request).
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -38,7 +39,7 @@ class LastUsedWriter:
                     await s.execute(
                         update(RepoApiKey)
                         .where(RepoApiKey.id == key_id)
-                        .values(last_used_at=datetime.fromtimestamp(ts, timezone.utc))
+                        .values(last_used_at=datetime.fromtimestamp(ts, UTC))
                     )
         except Exception:  # noqa: BLE001 - best effort; retried next interval
             log.warning("lastUsedAt flush failed; will retry", exc_info=True)

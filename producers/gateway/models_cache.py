@@ -4,6 +4,7 @@ The hot path only calls `known(cfg)` (a dict read; None while unknown). Lists ar
 the background when a config appears or changes (`prefetch`) and by `GET /v1/models`, which
 awaits `get(cfg)` (network, bounded by `timeout_s`). Failures cache an empty list briefly.
 """
+
 from __future__ import annotations
 
 import asyncio

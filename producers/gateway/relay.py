@@ -4,11 +4,12 @@ Waits on the provider and the client (non-blocking for the loop). If the client 
 relay stops, marks the record 499 and still returns normally so the request is accounted.
 Returns the upstream error type when the provider's stream failed, else None.
 """
+
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from producers.gateway.asgi import Receive, Send, start_sse
 from producers.gateway.events import RequestRecord
@@ -18,8 +19,15 @@ from producers.gateway.transport import TransportError, UpstreamStream
 _perf = time.perf_counter
 
 
-async def relay(stream: UpstreamStream, pipe: Pipe, receive: Receive, send: Send, rid: bytes,
-                rec: RequestRecord, before_end: Callable[[str | None], None] | None = None) -> str | None:
+async def relay(
+    stream: UpstreamStream,
+    pipe: Pipe,
+    receive: Receive,
+    send: Send,
+    rid: bytes,
+    rec: RequestRecord,
+    before_end: Callable[[str | None], None] | None = None,
+) -> str | None:
     me = asyncio.current_task()
     assert me is not None
     state = {"done": False, "gone": False}
@@ -59,7 +67,7 @@ async def relay(stream: UpstreamStream, pipe: Pipe, receive: Receive, send: Send
             tail = pipe.broken()
         state["done"] = True
         watcher.cancel()
-        if before_end is not None:      # the record is complete before the final event leaves
+        if before_end is not None:  # the record is complete before the final event leaves
             before_end(upstream_err)
         await send({"type": "http.response.body", "body": tail, "more_body": False})
     except asyncio.CancelledError:

@@ -13,13 +13,13 @@ Accepted forms (documented in the README's gateway section):
 * a prefix that matches neither (e.g. `meta-llama/Llama-3-8B` on an OpenAI-compatible
   server) is treated as a bare name.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
-from store.snapshot import ConfigEntry, RepoEntry
 from schemas.enums import PROVIDER_ALIASES
-
+from store.snapshot import ConfigEntry, RepoEntry
 
 Candidate = tuple[ConfigEntry, str]
 
@@ -27,7 +27,7 @@ Candidate = tuple[ConfigEntry, str]
 def resolve(
     repo: RepoEntry,
     model: str,
-    known_models: Callable[[ConfigEntry], "frozenset[str] | None"],
+    known_models: Callable[[ConfigEntry], frozenset[str] | None],
     serves: Callable[[str, str], bool],
 ) -> list[Candidate]:
     """Candidates in fallback order; empty means 404 (no configuration serves the model)."""

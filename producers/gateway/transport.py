@@ -5,11 +5,13 @@
 Every call awaits network I/O (non-blocking for the loop); errors are mapped to
 `UpstreamTimeout` / `UpstreamConnectError` so the fallback logic does not see client types.
 """
+
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import AsyncIterator, Mapping, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from core.endpoints import EndpointGuard, EndpointRefused
@@ -91,7 +93,7 @@ class _AiohttpStream:
         try:
             async for chunk in self._resp.content.iter_any():
                 yield chunk
-        except asyncio.TimeoutError as exc:
+        except TimeoutError:
             raise UpstreamTimeout("provider stream timed out") from None
         except aiohttp.ClientError as exc:
             raise UpstreamConnectError(f"provider stream broke: {type(exc).__name__}") from None
@@ -101,7 +103,7 @@ class _AiohttpStream:
 
         try:
             return await self._resp.read()
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise UpstreamTimeout("provider timed out") from None
         except aiohttp.ClientError as exc:
             raise UpstreamConnectError(f"provider connection failed: {type(exc).__name__}") from None
@@ -114,8 +116,9 @@ class AiohttpTransport:
     """Allowed URLs are parsed and guard-checked once. `lean` also reuses timeout objects per
     (timeout, total) (a benchmark variant)."""
 
-    def __init__(self, connect_timeout: float = 10.0, limit: int = 1000, guard: EndpointGuard | None = None,
-                 lean: bool = False) -> None:
+    def __init__(
+        self, connect_timeout: float = 10.0, limit: int = 1000, guard: EndpointGuard | None = None, lean: bool = False
+    ) -> None:
         self._connect_timeout = connect_timeout
         self._limit = limit
         self._guard = guard or EndpointGuard()
@@ -131,7 +134,10 @@ class AiohttpTransport:
 
         if self._session is None:
             connector = aiohttp.TCPConnector(
-                limit=self._limit, limit_per_host=0, keepalive_timeout=30, ttl_dns_cache=300,
+                limit=self._limit,
+                limit_per_host=0,
+                keepalive_timeout=30,
+                ttl_dns_cache=300,
                 resolver=make_aiohttp_resolver(self._guard),
             )
             self._session = aiohttp.ClientSession(
@@ -172,10 +178,14 @@ class AiohttpTransport:
                 self._timeouts[(timeout, total)] = to
         try:
             return await self._session.request(
-                req.method, url, headers=req.headers, data=req.body or None,
-                timeout=to, allow_redirects=False,
+                req.method,
+                url,
+                headers=req.headers,
+                data=req.body or None,
+                timeout=to,
+                allow_redirects=False,
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise UpstreamTimeout("provider timed out") from None
         except aiohttp.ClientError as exc:
             raise _refused(exc) or UpstreamConnectError(f"provider connection failed: {type(exc).__name__}") from None
@@ -186,7 +196,7 @@ class AiohttpTransport:
         resp = await self._send(req, timeout, total=True)
         try:
             body = await resp.read()
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise UpstreamTimeout("provider timed out") from None
         except aiohttp.ClientError as exc:
             raise UpstreamConnectError(f"provider connection failed: {type(exc).__name__}") from None
@@ -245,8 +255,11 @@ class HttpxTransport:
         if self._client is None:
             limits = httpx.Limits(max_connections=self._limit, max_keepalive_connections=self._limit)
             self._client = httpx.AsyncClient(
-                transport=guarded_httpx_transport(self._guard, limits=limits), limits=limits,
-                timeout=None, follow_redirects=False, trust_env=False,
+                transport=guarded_httpx_transport(self._guard, limits=limits),
+                limits=limits,
+                timeout=None,
+                follow_redirects=False,
+                trust_env=False,
             )
 
     async def stop(self) -> None:
@@ -277,7 +290,7 @@ class HttpxTransport:
         s = _HttpxStream(await self._send(req, timeout))
         try:
             body = await asyncio.wait_for(s.read_all(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise UpstreamTimeout("provider timed out") from None
         finally:
             await s.close()
@@ -287,8 +300,9 @@ class HttpxTransport:
         return _HttpxStream(await self._send(req, timeout))
 
 
-def make_transport(kind: str = "aiohttp", connect_timeout: float = 10.0,
-                   guard: EndpointGuard | None = None) -> Transport:
+def make_transport(
+    kind: str = "aiohttp", connect_timeout: float = 10.0, guard: EndpointGuard | None = None
+) -> Transport:
     """A pooled transport; `guard` (default: public addresses only) checks every connection."""
     if kind == "httpx":
         return HttpxTransport(connect_timeout, guard=guard)

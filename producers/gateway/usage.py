@@ -6,6 +6,7 @@ token for English text, rounded up, plus the chat format's per-message overhead 
 message + 3 for the reply primer). Events carry `usageSource: "estimated"` when it is used.
 Pure functions; never block.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,9 +25,7 @@ def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # content parts
-        return " ".join(
-            p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
-        )
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
     return ""
 
 

@@ -6,6 +6,7 @@ COST_BUDGET) with a slice leased from the config store (`producers.policy.leases
 returns an awaitable only when a slice must be leased. A refusal is a 429 naming the policy with
 Retry-After (1 s while reservations elsewhere are settling, else the window end).
 """
+
 from __future__ import annotations
 
 import math
@@ -90,8 +91,9 @@ class BudgetGate:
         ctx.extra["leases"] = leases
         return None
 
-    async def _lease_rest(self, ctx: Any, engine: PolicyEngine, result: PrecheckResult, rest: list,
-                          leases: list[Lease], now: Any) -> Any:
+    async def _lease_rest(
+        self, ctx: Any, engine: PolicyEngine, result: PrecheckResult, rest: list, leases: list[Lease], now: Any
+    ) -> Any:
         for res, lid, limit, end, name in rest:
             got, wait_s = await self.bank.take(lid, res.amount, limit, end)
             if got is None:
@@ -103,9 +105,13 @@ class BudgetGate:
 
                 label = _LABEL.get(res.key[1], "Budget")
                 pid = res.key[0].rsplit(":", 1)[-1]
-                return Block(429, f"{label} of policy '{name}' reached across gateways; retry after "
-                                  f"{int(math.ceil(wait_s))} s", pid, int(math.ceil(wait_s)),
-                             code="rate_limit_exceeded")
+                return Block(
+                    429,
+                    f"{label} of policy '{name}' reached across gateways; retry after {int(math.ceil(wait_s))} s",
+                    pid,
+                    int(math.ceil(wait_s)),
+                    code="rate_limit_exceeded",
+                )
             leases.append(got)
         ctx.extra["leases"] = leases
         return None

@@ -12,18 +12,20 @@ during a Kafka outage) and the outage is logged once per `outage_log_s`.
 Embedded mode (no Kafka): the same handler reads the local event log (a per-process reader
 from the earliest record; the log keeps the newest decision per subject).
 """
+
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
+from core.kafka_admin import ensure_topics
 from schemas import topics
 from schemas.events import Decision
 from schemas.records import Record
-from core.kafka_admin import ensure_topics
 
 log = logging.getLogger("tollgate.policy.decisions")
 
@@ -33,8 +35,16 @@ class DecisionSubscriber:
 
     name = "policy-decisions"
 
-    def __init__(self, settings: Any, hooks: Any, *, bus: Any = None, topic: str = topics.DECISIONS,
-                 catch_up_timeout_s: float = 15.0, outage_log_s: float = 30.0):
+    def __init__(
+        self,
+        settings: Any,
+        hooks: Any,
+        *,
+        bus: Any = None,
+        topic: str = topics.DECISIONS,
+        catch_up_timeout_s: float = 15.0,
+        outage_log_s: float = 30.0,
+    ):
         self.settings = settings
         self.hooks = hooks
         self.bus = bus
@@ -51,7 +61,7 @@ class DecisionSubscriber:
         n = 0
         for r in records:
             if not r.value:
-                continue      # tombstone
+                continue  # tombstone
             try:
                 d = Decision.from_wire(r.value)
             except ValueError:
@@ -70,8 +80,13 @@ class DecisionSubscriber:
             if self.bus is None:
                 log.warning("no Kafka and no in-process bus: decisions are not applied")
                 return
-            self.bus.subscribe(self.topic, self._on_bus, max_wait_ms=0, durable=False,
-                               name=f"decisions-{self.settings.resolved_gateway_id}")
+            self.bus.subscribe(
+                self.topic,
+                self._on_bus,
+                max_wait_ms=0,
+                durable=False,
+                name=f"decisions-{self.settings.resolved_gateway_id}",
+            )
             return
         self._settled = asyncio.Event()
         self._task = asyncio.create_task(self._run(), name="policy-decisions")
@@ -84,15 +99,20 @@ class DecisionSubscriber:
 
         boot = self.settings.kafka_bootstrap
         await asyncio.wait_for(ensure_topics(boot, [self.topic]), 10)
-        c = AIOKafkaConsumer(bootstrap_servers=boot, group_id=None, enable_auto_commit=False,
-                             auto_offset_reset="earliest", fetch_max_wait_ms=100,
-                             client_id=f"tollgate-decisions-{self.settings.resolved_gateway_id}")
+        c = AIOKafkaConsumer(
+            bootstrap_servers=boot,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=100,
+            client_id=f"tollgate-decisions-{self.settings.resolved_gateway_id}",
+        )
         self._consumer = c
         await c.start()
         parts: set[int] | None = None
         deadline = time.monotonic() + self.catch_up_timeout_s
         while not parts and time.monotonic() < deadline:
-            cluster = await c._client.fetch_all_metadata()   # `topics()` would not keep the partitions
+            cluster = await c._client.fetch_all_metadata()  # `topics()` would not keep the partitions
             parts = cluster.partitions_for_topic(self.topic)
             if not parts:
                 await asyncio.sleep(0.2)
@@ -108,14 +128,16 @@ class DecisionSubscriber:
                 break
             await self._poll_once()
         else:
-            log.warning("decisions backlog not fully read within %.0fs; continuing in the background",
-                        self.catch_up_timeout_s)
+            log.warning(
+                "decisions backlog not fully read within %.0fs; continuing in the background", self.catch_up_timeout_s
+            )
 
     async def _poll_once(self) -> None:
         batch = await self._consumer.getmany(timeout_ms=100, max_records=10_000)
         for tp, msgs in batch.items():
-            self.apply_records([Record(tp.topic, tp.partition, m.offset, m.key, m.value or b"", m.timestamp)
-                                for m in msgs])
+            self.apply_records(
+                [Record(tp.topic, tp.partition, m.offset, m.key, m.value or b"", m.timestamp) for m in msgs]
+            )
 
     async def _run(self) -> None:
         """Connect (retrying while Kafka is down), then tail the topic; never gives up."""
@@ -138,8 +160,9 @@ class DecisionSubscriber:
                 since = since if since is not None else now
                 if now - logged >= self.outage_log_s:
                     logged = now
-                    log.warning("decisions feed: Kafka unavailable for %.0fs (%s); retrying",
-                                now - since, type(exc).__name__)
+                    log.warning(
+                        "decisions feed: Kafka unavailable for %.0fs (%s); retrying", now - since, type(exc).__name__
+                    )
                 await self._close_consumer()
                 await asyncio.sleep(1.0)
 

@@ -15,30 +15,32 @@ is still held at the deadline the answer is 429 with `Retry-After: 1` (transient
 window end. This keeps a burst's final usage within one worst case below/above the limit
 instead of refusing while a third of the budget is unused.
 """
+
 from __future__ import annotations
 
 import asyncio
 import inspect
-from dataclasses import replace
 import logging
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
 
+from policy.compiled import CompiledPolicy, compile_policy
 from policy.engine import PolicyEngine, PrecheckResult
-from producers.policy.budget_gate import BudgetGate, cost_pico, worst_usd_pico
-from policy.evaluate import RequestContext as PolicyContext
 from policy.evaluate import MAX_SCAN_CHARS, Verdict, prescan
+from policy.evaluate import RequestContext as PolicyContext
 from policy.limits import TokenLimitError, token_limit
+from policy.rules import RuleError
+from producers.policy.budget_gate import BudgetGate, cost_pico, worst_usd_pico
 from schemas import topics
 from schemas.events import Decision, ViolationEvent
-from policy.compiled import CompiledPolicy, compile_policy
-from policy.rules import RuleError
 
 log = logging.getLogger("tollgate.policy")
 
-OFFLOAD_CHARS = 16 * 1024   # longer request text: content rules are evaluated off the event loop
-MAX_TEXT_CHARS = MAX_SCAN_CHARS   # content rules scan at most this much (settings: policy_max_scan_chars)
-DEFAULT_CONTENTION_WAIT_S = 5.0   # longest wait for in-flight reservations to settle
+OFFLOAD_CHARS = 16 * 1024  # longer request text: content rules are evaluated off the event loop
+MAX_TEXT_CHARS = MAX_SCAN_CHARS  # content rules scan at most this much (settings: policy_max_scan_chars)
+DEFAULT_CONTENTION_WAIT_S = 5.0  # longest wait for in-flight reservations to settle
 
 
 def _texts(body: dict) -> list[str]:
@@ -76,31 +78,46 @@ def compile_entries(entries: Any) -> list[CompiledPolicy]:
     out = []
     for e in entries:
         try:
-            out.append(compile_policy(
-                id=e.policy_id, org_id=e.org_id, name=e.name, action_type=e.action_type,
-                risk_type=e.risk_type, workspace_id=e.workspace_id, repo_id=e.repo_id,
-                content=e.content, rule=e.rule))
+            out.append(
+                compile_policy(
+                    id=e.policy_id,
+                    org_id=e.org_id,
+                    name=e.name,
+                    action_type=e.action_type,
+                    risk_type=e.risk_type,
+                    workspace_id=e.workspace_id,
+                    repo_id=e.repo_id,
+                    content=e.content,
+                    rule=e.rule,
+                )
+            )
         except RuleError:
             log.warning("policy %s: stored rule is invalid; ignored", e.policy_id)
     return out
 
 
 class GatewayPolicyHooks:
-    def __init__(self, publisher_getter: Callable[[], Any], gateway_id: str,
-                 engine: PolicyEngine | None = None, clock: Callable[[], datetime] | None = None,
-                 contention_wait_s: float = DEFAULT_CONTENTION_WAIT_S, max_scan_chars: int = MAX_TEXT_CHARS,
-                 gate: BudgetGate | None = None):
+    def __init__(
+        self,
+        publisher_getter: Callable[[], Any],
+        gateway_id: str,
+        engine: PolicyEngine | None = None,
+        clock: Callable[[], datetime] | None = None,
+        contention_wait_s: float = DEFAULT_CONTENTION_WAIT_S,
+        max_scan_chars: int = MAX_TEXT_CHARS,
+        gate: BudgetGate | None = None,
+    ):
         self._publisher = publisher_getter
-        self.gate = gate                 # budgets across gateways (slices leased from the store)
+        self.gate = gate  # budgets across gateways (slices leased from the store)
         self._cost_budgets = False
         self.max_scan_chars = max_scan_chars
         self.gateway_id = gateway_id
         self.engine = engine or PolicyEngine(gateway_id=gateway_id)
         if not self.engine.ledger.gateway_id:
-            self.engine.ledger.gateway_id = gateway_id   # own usage = events with this gatewayId
+            self.engine.ledger.gateway_id = gateway_id  # own usage = events with this gatewayId
         self.contention_wait_s = contention_wait_s
         self._waiters: list[asyncio.Future] = []
-        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._clock = clock or (lambda: datetime.now(UTC))
         self._compiled_for: Any = None
         self._last_prune: datetime | None = None
 
@@ -132,16 +149,28 @@ class GatewayPolicyHooks:
         total = sum(len(t) for t in texts)
         truncated = total > self.max_scan_chars
         if truncated:
-            texts = ["\n".join(texts)[:self.max_scan_chars]]
+            texts = ["\n".join(texts)[: self.max_scan_chars]]
         pctx = PolicyContext(
-            org_id=repo.org_id, workspace_id=repo.workspace_id, repo_id=repo.repo_id, key_id=ctx.key.key_id,
-            model=ctx.model or "", max_tokens=_max_tokens(body), texts=texts,
-            prompt_tokens_estimate=total // 4 + 1, texts_truncated=truncated)
+            org_id=repo.org_id,
+            workspace_id=repo.workspace_id,
+            repo_id=repo.repo_id,
+            key_id=ctx.key.key_id,
+            model=ctx.model or "",
+            max_tokens=_max_tokens(body),
+            texts=texts,
+            prompt_tokens_estimate=total // 4 + 1,
+            texts_truncated=truncated,
+        )
         if self._cost_budgets:
             pctx = replace(pctx, worst_usd_pico=worst_usd_pico(ctx, pctx.prompt_tokens_estimate, pctx.max_tokens))
         if total > OFFLOAD_CHARS:
-            content = [p for p in self.engine.policies if p.rule is not None and p.rule.type == "CONTENT_PATTERN"
-                       and p.applies_to(repo.org_id, repo.workspace_id, repo.repo_id)]
+            content = [
+                p
+                for p in self.engine.policies
+                if p.rule is not None
+                and p.rule.type == "CONTENT_PATTERN"
+                and p.applies_to(repo.org_id, repo.workspace_id, repo.repo_id)
+            ]
             if content:
                 return self._scan_then_decide(ctx, pctx, content)
         return self._decide(ctx, pctx)
@@ -172,7 +201,7 @@ class GatewayPolicyHooks:
             self._waiters.append(fut)
             try:
                 await asyncio.wait_for(fut, max(0.0, deadline - loop.time()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             now = self._clock()
             result = self.engine.precheck(pctx, now)
@@ -182,8 +211,9 @@ class GatewayPolicyHooks:
             if loop.time() >= deadline:
                 return self._finish(ctx, pctx, result, now, transient=True)
 
-    def _finish(self, ctx: Any, pctx: PolicyContext, result: PrecheckResult, now: datetime,
-                transient: bool = False) -> Any:
+    def _finish(
+        self, ctx: Any, pctx: PolicyContext, result: PrecheckResult, now: datetime, transient: bool = False
+    ) -> Any:
         ctx.extra["policy_result"] = result
         if result.verdicts:
             fired = [v for v in result.verdicts if v.status != 429]
@@ -199,8 +229,13 @@ class GatewayPolicyHooks:
 
         if b.status == 429:
             if transient:
-                return Block(429, f"Limit of policy '{b.policy_name}' is held by requests in flight; retry shortly",
-                             b.policy_id, 1, code="rate_limit_exceeded")
+                return Block(
+                    429,
+                    f"Limit of policy '{b.policy_name}' is held by requests in flight; retry shortly",
+                    b.policy_id,
+                    1,
+                    code="rate_limit_exceeded",
+                )
             return Block(429, b.explanation, b.policy_id, b.retry_after_s, code="rate_limit_exceeded")
         return Block(403, f"Request blocked by policy '{b.policy_name}'", b.policy_id, code="policy_blocked")
 
@@ -209,13 +244,24 @@ class GatewayPolicyHooks:
         if pub is None:
             return
         ev = ViolationEvent(
-            occurred_at=now, policy_id=v.policy_id, policy_name=v.policy_name, org_id=pctx.org_id,
-            workspace_id=pctx.workspace_id, repo_id=pctx.repo_id, repo_ai_api_key_id=pctx.key_id,
-            request_id=ctx.request_id, gateway_id=self.gateway_id,
-            ai_llm_id=ctx.extra.get("ai_llm_id"), llm_type=ctx.extra.get("ai_type"),
+            occurred_at=now,
+            policy_id=v.policy_id,
+            policy_name=v.policy_name,
+            org_id=pctx.org_id,
+            workspace_id=pctx.workspace_id,
+            repo_id=pctx.repo_id,
+            repo_ai_api_key_id=pctx.key_id,
+            request_id=ctx.request_id,
+            gateway_id=self.gateway_id,
+            ai_llm_id=ctx.extra.get("ai_llm_id"),
+            llm_type=ctx.extra.get("ai_type"),
             severity=v.severity if v.severity in ("LOW", "MEDIUM", "HIGH") else "MEDIUM",
-            action_type=v.action_type, block=v.block, explanation=v.explanation,
-            llm_model=pctx.model or None, user_id=ctx.user_id, conversation_id=ctx.conversation_id,
+            action_type=v.action_type,
+            block=v.block,
+            explanation=v.explanation,
+            llm_model=pctx.model or None,
+            user_id=ctx.user_id,
+            conversation_id=ctx.conversation_id,
         )
         try:
             pub.emit(topics.VIOLATIONS, v.policy_id, ev)

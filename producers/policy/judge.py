@@ -11,24 +11,25 @@ come back as a verdict with `error` set). Used in the request path for block pol
 (`producers.policy.nl`) and by the policy consumer for log/alert policies (async, from
 `tollgate.prompts.v1`). Judge tokens are reported as `llmTokensIn/Out` on violation events.
 """
-from __future__ import annotations
 
-from urllib.parse import urlsplit
+from __future__ import annotations
 
 import json
 import logging
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
 
+from policy.compiled import CompiledPolicy
 from pricing.pricer import UNKNOWN, Price, price
 from pricing.rates import TokenCounts, format_usd
-from policy.compiled import CompiledPolicy
 
 log = logging.getLogger("tollgate.policy.judge")
 
-JUDGE_MARKER = "[tollgate-policy-judge]"   # also lets the fake upstream recognise a judge call
-MAX_JUDGED_CHARS = 20_000                  # request text shown to the judge (head is kept)
+JUDGE_MARKER = "[tollgate-policy-judge]"  # also lets the fake upstream recognise a judge call
+MAX_JUDGED_CHARS = 20_000  # request text shown to the judge (head is kept)
 JUDGE_MAX_TOKENS = 300
 DEFAULT_TIMEOUT_S = 20.0
 
@@ -47,8 +48,8 @@ class JudgeVerdict:
     explanation: str
     tokens_in: int = 0
     tokens_out: int = 0
-    error: str | None = None        # set when no verdict could be obtained (never a secret)
-    cost_usd: str | None = None     # the judge call's price (decimal USD; None: unknown)
+    error: str | None = None  # set when no verdict could be obtained (never a secret)
+    cost_usd: str | None = None  # the judge call's price (decimal USD; None: unknown)
     price_source: str = "unknown"
 
 
@@ -56,7 +57,7 @@ class JudgeVerdict:
 class JudgeTarget:
     """Which configuration and model judge a workspace's policies."""
 
-    config: Any       # store.snapshot.ConfigEntry (secrets inside; never logged)
+    config: Any  # store.snapshot.ConfigEntry (secrets inside; never logged)
     model: str
 
 
@@ -65,8 +66,13 @@ def judge_price(cfg: Any, model: str, usage: Any) -> Price:
     the offline table, else unknown). Pure."""
     if usage is None:
         return UNKNOWN
-    counts = TokenCounts(usage.tokens_in, usage.tokens_out, getattr(usage, "cached_tokens", 0),
-                         getattr(usage, "cache_write", 0), getattr(usage, "reasoning", 0))
+    counts = TokenCounts(
+        usage.tokens_in,
+        usage.tokens_out,
+        getattr(usage, "cached_tokens", 0),
+        getattr(usage, "cache_write", 0),
+        getattr(usage, "reasoning", 0),
+    )
     return price(cfg.ai_type, model, counts, getattr(cfg, "prices", None))
 
 
@@ -82,8 +88,10 @@ def resolve_judge(snapshot: Any, workspace_id: str | None) -> tuple[JudgeTarget 
         return None, f"workspace {workspace_id} is unknown"
     cid, model = ws.get("judgeAiLlmId"), ws.get("judgeModel")
     if not cid or not model:
-        return None, (f"workspace {workspace_id} has no policy judge configured "
-                      "(set judgeAiLlmId and judgeModel with PUT /workspace/{id})")
+        return None, (
+            f"workspace {workspace_id} has no policy judge configured "
+            "(set judgeAiLlmId and judgeModel with PUT /workspace/{id})"
+        )
     cfg = snapshot.configs.get(cid)
     if cfg is None:
         return None, f"the judge configuration {cid} of workspace {workspace_id} no longer exists"
@@ -95,11 +103,17 @@ def judge_body(policy_content: str, texts: Sequence[str], model: str) -> dict[st
     text = "\n".join(texts)
     if len(text) > MAX_JUDGED_CHARS:
         text = text[:MAX_JUDGED_CHARS] + "\n[... truncated]"
-    user = (f"{JUDGE_MARKER}\nPOLICY:\n{policy_content.strip()}\n\nREQUEST TEXT:\n{text}\n\n"
-            "Answer with the JSON object only.")
-    return {"model": model, "messages": [{"role": "system", "content": _SYSTEM},
-                                         {"role": "user", "content": user}],
-            "temperature": 0, "max_tokens": JUDGE_MAX_TOKENS, "stream": False}
+    user = (
+        f"{JUDGE_MARKER}\nPOLICY:\n{policy_content.strip()}\n\nREQUEST TEXT:\n{text}\n\n"
+        "Answer with the JSON object only."
+    )
+    return {
+        "model": model,
+        "messages": [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": user}],
+        "temperature": 0,
+        "max_tokens": JUDGE_MAX_TOKENS,
+        "stream": False,
+    }
 
 
 _OBJ = re.compile(r"\{.*\}", re.S)
@@ -142,8 +156,12 @@ class Judge:
 
             from core.guarded_net import guarded_httpx_transport
 
-            self._client = httpx.AsyncClient(timeout=self.timeout_s, trust_env=False, follow_redirects=False,
-                                             transport=guarded_httpx_transport(self.guard))
+            self._client = httpx.AsyncClient(
+                timeout=self.timeout_s,
+                trust_env=False,
+                follow_redirects=False,
+                transport=guarded_httpx_transport(self.guard),
+            )
         return self._client
 
     async def close(self) -> None:
@@ -162,9 +180,14 @@ class Judge:
         sev = policy.risk_type if policy.risk_type in ("LOW", "MEDIUM", "HIGH") else "MEDIUM"
         try:
             ad = adapter_for(cfg.ai_type)
-            pcfg = ProviderConfig(ai_llm_id=cfg.ai_llm_id, ai_type=AiType(cfg.ai_type),
-                                  endpoint=cfg.endpoint, key=cfg.key, secret=cfg.secret or "",
-                                  region=cfg.region)
+            pcfg = ProviderConfig(
+                ai_llm_id=cfg.ai_llm_id,
+                ai_type=AiType(cfg.ai_type),
+                endpoint=cfg.endpoint,
+                key=cfg.key,
+                secret=cfg.secret or "",
+                region=cfg.region,
+            )
             req = ad.chat_request(pcfg, target.model, judge_body(policy.content, texts, target.model))
             self.guard.check_host(urlsplit(req.url).hostname or "")
             resp = await self._http().request(req.method, req.url, headers=req.headers, content=req.body)
@@ -177,8 +200,7 @@ class Judge:
             msg = scrub_text(err.message, forms_of(cfg))
             return JudgeVerdict(False, sev, "", error=f"judge answered {resp.status_code}: {msg}"[:300])
         try:
-            completion, usage = ad.chat_response(resp.status_code, resp.content, target.model,
-                                                 request_id="judge")
+            completion, usage = ad.chat_response(resp.status_code, resp.content, target.model, request_id="judge")
             answer = completion["choices"][0]["message"].get("content") or ""
         except Exception as exc:  # noqa: BLE001
             return JudgeVerdict(False, sev, "", error=f"judge answer unreadable ({type(exc).__name__})")
@@ -186,5 +208,6 @@ class Judge:
         tin = usage.tokens_in if usage is not None else 0
         tout = usage.tokens_out if usage is not None else 0
         p = judge_price(cfg, target.model, usage)
-        return JudgeVerdict(v.violation, v.severity, v.explanation, tin, tout, v.error,
-                            format_usd(p.cost_usd), p.source)
+        return JudgeVerdict(
+            v.violation, v.severity, v.explanation, tin, tout, v.error, format_usd(p.cost_usd), p.source
+        )

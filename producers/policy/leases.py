@@ -13,21 +13,22 @@ what is held. Hence, for every gateway together:
 
 Not thread-safe: the gateway's event loop only. Awaits the store only on a slice miss/return.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from store import budget_leases
 
 log = logging.getLogger("tollgate.policy.leases")
 
-SLICES = 20                 # a slice is limit / SLICES (at least what the request is missing)
-MAX_WINDOWS = 4096          # idle windows are forgotten beyond this many (bounded memory)
-RECENT_S = 2.0              # a ledger changed this recently: reservations are still settling
+SLICES = 20  # a slice is limit / SLICES (at least what the request is missing)
+MAX_WINDOWS = 4096  # idle windows are forgotten beyond this many (bounded memory)
+RECENT_S = 2.0  # a ledger changed this recently: reservations are still settling
 
 
 @dataclass
@@ -68,8 +69,11 @@ class LeaseBank:
 
     def _prune(self) -> None:
         """Forget windows that hold nothing and have nothing in flight (nothing to give back)."""
-        for lid in [k for k, w in self._w.items() if w.held == 0 and w.inflight == 0 and not w.lock.locked()
-                    and (w.returning is None or w.returning.done())]:
+        for lid in [
+            k
+            for k, w in self._w.items()
+            if w.held == 0 and w.inflight == 0 and not w.lock.locked() and (w.returning is None or w.returning.done())
+        ]:
             del self._w[lid]
 
     def take_local(self, lid: str, amount: int) -> Lease | None:
@@ -96,11 +100,11 @@ class LeaseBank:
             if taken:
                 w.held += taken
                 return self.take_local(lid, amount), 0.0
-            if w.held > 0:                     # let the others use what this gateway cannot
+            if w.held > 0:  # let the others use what this gateway cannot
                 back, w.held = w.held, 0
                 self.store_calls += 1
                 await budget_leases.give_back(self.sm, lid, back)
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             if w.inflight or (changed is not None and (now - changed).total_seconds() < RECENT_S):
                 return None, 1.0
             return None, max(1.0, (window_end - now).total_seconds())
@@ -114,7 +118,7 @@ class LeaseBank:
         if w.inflight == 0 and w.held != 0 and (w.returning is None or w.returning.done()):
             try:
                 w.returning = asyncio.get_running_loop().create_task(self._return_when_idle(lease.ledger_id))
-            except RuntimeError:   # no loop (unit tests of the pure parts)
+            except RuntimeError:  # no loop (unit tests of the pure parts)
                 pass
 
     async def _return_when_idle(self, lid: str) -> None:
@@ -130,8 +134,8 @@ class LeaseBank:
             try:
                 if back > 0:
                     await budget_leases.give_back(self.sm, lid, back)
-                else:   # spent beyond the worst case: take it from the window (may pass the limit)
-                    await budget_leases.lease(self.sm, lid, -back, -back, 1 << 62, datetime.now(timezone.utc))
+                else:  # spent beyond the worst case: take it from the window (may pass the limit)
+                    await budget_leases.lease(self.sm, lid, -back, -back, 1 << 62, datetime.now(UTC))
             except Exception:  # noqa: BLE001 - kept locally; the next slice or return retries
                 log.warning("budget slice of %s could not be returned", lid)
                 w.held += back

@@ -16,6 +16,7 @@ block) saying why, plus a rate-limited warning. Judge failures fail open (the re
 hands it to `consumers.policy_runner`): prompt event in, violation events out. It awaits the
 judge (network); everything else here is in memory.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -23,14 +24,15 @@ import inspect
 import logging
 import time
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
+from policy.compiled import CompiledPolicy
 from producers.policy.hooks import GatewayPolicyHooks, _texts
-from producers.policy.judge import Judge, JudgeTarget, JudgeVerdict, is_nl, resolve_judge
+from producers.policy.judge import Judge, JudgeVerdict, is_nl, resolve_judge
 from schemas import topics
 from schemas.events import PromptEvent, ViolationEvent
-from policy.compiled import CompiledPolicy
 
 log = logging.getLogger("tollgate.policy")
 
@@ -50,11 +52,25 @@ def _sev(s: str) -> str:
     return s if s in ("LOW", "MEDIUM", "HIGH") else "MEDIUM"
 
 
-def nl_violation(policy: CompiledPolicy, verdict: JudgeVerdict | None, *, why_not: str | None,
-                 org_id: str, workspace_id: str, repo_id: str, key_id: str, request_id: str,
-                 gateway_id: str | None, model: str, ai_llm_id: str | None, ai_type: str | None,
-                 user_id: str | None, conversation_id: str | None, occurred_at: datetime,
-                 event_id: str | None = None) -> ViolationEvent:
+def nl_violation(
+    policy: CompiledPolicy,
+    verdict: JudgeVerdict | None,
+    *,
+    why_not: str | None,
+    org_id: str,
+    workspace_id: str,
+    repo_id: str,
+    key_id: str,
+    request_id: str,
+    gateway_id: str | None,
+    model: str,
+    ai_llm_id: str | None,
+    ai_type: str | None,
+    user_id: str | None,
+    conversation_id: str | None,
+    occurred_at: datetime,
+    event_id: str | None = None,
+) -> ViolationEvent:
     """One violation event for an NL policy: a judged violation, or a 'could not judge' report."""
     if why_not is not None or verdict is None or verdict.error:
         reason = why_not or (verdict.error if verdict else "no verdict")
@@ -65,10 +81,24 @@ def nl_violation(policy: CompiledPolicy, verdict: JudgeVerdict | None, *, why_no
         expl = verdict.explanation or f"The request violates policy '{policy.name}'"
     kw: dict[str, Any] = {"event_id": event_id} if event_id else {}
     return ViolationEvent(
-        **kw, occurred_at=occurred_at, policy_id=policy.id, policy_name=policy.name, org_id=org_id,
-        workspace_id=workspace_id, repo_id=repo_id, repo_ai_api_key_id=key_id, ai_llm_id=ai_llm_id,
-        request_id=request_id, gateway_id=gateway_id, severity=sev, action_type=action, block=block,
-        explanation=expl[:2000], llm_type=ai_type, llm_model=model or None, user_id=user_id,
+        **kw,
+        occurred_at=occurred_at,
+        policy_id=policy.id,
+        policy_name=policy.name,
+        org_id=org_id,
+        workspace_id=workspace_id,
+        repo_id=repo_id,
+        repo_ai_api_key_id=key_id,
+        ai_llm_id=ai_llm_id,
+        request_id=request_id,
+        gateway_id=gateway_id,
+        severity=sev,
+        action_type=action,
+        block=block,
+        explanation=expl[:2000],
+        llm_type=ai_type,
+        llm_model=model or None,
+        user_id=user_id,
         conversation_id=conversation_id,
         llm_tokens_in=verdict.tokens_in if verdict else 0,
         llm_tokens_out=verdict.tokens_out if verdict else 0,
@@ -80,8 +110,7 @@ def nl_violation(policy: CompiledPolicy, verdict: JudgeVerdict | None, *, why_no
 class NlPolicyHooks(GatewayPolicyHooks):
     """Rule hooks + natural-language policies (see module docstring). Call from the gateway loop."""
 
-    def __init__(self, publisher_getter: Callable[[], Any], gateway_id: str, *,
-                 judge: Judge | None = None, **kw: Any):
+    def __init__(self, publisher_getter: Callable[[], Any], gateway_id: str, *, judge: Judge | None = None, **kw: Any):
         super().__init__(publisher_getter, gateway_id, **kw)
         self.judge = judge or Judge()
         self._nl: list[CompiledPolicy] = []
@@ -99,12 +128,24 @@ class NlPolicyHooks(GatewayPolicyHooks):
             return
         ai_llm_id, ai_type = ctx.extra.get("ai_llm_id"), ctx.extra.get("ai_type")
         ev = ViolationEvent(
-            occurred_at=now, policy_id=v.policy_id, policy_name=v.policy_name, org_id=pctx.org_id,
-            workspace_id=pctx.workspace_id, repo_id=pctx.repo_id, repo_ai_api_key_id=pctx.key_id,
-            ai_llm_id=ai_llm_id, request_id=ctx.request_id, gateway_id=self.gateway_id,
-            severity=_sev(v.severity), action_type=v.action_type, block=v.block,
-            explanation=v.explanation, llm_type=ai_type, llm_model=pctx.model or None,
-            user_id=ctx.user_id, conversation_id=ctx.conversation_id,
+            occurred_at=now,
+            policy_id=v.policy_id,
+            policy_name=v.policy_name,
+            org_id=pctx.org_id,
+            workspace_id=pctx.workspace_id,
+            repo_id=pctx.repo_id,
+            repo_ai_api_key_id=pctx.key_id,
+            ai_llm_id=ai_llm_id,
+            request_id=ctx.request_id,
+            gateway_id=self.gateway_id,
+            severity=_sev(v.severity),
+            action_type=v.action_type,
+            block=v.block,
+            explanation=v.explanation,
+            llm_type=ai_type,
+            llm_model=pctx.model or None,
+            user_id=ctx.user_id,
+            conversation_id=ctx.conversation_id,
         )
         try:
             pub.emit(topics.VIOLATIONS, v.policy_id, ev)
@@ -113,7 +154,7 @@ class NlPolicyHooks(GatewayPolicyHooks):
 
     def precheck(self, ctx: Any, body: dict) -> Any:
         block = super().precheck(ctx, body)
-        if inspect.isawaitable(block):     # a budget held by in-flight requests: waited on first
+        if inspect.isawaitable(block):  # a budget held by in-flight requests: waited on first
             return self._after_wait(block, ctx, body)
         if block is not None or not self._nl:
             return block
@@ -144,11 +185,20 @@ class NlPolicyHooks(GatewayPolicyHooks):
             return
         repo = ctx.key.repo
         ev = PromptEvent(
-            gateway_id=self.gateway_id, request_id=ctx.request_id, org_id=repo.org_id,
-            workspace_id=repo.workspace_id, repo_id=repo.repo_id, repo_ai_api_key_id=ctx.key.key_id,
-            ai_llm_id=ctx.extra.get("ai_llm_id"), ai_type=ctx.extra.get("ai_type"), model=ctx.model or "",
-            policy_ids=[p.id for p in policies], texts=texts, user_id=ctx.user_id,
-            conversation_id=ctx.conversation_id)
+            gateway_id=self.gateway_id,
+            request_id=ctx.request_id,
+            org_id=repo.org_id,
+            workspace_id=repo.workspace_id,
+            repo_id=repo.repo_id,
+            repo_ai_api_key_id=ctx.key.key_id,
+            ai_llm_id=ctx.extra.get("ai_llm_id"),
+            ai_type=ctx.extra.get("ai_type"),
+            model=ctx.model or "",
+            policy_ids=[p.id for p in policies],
+            texts=texts,
+            user_id=ctx.user_id,
+            conversation_id=ctx.conversation_id,
+        )
         try:
             pub.emit(topics.PROMPTS, ctx.key.key_id, ev)
         except Exception:  # noqa: BLE001
@@ -161,8 +211,12 @@ class NlPolicyHooks(GatewayPolicyHooks):
         repo = ctx.key.repo
         target, why_not = resolve_judge(ctx.snapshot, repo.workspace_id)
         if target is None:
-            _warn(f"nojudge:{repo.workspace_id}", "natural-language policies of workspace %s cannot be "
-                  "judged: %s", repo.workspace_id, why_not)
+            _warn(
+                f"nojudge:{repo.workspace_id}",
+                "natural-language policies of workspace %s cannot be judged: %s",
+                repo.workspace_id,
+                why_not,
+            )
             verdicts: Sequence[JudgeVerdict | None] = [None] * len(policies)
         else:
             verdicts = await asyncio.gather(*(self.judge.judge(target, p, texts) for p in policies))
@@ -170,15 +224,26 @@ class NlPolicyHooks(GatewayPolicyHooks):
         blocked: CompiledPolicy | None = None
         for p, v in zip(policies, verdicts):
             if v is not None and not v.error and not v.violation:
-                continue    # compliant: nothing to report
+                continue  # compliant: nothing to report
             if v is not None and v.error:
                 _warn(f"judgefail:{p.id}", "policy %s could not be judged: %s", p.id, v.error)
             ev = nl_violation(
-                p, v, why_not=why_not, org_id=repo.org_id, workspace_id=repo.workspace_id,
-                repo_id=repo.repo_id, key_id=ctx.key.key_id, request_id=ctx.request_id,
-                gateway_id=self.gateway_id, model=ctx.model or "", ai_llm_id=ctx.extra.get("ai_llm_id"),
-                ai_type=ctx.extra.get("ai_type"), user_id=ctx.user_id,
-                conversation_id=ctx.conversation_id, occurred_at=now)
+                p,
+                v,
+                why_not=why_not,
+                org_id=repo.org_id,
+                workspace_id=repo.workspace_id,
+                repo_id=repo.repo_id,
+                key_id=ctx.key.key_id,
+                request_id=ctx.request_id,
+                gateway_id=self.gateway_id,
+                model=ctx.model or "",
+                ai_llm_id=ctx.extra.get("ai_llm_id"),
+                ai_type=ctx.extra.get("ai_type"),
+                user_id=ctx.user_id,
+                conversation_id=ctx.conversation_id,
+                occurred_at=now,
+            )
             pub = self._publisher()
             if pub is not None:
                 pub.emit(topics.VIOLATIONS, p.id, ev)
@@ -190,8 +255,9 @@ class NlPolicyHooks(GatewayPolicyHooks):
         return Block(403, f"Request blocked by policy '{blocked.name}'", blocked.id, code="policy_blocked")
 
 
-async def judge_prompt_event(ev: PromptEvent, snapshot: Any, judge: Judge,
-                             policies: Sequence[CompiledPolicy]) -> list[ViolationEvent]:
+async def judge_prompt_event(
+    ev: PromptEvent, snapshot: Any, judge: Judge, policies: Sequence[CompiledPolicy]
+) -> list[ViolationEvent]:
     """Consumer step for `tollgate.prompts.v1`: judge the named log/alert NL policies that still
     exist. Violation ids derive from (prompt event, policy) so a redelivery repeats the same ids."""
     by_id = {p.id: p for p in policies}
@@ -200,8 +266,12 @@ async def judge_prompt_event(ev: PromptEvent, snapshot: Any, judge: Judge,
         return []
     target, why_not = resolve_judge(snapshot, ev.workspace_id)
     if target is None:
-        _warn(f"nojudge:{ev.workspace_id}", "natural-language policies of workspace %s cannot be "
-              "judged: %s", ev.workspace_id, why_not)
+        _warn(
+            f"nojudge:{ev.workspace_id}",
+            "natural-language policies of workspace %s cannot be judged: %s",
+            ev.workspace_id,
+            why_not,
+        )
         verdicts: Sequence[JudgeVerdict | None] = [None] * len(todo)
     else:
         verdicts = await asyncio.gather(*(judge.judge(target, p, ev.texts) for p in todo))
@@ -209,12 +279,26 @@ async def judge_prompt_event(ev: PromptEvent, snapshot: Any, judge: Judge,
     for p, v in zip(todo, verdicts):
         if v is not None and not v.error and not v.violation:
             continue
-        out.append(nl_violation(
-            p, v, why_not=why_not, org_id=ev.org_id, workspace_id=ev.workspace_id, repo_id=ev.repo_id,
-            key_id=ev.repo_ai_api_key_id, request_id=ev.request_id, gateway_id=ev.gateway_id,
-            model=ev.model, ai_llm_id=ev.ai_llm_id, ai_type=ev.ai_type, user_id=ev.user_id,
-            conversation_id=ev.conversation_id, occurred_at=ev.occurred_at,
-            event_id=str(uuid.uuid5(_NS, f"{ev.event_id}|{p.id}"))))
+        out.append(
+            nl_violation(
+                p,
+                v,
+                why_not=why_not,
+                org_id=ev.org_id,
+                workspace_id=ev.workspace_id,
+                repo_id=ev.repo_id,
+                key_id=ev.repo_ai_api_key_id,
+                request_id=ev.request_id,
+                gateway_id=ev.gateway_id,
+                model=ev.model,
+                ai_llm_id=ev.ai_llm_id,
+                ai_type=ev.ai_type,
+                user_id=ev.user_id,
+                conversation_id=ev.conversation_id,
+                occurred_at=ev.occurred_at,
+                event_id=str(uuid.uuid5(_NS, f"{ev.event_id}|{p.id}")),
+            )
+        )
     return out
 
 
@@ -226,4 +310,4 @@ def compile_snapshot_policies(snapshot: Any) -> list[CompiledPolicy]:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -3,6 +3,7 @@
 One implementation, ``eventlog.EventLogBus``: a durable local log, shipped to Kafka in the
 distributed mode and read in-process in the embedded mode.
 """
+
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable

@@ -13,6 +13,7 @@ What chat cannot express (documents, server tools such as web search, ...) does 
 translation: it is listed in `Translated.unsupported` (a field path and why), and the surface
 refuses it with a 400 only when the request goes to a translated (non-Anthropic) family.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,7 +26,7 @@ _CHOICES = {"auto": "auto", "any": "required", "none": "none"}
 @dataclass(slots=True)
 class Translated:
     chat: dict[str, Any]
-    unsupported: list[str] = field(default_factory=list)   # "field path: reason"
+    unsupported: list[str] = field(default_factory=list)  # "field path: reason"
 
 
 def block_text(content: Any) -> str:
@@ -33,8 +34,11 @@ def block_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(b.get("text", "") for b in content
-                         if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str))
+        return "\n".join(
+            b.get("text", "")
+            for b in content
+            if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
+        )
     return ""
 
 
@@ -71,7 +75,8 @@ def _user_turn(content: Any, i: int, out: Translated) -> list[dict[str, Any]]:
                 text = "Error: " + text
             msgs.append({"role": "tool", "tool_call_id": str(b.get("tool_use_id", "")), "content": text})
             if isinstance(b.get("content"), list) and any(
-                    isinstance(x, dict) and x.get("type") == "image" for x in b["content"]):
+                isinstance(x, dict) and x.get("type") == "image" for x in b["content"]
+            ):
                 out.unsupported.append(f"{where}.content: images inside a tool_result cannot be translated")
         elif kind in ("thinking", "redacted_thinking"):
             continue
@@ -95,14 +100,20 @@ def _assistant_turn(content: Any, i: int, out: Translated) -> dict[str, Any]:
         if kind == "text":
             texts.append(b.get("text", ""))
         elif kind == "tool_use":
-            calls.append({"id": str(b.get("id", "")), "type": "function",
-                          "function": {"name": str(b.get("name", "")),
-                                       "arguments": json.dumps(b.get("input") or {}, separators=(",", ":"))}})
+            calls.append(
+                {
+                    "id": str(b.get("id", "")),
+                    "type": "function",
+                    "function": {
+                        "name": str(b.get("name", "")),
+                        "arguments": json.dumps(b.get("input") or {}, separators=(",", ":")),
+                    },
+                }
+            )
         elif kind in ("thinking", "redacted_thinking"):
             continue
         else:
-            out.unsupported.append(f"messages[{i}].content[{j}].type: content block type {kind!r} "
-                                   "cannot be translated")
+            out.unsupported.append(f"messages[{i}].content[{j}].type: content block type {kind!r} cannot be translated")
     msg: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
     if calls:
         msg["tool_calls"] = calls
@@ -115,11 +126,15 @@ def _tools(tools: Any, out: Translated) -> list[dict[str, Any]]:
         if not isinstance(t, dict):
             continue
         if t.get("type") not in (None, "custom") or "input_schema" not in t:
-            out.unsupported.append(f"tools[{k}].type: the server tool {t.get('type') or t.get('name')!r} "
-                                   "is only available on Anthropic configurations")
+            out.unsupported.append(
+                f"tools[{k}].type: the server tool {t.get('type') or t.get('name')!r} "
+                "is only available on Anthropic configurations"
+            )
             continue
-        fn: dict[str, Any] = {"name": t.get("name", ""),
-                              "parameters": t.get("input_schema") or {"type": "object", "properties": {}}}
+        fn: dict[str, Any] = {
+            "name": t.get("name", ""),
+            "parameters": t.get("input_schema") or {"type": "object", "properties": {}},
+        }
         if t.get("description"):
             fn["description"] = t["description"]
         res.append({"type": "function", "function": fn})

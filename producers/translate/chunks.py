@@ -4,10 +4,12 @@ Every family's stream translator yields complete `data: {...}\\n\\n` lines (Open
 usage-only chunk, `[DONE]`, or one `data: {"error": ...}` line). The surfaces that are not chat
 re-shape those deltas into their own events; `deltas(lines)` is the one reader they share.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 
@@ -18,10 +20,10 @@ class Delta:
 
     kind: str
     text: str = ""
-    index: int = 0              # tool-call index (tool_start / tool_args)
+    index: int = 0  # tool-call index (tool_start / tool_args)
     call_id: str = ""
     name: str = ""
-    data: Any = None            # finish reason, usage dict, or error object
+    data: Any = None  # finish reason, usage dict, or error object
 
 
 def deltas(lines: list[bytes]) -> Iterator[Delta]:
@@ -48,7 +50,9 @@ def deltas(lines: list[bytes]) -> Iterator[Delta]:
                 idx = int(tc.get("index") or 0)
                 fn = tc.get("function") or {}
                 if tc.get("id") or fn.get("name"):
-                    yield Delta("tool_start", index=idx, call_id=str(tc.get("id") or ""), name=str(fn.get("name") or ""))
+                    yield Delta(
+                        "tool_start", index=idx, call_id=str(tc.get("id") or ""), name=str(fn.get("name") or "")
+                    )
                 if fn.get("arguments"):
                     yield Delta("tool_args", index=idx, text=fn["arguments"])
             if ch.get("finish_reason"):

@@ -14,16 +14,19 @@ item references) is listed in `Translated.unsupported` ("field path: why"); the 
 400 naming the field when such a request goes to a translated family. `check(body)` raises
 `ValueError((message, param))` for bodies OpenAI itself would refuse on every family.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 from producers.translate.anthropic_in import Translated
 
-STATEFUL = {"previous_response_id": "needs the provider's stored responses",
-            "conversation": "needs the provider's stored conversation",
-            "background": "background responses need the provider's stored state",
-            "prompt": "stored prompt templates live at the provider"}
+STATEFUL = {
+    "previous_response_id": "needs the provider's stored responses",
+    "conversation": "needs the provider's stored conversation",
+    "background": "background responses need the provider's stored state",
+    "prompt": "stored prompt templates live at the provider",
+}
 _TEXT_PARTS = ("input_text", "output_text", "text")
 
 
@@ -65,8 +68,11 @@ def _text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(p.get("text", "") if p.get("type") in _TEXT_PARTS else p.get("refusal", "")
-                       for p in content if isinstance(p, dict) and p.get("type") in (*_TEXT_PARTS, "refusal"))
+        return "".join(
+            p.get("text", "") if p.get("type") in _TEXT_PARTS else p.get("refusal", "")
+            for p in content
+            if isinstance(p, dict) and p.get("type") in (*_TEXT_PARTS, "refusal")
+        )
     return ""
 
 
@@ -84,15 +90,17 @@ def _user_content(content: Any, where: str, out: Translated) -> Any:
                 img["detail"] = p["detail"]
             parts.append({"type": "image_url", "image_url": img})
         else:
-            out.unsupported.append(f"{where}.content[{j}].type: input part {kind!r} cannot be translated "
-                                   "(file inputs and file ids live at the provider)")
+            out.unsupported.append(
+                f"{where}.content[{j}].type: input part {kind!r} cannot be translated "
+                "(file inputs and file ids live at the provider)"
+            )
     if all(p["type"] == "text" for p in parts):
         return "".join(p["text"] for p in parts)
     return parts
 
 
 def _items(items: list[dict[str, Any]], msgs: list[dict[str, Any]], out: Translated) -> None:
-    prev_call = False   # the previous item was a function_call (its assistant message is msgs[-1])
+    prev_call = False  # the previous item was a function_call (its assistant message is msgs[-1])
     for i, item in enumerate(items):
         kind = item.get("type") or ("message" if "role" in item else None)
         where = f"input[{i}]"
@@ -109,8 +117,11 @@ def _items(items: list[dict[str, Any]], msgs: list[dict[str, Any]], out: Transla
             prev_call = False
             continue
         if kind == "function_call":
-            call = {"id": str(item.get("call_id", "")), "type": "function",
-                    "function": {"name": str(item.get("name", "")), "arguments": item.get("arguments") or "{}"}}
+            call = {
+                "id": str(item.get("call_id", "")),
+                "type": "function",
+                "function": {"name": str(item.get("name", "")), "arguments": item.get("arguments") or "{}"},
+            }
             if msgs and msgs[-1]["role"] == "assistant" and (prev_call or not msgs[-1].get("tool_calls")):
                 msgs[-1].setdefault("tool_calls", []).append(call)
                 if not msgs[-1].get("content"):
@@ -122,8 +133,13 @@ def _items(items: list[dict[str, Any]], msgs: list[dict[str, Any]], out: Transla
         prev_call = False
         if kind == "function_call_output":
             output = item.get("output")
-            msgs.append({"role": "tool", "tool_call_id": str(item.get("call_id", "")),
-                         "content": output if isinstance(output, str) else _text(output)})
+            msgs.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": str(item.get("call_id", "")),
+                    "content": output if isinstance(output, str) else _text(output),
+                }
+            )
         elif kind == "reasoning":
             continue
         else:
@@ -134,11 +150,15 @@ def _tools(body: dict[str, Any], chat: dict[str, Any], out: Translated) -> None:
     tools = []
     for k, t in enumerate(body.get("tools") or []):
         if t.get("type") != "function":
-            out.unsupported.append(f"tools[{k}].type: tool type {t.get('type')!r} (built-in or custom) is only "
-                                   "available on OPENAI configurations; translated families take function tools")
+            out.unsupported.append(
+                f"tools[{k}].type: tool type {t.get('type')!r} (built-in or custom) is only "
+                "available on OPENAI configurations; translated families take function tools"
+            )
             continue
-        fn: dict[str, Any] = {"name": t["name"], "parameters": t.get("parameters") or {"type": "object",
-                                                                                       "properties": {}}}
+        fn: dict[str, Any] = {
+            "name": t["name"],
+            "parameters": t.get("parameters") or {"type": "object", "properties": {}},
+        }
         if t.get("description"):
             fn["description"] = t["description"]
         if t.get("strict") is not None:

@@ -6,6 +6,7 @@ Two ways in:
 - from the `alembic` command line — we build an async engine from Settings ourselves.
 `render_as_batch` lets ALTERs work on SQLite (table copy-and-move).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -56,8 +57,9 @@ async def _run_async() -> None:
 
 
 if context.is_offline_mode():
-    context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True,
-                      render_as_batch=_url().startswith("sqlite"))
+    context.configure(
+        url=_url(), target_metadata=target_metadata, literal_binds=True, render_as_batch=_url().startswith("sqlite")
+    )
     with context.begin_transaction():
         context.run_migrations()
 else:

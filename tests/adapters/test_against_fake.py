@@ -1,6 +1,7 @@
 """Each adapter end to end against the fake upstream through plain httpx: the adapter builds the
 request, httpx sends it, the adapter translates the answer. Exact token sums follow the fake's
 rules (words; reply = "fake reply to: " + last text[:30])."""
+
 from __future__ import annotations
 
 import json
@@ -9,24 +10,51 @@ import httpx
 import pytest
 
 from producers.adapters import adapter_for
-from producers.adapters.base import ProviderConfig, UpstreamError
+from producers.adapters.base import ProviderConfig
 from schemas.enums import AiType
 
-MODELS = {AiType.OPENAI: "gpt-4o-mini", AiType.OTHER: "gpt-4o", AiType.ANTHROPIC: "claude-3-5-haiku-20241022",
-          AiType.GOOGLE: "gemini-2.0-flash", AiType.AWS: "anthropic.claude-3-haiku-20240307-v1:0"}
+MODELS = {
+    AiType.OPENAI: "gpt-4o-mini",
+    AiType.OTHER: "gpt-4o",
+    AiType.ANTHROPIC: "claude-3-5-haiku-20241022",
+    AiType.GOOGLE: "gemini-2.0-flash",
+    AiType.AWS: "anthropic.claude-3-haiku-20240307-v1:0",
+}
 ALL = list(MODELS)
-TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city",
-                                           "parameters": {"type": "object", "properties": {"query": {"type": "string"}},
-                                                          "required": ["query"], "additionalProperties": False}}}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": {
+                "type": "object",
+                "properties": {"query": {"type": "string"}},
+                "required": ["query"],
+                "additionalProperties": False,
+            },
+        },
+    }
+]
 
 
 def cfg_for(fake, t: AiType, *, bad: bool = False) -> ProviderConfig:
     c = fake.creds
-    secret = {AiType.OPENAI: c.openai_key, AiType.OTHER: c.openai_key, AiType.ANTHROPIC: c.anthropic_key,
-              AiType.GOOGLE: c.google_key, AiType.AWS: c.aws_secret_key}[t]
-    return ProviderConfig("cfg-" + t.value, t, fake.endpoints[t.value],
-                          c.aws_access_key_id if t is AiType.AWS else None,
-                          secret + "x" if bad else secret, "us-east-1" if t is AiType.AWS else None)
+    secret = {
+        AiType.OPENAI: c.openai_key,
+        AiType.OTHER: c.openai_key,
+        AiType.ANTHROPIC: c.anthropic_key,
+        AiType.GOOGLE: c.google_key,
+        AiType.AWS: c.aws_secret_key,
+    }[t]
+    return ProviderConfig(
+        "cfg-" + t.value,
+        t,
+        fake.endpoints[t.value],
+        c.aws_access_key_id if t is AiType.AWS else None,
+        secret + "x" if bad else secret,
+        "us-east-1" if t is AiType.AWS else None,
+    )
 
 
 def send(req) -> httpx.Response:
@@ -41,7 +69,7 @@ def stream_all(adapter, req, model, include_usage=True, piece=7):
         assert r.status_code == 200, r.read()
         for raw in r.iter_raw():
             for i in range(0, len(raw), piece):
-                out += t.feed(raw[i:i + piece])
+                out += t.feed(raw[i : i + piece])
     out += t.finish()
     return t, out
 
@@ -76,8 +104,10 @@ def test_models(upstream, t):
 @pytest.mark.parametrize("t", ALL)
 def test_chat_exact_usage(upstream, t):
     a = adapter_for(t)
-    body = {"model": "x", "messages": [{"role": "system", "content": "be brief"},
-                                       {"role": "user", "content": "hello there my friend"}]}
+    body = {
+        "model": "x",
+        "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello there my friend"}],
+    }
     r = send(a.chat_request(cfg_for(upstream, t), MODELS[t], body))
     assert r.status_code == 200, r.text
     comp, usage = a.chat_response(r.status_code, r.content, "client-model", request_id="rid1")
@@ -115,7 +145,9 @@ def test_stream_text(upstream, t, include_usage):
     assert done and tr.error is None
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c.get("choices"))
     assert text == "fake reply to: stream me some words"
-    finishes = [c["choices"][0]["finish_reason"] for c in chunks if c.get("choices") and c["choices"][0]["finish_reason"]]
+    finishes = [
+        c["choices"][0]["finish_reason"] for c in chunks if c.get("choices") and c["choices"][0]["finish_reason"]
+    ]
     assert finishes == ["stop"]
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
     assert (tr.usage.tokens_in, tr.usage.tokens_out) == (4, 7)
@@ -155,8 +187,12 @@ def test_tool_call_roundtrip(upstream, t):
 @pytest.mark.parametrize("t", ALL)
 def test_stream_tool_call(upstream, t):
     a = adapter_for(t)
-    body = {"messages": [{"role": "user", "content": "call get_weather in Rome"}], "tools": TOOLS,
-            "tool_choice": "auto", "stream": True}
+    body = {
+        "messages": [{"role": "user", "content": "call get_weather in Rome"}],
+        "tools": TOOLS,
+        "tool_choice": "auto",
+        "stream": True,
+    }
     tr, lines = stream_all(a, a.chat_request(cfg_for(upstream, t), MODELS[t], body), "m", piece=13)
     chunks, done = parse_chunks(lines)
     assert done
@@ -177,8 +213,14 @@ def test_json_mode(upstream, t):
     assert json.loads(comp["choices"][0]["message"]["content"]) == {"reply": "fake reply to: give json"}
 
 
-@pytest.mark.parametrize("t,model", [(AiType.OPENAI, "text-embedding-3-small"), (AiType.GOOGLE, "text-embedding-004"),
-                                     (AiType.AWS, "amazon.titan-embed-text-v2:0")])
+@pytest.mark.parametrize(
+    "t,model",
+    [
+        (AiType.OPENAI, "text-embedding-3-small"),
+        (AiType.GOOGLE, "text-embedding-004"),
+        (AiType.AWS, "amazon.titan-embed-text-v2:0"),
+    ],
+)
 def test_embeddings(upstream, t, model):
     a = adapter_for(t)
     inp = "embed these three" if t is AiType.AWS else ["embed these three", "and two"]
@@ -196,18 +238,28 @@ def test_embeddings(upstream, t, model):
 
 def test_anthropic_has_no_embeddings():
     from producers.adapters.base import TranslationError
+
     with pytest.raises(TranslationError):
         adapter_for(AiType.ANTHROPIC).embeddings_request(
-            ProviderConfig("c", AiType.ANTHROPIC, "http://x", None, "k"), "claude-x", {"input": "a"})
+            ProviderConfig("c", AiType.ANTHROPIC, "http://x", None, "k"), "claude-x", {"input": "a"}
+        )
 
 
 @pytest.mark.parametrize("t", ALL)
 @pytest.mark.parametrize("status", [429, 500, 503])
 def test_injected_errors_are_retryable(upstream, t, status):
     a = adapter_for(t)
-    upstream.control.fail(status, family={AiType.OPENAI: "openai", AiType.OTHER: "openai",
-                                          AiType.ANTHROPIC: "anthropic", AiType.GOOGLE: "google",
-                                          AiType.AWS: "bedrock"}[t], retry_after=2 if status == 429 else None)
+    upstream.control.fail(
+        status,
+        family={
+            AiType.OPENAI: "openai",
+            AiType.OTHER: "openai",
+            AiType.ANTHROPIC: "anthropic",
+            AiType.GOOGLE: "google",
+            AiType.AWS: "bedrock",
+        }[t],
+        retry_after=2 if status == 429 else None,
+    )
     r = send(a.chat_request(cfg_for(upstream, t), MODELS[t], {"messages": [{"role": "user", "content": "hi"}]}))
     assert r.status_code == status
     err = a.error(r.status_code, r.content, r.headers)
@@ -246,8 +298,13 @@ def test_stream_drop_mid_way(upstream, t):
 
 def test_bedrock_wrong_secret_is_signature_error(upstream):
     a = adapter_for(AiType.AWS)
-    r = send(a.chat_request(cfg_for(upstream, AiType.AWS, bad=True), MODELS[AiType.AWS],
-                            {"messages": [{"role": "user", "content": "hi"}]}))
+    r = send(
+        a.chat_request(
+            cfg_for(upstream, AiType.AWS, bad=True),
+            MODELS[AiType.AWS],
+            {"messages": [{"role": "user", "content": "hi"}]},
+        )
+    )
     assert r.status_code == 403 and r.headers["x-amzn-ErrorType"].startswith("InvalidSignatureException")
     err = a.error(r.status_code, r.content, r.headers)
     assert err.code == "InvalidSignatureException" and not err.retryable

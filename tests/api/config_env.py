@@ -10,12 +10,14 @@ answer that must carry a secret (creating a repository API key) goes through `en
 is not scanned; the secret is registered right after, so any later appearance is a hit.
 `provider` (module fixture): the fake upstream (`fakeupstream.FakeUpstream`).
 """
+
 from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -69,6 +71,7 @@ class ApiEnv:
 
     async def db(self, fn: Callable[[Any], Awaitable[Any]]) -> Any:
         """Run `await fn(session)` on the server's loop and config store; returns its result."""
+
         async def run(rt: Any) -> Any:
             async with rt.sessionmaker() as session:
                 return await fn(session)
@@ -83,7 +86,9 @@ def _check_no_secret(env: ApiEnv, resp: httpx.Response) -> None:
     body = resp.content.decode(errors="replace")
     for s in list(REGISTRY.secrets) + list(env.canaries):
         if s and s in body:
-            raise SecretLeak(f"a registered secret appeared in the answer to {resp.request.method} {resp.request.url.path}")
+            raise SecretLeak(
+                f"a registered secret appeared in the answer to {resp.request.method} {resp.request.url.path}"
+            )
 
 
 def build_env(live: LiveApp, admin_headers: dict[str, str]) -> ApiEnv:
@@ -116,7 +121,10 @@ async def env(live_app: LiveApp, admin_headers: dict[str, str]):
         await resp.aread()
         _check_no_secret(e, resp)
 
-    async with scanning_async_client(live_app.url) as client, httpx.AsyncClient(base_url=live_app.url, timeout=30) as raw:
+    async with (
+        scanning_async_client(live_app.url) as client,
+        httpx.AsyncClient(base_url=live_app.url, timeout=30) as raw,
+    ):
         client.event_hooks["response"].append(hook)
         e.client, e.raw = client, raw
         yield e
@@ -131,6 +139,7 @@ def provider():
 
 
 # ---- network helpers for validation tests ---------------------------------------------------
+
 
 def closed_port() -> int:
     """A local port with nothing listening (bound, then released)."""
@@ -149,7 +158,7 @@ class SilentServer:
         self.port = 0
         self._conns: list[asyncio.StreamWriter] = []
 
-    async def __aenter__(self) -> "SilentServer":
+    async def __aenter__(self) -> SilentServer:
         async def on_conn(_r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
             self._conns.append(w)
 
@@ -172,13 +181,17 @@ class HtmlServer:
         self.server: asyncio.base_events.Server | None = None
         self.port = 0
 
-    async def __aenter__(self) -> "HtmlServer":
+    async def __aenter__(self) -> HtmlServer:
         async def on_conn(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
             try:
                 await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 5)
                 body = b"<html><body>hello</body></html>"
-                w.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: "
-                        + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body)
+                w.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: "
+                    + str(len(body)).encode()
+                    + b"\r\nconnection: close\r\n\r\n"
+                    + body
+                )
                 await w.drain()
             finally:
                 w.close()

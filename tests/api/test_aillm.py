@@ -1,4 +1,5 @@
 """`/ai/llm*` end to end through HTTP: roles, tenancy, shapes, sealing, validation, epoch."""
+
 from __future__ import annotations
 
 import re
@@ -11,15 +12,29 @@ from sqlalchemy import select
 
 from api.errors import install_error_handlers
 from api.routers import aillm as aillm_router
-
 from store.models import AiLlm
 from store.sealing import unseal
-
 from tests.api.config_env import SecretLeak, SilentServer, closed_port, env, provider  # noqa: F401
 
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
-DTO_KEYS = {"id", "orgId", "workspaceId", "userId", "name", "aiType", "endpoint", "key", "createdAt", "repos",
-            "validationStatus", "lastValidatedAt", "lastValidationMessage", "region", "updatedAt", "prices"}
+DTO_KEYS = {
+    "id",
+    "orgId",
+    "workspaceId",
+    "userId",
+    "name",
+    "aiType",
+    "endpoint",
+    "key",
+    "createdAt",
+    "repos",
+    "validationStatus",
+    "lastValidatedAt",
+    "lastValidationMessage",
+    "region",
+    "updatedAt",
+    "prices",
+}
 
 
 _n = 0
@@ -28,8 +43,13 @@ _n = 0
 async def create(env, who, *, ws=None, expect=200, **fields) -> str | dict:
     global _n
     _n += 1
-    body = {"name": f"cfg-{_n}", "aiType": "OPENAI", "endpoint": "https://api.openai.com/v1",
-            "secret": env.secret(f"sk-proj-secret{_n:04d}-ZZZZabcd{_n:04d}"), "workspaceId": ws or env.ws}
+    body = {
+        "name": f"cfg-{_n}",
+        "aiType": "OPENAI",
+        "endpoint": "https://api.openai.com/v1",
+        "secret": env.secret(f"sk-proj-secret{_n:04d}-ZZZZabcd{_n:04d}"),
+        "workspaceId": ws or env.ws,
+    }
     body.update(fields)
     if "secret" in fields and isinstance(fields["secret"], str):
         env.secret(fields["secret"])
@@ -53,6 +73,7 @@ async def get_dto(env, who, cfg_id: str) -> dict:
 
 # ---- create ---------------------------------------------------------------------------------
 
+
 async def test_create_and_dto_shape(env):
     before = await env.epoch()
     secret = env.secret("sk-proj-abcdefghijklmnop-a1b2")
@@ -72,6 +93,7 @@ async def test_create_and_dto_shape(env):
 async def test_secret_is_sealed_at_rest(env):
     secret = env.secret("sk-sealed-check-0123456789-wxyz")
     cid = await create(env, env.writer, secret=secret, key=env.secret("org-key-0123456789-qrst"))
+
     async def load(s):
         return (await s.scalars(select(AiLlm).where(AiLlm.id == cid))).one()
 
@@ -88,17 +110,32 @@ async def test_short_secret_is_not_hinted_and_endpoint_normalized(env):
 
 
 async def test_aws_config_defaults_endpoint_and_masks_access_key(env):
-    cid = await create(env, env.writer, aiType="AWS", endpoint="", key="AKIAEXAMPLEKEY123456",
-                       secret=env.secret("aws/secretkey-0123456789abcdef"), region="eu-west-1")
+    cid = await create(
+        env,
+        env.writer,
+        aiType="AWS",
+        endpoint="",
+        key="AKIAEXAMPLEKEY123456",
+        secret=env.secret("aws/secretkey-0123456789abcdef"),
+        region="eu-west-1",
+    )
     dto = await get_dto(env, env.writer, cid)
     assert dto["endpoint"] == "https://bedrock.eu-west-1.amazonaws.com" and dto["region"] == "eu-west-1"
     assert dto["key"] == "AKIA…3456"
 
 
-@pytest.mark.parametrize("who,ws_attr,status", [
-    ("reader", "ws", 403), ("outsider", "ws", 404), ("stranger", "ws", 404),
-    ("admin", "ws", 200), ("owner", "ws2", 200), ("orgadmin", "ws2", 200), ("writer", "ws2", 404),
-])
+@pytest.mark.parametrize(
+    "who,ws_attr,status",
+    [
+        ("reader", "ws", 403),
+        ("outsider", "ws", 404),
+        ("stranger", "ws", 404),
+        ("admin", "ws", 200),
+        ("owner", "ws2", 200),
+        ("orgadmin", "ws2", 200),
+        ("writer", "ws2", 404),
+    ],
+)
 async def test_create_roles(env, who, ws_attr, status):
     await create(env, getattr(env, who), ws=getattr(env, ws_attr), expect=status)
 
@@ -110,23 +147,31 @@ async def test_create_name_conflict_per_workspace(env):
     await create(env, env.owner, name="dup", ws=env.ws2)  # same name, other workspace: fine
 
 
-@pytest.mark.parametrize("patch,status,needle", [
-    ({"secret": None}, 400, "secret"),
-    ({"aiType": "AZURE"}, 400, "aiType"),
-    ({"endpoint": "ftp://x.test"}, 400, "http(s)"),
-    ({"endpoint": "not a url"}, 400, "http(s)"),
-    ({"endpoint": "https://user:pw@x.test/v1"}, 400, "credentials"),
-    ({"endpoint": "https://x.test/v1?key=1"}, 400, "query"),
-    ({"endpoint": ""}, 400, "endpoint"),
-    ({"aiType": "AWS", "key": "AKIAXXXXXXXXXXXXXXXX"}, 400, "region"),
-    ({"aiType": "AWS", "region": "us-east-1"}, 400, "access key id"),
-    ({"workspaceId": "nope"}, 400, "workspaceId"),
-    ({"workspaceId": "00000000-0000-0000-0000-000000000000"}, 404, "not found"),
-    ({"name": "   "}, 400, "name"),
-])
+@pytest.mark.parametrize(
+    "patch,status,needle",
+    [
+        ({"secret": None}, 400, "secret"),
+        ({"aiType": "AZURE"}, 400, "aiType"),
+        ({"endpoint": "ftp://x.test"}, 400, "http(s)"),
+        ({"endpoint": "not a url"}, 400, "http(s)"),
+        ({"endpoint": "https://user:pw@x.test/v1"}, 400, "credentials"),
+        ({"endpoint": "https://x.test/v1?key=1"}, 400, "query"),
+        ({"endpoint": ""}, 400, "endpoint"),
+        ({"aiType": "AWS", "key": "AKIAXXXXXXXXXXXXXXXX"}, 400, "region"),
+        ({"aiType": "AWS", "region": "us-east-1"}, 400, "access key id"),
+        ({"workspaceId": "nope"}, 400, "workspaceId"),
+        ({"workspaceId": "00000000-0000-0000-0000-000000000000"}, 404, "not found"),
+        ({"name": "   "}, 400, "name"),
+    ],
+)
 async def test_create_bad_input(env, patch, status, needle):
-    body = {"name": "bad", "aiType": "OPENAI", "endpoint": "https://api.openai.com/v1",
-            "secret": "sk-bad-input-0123456789", "workspaceId": env.ws}
+    body = {
+        "name": "bad",
+        "aiType": "OPENAI",
+        "endpoint": "https://api.openai.com/v1",
+        "secret": "sk-bad-input-0123456789",
+        "workspaceId": env.ws,
+    }
     for k, v in patch.items():
         if v is None:
             body.pop(k)
@@ -138,7 +183,9 @@ async def test_create_bad_input(env, patch, status, needle):
 
 
 async def test_malformed_and_unauthenticated(env):
-    r = await env.client.post("/ai/llm", content=b"{not json", headers={**env.writer.h, "content-type": "application/json"})
+    r = await env.client.post(
+        "/ai/llm", content=b"{not json", headers={**env.writer.h, "content-type": "application/json"}
+    )
     assert r.status_code == 400 and r.json()["success"] is False
     r = await env.client.post("/ai/llm", json=["a"], headers=env.writer.h)
     assert r.status_code == 400
@@ -149,6 +196,7 @@ async def test_malformed_and_unauthenticated(env):
 
 
 # ---- list / available -------------------------------------------------------------------------
+
 
 async def test_list_scoping(env):
     mine = await create(env, env.writer)
@@ -174,7 +222,9 @@ async def test_list_scoping(env):
 
 async def test_available_lists_valid_only_newest_first(env, provider):
     good1 = await create(env, env.writer, endpoint=f"{provider.url}/v1", secret=provider.creds.openai_key)
-    good2 = await create(env, env.writer, aiType="ANTHROPIC", endpoint=provider.url, secret=provider.creds.anthropic_key)
+    good2 = await create(
+        env, env.writer, aiType="ANTHROPIC", endpoint=provider.url, secret=provider.creds.anthropic_key
+    )
     bad = await create(env, env.writer, endpoint=f"{provider.url}/v1", secret=env.secret("sk-wrong-0123456789abc"))
     never = await create(env, env.writer)
     for cid in (good1, good2, bad):
@@ -191,6 +241,7 @@ async def test_available_lists_valid_only_newest_first(env, provider):
 
 
 # ---- update -----------------------------------------------------------------------------------
+
 
 async def test_update_partial_and_validation_reset(env, provider):
     cid = await create(env, env.writer, endpoint=f"{provider.url}/v1", secret=provider.creds.openai_key)
@@ -210,8 +261,11 @@ async def test_update_partial_and_validation_reset(env, provider):
     # endpoint change resets too
     await env.client.put(f"/ai/llm/{cid}", json={"secret": provider.creds.openai_key}, headers=env.writer.h)
     assert (await env.client.post(f"/ai/llm/{cid}/validate", headers=env.writer.h)).json()["success"] is True
-    r = await env.client.put(f"/ai/llm/{cid}", json={"endpoint": "https://elsewhere.test/v1/",
-                                                     "secret": provider.creds.openai_key}, headers=env.writer.h)
+    r = await env.client.put(
+        f"/ai/llm/{cid}",
+        json={"endpoint": "https://elsewhere.test/v1/", "secret": provider.creds.openai_key},
+        headers=env.writer.h,
+    )
     assert r.status_code == 200
     dto = await get_dto(env, env.writer, cid)
     assert dto["validationStatus"] == "UNVALIDATED" and dto["endpoint"] == "https://elsewhere.test/v1"
@@ -227,9 +281,17 @@ async def test_update_rules(env):
     assert r.status_code == 400
     r = await env.client.put(f"/ai/llm/{cid}", json={"aiType": "AWS"}, headers=env.writer.h)
     assert r.status_code == 400 and "region" in r.json()["message"]
-    r = await env.client.put(f"/ai/llm/{cid}", json={"aiType": "AWS", "region": "us-west-2", "key": "AKIAUPDATEDKEY000001",
-                                                     "endpoint": "", "secret": env.secret("awsUpdatedSecretKey/0123456789")},
-                             headers=env.writer.h)
+    r = await env.client.put(
+        f"/ai/llm/{cid}",
+        json={
+            "aiType": "AWS",
+            "region": "us-west-2",
+            "key": "AKIAUPDATEDKEY000001",
+            "endpoint": "",
+            "secret": env.secret("awsUpdatedSecretKey/0123456789"),
+        },
+        headers=env.writer.h,
+    )
     assert r.status_code == 200, r.text
     dto = await get_dto(env, env.writer, cid)
     assert dto["aiType"] == "AWS" and dto["endpoint"] == "https://bedrock.us-west-2.amazonaws.com"
@@ -250,27 +312,32 @@ async def test_moving_a_configuration_needs_its_secret(env, provider):
     secret = env.secret("sk-proj-moving-secret-0123456789-m0v3")
     cid = await create(env, env.writer, endpoint=f"{provider.url}/v1", secret=secret)
     before = await get_dto(env, env.writer, cid)
-    for patch, needle in (({"endpoint": "https://attacker.test/v1"}, "endpoint host"),
-                          ({"endpoint": f"{provider.url.replace('127.0.0.1', '127.0.0.2')}/v1"}, "endpoint host"),
-                          ({"endpoint": "http://127.0.0.1:1/v1"}, "endpoint host"),
-                          ({"aiType": "OTHER"}, "aiType")):
+    for patch, needle in (
+        ({"endpoint": "https://attacker.test/v1"}, "endpoint host"),
+        ({"endpoint": f"{provider.url.replace('127.0.0.1', '127.0.0.2')}/v1"}, "endpoint host"),
+        ({"endpoint": "http://127.0.0.1:1/v1"}, "endpoint host"),
+        ({"aiType": "OTHER"}, "aiType"),
+    ):
         r = await env.client.put(f"/ai/llm/{cid}", json=patch, headers=env.writer.h)
         assert r.status_code == 400 and needle in r.json()["message"] and "secret" in r.json()["message"], patch
     assert await get_dto(env, env.writer, cid) == before
     # same host, another path: allowed without the secret; with the secret, a move is allowed
     r = await env.client.put(f"/ai/llm/{cid}", json={"endpoint": f"{provider.url}/v1/"}, headers=env.writer.h)
     assert r.status_code == 200, r.text
-    r = await env.client.put(f"/ai/llm/{cid}", json={"endpoint": "https://elsewhere.test/v1", "secret": secret},
-                             headers=env.writer.h)
+    r = await env.client.put(
+        f"/ai/llm/{cid}", json={"endpoint": "https://elsewhere.test/v1", "secret": secret}, headers=env.writer.h
+    )
     assert r.status_code == 200 and (await get_dto(env, env.writer, cid))["endpoint"] == "https://elsewhere.test/v1"
 
 
 # ---- delete -----------------------------------------------------------------------------------
 
+
 async def test_delete_in_use_then_free(env):
     cid = await create(env, env.writer)
-    r = await env.client.post("/repo", json={"name": "uses-it", "workspaceId": env.ws, "repoAiLlms": [{"aiLlmId": cid}]},
-                              headers=env.writer.h)
+    r = await env.client.post(
+        "/repo", json={"name": "uses-it", "workspaceId": env.ws, "repoAiLlms": [{"aiLlmId": cid}]}, headers=env.writer.h
+    )
     repo_id = r.json()["repoId"]
     dto = await get_dto(env, env.writer, cid)
     assert [x["name"] for x in dto["repos"]] == ["uses-it"] and ISO.match(dto["repos"][0]["createdAt"])
@@ -289,13 +356,20 @@ async def test_delete_in_use_then_free(env):
 
 # ---- validate ---------------------------------------------------------------------------------
 
+
 async def test_validate_families_persist_status(env, provider):
     cases = [
         dict(aiType="OPENAI", endpoint=f"{provider.url}/v1", secret=provider.creds.openai_key),
         dict(aiType="OTHER", endpoint=f"{provider.url}/v1", secret=provider.creds.openai_key),
         dict(aiType="ANTHROPIC", endpoint=provider.url, secret=provider.creds.anthropic_key),
         dict(aiType="GOOGLE", endpoint=provider.url, secret=provider.creds.google_key),
-        dict(aiType="AWS", endpoint=provider.url, secret=provider.creds.aws_secret_key, key=provider.creds.aws_access_key_id, region="us-east-1"),
+        dict(
+            aiType="AWS",
+            endpoint=provider.url,
+            secret=provider.creds.aws_secret_key,
+            key=provider.creds.aws_access_key_id,
+            region="us-east-1",
+        ),
     ]
     for case in cases:
         env.secret(case["secret"])
@@ -348,14 +422,16 @@ async def test_validate_roles(env):
     assert (await env.client.post(f"/ai/llm/{cid}/validate", headers=env.reader.h)).status_code == 403
     assert (await env.client.post(f"/ai/llm/{cid}/validate", headers=env.outsider.h)).status_code == 404
     assert (await env.client.post(f"/ai/llm/{cid}/validate", headers=env.stranger.h)).status_code == 404
-    assert (await env.client.post("/ai/llm/00000000-0000-0000-0000-000000000000/validate",
-                                  headers=env.writer.h)).status_code == 404
+    assert (
+        await env.client.post("/ai/llm/00000000-0000-0000-0000-000000000000/validate", headers=env.writer.h)
+    ).status_code == 404
     for who in (env.owner, env.orgadmin, env.admin):
         r = await env.client.post(f"/ai/llm/{cid}/validate", headers=who.h)
         assert r.status_code == 200 and r.json()["success"] is False
 
 
 # ---- routing ----------------------------------------------------------------------------------
+
 
 async def test_static_paths_not_swallowed(env):
     """`GET /ai/llm/stats` (another router, included after ours) still reaches its handler."""
@@ -394,8 +470,13 @@ async def test_concurrent_creates_with_one_name_give_one_winner(env):
     """The uniqueness check races with itself; the constraint turns the loser into 409, not 500."""
     import asyncio
 
-    body = {"name": "raced", "aiType": "OPENAI", "endpoint": "https://api.openai.com/v1",
-            "secret": env.secret("sk-raced-secret-0123456789abcd"), "workspaceId": env.ws}
+    body = {
+        "name": "raced",
+        "aiType": "OPENAI",
+        "endpoint": "https://api.openai.com/v1",
+        "secret": env.secret("sk-raced-secret-0123456789abcd"),
+        "workspaceId": env.ws,
+    }
     rs = await asyncio.gather(*(env.client.post("/ai/llm", json=body, headers=env.writer.h) for _ in range(6)))
     codes = sorted(r.status_code for r in rs)
     assert codes == [200] + [409] * 5, codes
@@ -403,29 +484,37 @@ async def test_concurrent_creates_with_one_name_give_one_winner(env):
 
 # ---- price overrides ------------------------------------------------------------------------
 
+
 async def test_price_overrides_on_create_and_update(env):
     prices = {"llama-*": {"input": "0.05", "output": "0.10"}}
     cid = await create(env, env.writer, prices=prices)
     dto = await get_dto(env, env.writer, cid)
-    assert dto["prices"] == {"llama-*": {"input": "0.05", "output": "0.10", "cachedInput": None,
-                                         "cacheWrite": None, "reasoning": None}}
-    r = await env.client.put(f"/ai/llm/{cid}", headers=env.writer.h, json={
-        "prices": {"gpt-4o-*": {"input": "0.15", "cachedInput": "0.075", "cacheWrite": None, "output": "0.60"}}})
+    assert dto["prices"] == {
+        "llama-*": {"input": "0.05", "output": "0.10", "cachedInput": None, "cacheWrite": None, "reasoning": None}
+    }
+    r = await env.client.put(
+        f"/ai/llm/{cid}",
+        headers=env.writer.h,
+        json={"prices": {"gpt-4o-*": {"input": "0.15", "cachedInput": "0.075", "cacheWrite": None, "output": "0.60"}}},
+    )
     assert r.status_code == 200, r.text
     assert (await get_dto(env, env.writer, cid))["prices"]["gpt-4o-*"]["cachedInput"] == "0.075"
     r = await env.client.put(f"/ai/llm/{cid}", headers=env.writer.h, json={"name": "renamed-only"})
-    assert (await get_dto(env, env.writer, cid))["prices"] != {}          # untouched when not given
+    assert (await get_dto(env, env.writer, cid))["prices"] != {}  # untouched when not given
     r = await env.client.put(f"/ai/llm/{cid}", headers=env.writer.h, json={"prices": None})
     assert r.status_code == 200 and (await get_dto(env, env.writer, cid))["prices"] == {}
 
 
-@pytest.mark.parametrize("prices,field", [
-    ({"gpt-*": {"input": "abc", "output": "1"}}, "input"),
-    ({"gpt-*": {"output": "1"}}, "input is required"),
-    ({"gpt-*": {"input": "1", "output": "-1"}}, "output"),
-    ({"gpt-*": {"input": "1", "output": "1", "bogus": "1"}}, "bogus"),
-    ({"gpt-*": {"input": 1, "output": "1"}}, "decimal string"),
-])
+@pytest.mark.parametrize(
+    "prices,field",
+    [
+        ({"gpt-*": {"input": "abc", "output": "1"}}, "input"),
+        ({"gpt-*": {"output": "1"}}, "input is required"),
+        ({"gpt-*": {"input": "1", "output": "-1"}}, "output"),
+        ({"gpt-*": {"input": "1", "output": "1", "bogus": "1"}}, "bogus"),
+        ({"gpt-*": {"input": 1, "output": "1"}}, "decimal string"),
+    ],
+)
 async def test_price_overrides_refused_naming_the_field(env, prices, field):
     j = await create(env, env.writer, prices=prices, expect=400)
     assert field in j["message"]

@@ -3,6 +3,7 @@
 Loopback only: refusals of metadata and private ranges are asserted at create time and at
 connect time with a stub resolver; nothing is sent anywhere but 127.0.0.1.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -15,7 +16,6 @@ from core.endpoints import EndpointGuard, EndpointRefused, normalise_host
 from producers.adapters.base import UpstreamRequest as ProviderRequest
 from producers.gateway.transport import EndpointNotAllowed, make_transport
 from schemas.enums import AiType
-
 from tests.api.config_env import env, provider  # noqa: F401
 from tests.support.secrets import register_secret
 
@@ -39,28 +39,59 @@ def stub(answers: dict[str, list[str]]):
 
 # ---- pure ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("host, ip", [
-    ("2130706433", "127.0.0.1"), ("127.1", "127.0.0.1"), ("0x7f.0.0.1", "127.0.0.1"),
-    ("0177.0.0.1", "127.0.0.1"), ("0x7f000001", "127.0.0.1"), ("[::ffff:127.0.0.1]", "127.0.0.1"),
-    ("169.254.169.254.", "169.254.169.254"), ("[fd00:ec2::254]", "fd00:ec2::254"), ("api.openai.com", None),
-])
+
+@pytest.mark.parametrize(
+    "host, ip",
+    [
+        ("2130706433", "127.0.0.1"),
+        ("127.1", "127.0.0.1"),
+        ("0x7f.0.0.1", "127.0.0.1"),
+        ("0177.0.0.1", "127.0.0.1"),
+        ("0x7f000001", "127.0.0.1"),
+        ("[::ffff:127.0.0.1]", "127.0.0.1"),
+        ("169.254.169.254.", "169.254.169.254"),
+        ("[fd00:ec2::254]", "fd00:ec2::254"),
+        ("api.openai.com", None),
+    ],
+)
 def test_disguised_addresses_are_normalised(host, ip):
     assert normalise_host(host)[1] == (ipaddress.ip_address(ip) if ip else None)
 
 
-@pytest.mark.parametrize("host", [
-    "2130706433", "127.1", "0x7f.0.0.1", "127.0.0.1", "[::1]", "10.0.0.1", "192.168.1.1", "172.16.0.1",
-    "100.64.0.1", "[fc00::1]", "[::ffff:10.0.0.1]", "0.0.0.0",
-])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "2130706433",
+        "127.1",
+        "0x7f.0.0.1",
+        "127.0.0.1",
+        "[::1]",
+        "10.0.0.1",
+        "192.168.1.1",
+        "172.16.0.1",
+        "100.64.0.1",
+        "[fc00::1]",
+        "[::ffff:10.0.0.1]",
+        "0.0.0.0",
+    ],
+)
 def test_private_and_loopback_refused_by_default(host):
     with pytest.raises(EndpointRefused, match="TOLLGATE_ALLOW_PRIVATE_ENDPOINTS|never allowed"):
         EndpointGuard().check_host(host)
 
 
-@pytest.mark.parametrize("host", [
-    "169.254.169.254", "[fd00:ec2::254]", "metadata.google.internal", "METADATA.google.internal.",
-    "[fe80::1]", "100.100.100.200", "0xa9fea9fe",
-])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "169.254.169.254",
+        "[fd00:ec2::254]",
+        "metadata.google.internal",
+        "METADATA.google.internal.",
+        "[fe80::1]",
+        "100.100.100.200",
+        "0xa9fea9fe",
+    ],
+)
 def test_metadata_refused_even_when_everything_is_allowed(host):
     with pytest.raises(EndpointRefused, match="never allowed"):
         EndpointGuard("0.0.0.0/0,::/0,metadata.google.internal").check_host(host)
@@ -77,8 +108,15 @@ def test_allow_list_admits_only_what_it_lists():
 
 
 async def test_names_are_checked_on_every_resolved_address():
-    g = EndpointGuard(resolver=stub({"mixed.test": ["93.184.216.34", "10.0.0.7"],
-                                     "public.test": ["93.184.216.34"], "meta.test": ["169.254.169.254"]}))
+    g = EndpointGuard(
+        resolver=stub(
+            {
+                "mixed.test": ["93.184.216.34", "10.0.0.7"],
+                "public.test": ["93.184.216.34"],
+                "meta.test": ["169.254.169.254"],
+            }
+        )
+    )
     assert await g.resolve_checked("public.test", 443) == ["93.184.216.34"]
     with pytest.raises(EndpointRefused, match="non-public"):
         await g.resolve_checked("mixed.test", 443)
@@ -89,37 +127,53 @@ async def test_names_are_checked_on_every_resolved_address():
 
 # ---- create / update (400 with a clear message) -----------------------------------------------
 
-@pytest.mark.parametrize("endpoint, needle", [
-    ("http://169.254.169.254/latest/meta-data", "never allowed"),
-    ("http://[fd00:ec2::254]/", "never allowed"),
-    ("http://metadata.google.internal/computeMetadata/v1", "never allowed"),
-    ("http://10.0.0.1:8080/v1", "TOLLGATE_ALLOW_PRIVATE_ENDPOINTS"),
-    ("http://[::1]:9/v1", "TOLLGATE_ALLOW_PRIVATE_ENDPOINTS"),
-    ("http://192.168.0.1/v1", "TOLLGATE_ALLOW_PRIVATE_ENDPOINTS"),
-    ("ftp://api.openai.com/v1", "http(s)"),
-    ("https://api.openai.com/v1#/admin", "query string or fragment"),
-    ("https://api.openai.com/v1?x=/admin", "query string or fragment"),
-])
+
+@pytest.mark.parametrize(
+    "endpoint, needle",
+    [
+        ("http://169.254.169.254/latest/meta-data", "never allowed"),
+        ("http://[fd00:ec2::254]/", "never allowed"),
+        ("http://metadata.google.internal/computeMetadata/v1", "never allowed"),
+        ("http://10.0.0.1:8080/v1", "TOLLGATE_ALLOW_PRIVATE_ENDPOINTS"),
+        ("http://[::1]:9/v1", "TOLLGATE_ALLOW_PRIVATE_ENDPOINTS"),
+        ("http://192.168.0.1/v1", "TOLLGATE_ALLOW_PRIVATE_ENDPOINTS"),
+        ("ftp://api.openai.com/v1", "http(s)"),
+        ("https://api.openai.com/v1#/admin", "query string or fragment"),
+        ("https://api.openai.com/v1?x=/admin", "query string or fragment"),
+    ],
+)
 async def test_create_refuses_endpoint(env, endpoint, needle):
     """The suite's server allows 127.0.0.0/8 only; everything else non-public is refused."""
-    body = {"name": f"ssrf-{abs(hash(endpoint))}", "aiType": "OPENAI", "endpoint": endpoint,
-            "secret": SECRET, "workspaceId": env.ws}
+    body = {
+        "name": f"ssrf-{abs(hash(endpoint))}",
+        "aiType": "OPENAI",
+        "endpoint": endpoint,
+        "secret": SECRET,
+        "workspaceId": env.ws,
+    }
     r = await env.client.post("/ai/llm", json=body, headers=env.writer.h)
     assert r.status_code == 400 and needle in r.json()["message"], r.text
 
 
 async def test_update_refuses_endpoint(env, provider):
-    body = {"name": "ssrf-update", "aiType": "OPENAI", "endpoint": f"{provider.url}/v1",
-            "secret": SECRET, "workspaceId": env.ws}
+    body = {
+        "name": "ssrf-update",
+        "aiType": "OPENAI",
+        "endpoint": f"{provider.url}/v1",
+        "secret": SECRET,
+        "workspaceId": env.ws,
+    }
     r = await env.client.post("/ai/llm", json=body, headers=env.writer.h)
     assert r.status_code == 200, r.text
     cid = r.json()["aiLlmId"]
-    r = await env.client.put(f"/ai/llm/{cid}", json={"endpoint": "http://169.254.169.254/", "secret": SECRET},
-                             headers=env.writer.h)
+    r = await env.client.put(
+        f"/ai/llm/{cid}", json={"endpoint": "http://169.254.169.254/", "secret": SECRET}, headers=env.writer.h
+    )
     assert r.status_code == 400 and "never allowed" in r.json()["message"]
 
 
 # ---- connect time (DNS rebinding) ---------------------------------------------------------------
+
 
 async def test_validate_refuses_at_connect_time_with_one_message():
     """A name that resolved to a public address at create time now resolves to metadata /
@@ -163,8 +217,12 @@ async def test_gateway_transport_refuses_at_connect_time(kind):
     t = make_transport(kind, connect_timeout=2.0, guard=guard)
     await t.start()
     try:
-        for url in ("http://rebind.test/v1/models", "http://inside.test:8080/v1/models",
-                    "http://127.1:9/v1/models", "http://metadata.google.internal/x"):
+        for url in (
+            "http://rebind.test/v1/models",
+            "http://inside.test:8080/v1/models",
+            "http://127.1:9/v1/models",
+            "http://metadata.google.internal/x",
+        ):
             req = ProviderRequest("GET", url, {"authorization": f"Bearer {SECRET}"}, b"")
             with pytest.raises(EndpointNotAllowed) as ei:
                 await t.request(req, 2.0)

@@ -1,5 +1,6 @@
 """Password guessing is throttled per account and per client address (429 + Retry-After),
 and the wait always ends: a real user is never locked out for good."""
+
 from __future__ import annotations
 
 import pytest
@@ -27,15 +28,15 @@ def test_guessing_one_account_backs_off_and_recovers():
     t.failed("a@x", "1.1.1.1")
     assert t.wait_s("a@x", "1.1.1.1") >= 1
     waits = []
-    for _ in range(60):                      # keeps guessing whenever allowed
+    for _ in range(60):  # keeps guessing whenever allowed
         clock.t += t.wait_s("a@x", "1.1.1.1")
         t.failed("a@x", "1.1.1.1")
         waits.append(t.wait_s("a@x", "1.1.1.1"))
-    assert 256 <= max(waits) <= 15 * 60      # escalates, capped: never forever
+    assert 256 <= max(waits) <= 15 * 60  # escalates, capped: never forever
     # the owner from another address waits at most the account-wide cap (60 s)
     assert t.wait_s("a@x", "2.2.2.2") <= 60
     clock.t += 15 * 60
-    assert t.wait_s("a@x", "1.1.1.1") == 0   # the wait ends by itself
+    assert t.wait_s("a@x", "1.1.1.1") == 0  # the wait ends by itself
 
 
 def test_spraying_many_accounts_from_one_address_is_throttled():

@@ -6,6 +6,7 @@ answers 401 without credentials, every operation with a body really answers 400 
 that is not an object, every path-id operation without a body really answers 404 for an
 unknown id, and real answers validate against the documented response schemas.
 """
+
 from __future__ import annotations
 
 import re
@@ -67,8 +68,16 @@ def test_documented_401_400_404_are_really_answered(doc, live_app, client, admin
     env = setup_ws(client, admin_headers, fake_upstream)
     pol = policy(client, admin_headers, env, action=0, rule={"type": "MAX_TOKENS", "limit": 100})
     me = client.get("/user/me", headers=admin_headers).json()["user"]["id"]
-    ids = {"workspace_id": env["ws"], "ai_llm_id": env["config"], "repo_id": env["repo"], "key_id": env["key_id"],
-           "policy_id": pol["id"], "user_id": me, "token_id": str(uuid.uuid4()), "model": "gpt-4o-mini"}
+    ids = {
+        "workspace_id": env["ws"],
+        "ai_llm_id": env["config"],
+        "repo_id": env["repo"],
+        "key_id": env["key_id"],
+        "policy_id": pol["id"],
+        "user_id": me,
+        "token_id": str(uuid.uuid4()),
+        "model": "gpt-4o-mini",
+    }
     checked = {"401": 0, "400": 0, "404": 0}
     for method, path, op in _ops(doc):
         if (method, path) not in PUBLIC:
@@ -128,13 +137,14 @@ def test_real_answers_match_the_documented_schemas(doc, live_app, client, admin_
     check("GET", "/repo/{repo_id}/ai/apikey", f"/repo/{repo}/ai/apikey")
     check("GET", "/policy", "/policy", params={"orgId": env["org"], "workspaceId": ws})
     check("GET", "/policy/{policy_id}", f"/policy/{pol['id']}")
-    stats = until(lambda: check("GET", "/ai/llm/stats", "/ai/llm/stats", params={"aiLlmId": env["config"]}),
-                  lambda b: b["stats"] and int(b["stats"][0]["totalApiCalls"]) >= 1)
+    stats = until(
+        lambda: check("GET", "/ai/llm/stats", "/ai/llm/stats", params={"aiLlmId": env["config"]}),
+        lambda b: b["stats"] and int(b["stats"][0]["totalApiCalls"]) >= 1,
+    )
     assert stats["stats"][0]["aiLlmId"] == env["config"]
     until(lambda: check("GET", "/aistats/minute", "/aistats/minute", params={"repoId": repo}), lambda b: b["data"])
     check("GET", "/aistats/daily", "/aistats/daily", params={"repoId": repo})
-    until(lambda: check("GET", "/policy/alerts", "/policy/alerts", params={"workspaceId": ws}),
-          lambda b: b["alerts"])
+    until(lambda: check("GET", "/policy/alerts", "/policy/alerts", params={"workspaceId": ws}), lambda b: b["alerts"])
     check("GET", "/policy/violations", "/policy/violations", params={"workspaceId": ws})
     login = client.post("/user/login", json={"email": live_app.admin_email, "password": live_app.admin_password})
     assert not list(_validator(doc, "LoginResponse").iter_errors(login.json()))

@@ -1,4 +1,5 @@
 """`/health`, `/metrics`, body limit, malformed input at the process edge."""
+
 from __future__ import annotations
 
 import re
@@ -16,11 +17,17 @@ def test_health_and_metrics_by_route_template(client, admin_headers, make_worksp
         assert client.get(f"/workspace/{ws['id']}", headers=admin_headers).status_code == 200
     text = client.get("/metrics").text
     assert "# HELP tollgate_http_requests_total" in text
-    m = re.search(r'tollgate_http_requests_total\{method="GET",route="/workspace/\{workspace_id\}",status="200"\} (\d+)', text)
+    m = re.search(
+        r'tollgate_http_requests_total\{method="GET",route="/workspace/\{workspace_id\}",status="200"\} (\d+)', text
+    )
     assert m and float(m.group(1)) >= 3
     assert ws["id"] not in text  # raw paths (ids) never become labels
-    assert 'tollgate_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/workspace/{workspace_id}"}' in text \
-        or 'tollgate_http_request_duration_seconds_bucket{method="GET",route="/workspace/{workspace_id}",le="0.005"}' in text
+    assert (
+        'tollgate_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/workspace/{workspace_id}"}'
+        in text
+        or 'tollgate_http_request_duration_seconds_bucket{method="GET",route="/workspace/{workspace_id}",le="0.005"}'
+        in text
+    )
 
 
 def test_unknown_route_is_404_in_contract_shape_and_bounded_label(client) -> None:
@@ -32,8 +39,11 @@ def test_unknown_route_is_404_in_contract_shape_and_bounded_label(client) -> Non
 
 def test_oversized_body_is_413_in_contract_shape(client, admin_headers, live_app) -> None:
     limit = live_app.settings.max_body_bytes
-    r = client.post("/workspace", content=b'{"name":"' + b"a" * (limit + 10) + b'"}',
-                    headers={**admin_headers, "content-type": "application/json"})
+    r = client.post(
+        "/workspace",
+        content=b'{"name":"' + b"a" * (limit + 10) + b'"}',
+        headers={**admin_headers, "content-type": "application/json"},
+    )
     assert r.status_code == 413
     assert r.json() == {"success": False, "message": f"Request body too large (limit {limit} bytes)"}
 
@@ -62,8 +72,9 @@ def test_chunked_body_under_limit_is_replayed(client, admin_headers) -> None:
 
 def test_oversized_body_under_v1_uses_openai_error_shape(live_app) -> None:
     limit = live_app.settings.max_body_bytes
-    r = httpx.post(live_app.url + "/v1/chat/completions", content=b"x" * (limit + 1),
-                   headers={"content-type": "application/json"})
+    r = httpx.post(
+        live_app.url + "/v1/chat/completions", content=b"x" * (limit + 1), headers={"content-type": "application/json"}
+    )
     assert r.status_code == 413
     err = r.json()["error"]
     assert err["type"] == "invalid_request_error" and "too large" in err["message"]

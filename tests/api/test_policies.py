@@ -1,8 +1,10 @@
 """`/policy*` end to end over HTTP: shape, validation (400, never 422), roles, tenancy, epoch."""
+
 from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC
 
 import pytest
 
@@ -17,6 +19,7 @@ def epoch(live) -> int:
     async def read(rt):
         async with rt.sessionmaker() as s:
             return await current_epoch(s)
+
     return live.call(read)
 
 
@@ -28,7 +31,9 @@ def org_id(client, admin_headers):
 @pytest.fixture(autouse=True)
 def _policies_do_not_outlive_the_test(client, admin_headers, org_id):
     """The live app is shared: org-scope policies left behind would apply to other tests' requests."""
-    before = {p["id"] for p in client.get("/policy", params={"orgId": org_id}, headers=admin_headers).json()["policies"]}
+    before = {
+        p["id"] for p in client.get("/policy", params={"orgId": org_id}, headers=admin_headers).json()["policies"]
+    }
     yield
     for p in client.get("/policy", params={"orgId": org_id}, headers=admin_headers).json()["policies"]:
         if p["id"] not in before:
@@ -36,8 +41,13 @@ def _policies_do_not_outlive_the_test(client, admin_headers, org_id):
 
 
 def body(org_id, **kw):
-    b = {"name": unique("pol"), "content": "No secrets in prompts", "riskType": "HIGH", "actionType": 2,
-         "orgId": org_id}
+    b = {
+        "name": unique("pol"),
+        "content": "No secrets in prompts",
+        "riskType": "HIGH",
+        "actionType": 2,
+        "orgId": org_id,
+    }
     b.update(kw)
     return b
 
@@ -55,8 +65,19 @@ def test_create_org_policy_shape_and_epoch(client, admin_headers, org_id, live_a
     data = r.json()
     assert data["success"] is True
     p = data["policy"]
-    assert set(p) == {"id", "orgId", "name", "content", "riskType", "actionType", "workspaceId", "repoId",
-                      "createdAt", "lastUpdatedAt", "rule"}
+    assert set(p) == {
+        "id",
+        "orgId",
+        "name",
+        "content",
+        "riskType",
+        "actionType",
+        "workspaceId",
+        "repoId",
+        "createdAt",
+        "lastUpdatedAt",
+        "rule",
+    }
     assert p["orgId"] == org_id and p["workspaceId"] is None and p["repoId"] is None
     assert p["riskType"] == "HIGH" and p["actionType"] == 2 and p["rule"] == BUDGET
     assert ISO.match(p["createdAt"]) and ISO.match(p["lastUpdatedAt"])
@@ -66,17 +87,23 @@ def test_create_org_policy_shape_and_epoch(client, admin_headers, org_id, live_a
     assert got == {"success": True, "policy": p}
 
 
-@pytest.mark.parametrize("patch,message", [
-    ({"rule": {"type": "TOKEN_BUDGET", "limit": 0, "period": "DAY"}}, "rule.limit: must be a positive integer"),
-    ({"rule": {"type": "RATE_LIMIT", "window": "MINUTE"}}, "rule.requests: at least one of requests or tokens"),
-    ({"rule": {"type": "CONTENT_PATTERN", "patterns": ["(x"]}}, "rule.patterns[0]: is not a valid regular expression"),
-    ({"rule": {"type": "WHAT"}}, "rule.type: must be one of"),
-    ({"riskType": "EXTREME"}, "riskType"),
-    ({"actionType": 3}, "actionType"),
-    ({"name": ""}, "name"),
-    ({"content": "", "rule": None}, "content: describe the policy, or give a rule"),
-    ({"orgId": "not-a-uuid"}, "orgId: must be a UUID"),
-])
+@pytest.mark.parametrize(
+    "patch,message",
+    [
+        ({"rule": {"type": "TOKEN_BUDGET", "limit": 0, "period": "DAY"}}, "rule.limit: must be a positive integer"),
+        ({"rule": {"type": "RATE_LIMIT", "window": "MINUTE"}}, "rule.requests: at least one of requests or tokens"),
+        (
+            {"rule": {"type": "CONTENT_PATTERN", "patterns": ["(x"]}},
+            "rule.patterns[0]: is not a valid regular expression",
+        ),
+        ({"rule": {"type": "WHAT"}}, "rule.type: must be one of"),
+        ({"riskType": "EXTREME"}, "riskType"),
+        ({"actionType": 3}, "actionType"),
+        ({"name": ""}, "name"),
+        ({"content": "", "rule": None}, "content: describe the policy, or give a rule"),
+        ({"orgId": "not-a-uuid"}, "orgId: must be a UUID"),
+    ],
+)
 def test_invalid_bodies_are_400_with_the_field(client, admin_headers, org_id, patch, message):
     r = client.post("/policy", json=body(org_id, **patch), headers=admin_headers)
     assert r.status_code == 400, r.text
@@ -92,8 +119,9 @@ def test_missing_fields_and_bad_json_are_400(client, admin_headers, org_id):
 
 
 def test_rule_only_policy_and_content_only_policy(client, admin_headers, org_id):
-    r = client.post("/policy", json=body(org_id, content=None, rule={"type": "MAX_TOKENS", "limit": 4096}),
-                    headers=admin_headers)
+    r = client.post(
+        "/policy", json=body(org_id, content=None, rule={"type": "MAX_TOKENS", "limit": 4096}), headers=admin_headers
+    )
     assert r.status_code == 200 and r.json()["policy"]["content"] == ""
     r = client.post("/policy", json=body(org_id), headers=admin_headers)
     assert r.status_code == 200 and r.json()["policy"]["rule"] is None
@@ -154,7 +182,7 @@ def test_repo_scope(client, admin_headers, org_id, make_workspace):
     repo = make_repo(client, admin_headers, ws)
     r = client.post("/policy", json=body(org_id, workspaceId=ws2, repoId=repo), headers=admin_headers)
     assert r.status_code == 400 and "repoId" in r.json()["message"]
-    r = client.post("/policy", json=body(org_id, repoId=repo), headers=admin_headers)   # workspace inferred
+    r = client.post("/policy", json=body(org_id, repoId=repo), headers=admin_headers)  # workspace inferred
     assert r.status_code == 200 and r.json()["policy"]["workspaceId"] == ws
     pid = r.json()["policy"]["id"]
     r = client.post("/policy", json=body(org_id, workspaceId=ws, repoId=str(uuid.uuid4())), headers=admin_headers)
@@ -169,12 +197,16 @@ def test_update_and_delete(client, admin_headers, org_id, make_workspace, live_a
     ws = make_workspace()["id"]
     p = client.post("/policy", json=body(org_id, workspaceId=ws, rule=BUDGET), headers=admin_headers).json()["policy"]
     before = epoch(live_app)
-    r = client.put(f"/policy/{p['id']}", json={"name": "renamed", "actionType": 1,
-                                                "rule": {"type": "MODEL_DENYLIST", "models": ["o1*"]}},
-                   headers=admin_headers)
+    r = client.put(
+        f"/policy/{p['id']}",
+        json={"name": "renamed", "actionType": 1, "rule": {"type": "MODEL_DENYLIST", "models": ["o1*"]}},
+        headers=admin_headers,
+    )
     assert r.status_code == 200, r.text
     q = r.json()["policy"]
-    assert q["name"] == "renamed" and q["actionType"] == 1 and q["rule"] == {"type": "MODEL_DENYLIST", "models": ["o1*"]}
+    assert (
+        q["name"] == "renamed" and q["actionType"] == 1 and q["rule"] == {"type": "MODEL_DENYLIST", "models": ["o1*"]}
+    )
     assert q["createdAt"] == p["createdAt"] and q["lastUpdatedAt"] >= p["lastUpdatedAt"]
     assert q["workspaceId"] == ws and q["content"] == p["content"]
     assert epoch(live_app) > before
@@ -190,9 +222,15 @@ def test_update_and_delete(client, admin_headers, org_id, make_workspace, live_a
 
 
 def test_violation_query_validation(client, admin_headers):
-    for params, field in [({"take": 101}, "take"), ({"take": 0}, "take"), ({"skip": -1}, "skip"),
-                          ({"from": "yesterday"}, "from"), ({"severity": "CRITICAL"}, "severity"),
-                          ({"take": "many"}, "take"), ({"block": "maybe"}, "block")]:
+    for params, field in [
+        ({"take": 101}, "take"),
+        ({"take": 0}, "take"),
+        ({"skip": -1}, "skip"),
+        ({"from": "yesterday"}, "from"),
+        ({"severity": "CRITICAL"}, "severity"),
+        ({"take": "many"}, "take"),
+        ({"block": "maybe"}, "block"),
+    ]:
         r = client.get("/policy/violations", params=params, headers=admin_headers)
         assert r.status_code == 400, (params, r.text)
         assert field in r.json()["message"]
@@ -202,6 +240,7 @@ def test_violation_query_validation(client, admin_headers):
 
 # ---- violations / alerts through the warehouse (embedded ClickHouse engine) ----------------
 
+
 def _insert_violations(live, events):
     from consumers.metering import violation_row
     from schemas.records import Record
@@ -210,12 +249,13 @@ def _insert_violations(live, events):
 
     async def ins(rt):
         await rt.warehouse.insert_violations(rows, dedup_token=unique("tok"))
+
     live.call(ins)
 
 
 @pytest.mark.clickhouse
 def test_violations_and_alerts_listing(client, admin_headers, org_id, make_user, make_workspace, live_app):
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from schemas.events import ViolationEvent
 
@@ -225,31 +265,62 @@ def test_violations_and_alerts_listing(client, admin_headers, org_id, make_user,
     assert key.status_code == 201, key.text
     key_id = key.json()["id"]
     from tests.support.secrets import register_secret
+
     register_secret(key.json()["secret"])
     pol = client.post("/policy", json=body(org_id, workspaceId=ws), headers=admin_headers).json()["policy"]
     # recent times: raw rows older than the TTL (raw_ttl_days) are dropped by ClickHouse
-    t0 = (datetime.now(timezone.utc) - timedelta(hours=2)).replace(second=0, microsecond=0)
-    evs = [ViolationEvent(policy_id=pol["id"], policy_name=pol["name"], org_id=org_id, workspace_id=ws,
-                          repo_id=repo, repo_ai_api_key_id=key_id, occurred_at=t0 + timedelta(minutes=i),
-                          severity=("LOW", "MEDIUM", "HIGH")[i % 3], action_type=i % 3, block=(i % 3 == 2),
-                          explanation=f"why {i}", llm_type="OPENAI", llm_model="gpt-4o" if i < 4 else "o1",
-                          gateway_id="gw-1", conversation_id="c1")
-           for i in range(6)]
-    other = ViolationEvent(policy_id=pol["id"], policy_name="x", org_id=org_id, workspace_id=ws2,
-                           occurred_at=t0, explanation="elsewhere")
+    t0 = (datetime.now(UTC) - timedelta(hours=2)).replace(second=0, microsecond=0)
+    evs = [
+        ViolationEvent(
+            policy_id=pol["id"],
+            policy_name=pol["name"],
+            org_id=org_id,
+            workspace_id=ws,
+            repo_id=repo,
+            repo_ai_api_key_id=key_id,
+            occurred_at=t0 + timedelta(minutes=i),
+            severity=("LOW", "MEDIUM", "HIGH")[i % 3],
+            action_type=i % 3,
+            block=(i % 3 == 2),
+            explanation=f"why {i}",
+            llm_type="OPENAI",
+            llm_model="gpt-4o" if i < 4 else "o1",
+            gateway_id="gw-1",
+            conversation_id="c1",
+        )
+        for i in range(6)
+    ]
+    other = ViolationEvent(
+        policy_id=pol["id"], policy_name="x", org_id=org_id, workspace_id=ws2, occurred_at=t0, explanation="elsewhere"
+    )
     _insert_violations(live_app, evs + [other])
-    _insert_violations(live_app, evs[:1])   # a redelivered duplicate is listed once
+    _insert_violations(live_app, evs[:1])  # a redelivered duplicate is listed once
 
     r = client.get("/policy/violations", params={"workspaceId": ws}, headers=admin_headers)
     assert r.status_code == 200, r.text
     data = r.json()
     assert data["total"] == 6 and data["skip"] == 0 and data["take"] == 50
     v = data["violations"]
-    assert [x["explanation"] for x in v] == [f"why {i}" for i in range(5, -1, -1)]      # newest first
+    assert [x["explanation"] for x in v] == [f"why {i}" for i in range(5, -1, -1)]  # newest first
     top = v[0]
-    assert set(top) == {"id", "policyId", "policyName", "timestamp", "explanation", "conversationId", "repoId",
-                        "repoName", "userId", "repoAiApiKeyId", "repoAiApiKeyName", "severity", "block",
-                        "llmType", "llmModel", "host"}
+    assert set(top) == {
+        "id",
+        "policyId",
+        "policyName",
+        "timestamp",
+        "explanation",
+        "conversationId",
+        "repoId",
+        "repoName",
+        "userId",
+        "repoAiApiKeyId",
+        "repoAiApiKeyName",
+        "severity",
+        "block",
+        "llmType",
+        "llmModel",
+        "host",
+    }
     assert top["id"] == evs[5].event_id
     assert top["timestamp"] == (t0 + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     assert top["repoName"] and top["repoAiApiKeyName"] == "k1" and top["host"] == "gw-1"

@@ -1,4 +1,5 @@
 """`/repo` end to end through HTTP: shape, fallback order, roles, tenancy, conflicts, epoch."""
+
 from __future__ import annotations
 
 import re
@@ -7,7 +8,6 @@ import pytest
 from sqlalchemy import func, select
 
 from store.models import RepoAiLlm, RepoApiKey
-
 from tests.api.config_env import env  # noqa: F401
 
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -20,9 +20,18 @@ async def config(env, who=None, ws=None, ai_type="OPENAI") -> str:
     global _n
     _n += 1
     extra = {"key": "AKIAREPOTESTKEY00001", "region": "us-east-1"} if ai_type == "AWS" else {}
-    r = await env.client.post("/ai/llm", headers=(who or env.writer).h, json={
-        "name": f"c{_n}", "aiType": ai_type, "endpoint": "https://llm.test/v1",
-        "secret": env.secret(f"sk-repo-test-{_n:04d}-0123456789"), "workspaceId": ws or env.ws, **extra})
+    r = await env.client.post(
+        "/ai/llm",
+        headers=(who or env.writer).h,
+        json={
+            "name": f"c{_n}",
+            "aiType": ai_type,
+            "endpoint": "https://llm.test/v1",
+            "secret": env.secret(f"sk-repo-test-{_n:04d}-0123456789"),
+            "workspaceId": ws or env.ws,
+            **extra,
+        },
+    )
     assert r.status_code == 200, r.text
     return r.json()["aiLlmId"]
 
@@ -30,8 +39,11 @@ async def config(env, who=None, ws=None, ai_type="OPENAI") -> str:
 async def repo(env, name=None, configs=(), who=None, ws=None, expect=200):
     global _n
     _n += 1
-    r = await env.client.post("/repo", headers=(who or env.writer).h, json={
-        "name": name or f"r{_n}", "workspaceId": ws or env.ws, "repoAiLlms": [{"aiLlmId": c} for c in configs]})
+    r = await env.client.post(
+        "/repo",
+        headers=(who or env.writer).h,
+        json={"name": name or f"r{_n}", "workspaceId": ws or env.ws, "repoAiLlms": [{"aiLlmId": c} for c in configs]},
+    )
     assert r.status_code == expect, r.text
     return r.json()["repoId"] if expect == 200 else r.json()
 
@@ -68,19 +80,31 @@ async def test_create_conflicts_and_bad_input(env):
     a = await config(env)
     res = await repo(env, configs=[a, a], expect=400)
     assert "more than once" in res["message"]
-    for body in ({"workspaceId": env.ws}, {"name": "x"}, {"name": "x", "workspaceId": env.ws, "repoAiLlms": [{"x": 1}]},
-                 {"name": "x", "workspaceId": env.ws, "repoAiLlms": [{"aiLlmId": "nope"}]},
-                 {"name": "x", "workspaceId": env.ws, "repoAiLlms": "a"}):
+    for body in (
+        {"workspaceId": env.ws},
+        {"name": "x"},
+        {"name": "x", "workspaceId": env.ws, "repoAiLlms": [{"x": 1}]},
+        {"name": "x", "workspaceId": env.ws, "repoAiLlms": [{"aiLlmId": "nope"}]},
+        {"name": "x", "workspaceId": env.ws, "repoAiLlms": "a"},
+    ):
         r = await env.client.post("/repo", json=body, headers=env.writer.h)
         assert r.status_code == 400 and r.json()["success"] is False, (body, r.text)
     r = await env.client.post("/repo", content=b"[", headers={**env.writer.h, "content-type": "application/json"})
     assert r.status_code == 400
 
 
-@pytest.mark.parametrize("who,ws_attr,status", [
-    ("reader", "ws", 403), ("outsider", "ws", 404), ("stranger", "ws", 404), ("writer", "ws2", 404),
-    ("admin", "ws", 200), ("owner", "ws2", 200), ("orgadmin", "ws", 200),
-])
+@pytest.mark.parametrize(
+    "who,ws_attr,status",
+    [
+        ("reader", "ws", 403),
+        ("outsider", "ws", 404),
+        ("stranger", "ws", 404),
+        ("writer", "ws2", 404),
+        ("admin", "ws", 200),
+        ("owner", "ws2", 200),
+        ("orgadmin", "ws", 200),
+    ],
+)
 async def test_create_roles(env, who, ws_attr, status):
     await repo(env, who=getattr(env, who), ws=getattr(env, ws_attr), expect=status)
 
@@ -97,8 +121,12 @@ async def test_list_scoping(env):
     assert side in ids(r) and mine not in ids(r)
     assert (await env.client.get("/repo", headers=env.outsider.h)).json() == {"success": True, "repos": []}
     assert (await env.client.get("/repo", headers=env.stranger.h)).json()["repos"] == []
-    for who, params in ((env.outsider, {"workspaceId": env.ws}), (env.reader, {"repoId": side}),
-                        (env.stranger, {"repoId": mine}), (env.reader, {"repoId": "garbage"})):
+    for who, params in (
+        (env.outsider, {"workspaceId": env.ws}),
+        (env.reader, {"repoId": side}),
+        (env.stranger, {"repoId": mine}),
+        (env.reader, {"repoId": "garbage"}),
+    ):
         r = await env.client.get("/repo", params=params, headers=who.h)
         assert r.status_code == 404 and r.json()["success"] is False
     r = await env.client.get("/repo", params={"repoId": mine, "workspaceId": env.ws2}, headers=env.owner.h)
@@ -110,11 +138,14 @@ async def test_update_name_order_disabled(env):
     rid = await repo(env, "upd", [a, b])
     await repo(env, "taken")
     before = await env.epoch()
-    r = await env.client.put(f"/repo/{rid}", json={"repoAiLlms": [{"aiLlmId": c}, {"aiLlmId": a}]}, headers=env.writer.h)
+    r = await env.client.put(
+        f"/repo/{rid}", json={"repoAiLlms": [{"aiLlmId": c}, {"aiLlmId": a}]}, headers=env.writer.h
+    )
     assert r.status_code == 200 and r.json()["success"] is True and await env.epoch() > before
     assert [x["id"] for x in (await get_repo(env, rid))["aiLlms"]] == [c, a]
-    r = await env.client.put(f"/repo/{rid}", json={"repoAiLlms": [{"aiLlmId": a}, {"aiLlmId": b}, {"aiLlmId": c}]},
-                             headers=env.writer.h)
+    r = await env.client.put(
+        f"/repo/{rid}", json={"repoAiLlms": [{"aiLlmId": a}, {"aiLlmId": b}, {"aiLlmId": c}]}, headers=env.writer.h
+    )
     assert [x["id"] for x in (await get_repo(env, rid))["aiLlms"]] == [a, b, c]
     r = await env.client.put(f"/repo/{rid}", json={"disabled": True, "name": "upd2"}, headers=env.writer.h)
     got = await get_repo(env, rid)
@@ -143,9 +174,12 @@ async def test_delete_removes_links_and_keys(env):
     r = await env.client.delete(f"/repo/{rid}", headers=env.writer.h)
     assert r.status_code == 200 and r.json()["success"] is True and await env.epoch() > before
     assert (await env.client.get("/repo", params={"repoId": rid}, headers=env.writer.h)).status_code == 404
+
     async def counts(s):
-        return (await s.scalar(select(func.count()).select_from(RepoApiKey).where(RepoApiKey.repo_id == rid)),
-                await s.scalar(select(func.count()).select_from(RepoAiLlm).where(RepoAiLlm.repo_id == rid)))
+        return (
+            await s.scalar(select(func.count()).select_from(RepoApiKey).where(RepoApiKey.repo_id == rid)),
+            await s.scalar(select(func.count()).select_from(RepoAiLlm).where(RepoAiLlm.repo_id == rid)),
+        )
 
     assert await env.db(counts) == (0, 0)
     assert (await env.client.delete(f"/repo/{rid}", headers=env.writer.h)).status_code == 404

@@ -1,8 +1,9 @@
 """Management API tokens (`/user/token`) end to end over HTTP, and login's LoginResponse fields."""
+
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -74,15 +75,19 @@ def test_token_acts_with_its_users_roles(client, make_user, make_workspace) -> N
     denied = client.put(f"/workspace/{ws['id']}", json={"name": "renamed"}, headers=bearer(token))
     assert denied.status_code == 403
     # not an org admin: cannot create users with it either
-    assert client.post("/user", json={"email": "x@example.test", "password": "long-enough-pw", "name": "x"},
-                       headers=bearer(token)).status_code == 403
+    assert (
+        client.post(
+            "/user", json={"email": "x@example.test", "password": "long-enough-pw", "name": "x"}, headers=bearer(token)
+        ).status_code
+        == 403
+    )
     hidden = make_workspace()
     assert client.get(f"/workspace/{hidden['id']}", headers=bearer(token)).status_code == 404
 
 
 def test_token_expires(client, make_user) -> None:
     user = make_user()
-    soon = (datetime.now(timezone.utc) + timedelta(seconds=1.5)).isoformat()
+    soon = (datetime.now(UTC) + timedelta(seconds=1.5)).isoformat()
     created = _new_token(client, user.headers, expiresAt=soon)
     assert client.get("/user/me", headers=bearer(created["token"])).status_code == 200
     listed = client.get("/user/token", headers=user.headers).json()["tokens"]
@@ -96,8 +101,17 @@ def test_token_expires(client, make_user) -> None:
         pytest.fail("an expired token was still accepted after 10 s")
 
 
-@pytest.mark.parametrize("body", [{}, {"name": ""}, {"name": "   "}, {"name": "x", "expiresAt": "soon"},
-                                  {"name": "x", "expiresAt": "2001-01-01T00:00:00Z"}, {"name": "x", "extra": 1}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"name": ""},
+        {"name": "   "},
+        {"name": "x", "expiresAt": "soon"},
+        {"name": "x", "expiresAt": "2001-01-01T00:00:00Z"},
+        {"name": "x", "extra": 1},
+    ],
+)
 def test_create_token_bad_body_is_400(client, admin_headers, body) -> None:
     r = client.post("/user/token", json=body, headers=admin_headers)
     assert r.status_code == 400, r.text

@@ -1,5 +1,6 @@
 """Provider validation: request building (pure), verdicts (pure), and the real HTTP call
 against a local stand-in provider, a closed port and a server that never answers."""
+
 from __future__ import annotations
 
 import time
@@ -7,12 +8,11 @@ import time
 import httpx
 import pytest
 
-from fakeupstream.common import Credentials
-
-from api.validation import ProviderTarget, build_request, interpret, validate as _validate
+from api.validation import ProviderTarget, build_request, interpret
+from api.validation import validate as _validate
 from core.endpoints import EndpointGuard
+from fakeupstream.common import Credentials
 from schemas.enums import AiType
-
 from tests.api.config_env import HtmlServer, SilentServer, closed_port, provider  # noqa: F401
 from tests.support.secrets import register_secret
 
@@ -30,6 +30,7 @@ async def validate(target, timeout_s, **kw):
 
 
 # ---- pure parts -------------------------------------------------------------------------------
+
 
 def test_build_request_per_family():
     url, h = build_request(ProviderTarget(AiType.OPENAI, "https://api.openai.com/v1/", SECRET))
@@ -60,7 +61,13 @@ def test_build_request_bedrock_sigv4():
         (AiType.OPENAI, 200, b'{"object":"list","data":[{"id":"a"},{"id":"b"}]}', True, "2 models"),
         (AiType.GOOGLE, 200, b'{"models":[{"name":"models/x"}]}', True, "1 models"),
         (AiType.AWS, 200, b'{"modelSummaries":[]}', True, "0 models"),
-        (AiType.OPENAI, 401, b'{"error":{"message":"Incorrect API key provided: sk-test-DO-NOT-LEAK"}}', False, "rejected the credentials"),
+        (
+            AiType.OPENAI,
+            401,
+            b'{"error":{"message":"Incorrect API key provided: sk-test-DO-NOT-LEAK"}}',
+            False,
+            "rejected the credentials",
+        ),
         (AiType.AWS, 403, b"{}", False, "access key id"),
         (AiType.ANTHROPIC, 404, b"", False, "https://api.anthropic.com"),
         (AiType.OPENAI, 429, b"", False, "rate-limited"),
@@ -88,13 +95,15 @@ async def test_validate_with_mock_transport_sends_expected_headers():
         seen["url"] = str(request.url)
         return httpx.Response(200, json={"data": [{"id": "m"}]})
 
-    r = await validate(ProviderTarget(AiType.ANTHROPIC, "https://anthropic.test", SECRET), 2.0,
-                       transport=httpx.MockTransport(handler))
+    r = await validate(
+        ProviderTarget(AiType.ANTHROPIC, "https://anthropic.test", SECRET), 2.0, transport=httpx.MockTransport(handler)
+    )
     assert r.ok and seen["url"] == "https://anthropic.test/v1/models"
     assert seen["x-api-key"] == SECRET and seen["anthropic-version"] == "2023-06-01"
 
 
 # ---- the real HTTP call -----------------------------------------------------------------------
+
 
 def _targets(base: str, good: bool, creds=None) -> list[ProviderTarget]:
     wrong = "-wrong-0123456789"
@@ -104,8 +113,9 @@ def _targets(base: str, good: bool, creds=None) -> list[ProviderTarget]:
         ProviderTarget(AiType.OTHER, f"{base}/v1/", c.openai_key if good else "sk-other" + wrong),
         ProviderTarget(AiType.ANTHROPIC, base, c.anthropic_key if good else "sk-ant" + wrong),
         ProviderTarget(AiType.GOOGLE, base, c.google_key if good else "AIza" + wrong),
-        ProviderTarget(AiType.AWS, base, c.aws_secret_key if good else "aws" + wrong,
-                       key=c.aws_access_key_id, region="us-east-1"),
+        ProviderTarget(
+            AiType.AWS, base, c.aws_secret_key if good else "aws" + wrong, key=c.aws_access_key_id, region="us-east-1"
+        ),
     ]
 
 
@@ -126,7 +136,9 @@ async def test_each_family_wrong_credentials(provider):
 
 
 async def test_aws_wrong_access_key_id(provider):
-    t = ProviderTarget(AiType.AWS, provider.url, provider.creds.aws_secret_key, key="AKIAOTHERKEY0000000", region="us-east-1")
+    t = ProviderTarget(
+        AiType.AWS, provider.url, provider.creds.aws_secret_key, key="AKIAOTHERKEY0000000", region="us-east-1"
+    )
     r = await validate(t, 5.0)
     assert r.ok is False and "access key id" in r.message
 

@@ -1,4 +1,5 @@
 """`/workspace` end to end over HTTP: CRUD, members, each role, outsiders, bad input."""
+
 from __future__ import annotations
 
 import uuid
@@ -53,8 +54,9 @@ def test_create_bad_input_is_400(client, admin_headers, body) -> None:
 
 
 def test_create_without_json_content_type_is_400_with_a_hint(client, admin_headers) -> None:
-    msg = _err(client.post("/workspace", content=b'{"name":"x"}',
-                           headers={**admin_headers, "content-type": "text/plain"}), 400)
+    msg = _err(
+        client.post("/workspace", content=b'{"name":"x"}', headers={**admin_headers, "content-type": "text/plain"}), 400
+    )
     assert "JSON object" in msg
 
 
@@ -109,7 +111,12 @@ def test_rename_conflict_and_bad_input(client, admin_headers, make_workspace) ->
     r = client.put(f"/workspace/{a['id']}", json={"name": a["name"]}, headers=admin_headers)  # same name: fine
     assert r.status_code == 200
     _err(client.put(f"/workspace/{a['id']}", json={}, headers=admin_headers), 400)
-    _err(client.put(f"/workspace/{a['id']}", content=b"{", headers={**admin_headers, "content-type": "application/json"}), 400)
+    _err(
+        client.put(
+            f"/workspace/{a['id']}", content=b"{", headers={**admin_headers, "content-type": "application/json"}
+        ),
+        400,
+    )
 
 
 @pytest.mark.parametrize("wid", [str(uuid.uuid4()), "not-a-uuid", "0"])
@@ -117,7 +124,12 @@ def test_unknown_workspace_is_404(client, admin_headers, wid) -> None:
     _err(client.get(f"/workspace/{wid}", headers=admin_headers), 404)
     _err(client.put(f"/workspace/{wid}", json={"name": "n"}, headers=admin_headers), 404)
     _err(client.delete(f"/workspace/{wid}", headers=admin_headers), 404)
-    _err(client.post(f"/workspace/{wid}/users", json={"userId": str(uuid.uuid4()), "role": "READ"}, headers=admin_headers), 404)
+    _err(
+        client.post(
+            f"/workspace/{wid}/users", json={"userId": str(uuid.uuid4()), "role": "READ"}, headers=admin_headers
+        ),
+        404,
+    )
 
 
 def test_workspace_routes_need_auth(client, make_workspace) -> None:
@@ -146,7 +158,9 @@ def test_members_add_change_remove(client, make_user, make_workspace) -> None:
     r = client.post(f"/workspace/{wid}/users", json={"userId": member.id, "role": "READ"}, headers=admin.headers)
     assert r.status_code == 200 and r.json()["success"] is True and r.json()["message"]
     assert client.get(f"/workspace/{wid}", headers=member.headers).json()["workspace"]["role"] == "READ"
-    _err(client.post(f"/workspace/{wid}/users", json={"userId": member.id, "role": "WRITE"}, headers=admin.headers), 409)
+    _err(
+        client.post(f"/workspace/{wid}/users", json={"userId": member.id, "role": "WRITE"}, headers=admin.headers), 409
+    )
     r = client.put(f"/workspace/{wid}/users/{member.id}", json={"role": "WRITE"}, headers=admin.headers)
     assert r.status_code == 200 and r.json()["success"] is True
     assert client.get(f"/workspace/{wid}", headers=member.headers).json()["workspace"]["role"] == "WRITE"
@@ -165,10 +179,15 @@ def test_member_management_needs_admin(client, make_user, make_workspace) -> Non
     target = make_user()
     outsider = make_user(org_role="OWNER", new_org=True)
     for who in (reader, writer):
-        _err(client.post(f"/workspace/{wid}/users", json={"userId": target.id, "role": "READ"}, headers=who.headers), 403)
+        _err(
+            client.post(f"/workspace/{wid}/users", json={"userId": target.id, "role": "READ"}, headers=who.headers), 403
+        )
         _err(client.put(f"/workspace/{wid}/users/{reader.id}", json={"role": "ADMIN"}, headers=who.headers), 403)
         _err(client.delete(f"/workspace/{wid}/users/{reader.id}", headers=who.headers), 403)
-    _err(client.post(f"/workspace/{wid}/users", json={"userId": target.id, "role": "READ"}, headers=outsider.headers), 404)
+    _err(
+        client.post(f"/workspace/{wid}/users", json={"userId": target.id, "role": "READ"}, headers=outsider.headers),
+        404,
+    )
 
 
 def test_member_bad_input(client, admin_headers, make_user, make_workspace) -> None:
@@ -179,9 +198,16 @@ def test_member_bad_input(client, admin_headers, make_user, make_workspace) -> N
     _err(client.post(f"/workspace/{wid}/users", json={"userId": user.id, "role": "SUPER"}, headers=admin_headers), 400)
     _err(client.post(f"/workspace/{wid}/users", json={"role": "READ"}, headers=admin_headers), 400)
     _err(client.post(f"/workspace/{wid}/users", json={"userId": user.id}, headers=admin_headers), 400)
-    _err(client.post(f"/workspace/{wid}/users", json={"userId": str(uuid.uuid4()), "role": "READ"}, headers=admin_headers), 404)
+    _err(
+        client.post(
+            f"/workspace/{wid}/users", json={"userId": str(uuid.uuid4()), "role": "READ"}, headers=admin_headers
+        ),
+        404,
+    )
     # a user of another org cannot be added (and its existence is not revealed)
-    _err(client.post(f"/workspace/{wid}/users", json={"userId": outsider.id, "role": "READ"}, headers=admin_headers), 404)
+    _err(
+        client.post(f"/workspace/{wid}/users", json={"userId": outsider.id, "role": "READ"}, headers=admin_headers), 404
+    )
     client.post(f"/workspace/{wid}/users", json={"userId": user.id, "role": "READ"}, headers=admin_headers)
     _err(client.put(f"/workspace/{wid}/users/{user.id}", json={"role": "root"}, headers=admin_headers), 400)
     _err(client.put(f"/workspace/{wid}/users/{user.id}", json={}, headers=admin_headers), 400)
@@ -221,8 +247,13 @@ def test_delete_workspace_removes_everything_in_it(client, admin_headers, make_w
     async def seed(rt):
         async with rt.sessionmaker() as s:
             for target in (ws, keep):
-                llm = AiLlm(org_id=target["orgId"], workspace_id=target["id"], name="c", ai_type="OPENAI",
-                            endpoint="http://127.0.0.1:9/v1")
+                llm = AiLlm(
+                    org_id=target["orgId"],
+                    workspace_id=target["id"],
+                    name="c",
+                    ai_type="OPENAI",
+                    endpoint="http://127.0.0.1:9/v1",
+                )
                 repo = Repo(org_id=target["orgId"], workspace_id=target["id"], name="r")
                 s.add_all([llm, repo])
                 await s.flush()
@@ -242,8 +273,11 @@ def test_delete_workspace_removes_everything_in_it(client, admin_headers, make_w
                 await s.scalar(select(func.count()).select_from(RepoApiKey).where(RepoApiKey.repo_id.in_(repo_ids))),
                 await s.scalar(select(func.count()).select_from(Policy).where(Policy.workspace_id == wid)),
                 # keys whose repository is gone (the FK cascade must have removed them)
-                await s.scalar(select(func.count()).select_from(RepoApiKey)
-                               .where(RepoApiKey.repo_id.not_in(select(Repo.id).scalar_subquery()))),
+                await s.scalar(
+                    select(func.count())
+                    .select_from(RepoApiKey)
+                    .where(RepoApiKey.repo_id.not_in(select(Repo.id).scalar_subquery()))
+                ),
             )
 
     live_app.call(seed)

@@ -6,13 +6,14 @@
 - ``ts_dir`` (session): ``clients/typescript`` with its npm dev dependencies installed
   (``npm ci`` when ``node_modules`` is missing; ``scripts/test.sh`` does it up front).
 """
+
 from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -49,7 +50,9 @@ def run_node_tool(args: list[str], cwd: Path, timeout: float, env: dict | None =
     """Run a node/npm command; its output goes through the secret scan; fails with the output."""
     proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     capture_text(proc.stdout + proc.stderr, f"{Path(args[0]).name} output")
-    assert proc.returncode == 0, f"{' '.join(args[:3])} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    assert proc.returncode == 0, (
+        f"{' '.join(args[:3])} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    )
     return proc
 
 
@@ -59,7 +62,10 @@ def ts_dir() -> Path:
     if node is None or npm is None:
         pytest.fail("node and npm are needed (.ci/run installs them from Debian)")
     installed = TS_DIR / "node_modules" / ".package-lock.json"
-    if (not (TS_DIR / "node_modules" / ".bin" / "tsc").exists() or not installed.exists()
-            or installed.stat().st_mtime < (TS_DIR / "package-lock.json").stat().st_mtime):
+    if (
+        not (TS_DIR / "node_modules" / ".bin" / "tsc").exists()
+        or not installed.exists()
+        or installed.stat().st_mtime < (TS_DIR / "package-lock.json").stat().st_mtime
+    ):
         run_node_tool([npm, "ci", "--no-audit", "--no-fund"], TS_DIR, timeout=600)
     return TS_DIR

@@ -5,6 +5,7 @@ and aistats method of the client that Tollgate serves, checking each answer, wit
 through `/v1` in between so violations, alerts and stats have rows. The list below is the
 exact set it must have called; docs/flashback-compat.md lists what is not served and why.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,16 +17,41 @@ from tests.clients.conftest import ROOT, run_node_tool
 
 REFERENCE = ROOT / "clients" / "reference" / "flashbackclient"
 SERVED = {
-    "userLogin", "userRefresh",
-    "createWorkspace", "getWorkspaces", "getWorkspace", "updateWorkspace", "deleteWorkspace",
-    "addUserToWorkspace", "updateWorkspaceUserRole", "removeUserFromWorkspace",
-    "createAiLlm", "getAiLlms", "getAvailableAiLlms", "updateAiLlm", "deleteAiLlm", "validateAiLlm",
+    "userLogin",
+    "userRefresh",
+    "createWorkspace",
+    "getWorkspaces",
+    "getWorkspace",
+    "updateWorkspace",
+    "deleteWorkspace",
+    "addUserToWorkspace",
+    "updateWorkspaceUserRole",
+    "removeUserFromWorkspace",
+    "createAiLlm",
+    "getAiLlms",
+    "getAvailableAiLlms",
+    "updateAiLlm",
+    "deleteAiLlm",
+    "validateAiLlm",
     "getAiLlmStats",
-    "createStorageRepo", "getStorageRepos", "deleteStorageRepo",
-    "createRepoAiApiKey", "getRepoAiApiKeys", "updateRepoAiApiKey", "deleteRepoAiApiKey",
-    "createPolicy", "getPolicies", "getPolicy", "updatePolicy", "deletePolicy",
-    "getPolicyViolations", "getPolicyViolationsByPolicyId", "getPolicyAlerts", "getPolicyAlertsByPolicyId",
-    "getAiStatsMinute", "getAiStatsDaily",
+    "createStorageRepo",
+    "getStorageRepos",
+    "deleteStorageRepo",
+    "createRepoAiApiKey",
+    "getRepoAiApiKeys",
+    "updateRepoAiApiKey",
+    "deleteRepoAiApiKey",
+    "createPolicy",
+    "getPolicies",
+    "getPolicy",
+    "updatePolicy",
+    "deletePolicy",
+    "getPolicyViolations",
+    "getPolicyViolationsByPolicyId",
+    "getPolicyAlerts",
+    "getPolicyAlertsByPolicyId",
+    "getAiStatsMinute",
+    "getAiStatsDaily",
 }
 
 
@@ -48,14 +74,33 @@ def test_reference_copy_is_unmodified() -> None:
 
 def test_flashback_client_round_trips_every_served_method(ts_dir, tollgate_up, tmp_path) -> None:
     bundle = tmp_path / "flashbackclient.cjs"
-    run_node_tool([str(ts_dir / "node_modules" / ".bin" / "esbuild"), "src/api/index.ts", "--bundle",
-                   "--platform=node", "--format=cjs", f"--outfile={bundle}", "--log-level=warning"],
-                  REFERENCE, timeout=120)
-    env = {**os.environ, "BUNDLE": str(bundle), "BASE_URL": tollgate_up.url,
-           "ADMIN_EMAIL": tollgate_up.admin_email, "ADMIN_PASSWORD": tollgate_up.admin_password,
-           "PROVIDER_ENDPOINT": tollgate_up.fake.endpoints["OPENAI"],
-           "PROVIDER_SECRET": tollgate_up.fake.creds.openai_key}
-    proc = run_node_tool([shutil.which("node") or "node", str(Path(__file__).with_name("flashback_roundtrip.cjs"))],
-                         tmp_path, timeout=240, env=env)
+    run_node_tool(
+        [
+            str(ts_dir / "node_modules" / ".bin" / "esbuild"),
+            "src/api/index.ts",
+            "--bundle",
+            "--platform=node",
+            "--format=cjs",
+            f"--outfile={bundle}",
+            "--log-level=warning",
+        ],
+        REFERENCE,
+        timeout=120,
+    )
+    env = {
+        **os.environ,
+        "BUNDLE": str(bundle),
+        "BASE_URL": tollgate_up.url,
+        "ADMIN_EMAIL": tollgate_up.admin_email,
+        "ADMIN_PASSWORD": tollgate_up.admin_password,
+        "PROVIDER_ENDPOINT": tollgate_up.fake.endpoints["OPENAI"],
+        "PROVIDER_SECRET": tollgate_up.fake.creds.openai_key,
+    }
+    proc = run_node_tool(
+        [shutil.which("node") or "node", str(Path(__file__).with_name("flashback_roundtrip.cjs"))],
+        tmp_path,
+        timeout=240,
+        env=env,
+    )
     called = set(json.loads(proc.stdout.strip().splitlines()[-1])["called"])
     assert called == SERVED

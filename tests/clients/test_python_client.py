@@ -1,11 +1,13 @@
 """`tollgate_client` (clients/python), sync and async, against a live `tollgate up`: every
 operation, with gateway traffic in between so violations, alerts and statistics have rows."""
+
 from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -70,18 +72,35 @@ def test_sync_client_round_trips_every_operation(tollgate_up: LiveUp) -> None:
         assert tg.remove_user_from_workspace(ws["id"], uid)["success"]
 
         fake = tollgate_up.fake
-        llm_id = tg.create_ai_llm({"name": f"openai-{s}", "aiType": "OPENAI", "endpoint": fake.endpoints["OPENAI"],
-                                   "secret": fake.creds.openai_key, "workspaceId": ws["id"]})["aiLlmId"]
+        llm_id = tg.create_ai_llm(
+            {
+                "name": f"openai-{s}",
+                "aiType": "OPENAI",
+                "endpoint": fake.endpoints["OPENAI"],
+                "secret": fake.creds.openai_key,
+                "workspaceId": ws["id"],
+            }
+        )["aiLlmId"]
         dto = next(x for x in tg.get_ai_llms(ws["id"])["aiLlms"] if x["id"] == llm_id)
         assert dto["validationStatus"] == "UNVALIDATED" and fake.creds.openai_key not in str(dto)
         assert tg.validate_ai_llm(llm_id)["success"] is True
         assert any(x["id"] == llm_id for x in tg.get_available_ai_llms()["aiLlms"])
         assert tg.update_ai_llm(llm_id, {"name": f"openai-main-{s}"})["aiLlmId"] == llm_id
-        bad = error_of(lambda: tg.create_ai_llm({"name": "x", "aiType": "NOPE", "secret": "x",  # type: ignore[typeddict-item]
-                                                 "workspaceId": ws["id"]}))
+        bad = error_of(
+            lambda: tg.create_ai_llm(
+                {
+                    "name": "x",
+                    "aiType": "NOPE",
+                    "secret": "x",  # type: ignore[typeddict-item]
+                    "workspaceId": ws["id"],
+                }
+            )
+        )
         assert bad.status == 400
 
-        repo_id = tg.create_repo({"name": f"app-{s}", "workspaceId": ws["id"], "repoAiLlms": [{"aiLlmId": llm_id}]})["repoId"]
+        repo_id = tg.create_repo({"name": f"app-{s}", "workspaceId": ws["id"], "repoAiLlms": [{"aiLlmId": llm_id}]})[
+            "repoId"
+        ]
         assert [x["id"] for x in tg.get_repo(repo_id)["aiLlms"]] == [llm_id]
         assert tg.update_repo(repo_id, {"name": f"app2-{s}"})["success"]
         assert any(r["name"] == f"app2-{s}" for r in tg.get_repos(ws["id"])["repos"])
@@ -91,26 +110,47 @@ def test_sync_client_round_trips_every_operation(tollgate_up: LiveUp) -> None:
         assert tg.update_repo_ai_api_key(repo_id, key["id"], {"name": "k1b"})["success"]
         assert [k["name"] for k in tg.get_repo_ai_api_keys(repo_id)["apiKeys"]] == ["k1b"]
 
-        deny = tg.create_policy({"name": f"deny-{s}", "content": "no gpt-4o", "riskType": "HIGH", "actionType": 2,
-                                 "orgId": org_id, "workspaceId": ws["id"], "repoId": repo_id,
-                                 "rule": {"type": "MODEL_DENYLIST", "models": ["gpt-4o"]}})["policy"]
-        watch = tg.create_policy({"name": f"watch-{s}", "content": "watch", "riskType": "LOW", "actionType": 1,
-                                  "orgId": org_id, "workspaceId": ws["id"],
-                                  "rule": {"type": "CONTENT_PATTERN", "patterns": ["watchword"], "detectors": []}})["policy"]
+        deny = tg.create_policy(
+            {
+                "name": f"deny-{s}",
+                "content": "no gpt-4o",
+                "riskType": "HIGH",
+                "actionType": 2,
+                "orgId": org_id,
+                "workspaceId": ws["id"],
+                "repoId": repo_id,
+                "rule": {"type": "MODEL_DENYLIST", "models": ["gpt-4o"]},
+            }
+        )["policy"]
+        watch = tg.create_policy(
+            {
+                "name": f"watch-{s}",
+                "content": "watch",
+                "riskType": "LOW",
+                "actionType": 1,
+                "orgId": org_id,
+                "workspaceId": ws["id"],
+                "rule": {"type": "CONTENT_PATTERN", "patterns": ["watchword"], "detectors": []},
+            }
+        )["policy"]
         assert {p["id"] for p in tg.get_policies(workspace_id=ws["id"])["policies"]} == {deny["id"], watch["id"]}
         assert tg.get_policy(deny["id"])["policy"]["riskType"] == "HIGH"
         assert tg.update_policy(watch["id"], {"content": "the watchword"})["policy"]["content"] == "the watchword"
 
         with httpx.Client(base_url=tollgate_up.url, headers={"authorization": f"Bearer {key['secret']}"}) as gw:
+
             def chat(model: str, text: str) -> int:
-                return gw.post("/v1/chat/completions", json={"model": model, "messages": [
-                    {"role": "user", "content": text}]}).status_code
+                return gw.post(
+                    "/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": text}]}
+                ).status_code
+
             until("policy reaches the gateway", lambda: chat("gpt-4o", "hi"), lambda code: code == 403)
             assert chat("gpt-4o-mini", "hello") == 200
             assert chat("gpt-4o-mini", "the watchword") == 200
 
-        blocked = until("violation", lambda: tg.get_policy_violations(workspace_id=ws["id"], block=True),
-                        lambda r: r["total"] >= 1)
+        blocked = until(
+            "violation", lambda: tg.get_policy_violations(workspace_id=ws["id"], block=True), lambda r: r["total"] >= 1
+        )
         assert all(v["policyId"] == deny["id"] and v["block"] for v in blocked["violations"])
         assert tg.get_policy_violations_by_policy_id(deny["id"], take=5)["total"] == 1
         assert tg.get_policy_violations(workspace_id=ws["id"], severity=["LOW"], block=True)["total"] == 0
@@ -118,13 +158,18 @@ def test_sync_client_round_trips_every_operation(tollgate_up: LiveUp) -> None:
         assert alerts["alerts"][0]["policyId"] == watch["id"]
         assert tg.get_policy_alerts_by_policy_id(watch["id"])["total"] == 1
 
-        stats = until("config stats", lambda: tg.get_ai_llm_stats(llm_id),
-                      lambda r: len(r["stats"]) == 1 and int(r["stats"][0]["totalApiCalls"]) >= 2)
+        stats = until(
+            "config stats",
+            lambda: tg.get_ai_llm_stats(llm_id),
+            lambda r: len(r["stats"]) == 1 and int(r["stats"][0]["totalApiCalls"]) >= 2,
+        )
         assert int(stats["stats"][0]["totalTokensIn"]) > 0
-        now = datetime.now(timezone.utc)
-        minute = until("minute series", lambda: tg.get_ai_stats_minute(now - timedelta(hours=1), now + timedelta(minutes=2),
-                                                                         repo_id=[repo_id]),
-                       lambda r: sum(int(x["apiCalls"]) for x in r["data"]) >= 2)
+        now = datetime.now(UTC)
+        minute = until(
+            "minute series",
+            lambda: tg.get_ai_stats_minute(now - timedelta(hours=1), now + timedelta(minutes=2), repo_id=[repo_id]),
+            lambda r: sum(int(x["apiCalls"]) for x in r["data"]) >= 2,
+        )
         assert {row["repoId"] for row in minute["data"]} == {repo_id}
         daily = tg.get_ai_stats_daily(now - timedelta(days=1), repo_id=[repo_id], llm_model=["gpt-4o-mini"])
         assert daily["data"] and {row["llmModel"] for row in daily["data"]} == {"gpt-4o-mini"}
@@ -150,8 +195,17 @@ async def test_async_client_has_the_same_operations(tollgate_up: LiveUp) -> None
     async with AsyncTollgateClient(tollgate_up.url, api_key=token) as tg:
         ws = (await tg.create_workspace({"name": f"py-async-{s}"}))["workspace"]
         fake = tollgate_up.fake
-        llm_id = (await tg.create_ai_llm({"name": "cfg", "aiType": "OPENAI", "endpoint": fake.endpoints["OPENAI"],
-                                          "secret": fake.creds.openai_key, "workspaceId": ws["id"]}))["aiLlmId"]
+        llm_id = (
+            await tg.create_ai_llm(
+                {
+                    "name": "cfg",
+                    "aiType": "OPENAI",
+                    "endpoint": fake.endpoints["OPENAI"],
+                    "secret": fake.creds.openai_key,
+                    "workspaceId": ws["id"],
+                }
+            )
+        )["aiLlmId"]
         assert [x["id"] for x in (await tg.get_ai_llms(ws["id"]))["aiLlms"]] == [llm_id]
         assert (await tg.validate_ai_llm(llm_id))["success"] is True
         stats = await tg.get_ai_llm_stats(llm_id)

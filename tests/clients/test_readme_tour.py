@@ -1,6 +1,7 @@
 """The README's tour, as written, against a live `tollgate up`, twice (a second run must not
 collide with the first). Only the `pip install openai` into the tour's own environment is
 replaced by a check that the SDK is importable (no package download in the suite)."""
+
 from __future__ import annotations
 
 import os
@@ -17,7 +18,7 @@ from tests.support.secrets import capture_text
 
 def tour_script() -> str:
     readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## A short tour"):]
+    section = readme[readme.index("## A short tour") :]
     match = re.search(r"```sh\n(.*?)```", section, re.S)
     assert match, "the tour's sh block"
     return match.group(1)
@@ -40,11 +41,24 @@ def test_the_readme_tour_runs_twice(tollgate_up: LiveUp, tmp_path: Path) -> None
     for f in bin_dir.iterdir():
         f.chmod(0o755)
     port = tollgate_up.url.rsplit(":", 1)[1]
-    env = {**os.environ, "TOLLGATE_ALLOW_PRIVATE_ENDPOINTS": "127.0.0.0/8", "TOLLGATE_PORT": port, "FAKE_PORT": str(free_port()),
-           "TOLLGATE_ADMIN_EMAIL": tollgate_up.admin_email, "TOLLGATE_ADMIN_PASSWORD": tollgate_up.admin_password}
+    env = {
+        **os.environ,
+        "TOLLGATE_ALLOW_PRIVATE_ENDPOINTS": "127.0.0.0/8",
+        "TOLLGATE_PORT": port,
+        "FAKE_PORT": str(free_port()),
+        "TOLLGATE_ADMIN_EMAIL": tollgate_up.admin_email,
+        "TOLLGATE_ADMIN_PASSWORD": tollgate_up.admin_password,
+    }
     for run in (1, 2):
-        proc = subprocess.Popen(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        proc = subprocess.Popen(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         try:
             out, err = proc.communicate(timeout=120)
         finally:

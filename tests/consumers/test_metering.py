@@ -1,8 +1,9 @@
 """Pure processor: records in, rows and dead letters out (no ClickHouse, no Kafka)."""
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from consumers.metering import records_to_rows
 from schemas import topics
@@ -12,14 +13,30 @@ from warehouse.tables import REQUEST_COLUMNS, VIOLATION_COLUMNS
 
 
 def _req(**kw) -> RequestEvent:
-    base = dict(gateway_id="gw-1", request_id="r1", org_id="o1", workspace_id="w1", repo_id="repo1",
-                repo_ai_api_key_id="k1", ai_llm_id="llm1", ai_type="OPENAI", model="gpt-4o",
-                provider_model="gpt-4o-2024", tokens_in=12, tokens_out=7, latency_ms=250.5,
-                occurred_at=datetime(2024, 1, 15, 10, 30, 5, tzinfo=timezone.utc),
-                attempts=[Attempt(ai_llm_id="llmA", ai_type="OPENAI", provider_model="m", status="error",
-                                  http_status=503, latency_ms=20),
-                          Attempt(ai_llm_id="llm1", ai_type="OPENAI", provider_model="m", status="ok",
-                                  http_status=200, latency_ms=230)])
+    base = dict(
+        gateway_id="gw-1",
+        request_id="r1",
+        org_id="o1",
+        workspace_id="w1",
+        repo_id="repo1",
+        repo_ai_api_key_id="k1",
+        ai_llm_id="llm1",
+        ai_type="OPENAI",
+        model="gpt-4o",
+        provider_model="gpt-4o-2024",
+        tokens_in=12,
+        tokens_out=7,
+        latency_ms=250.5,
+        occurred_at=datetime(2024, 1, 15, 10, 30, 5, tzinfo=UTC),
+        attempts=[
+            Attempt(
+                ai_llm_id="llmA", ai_type="OPENAI", provider_model="m", status="error", http_status=503, latency_ms=20
+            ),
+            Attempt(
+                ai_llm_id="llm1", ai_type="OPENAI", provider_model="m", status="ok", http_status=200, latency_ms=230
+            ),
+        ],
+    )
     base.update(kw)
     return RequestEvent(**base)
 
@@ -34,7 +51,7 @@ def test_request_event_becomes_one_row_with_kafka_position():
     assert viols == [] and dead == []
     row = dict(zip(REQUEST_COLUMNS, reqs[0]))
     assert row["event_id"] == ev.event_id
-    assert row["occurred_at"] == datetime(2024, 1, 15, 10, 30, 5, tzinfo=timezone.utc)
+    assert row["occurred_at"] == datetime(2024, 1, 15, 10, 30, 5, tzinfo=UTC)
     assert (row["workspace_id"], row["ai_llm_id"], row["model"]) == ("w1", "llm1", "gpt-4o")
     assert (row["tokens_in"], row["tokens_out"], row["latency_ms"]) == (12, 7, 250.5)
     assert row["attempt_count"] == 2 and row["attempt_statuses"] == ["error", "ok"]
@@ -44,9 +61,19 @@ def test_request_event_becomes_one_row_with_kafka_position():
 
 
 def test_violation_event_row():
-    v = ViolationEvent(policy_id="p1", policy_name="No PII", org_id="o1", workspace_id="w1",
-                       ai_llm_id="llm1", severity="HIGH", action_type=2, block=True,
-                       llm_tokens_in=30, llm_tokens_out=4, gateway_id="gw-9")
+    v = ViolationEvent(
+        policy_id="p1",
+        policy_name="No PII",
+        org_id="o1",
+        workspace_id="w1",
+        ai_llm_id="llm1",
+        severity="HIGH",
+        action_type=2,
+        block=True,
+        llm_tokens_in=30,
+        llm_tokens_out=4,
+        gateway_id="gw-9",
+    )
     reqs, viols, dead = records_to_rows([rec(v.to_wire(), topic=topics.VIOLATIONS)])
     assert reqs == [] and dead == []
     row = dict(zip(VIOLATION_COLUMNS, viols[0]))
@@ -61,11 +88,20 @@ def test_malformed_records_become_dead_letters_and_the_rest_is_kept():
     missing = json.dumps({"eventId": "x"}).encode()
     bad_uuid = _req(event_id="not-a-uuid").to_wire()
     too_big = _req(tokens_in=2**40).to_wire()
-    old = _req(occurred_at=datetime(1900, 1, 1, tzinfo=timezone.utc)).to_wire()
-    naive = json.loads(good); naive["occurredAt"] = "2024-01-01T00:00:00"
-    recs = [rec(good, offset=1), rec(bad_json, offset=2), rec(missing, offset=3), rec(bad_uuid, offset=4),
-            rec(too_big, offset=5), rec(old, offset=6), rec(json.dumps(naive).encode(), offset=7),
-            rec(good, topic="other.topic", offset=8), rec(good, offset=9)]
+    old = _req(occurred_at=datetime(1900, 1, 1, tzinfo=UTC)).to_wire()
+    naive = json.loads(good)
+    naive["occurredAt"] = "2024-01-01T00:00:00"
+    recs = [
+        rec(good, offset=1),
+        rec(bad_json, offset=2),
+        rec(missing, offset=3),
+        rec(bad_uuid, offset=4),
+        rec(too_big, offset=5),
+        rec(old, offset=6),
+        rec(json.dumps(naive).encode(), offset=7),
+        rec(good, topic="other.topic", offset=8),
+        rec(good, offset=9),
+    ]
     reqs, viols, dead = records_to_rows(recs)
     assert [r[REQUEST_COLUMNS.index("kafka_offset")] for r in reqs] == [1, 9]
     assert [d.offset for d in dead] == [2, 3, 4, 5, 6, 7, 8]

@@ -6,6 +6,7 @@ batch shape. These tests "crash" between the insert and the cursor commit (and b
 ingest-log intent and the insert), restart with a fresh bus + consumer on the same data dir,
 and require exact totals: nothing lost, nothing counted twice.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -34,7 +35,7 @@ class CrashingWarehouse:
         self.inner, self.crash_after, self.mode = inner, crash_after, mode
         self.inserted = 0
         self.crashed = 0
-        self.landed = 0         # rows that reached ClickHouse (a replayed slice lands once)
+        self.landed = 0  # rows that reached ClickHouse (a replayed slice lands once)
         self.crash_rows = 0
 
     async def insert_requests(self, rows, dedup_token):
@@ -55,15 +56,26 @@ class CrashingWarehouse:
 
 
 def _events(ws: str, llm: str, n: int, start: int = 0) -> list[RequestEvent]:
-    return [RequestEvent(gateway_id="gw", request_id=f"r{i}", org_id="o", workspace_id=ws, repo_id="r",
-                         repo_ai_api_key_id=f"k{i % 3}", ai_llm_id=llm, model="m", tokens_in=i % 5 + 1,
-                         tokens_out=2) for i in range(start, start + n)]
+    return [
+        RequestEvent(
+            gateway_id="gw",
+            request_id=f"r{i}",
+            org_id="o",
+            workspace_id=ws,
+            repo_id="r",
+            repo_ai_api_key_id=f"k{i % 3}",
+            ai_llm_id=llm,
+            model="m",
+            tokens_in=i % 5 + 1,
+            tokens_out=2,
+        )
+        for i in range(start, start + n)
+    ]
 
 
 async def _totals(wh, ws: str, llm: str) -> tuple[int, int]:
     t = (await wh.llm_stats([ws], [llm], None, None)).get(llm, {})
-    raw = await wh.query("SELECT count(), uniqExact(event_id) FROM requests WHERE workspace_id = {w:String}",
-                         {"w": ws})
+    raw = await wh.query("SELECT count(), uniqExact(event_id) FROM requests WHERE workspace_id = {w:String}", {"w": ws})
     assert raw[0][0] == raw[0][1] == t.get("api_calls", 0), "raw rows, distinct events and rollup disagree"
     return t.get("api_calls", 0), t.get("tokens_in", 0)
 
@@ -79,7 +91,7 @@ async def _run(data_dir: Path, wh, events: list[RequestEvent], *, settle: bool, 
         for i, e in enumerate(events):
             bus.emit(topics.REQUESTS, e.repo_ai_api_key_id, e)
             if emit_gap and i % emit_gap == emit_gap - 1:
-                await asyncio.sleep(0.08)        # let the bus cut a batch here
+                await asyncio.sleep(0.08)  # let the bus cut a batch here
         if settle:
             assert await bus.drain(30)
         else:
@@ -88,13 +100,14 @@ async def _run(data_dir: Path, wh, events: list[RequestEvent], *, settle: bool, 
                     break
                 await asyncio.sleep(0.02)
     finally:
-        await comp.stop()       # stops retrying: the failing batch stays uncommitted on the bus
+        await comp.stop()  # stops retrying: the failing batch stays uncommitted on the bus
         await bus.stop()
 
 
 @pytest.mark.parametrize("mode", ["after_insert", "before_insert"])
 async def test_crash_between_insert_and_cursor_commit_counts_once_after_restart(
-        tmp_path: Path, warehouse, mode: str) -> None:  # noqa: F811
+    tmp_path: Path, warehouse, mode: str
+) -> None:  # noqa: F811
     ws, llm = str(uuid.uuid4()), str(uuid.uuid4())
     first, second = _events(ws, llm, 120), _events(ws, llm, 80, start=120)
     crashing = CrashingWarehouse(warehouse, crash_after=1, mode=mode)

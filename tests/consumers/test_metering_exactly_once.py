@@ -1,5 +1,6 @@
 """Exactly-once effect of the metering handler on the embedded engine (no broker needed):
 redelivery, batches re-formed after a restart, failures between intent and insert."""
+
 from __future__ import annotations
 
 import random
@@ -24,9 +25,18 @@ def make_stream(ws: str, llm: str, n: int, partitions: int = 3, bad_every: int =
         if bad_every and i % bad_every == bad_every - 1:
             value = b'{"eventId": 1}'
         else:
-            value = RequestEvent(gateway_id="gw", request_id=str(i), org_id="o", workspace_id=ws,
-                                 repo_id="r", repo_ai_api_key_id="k", ai_llm_id=llm, model="m",
-                                 tokens_in=i % 7 + 1, tokens_out=3).to_wire()
+            value = RequestEvent(
+                gateway_id="gw",
+                request_id=str(i),
+                org_id="o",
+                workspace_id=ws,
+                repo_id="r",
+                repo_ai_api_key_id="k",
+                ai_llm_id=llm,
+                model="m",
+                tokens_in=i % 7 + 1,
+                tokens_out=3,
+            ).to_wire()
         out.append(Record(topics.REQUESTS, p, next_off[p], None, value, 0))
         next_off[p] += 1
     return out
@@ -53,7 +63,7 @@ def chunks(seq, rng: random.Random):
     i = 0
     while i < len(seq):
         k = rng.randint(1, 60)
-        yield seq[i:i + k]
+        yield seq[i : i + k]
         i += k
 
 
@@ -76,12 +86,12 @@ async def test_reformed_batches_after_restarts_never_double_count(warehouse):  #
     rng = random.Random(7)
     committed = {p: 0 for p in range(3)}
     for _restart in range(6):
-        h = MeteringHandler(warehouse)          # fresh process: state comes from the ingest log
+        h = MeteringHandler(warehouse)  # fresh process: state comes from the ingest log
         pending = [r for r in stream if r.offset >= committed[r.partition]]
         stop_after = rng.randint(1, 8)
         for n, batch in enumerate(chunks(pending, rng)):
             commits = await h.handle(batch)
-            if rng.random() < 0.6:              # the commit sometimes "gets lost" (crash before it)
+            if rng.random() < 0.6:  # the commit sometimes "gets lost" (crash before it)
                 for (_t, p), off in commits.items():
                     committed[p] = max(committed[p], off)
             if n >= stop_after:
@@ -99,10 +109,10 @@ async def test_failure_after_intent_then_differently_shaped_redelivery(warehouse
     await h.handle(stream[:30])
     flaky.fail_inserts = 1
     with pytest.raises(ConnectionError):
-        await h.handle(stream[30:60])           # intent [30, 59] logged, insert failed
+        await h.handle(stream[30:60])  # intent [30, 59] logged, insert failed
     # restart: Kafka redelivers from the committed offset 30, in other shapes
     h2 = MeteringHandler(warehouse)
-    assert await h2.handle(stream[30:45]) == {(topics.REQUESTS, 0): 30}   # slice incomplete: hold
+    assert await h2.handle(stream[30:45]) == {(topics.REQUESTS, 0): 30}  # slice incomplete: hold
     assert await h2.handle(stream[45:75]) == {(topics.REQUESTS, 0): 75}
     await h2.handle(stream[75:])
     assert await totals(warehouse, ws, llm) == expected(stream)
@@ -117,7 +127,7 @@ async def test_flaky_clickhouse_is_retried_with_backoff_and_nothing_lost(warehou
     comp = MeteringConsumer(ch_settings(), flaky, bus=object(), retry_budget_s=30)
     comp.handler = MeteringHandler(flaky)
     for i in range(0, 200, 50):
-        await comp.process_batch(stream[i:i + 50], consumer=None)
+        await comp.process_batch(stream[i : i + 50], consumer=None)
     assert flaky.failures == 4 and comp.batches == 4
     assert await totals(warehouse, ws, llm) == expected(stream)
 
@@ -126,9 +136,20 @@ async def test_violations_feed_the_rollups(warehouse):  # noqa: F811
     ws, llm = str(uuid.uuid4()), str(uuid.uuid4())
     recs = []
     for i, (sev, action) in enumerate([("LOW", 0), ("MEDIUM", 1), ("HIGH", 2), ("HIGH", 1)]):
-        v = ViolationEvent(policy_id="p", policy_name="P", org_id="o", workspace_id=ws, ai_llm_id=llm,
-                           severity=sev, action_type=action, block=action == 2, llm_tokens_in=10,
-                           llm_tokens_out=1, llm_model="m", gateway_id="gw")
+        v = ViolationEvent(
+            policy_id="p",
+            policy_name="P",
+            org_id="o",
+            workspace_id=ws,
+            ai_llm_id=llm,
+            severity=sev,
+            action_type=action,
+            block=action == 2,
+            llm_tokens_in=10,
+            llm_tokens_out=1,
+            llm_model="m",
+            gateway_id="gw",
+        )
         recs.append(Record(topics.VIOLATIONS, 0, i, None, v.to_wire(), 0))
     await MeteringHandler(warehouse).handle(recs)
     t = (await warehouse.llm_stats([ws], None, None, None))[llm]

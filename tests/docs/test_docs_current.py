@@ -1,5 +1,6 @@
 """The generated docs (`docs/openapi.json`, `docs/api-reference.md`, `docs/settings.md`) match the
 code, and every setting and route they describe is really there."""
+
 from __future__ import annotations
 
 import importlib.util

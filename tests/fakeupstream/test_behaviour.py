@@ -1,4 +1,5 @@
 """Honest validation, fault injection (in-process and via /_control), counters, subprocess mode."""
+
 from __future__ import annotations
 
 import os
@@ -16,13 +17,17 @@ def oai(fake, body, path="/v1/chat/completions"):
 
 
 def ant(fake, body):
-    return httpx.post(fake.url + "/v1/messages", json=body,
-                      headers={"x-api-key": fake.creds.anthropic_key, "anthropic-version": "2023-06-01"})
+    return httpx.post(
+        fake.url + "/v1/messages",
+        json=body,
+        headers={"x-api-key": fake.creds.anthropic_key, "anthropic-version": "2023-06-01"},
+    )
 
 
 def gem(fake, model, method, body):
-    return httpx.post(f"{fake.url}/v1beta/models/{model}:{method}", json=body,
-                      headers={"x-goog-api-key": fake.creds.google_key})
+    return httpx.post(
+        f"{fake.url}/v1beta/models/{model}:{method}", json=body, headers={"x-goog-api-key": fake.creds.google_key}
+    )
 
 
 def test_openai_validation(upstream):
@@ -36,19 +41,24 @@ def test_openai_validation(upstream):
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_value"
     r = oai(upstream, {"model": "gpt-4o", "messages": [{"role": "tool", "tool_call_id": "x", "content": "y"}]})
     assert r.status_code == 400
-    r = httpx.post(upstream.url + "/v1/chat/completions", content=b"{not json",
-                   headers={"Authorization": f"Bearer {upstream.creds.openai_key}"})
+    r = httpx.post(
+        upstream.url + "/v1/chat/completions",
+        content=b"{not json",
+        headers={"Authorization": f"Bearer {upstream.creds.openai_key}"},
+    )
     assert r.status_code == 400 and "error" in r.json()
 
 
 def test_anthropic_validation(upstream):
     ok = {"model": "claude-3-5-haiku-20241022", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
     assert ant(upstream, ok).status_code == 200
-    for bad in ({k: v for k, v in ok.items() if k != "max_tokens"},
-                dict(ok, messages=[{"role": "system", "content": "x"}, {"role": "user", "content": "hi"}]),
-                dict(ok, messages=[{"role": "assistant", "content": "x"}]),
-                dict(ok, messages=[{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]),
-                dict(ok, messages=[{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "x"}]}])):
+    for bad in (
+        {k: v for k, v in ok.items() if k != "max_tokens"},
+        dict(ok, messages=[{"role": "system", "content": "x"}, {"role": "user", "content": "hi"}]),
+        dict(ok, messages=[{"role": "assistant", "content": "x"}]),
+        dict(ok, messages=[{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]),
+        dict(ok, messages=[{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "x"}]}]),
+    ):
         r = ant(upstream, bad)
         assert r.status_code == 400, bad
         assert r.json()["error"]["type"] == "invalid_request_error"
@@ -57,7 +67,9 @@ def test_anthropic_validation(upstream):
 
 
 def test_google_validation(upstream):
-    r = gem(upstream, "gemini-2.0-flash", "generateContent", {"contents": [{"role": "assistant", "parts": [{"text": "x"}]}]})
+    r = gem(
+        upstream, "gemini-2.0-flash", "generateContent", {"contents": [{"role": "assistant", "parts": [{"text": "x"}]}]}
+    )
     assert r.status_code == 400 and r.json()["error"]["status"] == "INVALID_ARGUMENT"
     assert gem(upstream, "gemini-2.0-flash", "generateContent", {}).status_code == 400
     r = gem(upstream, "gemini-9", "generateContent", {"contents": [{"parts": [{"text": "x"}]}]})
@@ -92,25 +104,37 @@ def test_model_scoped_fault_and_hang_and_latency(upstream):
     assert r.json()["error"]["code"] == "rate_limit_exceeded"
     upstream.control.hang(2.0)
     with pytest.raises(httpx.ReadTimeout):
-        httpx.post(upstream.url + "/v1/chat/completions", timeout=0.3,
-                   json={"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]},
-                   headers={"Authorization": f"Bearer {upstream.creds.openai_key}"})
+        httpx.post(
+            upstream.url + "/v1/chat/completions",
+            timeout=0.3,
+            json={"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]},
+            headers={"Authorization": f"Bearer {upstream.creds.openai_key}"},
+        )
     upstream.control.set_latency(0.2, family="google")
     t0 = time.monotonic()
-    assert gem(upstream, "gemini-2.0-flash", "generateContent", {"contents": [{"parts": [{"text": "x"}]}]}).status_code == 200
+    assert (
+        gem(upstream, "gemini-2.0-flash", "generateContent", {"contents": [{"parts": [{"text": "x"}]}]}).status_code
+        == 200
+    )
     assert time.monotonic() - t0 >= 0.2
 
 
 def test_drop_non_streaming_body(upstream):
     upstream.control.drop(family="anthropic")
     with pytest.raises(httpx.TransportError):
-        ant(upstream, {"model": "claude-3-5-haiku-20241022", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]})
+        ant(
+            upstream,
+            {"model": "claude-3-5-haiku-20241022", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]},
+        )
 
 
 def test_openai_embeddings_base64(upstream):
     import base64
     import struct
-    r = oai(upstream, {"model": "text-embedding-3-small", "input": "a b c", "encoding_format": "base64"}, "/v1/embeddings")
+
+    r = oai(
+        upstream, {"model": "text-embedding-3-small", "input": "a b c", "encoding_format": "base64"}, "/v1/embeddings"
+    )
     vec = struct.unpack("<8f", base64.b64decode(r.json()["data"][0]["embedding"]))
     assert len(vec) == 8 and r.json()["usage"]["prompt_tokens"] == 3
     assert oai(upstream, {"model": "text-embedding-3-small", "input": ""}, "/v1/embeddings").status_code == 400
@@ -122,8 +146,12 @@ def test_runs_as_subprocess():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = dict(os.environ, FAKE_OPENAI_KEY="sk-sub")
-    proc = subprocess.Popen([sys.executable, "-m", "fakeupstream", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fakeupstream", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 15
         while True:
@@ -134,8 +162,13 @@ def test_runs_as_subprocess():
                 assert time.monotonic() < deadline, "subprocess fake did not start"
                 time.sleep(0.1)
         assert r.status_code == 200
-        assert httpx.post(f"http://127.0.0.1:{port}/_control", json={"action": "fail", "status": 500}).status_code == 200
-        assert httpx.get(f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": "Bearer sk-sub"}).status_code == 500
+        assert (
+            httpx.post(f"http://127.0.0.1:{port}/_control", json={"action": "fail", "status": 500}).status_code == 200
+        )
+        assert (
+            httpx.get(f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": "Bearer sk-sub"}).status_code
+            == 500
+        )
     finally:
         proc.terminate()
         proc.wait(10)

@@ -1,4 +1,5 @@
 """The four model-listing calls and each family's credential check, over real HTTP."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -10,8 +11,9 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as AwsCreds
 
 
-def sigv4_headers(url: str, key: str, secret: str, region: str = "us-east-1",
-                  method: str = "GET", body: bytes = b"") -> dict[str, str]:
+def sigv4_headers(
+    url: str, key: str, secret: str, region: str = "us-east-1", method: str = "GET", body: bytes = b""
+) -> dict[str, str]:
     req = AWSRequest(method=method, url=url, data=body, headers={"content-type": "application/json"} if body else {})
     SigV4Auth(AwsCreds(key, secret), "bedrock", region).add_auth(req)
     return dict(req.headers.items())
@@ -103,7 +105,7 @@ def test_bedrock_rejects_tampered_and_stale_requests(upstream):
     r = httpx.get(url + "?byProvider=Amazon", headers=h)
     assert r.status_code == 403 and r.headers["x-amzn-ErrorType"].startswith("InvalidSignatureException")
     # signed 20 minutes ago
-    old = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=20)).strftime("%Y%m%dT%H%M%SZ")
+    old = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=20)).strftime("%Y%m%dT%H%M%SZ")
     req = AWSRequest(method="GET", url=url, headers={"X-Amz-Date": old})
     s = SigV4Auth(AwsCreds(c.aws_access_key_id, c.aws_secret_key), "bedrock", "us-east-1")
     req.context["timestamp"] = old

@@ -1,5 +1,6 @@
 """The fake's OpenAI `/v1/responses` and Anthropic `/v1/messages/count_tokens`: real wire shapes,
 and the refusals the real APIs give."""
+
 from __future__ import annotations
 
 import httpx
@@ -9,13 +10,17 @@ from fakeupstream.rules import REPLY_PREFIX
 
 
 def resp(fake, body, key=None):
-    return httpx.post(fake.url + "/v1/responses", json=body,
-                      headers={"Authorization": f"Bearer {key or fake.creds.openai_key}"})
+    return httpx.post(
+        fake.url + "/v1/responses", json=body, headers={"Authorization": f"Bearer {key or fake.creds.openai_key}"}
+    )
 
 
 def count(fake, body):
-    return httpx.post(fake.url + "/v1/messages/count_tokens", json=body,
-                      headers={"x-api-key": fake.creds.anthropic_key, "anthropic-version": "2023-06-01"})
+    return httpx.post(
+        fake.url + "/v1/messages/count_tokens",
+        json=body,
+        headers={"x-api-key": fake.creds.anthropic_key, "anthropic-version": "2023-06-01"},
+    )
 
 
 def test_responses_plain_and_stored_continuation(upstream):
@@ -38,11 +43,16 @@ def test_responses_refusals(upstream):
         ({"model": "gpt-4o-mini"}, "input"),
         ({"model": "gpt-4o-mini", "input": "x", "bogus": 1}, "bogus"),
         ({"model": "gpt-4o-mini", "input": [{"role": "robot", "content": "x"}]}, "input[0].role"),
-        ({"model": "gpt-4o-mini", "input": [{"type": "function_call_output", "call_id": "c9", "output": "o"}]}, "input"),
+        (
+            {"model": "gpt-4o-mini", "input": [{"type": "function_call_output", "call_id": "c9", "output": "o"}]},
+            "input",
+        ),
         ({"model": "gpt-4o-mini", "input": "x", "max_output_tokens": 5}, "max_output_tokens"),
         ({"model": "gpt-4o-mini", "input": "x", "tools": [{"type": "function"}]}, "tools[0].name"),
-        ({"model": "gpt-4o-mini", "input": "x", "text": {"format": {"type": "json_schema", "schema": {}}}},
-         "text.format.name"),
+        (
+            {"model": "gpt-4o-mini", "input": "x", "text": {"format": {"type": "json_schema", "schema": {}}}},
+            "text.format.name",
+        ),
         ({"model": "gpt-4o-mini", "input": "x", "metadata": {"n": 1}}, "metadata.n"),
         ({"model": "gpt-9", "input": "x"}, "model"),
     ]
@@ -53,10 +63,18 @@ def test_responses_refusals(upstream):
 
 
 def test_responses_stream_events(upstream):
-    body = {"model": "gpt-4o-mini", "input": "please call f now", "stream": True,
-            "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}]}
-    with httpx.stream("POST", upstream.url + "/v1/responses", json=body,
-                      headers={"Authorization": f"Bearer {upstream.creds.openai_key}"}) as r:
+    body = {
+        "model": "gpt-4o-mini",
+        "input": "please call f now",
+        "stream": True,
+        "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}],
+    }
+    with httpx.stream(
+        "POST",
+        upstream.url + "/v1/responses",
+        json=body,
+        headers={"Authorization": f"Bearer {upstream.creds.openai_key}"},
+    ) as r:
         raw = r.read().decode()
     events = [(b.split("\n")[0][7:], orjson.loads(b.split("\n")[1][6:])) for b in raw.split("\n\n") if b]
     kinds = [k for k, _ in events]
@@ -69,14 +87,20 @@ def test_responses_stream_events(upstream):
 
 
 def test_count_tokens_matches_messages_and_refuses_extra_fields(upstream):
-    body = {"model": "claude-3-5-haiku-20241022", "system": "be brief",
-            "messages": [{"role": "user", "content": "five words are right here"}]}
+    body = {
+        "model": "claude-3-5-haiku-20241022",
+        "system": "be brief",
+        "messages": [{"role": "user", "content": "five words are right here"}],
+    }
     r = count(upstream, body)
     assert r.status_code == 200 and r.json() == {"input_tokens": 7}
     r = count(upstream, dict(body, max_tokens=10))
     assert r.status_code == 400 and "max_tokens: Extra inputs are not permitted" in r.json()["error"]["message"]
-    msg = httpx.post(upstream.url + "/v1/messages", json=dict(body, max_tokens=50, metadata={"conversation_id": "c"}),
-                     headers={"x-api-key": upstream.creds.anthropic_key, "anthropic-version": "2023-06-01"})
+    msg = httpx.post(
+        upstream.url + "/v1/messages",
+        json=dict(body, max_tokens=50, metadata={"conversation_id": "c"}),
+        headers={"x-api-key": upstream.creds.anthropic_key, "anthropic-version": "2023-06-01"},
+    )
     assert msg.status_code == 400 and "metadata.conversation_id" in msg.json()["error"]["message"]
 
 
@@ -86,22 +110,33 @@ def _bedrock_invoke(fake, model: str, body: dict, action: str = "invoke"):
     from producers.adapters.base import UpstreamRequest
     from producers.adapters.sigv4 import sign
 
-    req = UpstreamRequest("POST", f"{fake.url}/model/{quote(model, safe='')}/{action}",
-                          {"content-type": "application/json"}, orjson.dumps(body))
+    req = UpstreamRequest(
+        "POST",
+        f"{fake.url}/model/{quote(model, safe='')}/{action}",
+        {"content-type": "application/json"},
+        orjson.dumps(body),
+    )
     req = sign(req, fake.creds.aws_access_key_id, fake.creds.aws_secret_key, "us-east-1")
     return httpx.post(req.url, content=req.body, headers=req.headers)
 
 
 def test_claude_on_bedrock_invoke_takes_the_messages_body(upstream):
     model = "anthropic.claude-3-haiku-20240307-v1:0"
-    body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 50, "system": "be brief",
-            "messages": [{"role": "user", "content": "hello bedrock"}]}
+    body = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 50,
+        "system": "be brief",
+        "messages": [{"role": "user", "content": "hello bedrock"}],
+    }
     r = _bedrock_invoke(upstream, model, body)
     assert r.status_code == 200, r.text
     assert r.json()["content"][0]["text"] == REPLY_PREFIX + "hello bedrock" and r.json()["usage"]["input_tokens"] == 4
-    for bad, word in ((dict(body, model=model), "[model]"), (dict(body, stream=True), "[stream]"),
-                      ({k: v for k, v in body.items() if k != "anthropic_version"}, "anthropic_version"),
-                      (dict(body, messages=[{"role": "assistant", "content": "x"}]), "first message")):
+    for bad, word in (
+        (dict(body, model=model), "[model]"),
+        (dict(body, stream=True), "[stream]"),
+        ({k: v for k, v in body.items() if k != "anthropic_version"}, "anthropic_version"),
+        (dict(body, messages=[{"role": "assistant", "content": "x"}]), "first message"),
+    ):
         r = _bedrock_invoke(upstream, model, bad)
         assert r.status_code == 400 and word in r.json()["message"], (bad, r.text)
     r = _bedrock_invoke(upstream, model, body, "invoke-with-response-stream")

@@ -5,6 +5,7 @@
 `.repos`, `.cfg` (config ids by name). `client(name)` builds an official `openai.OpenAI` client
 for that repository's key (no SDK retries, so the gateway's own behaviour is what we see).
 """
+
 from __future__ import annotations
 
 import socket
@@ -32,8 +33,9 @@ class Env:
     cfg: dict[str, str] = field(default_factory=dict)
 
     def client(self, repo: str, **kw) -> openai.OpenAI:
-        return openai.OpenAI(base_url=self.gw.url, api_key=self.keys[repo], max_retries=0,
-                             timeout=kw.pop("timeout", 20.0), **kw)
+        return openai.OpenAI(
+            base_url=self.gw.url, api_key=self.keys[repo], max_retries=0, timeout=kw.pop("timeout", 20.0), **kw
+        )
 
 
 # ---------------------------------------------------------------- a slow OpenAI-wire upstream
@@ -51,28 +53,27 @@ async def slow_app(scope, receive, send) -> None:
         pass
     if scope["path"].endswith("/models"):
         body = orjson.dumps({"object": "list", "data": [{"id": "slow-model", "object": "model"}]})
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": body})
         return
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/event-stream")]})
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
     base = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "slow-model"}
     for i in range(SLOW_CHUNKS):
         chunk = dict(base, choices=[{"index": 0, "delta": {"content": f"word{i} "}, "finish_reason": None}])
-        await send({"type": "http.response.body", "body": b"data: " + orjson.dumps(chunk) + b"\n\n",
-                    "more_body": True})
+        await send({"type": "http.response.body", "body": b"data: " + orjson.dumps(chunk) + b"\n\n", "more_body": True})
         await asyncio.sleep(SLOW_DELAY_S)
-    usage = dict(base, choices=[], usage={"prompt_tokens": 11, "completion_tokens": SLOW_CHUNKS,
-                                          "total_tokens": 11 + SLOW_CHUNKS})
+    usage = dict(
+        base,
+        choices=[],
+        usage={"prompt_tokens": 11, "completion_tokens": SLOW_CHUNKS, "total_tokens": 11 + SLOW_CHUNKS},
+    )
     await send({"type": "http.response.body", "body": b"data: " + orjson.dumps(usage) + b"\n\ndata: [DONE]\n\n"})
 
 
 @pytest.fixture(scope="module")
 def slow_upstream():
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(slow_app, host="127.0.0.1", port=port, log_level="critical",
-                                           lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(slow_app, host="127.0.0.1", port=port, log_level="critical", lifespan="off"))
     t = threading.Thread(target=server.run, daemon=True)
     t.start()
     while not server.started:
@@ -104,8 +105,9 @@ def gw(tmp_path_factory, fake_upstream, slow_upstream):
         cfg["other"] = await live.add_config(org, ws, "compat", "OTHER", ep["OTHER"], c.openai_key)
         cfg["anthropic"] = await live.add_config(org, ws, "claude", "ANTHROPIC", ep["ANTHROPIC"], c.anthropic_key)
         cfg["google"] = await live.add_config(org, ws, "gem", "GOOGLE", ep["GOOGLE"], c.google_key)
-        cfg["aws"] = await live.add_config(org, ws, "bedrock-main", "AWS", ep["AWS"], c.aws_secret_key,
-                                           key=c.aws_access_key_id, region="us-east-1")
+        cfg["aws"] = await live.add_config(
+            org, ws, "bedrock-main", "AWS", ep["AWS"], c.aws_secret_key, key=c.aws_access_key_id, region="us-east-1"
+        )
         cfg["dead"] = await live.add_config(org, ws, "dead", "OPENAI", _dead_endpoint(), c.openai_key)
         cfg["dead2"] = await live.add_config(org, ws, "dead2", "OPENAI", _dead_endpoint(), c.openai_key)
         cfg["openai_b"] = await live.add_config(org, ws, "openai-b", "OPENAI", ep["OPENAI"], c.openai_key)

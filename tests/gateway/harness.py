@@ -4,20 +4,23 @@ The store (SQLite in a temp dir) is seeded straight through `store.models` (seal
 hashed keys), so the gateway tests do not depend on the management API. `LiveGateway.run(coro)`
 runs a coroutine on the server's loop (store edits with the gateway's own sessionmaker).
 """
+
 from __future__ import annotations
 
 import asyncio
 import socket
 import threading
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Coroutine
+from typing import Any
 
 import uvicorn
 from sqlalchemy import delete, update
 
+from core.settings import Settings
 from producers.gateway.app import GatewayApp, GatewayComponent
 from store import apikeys
 from store.db import make_engine, make_sessionmaker
@@ -25,7 +28,6 @@ from store.epoch import bump_epoch
 from store.models import AiLlm, Base, Org, Repo, RepoAiLlm, RepoApiKey, Workspace, new_id
 from store.sealing import seal
 from tests.support.secrets import register_secret
-from core.settings import Settings
 
 
 class RecordingPublisher:
@@ -33,8 +35,8 @@ class RecordingPublisher:
 
     def __init__(self) -> None:
         self.items: list[tuple[str, str | None, Any]] = []
-        self.accepting = True     # False: as a full event log (the gateway answers 503)
-        self.refuse = False       # True: emit() reports the event as not stored
+        self.accepting = True  # False: as a full event log (the gateway answers 503)
+        self.refuse = False  # True: emit() reports the event as not stored
 
     def emit(self, topic: str, key: str | None, event: Any) -> bool:
         if self.refuse:
@@ -98,13 +100,18 @@ class _Lifespan:
 
 
 class LiveGateway:
-    def __init__(self, data_dir: Path, publisher: Any = None, transport_kind: str = "aiohttp",
-                 **settings_kw: Any) -> None:
+    def __init__(
+        self, data_dir: Path, publisher: Any = None, transport_kind: str = "aiohttp", **settings_kw: Any
+    ) -> None:
         self.port = free_port()
         settings_kw.setdefault("allow_private_endpoints", "127.0.0.0/8")  # fakeupstream on loopback
         self.settings = Settings(
-            data_dir=data_dir, port=self.port, snapshot_poll_s=0.1, gateway_id="gw-test",
-            secret_key=None, **settings_kw,
+            data_dir=data_dir,
+            port=self.port,
+            snapshot_poll_s=0.1,
+            gateway_id="gw-test",
+            secret_key=None,
+            **settings_kw,
         )
         self.engine = make_engine(self.settings.sqlalchemy_url)
         self.sm = make_sessionmaker(self.engine)
@@ -136,10 +143,18 @@ class LiveGateway:
         await self.component.stop()
         await self.engine.dispose()
 
-    def start(self, seed_fn=None) -> "LiveGateway":
+    def start(self, seed_fn=None) -> LiveGateway:
         self.seed_fn = seed_fn
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, loop="uvloop",
-                                http="httptools", lifespan="on", log_level="warning", access_log=False)
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            log_level="warning",
+            access_log=False,
+        )
         self._server = uvicorn.Server(config)
 
         def run() -> None:
@@ -176,20 +191,36 @@ class LiveGateway:
             await bump_epoch(s)
         return org.id, ws.id
 
-    async def add_config(self, org_id: str, ws_id: str, name: str, ai_type: str, endpoint: str,
-                         secret: str | None, key: str | None = None, region: str | None = None) -> str:
+    async def add_config(
+        self,
+        org_id: str,
+        ws_id: str,
+        name: str,
+        ai_type: str,
+        endpoint: str,
+        secret: str | None,
+        key: str | None = None,
+        region: str | None = None,
+    ) -> str:
         cid = new_id()
         for value in (secret, key if ai_type == "AWS" else None):
             if value:
                 register_secret(value)
         k = self.settings.secret_key_bytes
         async with self.sm() as s, s.begin():
-            s.add(AiLlm(
-                id=cid, org_id=org_id, workspace_id=ws_id, name=name, ai_type=ai_type,
-                endpoint=endpoint, region=region,
-                key_sealed=seal(k, key, cid) if key else None,
-                secret_sealed=seal(k, secret, cid) if secret else None,
-            ))
+            s.add(
+                AiLlm(
+                    id=cid,
+                    org_id=org_id,
+                    workspace_id=ws_id,
+                    name=name,
+                    ai_type=ai_type,
+                    endpoint=endpoint,
+                    region=region,
+                    key_sealed=seal(k, key, cid) if key else None,
+                    secret_sealed=seal(k, secret, cid) if secret else None,
+                )
+            )
             await bump_epoch(s)
         return cid
 
@@ -208,15 +239,17 @@ class LiveGateway:
         register_secret(secret)
         kid = new_id()
         async with self.sm() as s, s.begin():
-            s.add(RepoApiKey(id=kid, repo_id=repo_id, name=name, key_prefix=prefix,
-                             secret_hash=apikeys.hash_secret(secret)))
+            s.add(
+                RepoApiKey(
+                    id=kid, repo_id=repo_id, name=name, key_prefix=prefix, secret_hash=apikeys.hash_secret(secret)
+                )
+            )
             await bump_epoch(s)
         return kid, secret
 
     async def delete_key(self, key_id: str) -> None:
         async with self.sm() as s, s.begin():
-            await s.execute(update(RepoApiKey).where(RepoApiKey.id == key_id)
-                            .values(deleted_at=datetime.now(timezone.utc)))
+            await s.execute(update(RepoApiKey).where(RepoApiKey.id == key_id).values(deleted_at=datetime.now(UTC)))
             await bump_epoch(s)
 
     async def set_repo_disabled(self, repo_id: str, disabled: bool) -> None:

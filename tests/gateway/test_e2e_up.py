@@ -4,6 +4,7 @@ The Kafka test runs the embedded process against the real broker: gateway -> Kaf
 -> metering consumer -> ClickHouse (embedded engine) -> `/ai/llm/stats`, and checks exact
 call counts and token sums for streaming and non-streaming requests.
 """
+
 from __future__ import annotations
 
 import time
@@ -24,17 +25,27 @@ def _setup(c: httpx.Client, headers: dict, fake, types=("OPENAI", "ANTHROPIC")) 
     ws = c.post("/workspace", json={"name": f"gw-{suffix}"}, headers=headers)
     assert ws.status_code in (200, 201), ws.text
     ws_id = ws.json()["workspace"]["id"]
-    secrets = {"OPENAI": fake.creds.openai_key, "ANTHROPIC": fake.creds.anthropic_key,
-               "GOOGLE": fake.creds.google_key}
+    secrets = {"OPENAI": fake.creds.openai_key, "ANTHROPIC": fake.creds.anthropic_key, "GOOGLE": fake.creds.google_key}
     ids = []
     for t in types:
-        r = c.post("/ai/llm", headers=headers, json={
-            "name": f"{t.lower()}-{suffix}", "aiType": t, "endpoint": fake.endpoints[t],
-            "secret": secrets[t], "workspaceId": ws_id})
+        r = c.post(
+            "/ai/llm",
+            headers=headers,
+            json={
+                "name": f"{t.lower()}-{suffix}",
+                "aiType": t,
+                "endpoint": fake.endpoints[t],
+                "secret": secrets[t],
+                "workspaceId": ws_id,
+            },
+        )
         assert r.status_code in (200, 201) and r.json()["success"], r.text
         ids.append(r.json()["aiLlmId"])
-    r = c.post("/repo", headers=headers, json={"name": f"repo-{suffix}", "workspaceId": ws_id,
-                                               "repoAiLlms": [{"aiLlmId": i} for i in ids]})
+    r = c.post(
+        "/repo",
+        headers=headers,
+        json={"name": f"repo-{suffix}", "workspaceId": ws_id, "repoAiLlms": [{"aiLlmId": i} for i in ids]},
+    )
     assert r.status_code in (200, 201), r.text
     repo_id = r.json()["repoId"]
     r = c.post(f"/repo/{repo_id}/ai/apikey", headers=headers, json={"name": "app", "aiType": "OPENAI"})
@@ -60,18 +71,31 @@ def test_up_serves_v1_and_sees_api_changes_within_a_second(live_app, admin_heade
         env = _setup(c, admin_headers, fake_upstream)
         sdk = openai.OpenAI(base_url=live_app.url + "/v1", api_key=env["secret"], max_retries=0)
         # the new key reaches the gateway's snapshot within a poll
-        _until(lambda: httpx.get(live_app.url + "/v1/models",
-                                 headers={"authorization": f"Bearer {env['secret']}"}).status_code, 200)
-        resp = sdk.chat.completions.create(model="claude-3-5-haiku-20241022",
-                                           messages=[{"role": "user", "content": "via up"}])
+        _until(
+            lambda: (
+                httpx.get(live_app.url + "/v1/models", headers={"authorization": f"Bearer {env['secret']}"}).status_code
+            ),
+            200,
+        )
+        resp = sdk.chat.completions.create(
+            model="claude-3-5-haiku-20241022", messages=[{"role": "user", "content": "via up"}]
+        )
         assert resp.choices[0].message.content == REPLY_PREFIX + "via up"
-        text = "".join(ch.choices[0].delta.content or "" for ch in sdk.chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "streamed via up"}], stream=True)
-            if ch.choices)
+        text = "".join(
+            ch.choices[0].delta.content or ""
+            for ch in sdk.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "streamed via up"}], stream=True
+            )
+            if ch.choices
+        )
         assert text == REPLY_PREFIX + "streamed via up"
 
-        status = lambda: httpx.get(live_app.url + "/v1/models",  # noqa: E731
-                                   headers={"authorization": f"Bearer {env['secret']}"}).status_code
+        status = lambda: (
+            httpx.get(
+                live_app.url + "/v1/models",  # noqa: E731
+                headers={"authorization": f"Bearer {env['secret']}"},
+            ).status_code
+        )
         r = c.put(f"/repo/{env['repo']}", headers=admin_headers, json={"disabled": True})
         assert r.status_code == 200, r.text
         _until(status, 403)
@@ -92,16 +116,21 @@ def test_stats_count_exactly_n_calls_and_tokens_through_kafka(live_app_factory, 
         tok = c.post("/user/login", json={"email": live.admin_email, "password": live.admin_password})
         headers = {"Authorization": f"Bearer {tok.json()['token']}"}
         env = _setup(c, headers, fake_upstream, types=("OPENAI",))
-        _until(lambda: httpx.get(live.url + "/v1/models",
-                                 headers={"authorization": f"Bearer {env['secret']}"}).status_code, 200)
+        _until(
+            lambda: (
+                httpx.get(live.url + "/v1/models", headers={"authorization": f"Bearer {env['secret']}"}).status_code
+            ),
+            200,
+        )
         sdk = openai.OpenAI(base_url=live.url + "/v1", api_key=env["secret"], max_retries=0)
         n, tin, tout = 0, 0, 0
         for i in range(6):
             msgs = [{"role": "user", "content": f"count me number {i} " + "x " * i}]
             if i % 2:
                 usage = None
-                for ch in sdk.chat.completions.create(model="gpt-4o-mini", messages=msgs, stream=True,
-                                                      stream_options={"include_usage": True}):
+                for ch in sdk.chat.completions.create(
+                    model="gpt-4o-mini", messages=msgs, stream=True, stream_options={"include_usage": True}
+                ):
                     usage = ch.usage or usage
             else:
                 usage = sdk.chat.completions.create(model="gpt-4o-mini", messages=msgs).usage

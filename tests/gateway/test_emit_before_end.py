@@ -1,5 +1,6 @@
 """The request's event is logged before the response's last byte; a gateway that cannot log
 answers 503 instead of serving unmetered."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,10 +18,12 @@ def _restore(gw):
 
 
 def _chat(gw, key: str = "single", stream: bool = False) -> httpx.Response:
-    return httpx.post(f"{gw.gw.url}/chat/completions", timeout=10,
-                      headers={"authorization": f"Bearer {gw.keys[key]}"},
-                      json={"model": "gpt-4o-mini", "stream": stream,
-                            "messages": [{"role": "user", "content": "hello"}]})
+    return httpx.post(
+        f"{gw.gw.url}/chat/completions",
+        timeout=10,
+        headers={"authorization": f"Bearer {gw.keys[key]}"},
+        json={"model": "gpt-4o-mini", "stream": stream, "messages": [{"role": "user", "content": "hello"}]},
+    )
 
 
 def test_full_log_answers_503_before_calling_the_provider(gw) -> None:
@@ -43,8 +46,9 @@ async def test_emit_happens_before_the_final_body_and_sse_passes_through() -> No
     sent: list[str] = []
 
     async def send(msg) -> None:
-        sent.append(msg["type"] + (":final" if msg["type"] == "http.response.body"
-                                   and not msg.get("more_body") else ""))
+        sent.append(
+            msg["type"] + (":final" if msg["type"] == "http.response.body" and not msg.get("more_body") else "")
+        )
 
     def emit_now() -> bool:
         sent.append("EMIT")
@@ -52,16 +56,15 @@ async def test_emit_happens_before_the_final_body_and_sse_passes_through() -> No
 
     guard = _EmitBeforeEnd(send, emit_now, None)
     await guard({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
-    assert sent == []                      # held until the body: a refusal could still be a 503
+    assert sent == []  # held until the body: a refusal could still be a 503
     await guard({"type": "http.response.body", "body": b"{}"})
     assert sent == ["EMIT", "http.response.start", "http.response.body:final"]
 
     sent.clear()
     guard = _EmitBeforeEnd(send, lambda: False, None)
-    await guard({"type": "http.response.start", "status": 200,
-                 "headers": [(b"content-type", b"text/event-stream")]})
+    await guard({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
     await guard({"type": "http.response.body", "body": b"data: 1\n\n", "more_body": True})
-    assert sent == ["http.response.start", "http.response.body"]   # a stream is not held back
+    assert sent == ["http.response.start", "http.response.body"]  # a stream is not held back
     bodies: list[bytes] = []
 
     async def send2(msg) -> None:

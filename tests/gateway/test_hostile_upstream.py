@@ -4,6 +4,7 @@ The echo upstream (127.0.0.1) answers with the bearer secret in its error messag
 types, answers and streams, raw and encoded (base64, base64url, URL-encoding, HTTP Basic),
 and in a stream split across chunks. Every answer the client gets must be free of all forms.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -25,8 +26,13 @@ MODELS = ["echo-400", "echo-500", "echo-ok", "echo-stream", "echo-stream-400"]
 
 
 def _forms(s: str) -> list[str]:
-    return [s, base64.b64encode(s.encode()).decode(), base64.urlsafe_b64encode(s.encode()).decode().rstrip("="),
-            quote(s, safe=""), base64.b64encode(b"user:" + s.encode()).decode()]
+    return [
+        s,
+        base64.b64encode(s.encode()).decode(),
+        base64.urlsafe_b64encode(s.encode()).decode().rstrip("="),
+        quote(s, safe=""),
+        base64.b64encode(b"user:" + s.encode()).decode(),
+    ]
 
 
 def _leaky(s: str) -> str:
@@ -46,7 +52,9 @@ async def echo_app(scope, receive, send) -> None:
     secret = auth.removeprefix("Bearer ")
 
     async def answer(status: int, doc: dict) -> None:
-        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
+        await send(
+            {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]}
+        )
         await send({"type": "http.response.body", "body": orjson.dumps(doc)})
 
     if scope["path"].endswith("/models"):
@@ -58,14 +66,28 @@ async def echo_app(scope, receive, send) -> None:
         await answer(status, {"error": {"message": _leaky(secret), "type": f"bad_{secret}", "code": secret}})
         return
     if model == "echo-ok":
-        await answer(200, {"id": "c", "object": "chat.completion", "created": 1, "model": model,
-                           "choices": [{"index": 0, "message": {"role": "assistant", "content": _leaky(secret)},
-                                        "finish_reason": "stop"}],
-                           "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+        await answer(
+            200,
+            {
+                "id": "c",
+                "object": "chat.completion",
+                "created": 1,
+                "model": model,
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": _leaky(secret)}, "finish_reason": "stop"}
+                ],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            },
+        )
         return
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
-    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": model,
-             "choices": [{"index": 0, "delta": {"content": _leaky(secret)}, "finish_reason": None}]}
+    chunk = {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": model,
+        "choices": [{"index": 0, "delta": {"content": _leaky(secret)}, "finish_reason": None}],
+    }
     data = b"data: " + orjson.dumps(chunk) + b"\n\n"
     cut = data.index(secret.encode()) + 7  # the secret split across two network chunks
     for part in (data[:cut], data[cut:], b"data: [DONE]\n\n"):
@@ -77,8 +99,7 @@ async def echo_app(scope, receive, send) -> None:
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory):
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(echo_app, host="127.0.0.1", port=port, log_level="critical",
-                                           lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(echo_app, host="127.0.0.1", port=port, log_level="critical", lifespan="off"))
     t = threading.Thread(target=server.run, daemon=True)
     t.start()
     while not server.started:
@@ -111,13 +132,17 @@ def _clean(text: str) -> None:
         assert f not in text, "a form of the provider secret reached the client"
 
 
-@pytest.mark.parametrize("model, stream", [("echo-400", False), ("echo-500", False), ("echo-ok", False),
-                                           ("echo-stream", True), ("echo-stream-400", True)])
+@pytest.mark.parametrize(
+    "model, stream",
+    [("echo-400", False), ("echo-500", False), ("echo-ok", False), ("echo-stream", True), ("echo-stream-400", True)],
+)
 def test_echoed_credentials_are_scrubbed(hostile, model, stream):
     live, keys = hostile
     with httpx.Client(base_url=live.url, timeout=10, headers={"authorization": f"Bearer {keys['echo']}"}) as c:
-        r = c.post("/chat/completions", json={"model": model, "stream": stream,
-                                              "messages": [{"role": "user", "content": "hi"}]})
+        r = c.post(
+            "/chat/completions",
+            json={"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]},
+        )
     _clean(r.text)
     assert "[redacted]" in r.text, r.text  # the message stays useful: the rest of it is kept
     if model == "echo-ok":

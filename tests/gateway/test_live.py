@@ -1,4 +1,5 @@
 """The gateway end to end: official openai SDK -> live gateway -> fake upstream (all families)."""
+
 from __future__ import annotations
 
 import json
@@ -43,16 +44,20 @@ CHAT_MODELS = [
 
 def test_models_lists_every_family(gw) -> None:
     ids = {m.id for m in gw.client("all").models.list()}
-    assert {"gpt-4o-mini", "claude-sonnet-4-20250514", "gemini-2.0-flash",
-            "anthropic.claude-3-haiku-20240307-v1:0"} <= ids
+    assert {
+        "gpt-4o-mini",
+        "claude-sonnet-4-20250514",
+        "gemini-2.0-flash",
+        "anthropic.claude-3-haiku-20240307-v1:0",
+    } <= ids
 
 
 @pytest.mark.parametrize("model,ai_type", CHAT_MODELS)
 def test_chat_non_stream(gw, model, ai_type) -> None:
     client = gw.client("all")
     raw = client.chat.completions.with_raw_response.create(
-        model=model, messages=[{"role": "system", "content": "be brief"},
-                               {"role": "user", "content": "hello there gateway"}],
+        model=model,
+        messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello there gateway"}],
         metadata={"user_id": "u-1", "conversation_id": "conv-9"},
     )
     rid = raw.headers["x-request-id"]
@@ -73,7 +78,8 @@ def test_chat_non_stream(gw, model, ai_type) -> None:
 def test_metadata_is_not_forwarded(gw) -> None:
     gw.fake.control.reset()
     gw.client("single").chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], metadata={"user_id": "u"})
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], metadata={"user_id": "u"}
+    )
     assert "metadata" not in gw.fake.control.last_requests["openai"]
 
 
@@ -83,7 +89,8 @@ def test_chat_stream(gw, model, ai_type, include_usage) -> None:
     client = gw.client("all")
     kw = {"stream_options": {"include_usage": True}} if include_usage else {}
     raw = client.chat.completions.with_raw_response.create(
-        model=model, messages=[{"role": "user", "content": "stream me some words please"}], stream=True, **kw)
+        model=model, messages=[{"role": "user", "content": "stream me some words please"}], stream=True, **kw
+    )
     rid = raw.headers["x-request-id"]
     parts, usage_chunks = [], []
     for chunk in raw.parse():
@@ -103,14 +110,23 @@ def test_chat_stream(gw, model, ai_type, include_usage) -> None:
         assert usage_chunks == []
 
 
-@pytest.mark.parametrize("model", ["gpt-4o-mini", "claude-3-5-haiku-20241022", "gemini-2.0-flash",
-                                   "anthropic.claude-3-haiku-20240307-v1:0"])
+@pytest.mark.parametrize(
+    "model", ["gpt-4o-mini", "claude-3-5-haiku-20241022", "gemini-2.0-flash", "anthropic.claude-3-haiku-20240307-v1:0"]
+)
 def test_tools(gw, model) -> None:
-    tools = [{"type": "function", "function": {"name": "get_weather", "description": "weather",
-                                               "parameters": {"type": "object", "properties": {
-                                                   "query": {"type": "string"}}}}}]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "weather",
+                "parameters": {"type": "object", "properties": {"query": {"type": "string"}}},
+            },
+        }
+    ]
     resp = gw.client("all").chat.completions.create(
-        model=model, messages=[{"role": "user", "content": "please call get_weather Paris"}], tools=tools)
+        model=model, messages=[{"role": "user", "content": "please call get_weather Paris"}], tools=tools
+    )
     call = resp.choices[0].message.tool_calls[0]
     assert resp.choices[0].finish_reason == "tool_calls"
     assert call.function.name == "get_weather"
@@ -121,8 +137,11 @@ def test_tools_streaming_openai_sdk_accumulates(gw) -> None:
     tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
     args, names = "", set()
     stream = gw.client("all").chat.completions.create(
-        model="claude-3-5-haiku-20241022", messages=[{"role": "user", "content": "call lookup the thing"}],
-        tools=tools, stream=True)
+        model="claude-3-5-haiku-20241022",
+        messages=[{"role": "user", "content": "call lookup the thing"}],
+        tools=tools,
+        stream=True,
+    )
     for chunk in stream:
         for ch in chunk.choices:
             for tc in ch.delta.tool_calls or ():
@@ -134,13 +153,17 @@ def test_tools_streaming_openai_sdk_accumulates(gw) -> None:
 
 def test_response_format_json(gw) -> None:
     resp = gw.client("all").chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "give json"}],
-        response_format={"type": "json_object"})
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "give json"}],
+        response_format={"type": "json_object"},
+    )
     assert json.loads(resp.choices[0].message.content) == {"reply": REPLY_PREFIX + "give json"}
 
 
-@pytest.mark.parametrize("model,ai_type", [("text-embedding-3-small", "OPENAI"), ("text-embedding-004", "GOOGLE"),
-                                           ("amazon.titan-embed-text-v2:0", "AWS")])
+@pytest.mark.parametrize(
+    "model,ai_type",
+    [("text-embedding-3-small", "OPENAI"), ("text-embedding-004", "GOOGLE"), ("amazon.titan-embed-text-v2:0", "AWS")],
+)
 def test_embeddings(gw, model, ai_type) -> None:
     inputs = ["one two", "three"] if ai_type != "AWS" else ["one two three"]  # Titan: one input per call
     raw = gw.client("all").embeddings.with_raw_response.create(model=model, input=inputs)
@@ -152,7 +175,7 @@ def test_embeddings(gw, model, ai_type) -> None:
         assert ev.tokens_in == 3  # the fake counts words
     else:  # Gemini reports no usage for embeddings: the documented estimate (4 chars/token)
         assert ai_type == "GOOGLE" and ev.tokens_in == estimate_prompt_tokens({"input": ["one two", "three"]})
-    assert resp.usage.prompt_tokens == ev.tokens_in   # the client is told what is metered
+    assert resp.usage.prompt_tokens == ev.tokens_in  # the client is told what is metered
 
 
 def test_embeddings_unsupported_family_is_400(gw) -> None:
@@ -183,16 +206,22 @@ def test_unknown_model_is_404_with_event(gw) -> None:
     assert ev.status == "error" and ev.http_status == 404 and ev.attempts == []
 
 
-@pytest.mark.parametrize("body,code", [
-    (b"{not json", "invalid_json"),
-    (b"[1,2]", "invalid_json"),
-    (b'{"model":"gpt-4o-mini"}', "invalid_request"),
-    (b'{"messages":[{"role":"user","content":"x"}]}', "invalid_request"),
-    (b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}],"stream":"yes"}', "invalid_request"),
-])
+@pytest.mark.parametrize(
+    "body,code",
+    [
+        (b"{not json", "invalid_json"),
+        (b"[1,2]", "invalid_json"),
+        (b'{"model":"gpt-4o-mini"}', "invalid_request"),
+        (b'{"messages":[{"role":"user","content":"x"}]}', "invalid_request"),
+        (b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}],"stream":"yes"}', "invalid_request"),
+    ],
+)
 def test_bad_request_is_400(gw, body, code) -> None:
-    r = httpx.post(gw.gw.url + "/chat/completions", content=body,
-                   headers={"authorization": f"Bearer {gw.keys['all']}", "content-type": "application/json"})
+    r = httpx.post(
+        gw.gw.url + "/chat/completions",
+        content=body,
+        headers={"authorization": f"Bearer {gw.keys['all']}", "content-type": "application/json"},
+    )
     assert r.status_code == 400
     err = r.json()["error"]
     assert err["code"] == code and err["type"] == "invalid_request_error" and err["message"]
@@ -201,8 +230,7 @@ def test_bad_request_is_400(gw, body, code) -> None:
 
 def test_oversized_body_is_413(gw) -> None:
     big = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"' + b"a" * (9 * 1024 * 1024) + b'"}]}'
-    r = httpx.post(gw.gw.url + "/chat/completions", content=big,
-                   headers={"authorization": f"Bearer {gw.keys['all']}"})
+    r = httpx.post(gw.gw.url + "/chat/completions", content=big, headers={"authorization": f"Bearer {gw.keys['all']}"})
     assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
 
 
@@ -216,8 +244,7 @@ def test_unknown_path_and_method(gw) -> None:
 
 def test_upstream_client_error_passes_through_as_400(gw) -> None:
     with pytest.raises(openai.BadRequestError) as ei:
-        gw.client("single").chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "wizard", "content": "x"}])
+        gw.client("single").chat.completions.create(model="gpt-4o-mini", messages=[{"role": "wizard", "content": "x"}])
     assert "wizard" in ei.value.message
     ev = one_event(gw, ei.value.response.headers["x-request-id"])
     assert ev.http_status == 400 and [a.http_status for a in ev.attempts] == [400]
@@ -226,7 +253,8 @@ def test_upstream_client_error_passes_through_as_400(gw) -> None:
 def test_provider_unknown_model_is_404(gw) -> None:
     with pytest.raises(openai.NotFoundError):
         gw.client("single").chat.completions.create(
-            model="openai/gpt-does-not-exist", messages=[{"role": "user", "content": "x"}])
+            model="openai/gpt-does-not-exist", messages=[{"role": "user", "content": "x"}]
+        )
 
 
 def test_provider_credentials_rejected_is_502(gw) -> None:
@@ -274,7 +302,8 @@ def test_fallback_to_next_config(gw, status, stream) -> None:
     gw.fake.control.reset()
     gw.fake.control.fail(status, count=1, family="openai")
     raw = gw.client("fallback").chat.completions.with_raw_response.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "fall back"}], stream=stream)
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "fall back"}], stream=stream
+    )
     if stream:
         text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
     else:
@@ -282,13 +311,16 @@ def test_fallback_to_next_config(gw, status, stream) -> None:
     assert text == REPLY_PREFIX + "fall back"
     ev = one_event(gw, raw.headers["x-request-id"])
     assert [(a.ai_llm_id, a.status, a.http_status) for a in ev.attempts] == [
-        (gw.cfg["openai"], "error", status), (gw.cfg["other"], "ok", 200)]
+        (gw.cfg["openai"], "error", status),
+        (gw.cfg["other"], "ok", 200),
+    ]
     assert ev.ai_llm_id == gw.cfg["other"] and ev.status == "ok"
 
 
 def test_fallback_on_connection_error(gw) -> None:
     raw = gw.client("deadfirst").chat.completions.with_raw_response.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
+    )
     ev = one_event(gw, raw.headers["x-request-id"])
     assert [a.error_type for a in ev.attempts] == ["connection_error", None]
 
@@ -302,14 +334,16 @@ def test_circuit_breaker_skips_a_failing_config(gw) -> None:
         tried = []
         for _ in range(br.threshold + 2):
             raw = gw.client("breaker").chat.completions.with_raw_response.create(
-                model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
+            )
             tried.append([a.ai_llm_id for a in one_event(gw, raw.headers["x-request-id"]).attempts])
         # the first `threshold` requests try the dead config first; then it is skipped
         assert all(t[0] == dead for t in tried[: br.threshold])
-        assert all(t == [gw.cfg["openai_b"]] for t in tried[br.threshold:])
+        assert all(t == [gw.cfg["openai_b"]] for t in tried[br.threshold :])
         time.sleep(0.6)  # half-open: one trial goes to the dead config again, fails, re-opens
         raw = gw.client("breaker").chat.completions.with_raw_response.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
+        )
         assert [a.ai_llm_id for a in one_event(gw, raw.headers["x-request-id"]).attempts] == [dead, gw.cfg["openai_b"]]
         assert br.state(dead) == "open"
     finally:
@@ -344,7 +378,8 @@ def test_upstream_drops_mid_stream(gw) -> None:
     gw.fake.control.reset()
     gw.fake.control.drop(after_chunks=2, count=1, family="openai")
     raw = gw.client("single").chat.completions.with_raw_response.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "one two three four five six"}], stream=True)
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "one two three four five six"}], stream=True
+    )
     with pytest.raises(openai.APIError):
         for _ in raw.parse():
             pass
@@ -401,7 +436,8 @@ def test_stream_upstream_timeout_is_504_before_any_byte(gw) -> None:
     t = time.monotonic()
     with pytest.raises(openai.APIStatusError) as ei:
         for _ in gw.client("all").chat.completions.create(
-                model="claude-3-5-haiku-20241022", messages=[{"role": "user", "content": "x"}], stream=True):
+            model="claude-3-5-haiku-20241022", messages=[{"role": "user", "content": "x"}], stream=True
+        ):
             pass
     assert ei.value.status_code == 504 and time.monotonic() - t < 3.0
     ev = one_event(gw, ei.value.response.headers["x-request-id"])
@@ -415,8 +451,10 @@ def test_models_skips_an_unreachable_config(gw) -> None:
 
 def test_every_response_has_a_request_id(gw) -> None:
     h = {"authorization": f"Bearer {gw.keys['all']}"}
-    for r in (httpx.get(gw.gw.url + "/models", headers=h),
-              httpx.get(gw.gw.url + "/models"),
-              httpx.post(gw.gw.url + "/chat/completions", headers=h, content=b"{"),
-              httpx.post(gw.gw.url + "/embeddings", headers=h, json={"model": "text-embedding-3-small", "input": "a"})):
+    for r in (
+        httpx.get(gw.gw.url + "/models", headers=h),
+        httpx.get(gw.gw.url + "/models"),
+        httpx.post(gw.gw.url + "/chat/completions", headers=h, content=b"{"),
+        httpx.post(gw.gw.url + "/embeddings", headers=h, json={"model": "text-embedding-3-small", "input": "a"}),
+    ):
         assert len(r.headers["x-request-id"]) == 36, r.status_code

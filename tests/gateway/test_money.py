@@ -1,6 +1,7 @@
 """Money through the live gateway: cache and reasoning tokens from every family's usage (streamed
 and not, on chat, responses and messages), each request priced once on its event (table, a
 configuration's override, or unknown — never $0)."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -18,7 +19,7 @@ from store.epoch import bump_epoch
 from store.models import AiLlm
 
 MARKED = "hello FAKE-CACHE-READ FAKE-CACHE-WRITE FAKE-REASONING one two three four five"
-PROMPT_WORDS = len(MARKED.split())          # the fake's prompt tokens (one user message)
+PROMPT_WORDS = len(MARKED.split())  # the fake's prompt tokens (one user message)
 READ = PROMPT_WORDS // 2
 WRITE = PROMPT_WORDS // 4
 
@@ -45,8 +46,7 @@ def one_event(env, request_id: str):
 
 
 def _expected_cost(ev) -> str:
-    counts = TokenCounts(ev.tokens_in, ev.tokens_out, ev.cache_read_tokens, ev.cache_write_tokens,
-                         ev.reasoning_tokens)
+    counts = TokenCounts(ev.tokens_in, ev.tokens_out, ev.cache_read_tokens, ev.cache_write_tokens, ev.reasoning_tokens)
     p = price(ev.ai_type, ev.provider_model, counts)
     assert p.cost_usd is not None and p.cost_usd > 0
     return format(p.cost_usd.normalize(), "f")
@@ -68,8 +68,9 @@ def test_chat_cache_and_reasoning_tokens_priced(gw, model, family, writes, reaso
     client = gw.client("all")
     msgs = [{"role": "user", "content": MARKED}]
     if stream:
-        raw = client.chat.completions.with_raw_response.create(model=model, messages=msgs, stream=True,
-                                                              stream_options={"include_usage": True})
+        raw = client.chat.completions.with_raw_response.create(
+            model=model, messages=msgs, stream=True, stream_options={"include_usage": True}
+        )
         usage = [c.usage for c in raw.parse() if c.usage is not None][-1]
     else:
         raw = client.chat.completions.with_raw_response.create(model=model, messages=msgs)
@@ -85,10 +86,14 @@ def test_chat_cache_and_reasoning_tokens_priced(gw, model, family, writes, reaso
 def test_gpt_4o_mini_cost_is_the_list_price(gw) -> None:
     """9 prompt tokens (4 cached), reply + 5 reasoning tokens: $0.15 / $0.075 / $0.60 per 1M."""
     raw = gw.client("all").chat.completions.with_raw_response.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": MARKED}])
+        model="gpt-4o-mini", messages=[{"role": "user", "content": MARKED}]
+    )
     ev = one_event(gw, raw.headers["x-request-id"])
-    want = (Decimal(PROMPT_WORDS - READ) * Decimal("0.15") + Decimal(READ) * Decimal("0.075")
-            + Decimal(ev.tokens_out) * Decimal("0.60")) / 1_000_000
+    want = (
+        Decimal(PROMPT_WORDS - READ) * Decimal("0.15")
+        + Decimal(READ) * Decimal("0.075")
+        + Decimal(ev.tokens_out) * Decimal("0.60")
+    ) / 1_000_000
     assert Decimal(ev.cost_usd) == want
 
 
@@ -98,8 +103,7 @@ def test_messages_surface_cache_tokens(gw, model, family, writes, reasoning, str
     an = anthropic.Anthropic(base_url=gw.gw.url.removesuffix("/v1"), api_key=gw.keys["all"], max_retries=0)
     msgs = [{"role": "user", "content": MARKED}]
     if stream:
-        with an.messages.with_streaming_response.create(model=model, max_tokens=100, messages=msgs,
-                                                        stream=True) as r:
+        with an.messages.with_streaming_response.create(model=model, max_tokens=100, messages=msgs, stream=True) as r:
             rid = r.headers["x-request-id"]
             r.read()
     else:
@@ -136,6 +140,7 @@ async def _set_prices(live, ai_llm_id: str, prices: dict | None) -> None:
 
 def _wait_prices(gw, ai_llm_id: str, present: bool) -> None:
     import time
+
     end = time.monotonic() + 5
     while time.monotonic() < end:
         cfg = gw.gw.gateway.refresher.snapshot.configs.get(ai_llm_id)
@@ -147,17 +152,27 @@ def _wait_prices(gw, ai_llm_id: str, present: bool) -> None:
 
 def test_override_prices_the_configuration(gw) -> None:
     cfg = gw.cfg["openai"]
-    gw.gw.run(_set_prices(gw.gw, cfg, {"gpt-4o-*": {"input": "1", "cachedInput": "0.5", "cacheWrite": None,
-                                                     "output": "2", "reasoning": "4"}}))
+    gw.gw.run(
+        _set_prices(
+            gw.gw,
+            cfg,
+            {"gpt-4o-*": {"input": "1", "cachedInput": "0.5", "cacheWrite": None, "output": "2", "reasoning": "4"}},
+        )
+    )
     _wait_prices(gw, cfg, True)
     try:
         raw = gw.client("single").chat.completions.with_raw_response.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": MARKED}])
+            model="gpt-4o-mini", messages=[{"role": "user", "content": MARKED}]
+        )
         ev = one_event(gw, raw.headers["x-request-id"])
         assert ev.price_source == "override"
         plain_out = ev.tokens_out - REASONING_TOKENS
-        want = (Decimal(PROMPT_WORDS - READ) * 1 + Decimal(READ) * Decimal("0.5") + Decimal(plain_out) * 2
-                + Decimal(REASONING_TOKENS) * 4) / 1_000_000
+        want = (
+            Decimal(PROMPT_WORDS - READ) * 1
+            + Decimal(READ) * Decimal("0.5")
+            + Decimal(plain_out) * 2
+            + Decimal(REASONING_TOKENS) * 4
+        ) / 1_000_000
         assert Decimal(ev.cost_usd) == want
     finally:
         gw.gw.run(_set_prices(gw.gw, cfg, None))
@@ -168,7 +183,8 @@ def test_unknown_model_is_unknown_never_zero(gw) -> None:
     """A self-hosted model on an OTHER endpoint (no table price, no override)."""
     assert price("OTHER", "slow-model", TokenCounts(10, 10)).cost_usd is None
     with gw.client("slow").chat.completions.with_streaming_response.create(
-            model="slow-model", messages=[{"role": "user", "content": "hello there"}], stream=True) as r:
+        model="slow-model", messages=[{"role": "user", "content": "hello there"}], stream=True
+    ) as r:
         rid = r.headers["x-request-id"]
         r.read()
     ev = one_event(gw, rid)
@@ -179,7 +195,8 @@ def test_unknown_model_is_unknown_never_zero(gw) -> None:
 
 def test_event_wire_names(gw) -> None:
     raw = gw.client("all").chat.completions.with_raw_response.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": MARKED}])
+        model="gpt-4o-mini", messages=[{"role": "user", "content": MARKED}]
+    )
     ev = one_event(gw, raw.headers["x-request-id"])
     wire = httpx.Response(200, content=ev.to_wire()).json()
     for k in ("costUsd", "priceSource", "cacheReadTokens", "cacheWriteTokens", "reasoningTokens"):

@@ -1,6 +1,7 @@
 """Read-your-writes: a key works the moment its creation returns, on the creating process and on
 a second gateway process sharing the store; a deleted key is refused at once by the first and
 within a poll by the second. Runs once per store backend (SQLite file, PostgreSQL)."""
+
 from __future__ import annotations
 
 import time
@@ -16,9 +17,12 @@ def _models_status(base: str, secret: str) -> int:
 
 
 def _chat_status(base: str, secret: str) -> int:
-    r = httpx.post(base + "/v1/chat/completions", headers={"authorization": f"Bearer {secret}"},
-                   json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "at once"}]},
-                   timeout=20.0)
+    r = httpx.post(
+        base + "/v1/chat/completions",
+        headers={"authorization": f"Bearer {secret}"},
+        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "at once"}]},
+        timeout=20.0,
+    )
     return r.status_code
 
 
@@ -35,9 +39,9 @@ def test_a_key_works_at_once_on_every_process(live_app, live_app_factory, admin_
 
         r = c.delete(f"/repo/{env['repo']}/ai/apikey/{env['key_id']}", headers=admin_headers)
         assert r.status_code == 200, r.text
-        assert _models_status(live_app.url, env["secret"]) == 401   # the deleting process: at once
+        assert _models_status(live_app.url, env["secret"]) == 401  # the deleting process: at once
         t0 = time.monotonic()
-        while _models_status(second.url, env["secret"]) != 401:     # another process: within a poll
+        while _models_status(second.url, env["secret"]) != 401:  # another process: within a poll
             assert time.monotonic() - t0 < 2.0, "the second gateway kept serving a deleted key"
             time.sleep(0.005)
 
@@ -62,9 +66,9 @@ def test_unknown_keys_do_not_hammer_the_store(live_app) -> None:
             limits = httpx.Limits(max_connections=N, max_keepalive_connections=N)
             async with httpx.AsyncClient(base_url=live_app.url, limits=limits, timeout=60.0) as client:
                 t0 = time.monotonic()
-                answers = await asyncio.gather(*(
-                    client.get("/v1/models", headers={"authorization": f"Bearer tg-random-{i}"})
-                    for i in range(N)))
+                answers = await asyncio.gather(
+                    *(client.get("/v1/models", headers={"authorization": f"Bearer tg-random-{i}"}) for i in range(N))
+                )
                 elapsed = time.monotonic() - t0
         finally:
             del refresher._poll_unlocked

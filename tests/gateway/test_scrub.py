@@ -1,4 +1,5 @@
 """Credential scrubbing of upstream text (pure): every encoding, every chunk split."""
+
 from __future__ import annotations
 
 import base64
@@ -11,9 +12,14 @@ SECRET = "sk-scrub-Pure/Value+0123456789"
 
 def test_every_form_is_removed_and_the_rest_kept():
     forms = secret_forms(SECRET)
-    leaks = [SECRET, quote(SECRET, safe=""), base64.b64encode(SECRET.encode()).decode(),
-             base64.urlsafe_b64encode(SECRET.encode()).decode().rstrip("="),
-             base64.b64encode(b"anyuser:" + SECRET.encode()).decode(), SECRET.replace("/", "\\/")]
+    leaks = [
+        SECRET,
+        quote(SECRET, safe=""),
+        base64.b64encode(SECRET.encode()).decode(),
+        base64.urlsafe_b64encode(SECRET.encode()).decode().rstrip("="),
+        base64.b64encode(b"anyuser:" + SECRET.encode()).decode(),
+        SECRET.replace("/", "\\/"),
+    ]
     for leak in leaks:
         out = scrub_text(f"Incorrect API key provided: {leak}. See docs.", forms)
         assert leak not in out and SECRET not in out and out.startswith("Incorrect API key provided: ")

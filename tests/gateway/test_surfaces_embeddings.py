@@ -1,5 +1,6 @@
 """Embeddings parity: a list input to a one-input model (Titan on Bedrock) is split into one provider
 call per input and merged in order, not refused; still one event with the summed tokens."""
+
 from __future__ import annotations
 
 import openai

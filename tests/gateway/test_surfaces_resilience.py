@@ -1,5 +1,6 @@
 """The new surfaces under failure: fallback from a native attempt to a translated one, and a client
 leaving mid-stream, each still exactly one event with the right tokens."""
+
 from __future__ import annotations
 
 import time
@@ -30,8 +31,9 @@ def test_responses_fall_back_from_native_openai_to_translated_other(gw, stream) 
     gw.fake.control.fail(500, count=1, family="openai")
     c = gw.client("fallback")
     if stream:
-        with c.responses.with_streaming_response.create(model="gpt-4o-mini", input="fall back please",
-                                                        stream=True) as raw:
+        with c.responses.with_streaming_response.create(
+            model="gpt-4o-mini", input="fall back please", stream=True
+        ) as raw:
             rid = raw.headers["x-request-id"]
             final = [e for e in raw.parse() if e.type == "response.completed"][0].response
     else:
@@ -41,7 +43,9 @@ def test_responses_fall_back_from_native_openai_to_translated_other(gw, stream) 
     assert gw.fake.control.count("/v1/responses") == 1 and gw.fake.control.count("/v1/chat/completions") == 1
     ev = one_event(gw, rid)
     assert [(a.ai_llm_id, a.status, a.http_status) for a in ev.attempts] == [
-        (gw.cfg["openai"], "error", 500), (gw.cfg["other"], "ok", 200)]
+        (gw.cfg["openai"], "error", 500),
+        (gw.cfg["other"], "ok", 200),
+    ]
     assert ev.endpoint == "responses" and ev.ai_type == "OTHER" and ev.status == "ok"
     assert (ev.tokens_in, ev.tokens_out) == (final.usage.input_tokens, final.usage.output_tokens) == (3, 6)
 
@@ -49,9 +53,11 @@ def test_responses_fall_back_from_native_openai_to_translated_other(gw, stream) 
 def test_messages_fall_back_on_429(gw) -> None:
     gw.fake.control.fail(429, count=1, family="openai", retry_after=1)
     base = gw.gw.url[:-3]
-    raw = anthropic.Anthropic(base_url=base, api_key=gw.keys["fallback"], max_retries=0).messages \
-        .with_raw_response.create(model="gpt-4o-mini", max_tokens=50,
-                                  messages=[{"role": "user", "content": "retry me"}])
+    raw = anthropic.Anthropic(
+        base_url=base, api_key=gw.keys["fallback"], max_retries=0
+    ).messages.with_raw_response.create(
+        model="gpt-4o-mini", max_tokens=50, messages=[{"role": "user", "content": "retry me"}]
+    )
     msg = raw.parse()
     assert msg.content[0].text == REPLY_PREFIX + "retry me"
     ev = one_event(gw, raw.headers["x-request-id"])
@@ -61,17 +67,33 @@ def test_messages_fall_back_on_429(gw) -> None:
 
 def test_every_configuration_failing_is_an_anthropic_shaped_429(gw) -> None:
     gw.fake.control.fail(429, count=2, family="openai", retry_after=2)
-    r = httpx.post(gw.gw.url + "/messages", headers={"x-api-key": gw.keys["fallback"]}, timeout=10,
-                   json={"model": "gpt-4o-mini", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]})
+    r = httpx.post(
+        gw.gw.url + "/messages",
+        headers={"x-api-key": gw.keys["fallback"]},
+        timeout=10,
+        json={"model": "gpt-4o-mini", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]},
+    )
     assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
     assert r.json()["type"] == "error" and r.json()["error"]["type"] == "rate_limit_error"
 
 
-@pytest.mark.parametrize("path,body,headers", [
-    ("/messages", {"model": "slow-model", "max_tokens": 500, "stream": True,
-                   "messages": [{"role": "user", "content": "a long story please"}]}, "x-api-key"),
-    ("/responses", {"model": "slow-model", "input": "a long story please", "stream": True}, "authorization"),
-], ids=["messages", "responses"])
+@pytest.mark.parametrize(
+    "path,body,headers",
+    [
+        (
+            "/messages",
+            {
+                "model": "slow-model",
+                "max_tokens": 500,
+                "stream": True,
+                "messages": [{"role": "user", "content": "a long story please"}],
+            },
+            "x-api-key",
+        ),
+        ("/responses", {"model": "slow-model", "input": "a long story please", "stream": True}, "authorization"),
+    ],
+    ids=["messages", "responses"],
+)
 def test_client_leaving_mid_stream_is_one_estimated_event(gw, path, body, headers) -> None:
     key = gw.keys["slow"]
     h = {"x-api-key": key} if headers == "x-api-key" else {"authorization": f"Bearer {key}"}

@@ -1,6 +1,7 @@
 """Whole-client sequences through the live gateway: the OpenAI Agents SDK (an Agent with a function
 tool, default model settings) and a request sequence shaped like Claude Code's, on every family
 and an OTHER chat-only endpoint; afterwards the events match the SDKs' usage exactly."""
+
 from __future__ import annotations
 
 import asyncio
@@ -53,21 +54,27 @@ def get_weather(query: str) -> str:
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
 def test_openai_agents_sdk_agent_with_a_function_tool(gw, repo, model, ai_type, stream) -> None:
     client = AsyncOpenAI(base_url=gw.gw.url, api_key=gw.keys[repo], max_retries=0)
-    agent = Agent(name="weather", instructions="You answer weather questions.", tools=[get_weather],
-                  model=OpenAIResponsesModel(model=model, openai_client=client))
+    agent = Agent(
+        name="weather",
+        instructions="You answer weather questions.",
+        tools=[get_weather],
+        model=OpenAIResponsesModel(model=model, openai_client=client),
+    )
     mark = len(gw.gw.publisher.items)
     if stream:
+
         async def run():
             r = Runner.run_streamed(agent, "please call get_weather Paris")
             async for _ in r.stream_events():
                 pass
             return r
+
         result = asyncio.run(run())
     else:
         result = Runner.run_sync(agent, "please call get_weather Paris")
-    assert result.final_output == REPLY_PREFIX + "sunny in Paris"   # the tool ran, its output came back
+    assert result.final_output == REPLY_PREFIX + "sunny in Paris"  # the tool ran, its output came back
     usages = [r.usage for r in result.raw_responses]
-    assert len(usages) == 2          # the tool call, then the answer
+    assert len(usages) == 2  # the tool call, then the answer
     evs = events_since(gw, mark, repo, 2)
     assert len(evs) == 2 and {e.endpoint for e in evs} == {"responses"} and {e.ai_type for e in evs} == {ai_type}
     assert sum(e.tokens_in for e in evs) == sum(u.input_tokens for u in usages)
@@ -76,12 +83,27 @@ def test_openai_agents_sdk_agent_with_a_function_tool(gw, repo, model, ai_type, 
 
 
 def _claude_code_tools(n: int = 12) -> list[dict]:
-    tools = [{"name": f"Tool{i}", "description": f"tool number {i} " * 8,
-              "input_schema": {"type": "object", "properties": {"path": {"type": "string"}},
-                               "required": ["path"], "additionalProperties": False,
-                               "$schema": "http://json-schema.org/draft-07/schema#"}} for i in range(n)]
-    tools.append({"name": "Read", "description": "Reads a file",
-                  "input_schema": {"type": "object", "properties": {"query": {"type": "string"}}}})
+    tools = [
+        {
+            "name": f"Tool{i}",
+            "description": f"tool number {i} " * 8,
+            "input_schema": {
+                "type": "object",
+                "properties": {"path": {"type": "string"}},
+                "required": ["path"],
+                "additionalProperties": False,
+                "$schema": "http://json-schema.org/draft-07/schema#",
+            },
+        }
+        for i in range(n)
+    ]
+    tools.append(
+        {
+            "name": "Read",
+            "description": "Reads a file",
+            "input_schema": {"type": "object", "properties": {"query": {"type": "string"}}},
+        }
+    )
     return tools
 
 
@@ -92,40 +114,62 @@ def test_claude_code_shaped_sequence(gw, repo, model, ai_type, bearer) -> None:
     tools that ends in a tool call, then the tool_result turn; beta headers and metadata as sent."""
     base = gw.gw.url[:-3]
     kw = {"auth_token": gw.keys[repo], "api_key": None} if bearer else {"api_key": gw.keys[repo]}
-    c = anthropic.Anthropic(base_url=base, max_retries=0, timeout=20.0,
-                            default_headers={"anthropic-beta": "claude-code-20250219,fine-grained-tool-streaming-2025-05-14",
-                                             "x-app": "cli"}, **kw)
-    system = [{"type": "text", "text": "You are Claude Code, a CLI for coding."},
-              {"type": "text", "text": "Use the tools when asked.", "cache_control": {"type": "ephemeral"}}]
+    c = anthropic.Anthropic(
+        base_url=base,
+        max_retries=0,
+        timeout=20.0,
+        default_headers={
+            "anthropic-beta": "claude-code-20250219,fine-grained-tool-streaming-2025-05-14",
+            "x-app": "cli",
+        },
+        **kw,
+    )
+    system = [
+        {"type": "text", "text": "You are Claude Code, a CLI for coding."},
+        {"type": "text", "text": "Use the tools when asked.", "cache_control": {"type": "ephemeral"}},
+    ]
     tools = _claude_code_tools()
     meta = {"user_id": "user_abc_account__session_0f0f"}
     mark = len(gw.gw.publisher.items)
     usages = []
 
-    quota = c.messages.create(model=model, max_tokens=1, messages=[{"role": "user", "content": "quota"}],
-                              metadata=meta)
+    quota = c.messages.create(model=model, max_tokens=1, messages=[{"role": "user", "content": "quota"}], metadata=meta)
     usages.append(quota.usage)
     assert quota.stop_reason == "max_tokens" and quota.usage.output_tokens == 1
 
-    msgs = [{"role": "user", "content": [{"type": "text", "text": "please call Read src/main.py",
-                                          "cache_control": {"type": "ephemeral"}}]}]
+    msgs = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "please call Read src/main.py", "cache_control": {"type": "ephemeral"}}
+            ],
+        }
+    ]
     counted = c.messages.count_tokens(model=model, system=system, tools=tools, messages=msgs).input_tokens
     assert counted > 0
 
-    with c.messages.stream(model=model, max_tokens=32000, system=system, tools=tools,
-                           messages=msgs, metadata=meta) as s:
+    with c.messages.stream(
+        model=model, max_tokens=32000, system=system, tools=tools, messages=msgs, metadata=meta
+    ) as s:
         first = s.get_final_message()
     usages.append(first.usage)
     use = [b for b in first.content if b.type == "tool_use"]
     assert first.stop_reason == "tool_use" and use[0].name == "Read" and use[0].input == {"query": "src/main.py"}
     if ai_type == "ANTHROPIC":
-        assert counted == first.usage.input_tokens   # Anthropic's own count, from the same body
+        assert counted == first.usage.input_tokens  # Anthropic's own count, from the same body
 
-    msgs += [{"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
-             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use[0].id,
-                                           "content": [{"type": "text", "text": "print hello"}]}]}]
-    with c.messages.stream(model=model, max_tokens=32000, system=system, tools=tools, messages=msgs,
-                           metadata=meta) as s:
+    msgs += [
+        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": use[0].id, "content": [{"type": "text", "text": "print hello"}]}
+            ],
+        },
+    ]
+    with c.messages.stream(
+        model=model, max_tokens=32000, system=system, tools=tools, messages=msgs, metadata=meta
+    ) as s:
         text = "".join(s.text_stream)
         second = s.get_final_message()
     usages.append(second.usage)
@@ -144,7 +188,7 @@ def test_claude_code_shaped_sequence(gw, repo, model, ai_type, bearer) -> None:
     if ai_type == "ANTHROPIC":
         sent = gw.fake.control.last_requests["anthropic"]
         assert sent["system"] == system and sent["metadata"] == meta and len(sent["tools"]) == len(tools)
-    if ai_type == "AWS":   # Claude on Bedrock: the Messages body through InvokeModel
+    if ai_type == "AWS":  # Claude on Bedrock: the Messages body through InvokeModel
         sent = gw.fake.control.last_requests["bedrock"]
         assert sent["system"] == system and sent["anthropic_version"] == "bedrock-2023-05-31"
         assert "metadata" not in sent and "model" not in sent and len(sent["tools"]) == len(tools)

@@ -1,12 +1,13 @@
 """Pure parts of the gateway: routing, circuit breaker, usage estimates, stream filtering, events."""
+
 from __future__ import annotations
 
 import orjson
 import pytest
 
+from producers.gateway.asgi import parse_json
 from producers.gateway.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreakers
 from producers.gateway.errors import error_body
-from producers.gateway.asgi import parse_json
 from producers.gateway.events import RequestRecord, build_event
 from producers.gateway.routing import resolve
 from producers.gateway.surfaces.chat import filter_chunks
@@ -16,17 +17,39 @@ from store.snapshot import ConfigEntry, KeyEntry, RepoEntry
 
 
 def _cfg(cid: str, ai_type: str, name: str | None = None) -> ConfigEntry:
-    return ConfigEntry(ai_llm_id=cid, org_id="o", workspace_id="w", name=name or cid, ai_type=ai_type,
-                       endpoint="http://x", region=None, updated_at=None, key=None, secret="s3cr3t-value-123")
+    return ConfigEntry(
+        ai_llm_id=cid,
+        org_id="o",
+        workspace_id="w",
+        name=name or cid,
+        ai_type=ai_type,
+        endpoint="http://x",
+        region=None,
+        updated_at=None,
+        key=None,
+        secret="s3cr3t-value-123",
+    )
 
 
 def _serves(ai_type: str, model: str) -> bool:
-    return (ai_type == "OPENAI" and model.startswith("gpt-")) or (ai_type == "ANTHROPIC" and model.startswith("claude-"))
+    return (ai_type == "OPENAI" and model.startswith("gpt-")) or (
+        ai_type == "ANTHROPIC" and model.startswith("claude-")
+    )
 
 
-REPO = RepoEntry("r", "o", "w", "repo", False, (
-    _cfg("oa1", "OPENAI", "Primary"), _cfg("an", "ANTHROPIC"), _cfg("oa2", "OPENAI"), _cfg("oth", "OTHER", "local"),
-))
+REPO = RepoEntry(
+    "r",
+    "o",
+    "w",
+    "repo",
+    False,
+    (
+        _cfg("oa1", "OPENAI", "Primary"),
+        _cfg("an", "ANTHROPIC"),
+        _cfg("oa2", "OPENAI"),
+        _cfg("oth", "OTHER", "local"),
+    ),
+)
 
 
 def test_bare_model_goes_to_serving_configs_in_order() -> None:
@@ -64,9 +87,9 @@ def test_breaker_opens_half_opens_and_closes() -> None:
     assert b.state("c") == OPEN and not b.allow("c")
     now[0] = 10.5
     assert b.state("c") == HALF_OPEN
-    assert b.allow("c")          # the one trial
-    assert not b.allow("c")      # no second trial while it runs
-    b.failure("c")               # trial failed -> open again
+    assert b.allow("c")  # the one trial
+    assert not b.allow("c")  # no second trial while it runs
+    b.failure("c")  # trial failed -> open again
     assert b.state("c") == OPEN and not b.allow("c")
     now[0] = 21.0
     assert b.allow("c")
@@ -84,8 +107,12 @@ def test_success_resets_consecutive_count() -> None:
 
 def test_usage_estimates() -> None:
     assert text_tokens("") == 0 and text_tokens("abcd") == 1 and text_tokens("abcde") == 2
-    body = {"messages": [{"role": "system", "content": "12345678"},
-                         {"role": "user", "content": [{"type": "text", "text": "abcd"}]}]}
+    body = {
+        "messages": [
+            {"role": "system", "content": "12345678"},
+            {"role": "user", "content": [{"type": "text", "text": "abcd"}]},
+        ]
+    }
     assert estimate_prompt_tokens(body) == 3 + (3 + 2) + (3 + 1)
     assert estimate_prompt_tokens({"input": ["abcd", "abcdefgh"]}) == 3
     c = CompletionCounter()
@@ -113,14 +140,24 @@ def test_stream_filter_drops_usage_only_chunk_unless_asked() -> None:
 
 def test_error_shape() -> None:
     body = orjson.loads(error_body(404, "nope", "model_not_found", "model"))
-    assert body == {"error": {"message": "nope", "type": "invalid_request_error", "param": "model",
-                              "code": "model_not_found"}}
+    assert body == {
+        "error": {"message": "nope", "type": "invalid_request_error", "param": "model", "code": "model_not_found"}
+    }
 
 
 def test_event_has_no_text_and_round_trips() -> None:
     key = KeyEntry("k1", "key", REPO)
-    o = RequestRecord(request_id="rq", key=key, endpoint="chat.completions", started_wall=1_700_000_000.0,
-                model="gpt-4o", tokens_in=5, tokens_out=7, user_id="u", conversation_id="c")
+    o = RequestRecord(
+        request_id="rq",
+        key=key,
+        endpoint="chat.completions",
+        started_wall=1_700_000_000.0,
+        model="gpt-4o",
+        tokens_in=5,
+        tokens_out=7,
+        user_id="u",
+        conversation_id="c",
+    )
     ev = build_event(o, "gw")
     wire = ev.to_wire()
     back = RequestEvent.from_wire(wire)
@@ -185,10 +222,28 @@ async def test_snapshot_skips_configs_whose_secret_cannot_be_opened(tmp_path) ->
         await s.flush()
         s.add(Workspace(id="w", org_id="o", name="w"))
         await s.flush()
-        s.add(AiLlm(id="good", org_id="o", workspace_id="w", name="g", ai_type="OPENAI", endpoint="http://x/v1/",
-                    secret_sealed=seal(key, "sk-good-secret-value", "good")))
-        s.add(AiLlm(id="bad", org_id="o", workspace_id="w", name="b", ai_type="OPENAI", endpoint="http://x/v1",
-                    secret_sealed=seal(key, "sk-moved-secret-value", "other-row")))
+        s.add(
+            AiLlm(
+                id="good",
+                org_id="o",
+                workspace_id="w",
+                name="g",
+                ai_type="OPENAI",
+                endpoint="http://x/v1/",
+                secret_sealed=seal(key, "sk-good-secret-value", "good"),
+            )
+        )
+        s.add(
+            AiLlm(
+                id="bad",
+                org_id="o",
+                workspace_id="w",
+                name="b",
+                ai_type="OPENAI",
+                endpoint="http://x/v1",
+                secret_sealed=seal(key, "sk-moved-secret-value", "other-row"),
+            )
+        )
         s.add(Repo(id="r", org_id="o", workspace_id="w", name="r"))
         await s.flush()
         s.add(RepoAiLlm(repo_id="r", ai_llm_id="bad", position=0))
@@ -211,7 +266,7 @@ def test_trial_without_verdict_releases_the_half_open_slot() -> None:
     b.failure("c")
     now[0] = 2.0
     with pytest.raises(RuntimeError):
-        with b.trial("c") as t:          # the one half-open trial...
+        with b.trial("c") as t:  # the one half-open trial...
             assert b.trial("c") is None  # ...admits no second one while it runs
             raise RuntimeError("refused before the provider was called")
     assert t.verdict == "released" and b.state("c") == HALF_OPEN

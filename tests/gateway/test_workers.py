@@ -4,6 +4,7 @@ answered request reaches Kafka and nothing unanswered does.
 Clients open a new connection per request (SO_REUSEPORT spreads connections, not requests) and
 tally the request ids of their 200s; the requests topic is read back at the end.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -53,9 +54,13 @@ def _load(url: str, secret: str, tally: Tally, stop: threading.Event) -> list[th
     def client(w: int) -> None:
         body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"hi {w}"}]}
         while not stop.is_set():
-            try:   # a fresh connection each time: the kernel picks a worker per connection
-                r = httpx.post(url + "/v1/chat/completions", json=body, timeout=10,
-                               headers={"authorization": f"Bearer {secret}", "connection": "close"})
+            try:  # a fresh connection each time: the kernel picks a worker per connection
+                r = httpx.post(
+                    url + "/v1/chat/completions",
+                    json=body,
+                    timeout=10,
+                    headers={"authorization": f"Bearer {secret}", "connection": "close"},
+                )
             except httpx.HTTPError:
                 with tally.lock:
                     tally.failed += 1
@@ -78,7 +83,7 @@ def test_worker_settings_split_log_and_gateway_id(tmp_path: Path) -> None:
     assert (w0.port, w1.port, w0.workers) == (4321, 4321, 1)
     assert w0.eventlog_dir is None and w1.eventlog_dir == tmp_path / "workers" / "1"
     assert (w0.gateway_id, w1.gateway_id) == ("gw-w0", "gw-w1")
-    assert worker_settings(Settings(data_dir=tmp_path), 1, 1).gateway_id is None   # hostname-pid
+    assert worker_settings(Settings(data_dir=tmp_path), 1, 1).gateway_id is None  # hostname-pid
 
 
 def test_two_workers_serve_and_count_each_request_once(tmp_path: Path, kafka_bootstrap, fake_upstream) -> None:
@@ -87,17 +92,29 @@ def test_two_workers_serve_and_count_each_request_once(tmp_path: Path, kafka_boo
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOLLGATE_")}
-    env.update(TOLLGATE_DATA_DIR=str(tmp_path / "gw"), TOLLGATE_DATABASE_URL=store_url,
-               TOLLGATE_KAFKA_BOOTSTRAP=kafka_bootstrap, TOLLGATE_PORT=str(port),
-               TOLLGATE_SECRET_KEY=TEST_SECRET_KEY, TOLLGATE_GATEWAY_ID=f"gw{port}",
-               TOLLGATE_LOG_LEVEL="WARNING", TOLLGATE_ALLOW_PRIVATE_ENDPOINTS="127.0.0.0/8")
+    env.update(
+        TOLLGATE_DATA_DIR=str(tmp_path / "gw"),
+        TOLLGATE_DATABASE_URL=store_url,
+        TOLLGATE_KAFKA_BOOTSTRAP=kafka_bootstrap,
+        TOLLGATE_PORT=str(port),
+        TOLLGATE_SECRET_KEY=TEST_SECRET_KEY,
+        TOLLGATE_GATEWAY_ID=f"gw{port}",
+        TOLLGATE_LOG_LEVEL="WARNING",
+        TOLLGATE_ALLOW_PRIVATE_ENDPOINTS="127.0.0.0/8",
+    )
     log_path = tmp_path / "gw.log"
     with open(log_path, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "tollgate.cli", "gateway", "--workers", "2"], cwd=ROOT,
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tollgate.cli", "gateway", "--workers", "2"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     tally, stop = Tally(), threading.Event()
     threads: list[threading.Thread] = []
     try:
+
         def healthy() -> bool:
             assert proc.poll() is None, log_path.read_text(errors="replace")[-3000:]
             try:
@@ -125,8 +142,13 @@ def test_two_workers_serve_and_count_each_request_once(tmp_path: Path, kafka_boo
 
         from schemas.events import RequestEvent
 
-        c = AIOKafkaConsumer("tollgate.requests.v1", bootstrap_servers=kafka_bootstrap,
-                             auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
+        c = AIOKafkaConsumer(
+            "tollgate.requests.v1",
+            bootstrap_servers=kafka_bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=None,
+        )
         await c.start()
         got: list = []
         quiet = 0.0
@@ -137,7 +159,7 @@ def test_two_workers_serve_and_count_each_request_once(tmp_path: Path, kafka_boo
                 new = [RequestEvent.from_wire(m.value) for ms in batch.values() for m in ms]
                 got += [e for e in new if e.repo_ai_api_key_id == key_id]
                 if not new and tally.ok <= {e.request_id for e in got}:
-                    quiet = quiet or time.monotonic() + 2.0     # a duplicate would show now
+                    quiet = quiet or time.monotonic() + 2.0  # a duplicate would show now
                     if time.monotonic() >= quiet:
                         break
         finally:

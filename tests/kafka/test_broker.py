@@ -1,4 +1,5 @@
 """The local broker (scripts/kafka.sh + tests/support/kafka.py) is a real, usable Kafka."""
+
 from __future__ import annotations
 
 import asyncio
@@ -14,8 +15,9 @@ pytestmark = pytest.mark.kafka
 
 
 async def _read_all(bootstrap: str, topic: str, n: int, timeout_s: float = 30.0) -> list:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None
+    )
     await consumer.start()
     out: list = []
     try:
@@ -43,8 +45,7 @@ async def test_contract_topics_exist(kafka_bootstrap: str) -> None:
 
 async def test_produce_consume_round_trip(kafka_bootstrap: str, kafka_topic) -> None:
     topic = await kafka_topic(partitions=2)
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all",
-                                enable_idempotence=True)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         for i in range(20):

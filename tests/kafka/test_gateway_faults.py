@@ -6,6 +6,7 @@ clients tally the request ids of the 200s they got. At the end the requests topi
 every answered id is there, no id is there twice, and the only ids there without a 200 are
 requests that were in flight when a gateway was SIGKILLed (logged before their last byte).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -29,7 +30,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.integration]
 ROOT = Path(__file__).resolve().parents[2]
 REQUESTS = "tollgate.requests.v1"
 WORKERS = 6
-DIAG: dict[str, list] = {}   # request id -> where it was found (gateway, partition, offset, log offset)
+DIAG: dict[str, list] = {}  # request id -> where it was found (gateway, partition, offset, log offset)
 # uvicorn (>= 0.29) re-raises the signal after its graceful shutdown: a clean SIGTERM stop ends
 # with -SIGTERM; a crash or a hang would give something else (or time out).
 CLEAN_EXIT = (0, -signal.SIGTERM)
@@ -55,14 +56,25 @@ class Gateway:
     def start(self, timeout: float = 60.0) -> float:
         """Start and wait for /health; returns the seconds it took."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("TOLLGATE_")}
-        env.update(TOLLGATE_DATA_DIR=str(self.data_dir), TOLLGATE_DATABASE_URL=self.store_url,
-                   TOLLGATE_KAFKA_BOOTSTRAP=self.bootstrap, TOLLGATE_PORT=str(self.port),
-                   TOLLGATE_SECRET_KEY=TEST_SECRET_KEY, TOLLGATE_GATEWAY_ID=self.name,
-                   TOLLGATE_LOG_LEVEL="WARNING", TOLLGATE_ALLOW_PRIVATE_ENDPOINTS="127.0.0.0/8")
+        env.update(
+            TOLLGATE_DATA_DIR=str(self.data_dir),
+            TOLLGATE_DATABASE_URL=self.store_url,
+            TOLLGATE_KAFKA_BOOTSTRAP=self.bootstrap,
+            TOLLGATE_PORT=str(self.port),
+            TOLLGATE_SECRET_KEY=TEST_SECRET_KEY,
+            TOLLGATE_GATEWAY_ID=self.name,
+            TOLLGATE_LOG_LEVEL="WARNING",
+            TOLLGATE_ALLOW_PRIVATE_ENDPOINTS="127.0.0.0/8",
+        )
         t0 = time.monotonic()
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "tollgate.cli", "gateway"], cwd=ROOT,
-                                         env=env, stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tollgate.cli", "gateway"],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         while time.monotonic() - t0 < timeout:
             assert self.proc.poll() is None, f"gateway {self.name} exited:\n{self.tail()}"
             try:
@@ -107,12 +119,13 @@ def _load(gws: list[Gateway], secret: str, tally: Tally, stop: threading.Event) 
         with httpx.Client(timeout=10) as c:
             while not stop.is_set():
                 try:
-                    r = c.post(gw.url + "/v1/chat/completions", json=body,
-                               headers={"authorization": f"Bearer {secret}"})
+                    r = c.post(
+                        gw.url + "/v1/chat/completions", json=body, headers={"authorization": f"Bearer {secret}"}
+                    )
                 except httpx.HTTPError:
                     with tally.lock:
                         tally.failed += 1
-                    time.sleep(0.05)     # the gateway is down: try again shortly
+                    time.sleep(0.05)  # the gateway is down: try again shortly
                     continue
                 with tally.lock:
                     if r.status_code == 200:
@@ -145,8 +158,9 @@ async def _topic_ids(bootstrap: str, key_id: str, expect: set[str], timeout: flo
     from schemas.events import RequestEvent
 
     DIAG.clear()
-    c = AIOKafkaConsumer(REQUESTS, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                         enable_auto_commit=False, group_id=None)
+    c = AIOKafkaConsumer(
+        REQUESTS, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None
+    )
     await c.start()
     ids: list[str] = []
     try:
@@ -160,9 +174,10 @@ async def _topic_ids(bootstrap: str, key_id: str, expect: set[str], timeout: flo
                     if e.repo_ai_api_key_id == key_id:
                         ids.append(e.request_id)
                         DIAG.setdefault(e.request_id, []).append(
-                            (e.gateway_id, m.partition, m.offset, dict(m.headers or ()).get("tg-off")))
+                            (e.gateway_id, m.partition, m.offset, dict(m.headers or ()).get("tg-off"))
+                        )
             if expect <= set(ids):
-                quiet_until = quiet_until or time.monotonic() + 2.0   # a duplicate would show now
+                quiet_until = quiet_until or time.monotonic() + 2.0  # a duplicate would show now
                 if time.monotonic() >= quiet_until:
                     break
     finally:
@@ -193,16 +208,27 @@ def _seed(store_url: str, fake) -> tuple[str, str]:
                 s.add(ws)
                 await s.flush()
                 cid, rid, kid = new_id(), new_id(), new_id()
-                s.add(AiLlm(id=cid, org_id=org.id, workspace_id=ws.id, name="openai", ai_type="OPENAI",
-                            endpoint=fake.endpoints["OPENAI"],
-                            secret_sealed=seal(key, fake.creds.openai_key, cid)))
+                s.add(
+                    AiLlm(
+                        id=cid,
+                        org_id=org.id,
+                        workspace_id=ws.id,
+                        name="openai",
+                        ai_type="OPENAI",
+                        endpoint=fake.endpoints["OPENAI"],
+                        secret_sealed=seal(key, fake.creds.openai_key, cid),
+                    )
+                )
                 s.add(Repo(id=rid, org_id=org.id, workspace_id=ws.id, name="faults"))
                 await s.flush()
                 s.add(RepoAiLlm(repo_id=rid, ai_llm_id=cid, position=0))
                 prefix, secret = apikeys.generate()
                 register_secret(secret)
-                s.add(RepoApiKey(id=kid, repo_id=rid, name="k", key_prefix=prefix,
-                                 secret_hash=apikeys.hash_secret(secret)))
+                s.add(
+                    RepoApiKey(
+                        id=kid, repo_id=rid, name="k", key_prefix=prefix, secret_hash=apikeys.hash_secret(secret)
+                    )
+                )
                 await bump_epoch(s)
             return kid, secret
         finally:
@@ -227,12 +253,13 @@ def cluster(tmp_path: Path, private_kafka, fake_upstream):
         g.kill_if_running()
 
 
-def _check(answered: set[str], ids: list[str], in_flight_kills: int, label: str,
-           max_twice: int = 0) -> None:
+def _check(answered: set[str], ids: list[str], in_flight_kills: int, label: str, max_twice: int = 0) -> None:
     counted = set(ids)
     twice = len(ids) - len(counted)
-    print(f"\n{label}: answered {len(answered)}, counted {len(counted)}, twice {twice}, "
-          f"counted without a 200 {len(counted - answered)}")
+    print(
+        f"\n{label}: answered {len(answered)}, counted {len(counted)}, twice {twice}, "
+        f"counted without a 200 {len(counted - answered)}"
+    )
     assert answered <= counted, f"{len(answered - counted)} answered request(s) lost"
     dups = {rid: DIAG.get(rid) for rid in counted if ids.count(rid) > 1}
     assert twice <= max_twice, f"{twice} event(s) on the topic twice: {dups}"
@@ -256,7 +283,7 @@ def test_sigkill_of_a_gateway_under_load(cluster) -> None:
         stop.set()
         for t in threads:
             t.join(15)
-    asyncio.run(_topic_ids(kafka.bootstrap, key_id, tally.ok))   # shipped while running
+    asyncio.run(_topic_ids(kafka.bootstrap, key_id, tally.ok))  # shipped while running
     assert a.stop()[0] in CLEAN_EXIT and b.stop()[0] in CLEAN_EXIT
     ids = asyncio.run(_topic_ids(kafka.bootstrap, key_id, tally.ok))
     _check(tally.ok, ids, 3, "SIGKILL x3 under load")
@@ -271,13 +298,13 @@ def test_broker_outage_sigterm_sigkill_and_a_gateway_started_during_it(cluster) 
     threads = _load([a, b], secret, tally, stop)
     try:
         _wait_answers(tally, 150)
-        kafka.stop()                               # broker stopped under load
-        _wait_answers(tally, 150)                  # gateways keep answering
-        rc, took = a.stop(signal.SIGTERM)          # graceful stop during the outage
+        kafka.stop()  # broker stopped under load
+        _wait_answers(tally, 150)  # gateways keep answering
+        rc, took = a.stop(signal.SIGTERM)  # graceful stop during the outage
         assert rc in CLEAN_EXIT and took < 15, (rc, took)
-        b.stop(signal.SIGKILL)                     # and a crash during the outage
+        b.stop(signal.SIGKILL)  # and a crash during the outage
         c = gateway("gw-c")
-        started = c.start()                        # a gateway started during the outage
+        started = c.start()  # a gateway started during the outage
         print(f"\ngateway started during the outage in {started:.1f}s")
         assert started < 20
         before = len(tally.ok)
@@ -290,13 +317,13 @@ def test_broker_outage_sigterm_sigkill_and_a_gateway_started_during_it(cluster) 
         threads = _load([a, b, c], secret, tally, stop)
         _wait_answers(tally, 150)
         assert len(tally.ok) > before
-        kafka.start()                              # the broker returns: everything ships
+        kafka.start()  # the broker returns: everything ships
         _wait_answers(tally, 150, limit=30)
     finally:
         stop.set()
         for t in threads:
             t.join(15)
-    asyncio.run(_topic_ids(kafka.bootstrap, key_id, tally.ok))   # shipped while running
+    asyncio.run(_topic_ids(kafka.bootstrap, key_id, tally.ok))  # shipped while running
     for g in (a, b, c):
         assert g.stop()[0] in CLEAN_EXIT, g.tail()
     logs = a.log.read_text(errors="replace") + b.log.read_text(errors="replace")

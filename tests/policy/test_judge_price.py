@@ -1,4 +1,5 @@
 """The policy judge's own calls are priced like gateway requests (table, override, unknown)."""
+
 from __future__ import annotations
 
 from decimal import Decimal

@@ -1,4 +1,5 @@
 """The strict token-limit parser (pure)."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,11 +8,17 @@ from policy.budget import worst_case_tokens
 from policy.limits import TokenLimitError, token_limit
 
 
-@pytest.mark.parametrize("body, want", [
-    ({}, None), ({"max_tokens": None}, None), ({"max_tokens": 7}, 7),
-    ({"max_tokens": 5000, "max_completion_tokens": 10}, 5000),
-    ({"max_completion_tokens": 5000, "max_tokens": 10}, 5000), (["not", "a", "dict"], None),
-])
+@pytest.mark.parametrize(
+    "body, want",
+    [
+        ({}, None),
+        ({"max_tokens": None}, None),
+        ({"max_tokens": 7}, 7),
+        ({"max_tokens": 5000, "max_completion_tokens": 10}, 5000),
+        ({"max_completion_tokens": 5000, "max_tokens": 10}, 5000),
+        (["not", "a", "dict"], None),
+    ],
+)
 def test_accepted(body, want):
     assert token_limit(body) == want
 

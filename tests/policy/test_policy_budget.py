@@ -1,12 +1,13 @@
 """Reservation accounting and the engine that combines it with consumer decisions."""
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime, timedelta
 
 from policy.budget import BudgetLedger, worst_case_tokens
 from policy.engine import PolicyEngine
 from policy.evaluate import RequestContext, compile_policy
 from schemas.events import Decision
 
-T0 = datetime(2024, 1, 15, 10, 30, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
 
 
 def test_worst_case():
@@ -23,18 +24,18 @@ def test_reserve_settle_and_exhaustion():
     assert led.used("s", "tokens", "DAY", T0) == 900
     assert led.would_exceed("s", "tokens", 1000, "DAY", T0) is None
     led.settle(r1, 50, T0)
-    led.settle(r2, 0, T0)       # never forwarded
+    led.settle(r2, 0, T0)  # never forwarded
     assert led.used("s", "tokens", "DAY", T0) == 50
     led.reserve("s", "tokens", "DAY", T0, 950)
     until = led.would_exceed("s", "tokens", 1000, "DAY", T0)
-    assert until == datetime(2024, 1, 16, tzinfo=timezone.utc)
+    assert until == datetime(2024, 1, 16, tzinfo=UTC)
     # next window starts empty
     assert led.would_exceed("s", "tokens", 1000, "DAY", T0 + timedelta(days=1)) is None
 
 
 def test_published_state_never_counts_own_completions_twice():
     led = BudgetLedger("gw-a")
-    end = datetime(2024, 1, 15, 11, tzinfo=timezone.utc)
+    end = datetime(2024, 1, 15, 11, tzinfo=UTC)
     r = led.reserve("s", "tokens", "HOUR", T0, 100)
     led.settle(r, 80, T0)
     assert led.used("s", "tokens", "HOUR", T0) == 80
@@ -58,12 +59,12 @@ def test_published_state_never_counts_own_completions_twice():
 
 
 def test_published_state_after_a_gateway_restart_and_without_breakdown():
-    end = datetime(2024, 1, 15, 11, tzinfo=timezone.utc)
-    fresh = BudgetLedger("gw-a")        # restarted: knows nothing local, the consumer does
+    end = datetime(2024, 1, 15, 11, tzinfo=UTC)
+    fresh = BudgetLedger("gw-a")  # restarted: knows nothing local, the consumer does
     fresh.apply_published("s", "tokens", "HOUR", end, 300, {"gw-a": 200, "gw-b": 100})
     assert fresh.used("s", "tokens", "HOUR", T0) == 300
     fresh.settle(fresh.reserve("s", "tokens", "HOUR", T0, 10), 10, T0)
-    assert fresh.used("s", "tokens", "HOUR", T0) == 300   # max(own 10, published own 200) + 100
+    assert fresh.used("s", "tokens", "HOUR", T0) == 300  # max(own 10, published own 200) + 100
     # no per-gateway breakdown: all of it is taken as others' (blocks early, never late)
     led = BudgetLedger("gw-a")
     led.settle(led.reserve("s", "tokens", "HOUR", T0, 10), 10, T0)
@@ -72,26 +73,38 @@ def test_published_state_after_a_gateway_restart_and_without_breakdown():
 
 
 def _ctx(**kw):
-    base = dict(org_id="o", workspace_id="w", repo_id="r", key_id="k", model="gpt-4o",
-                prompt_tokens_estimate=100, max_tokens=200)
+    base = dict(
+        org_id="o",
+        workspace_id="w",
+        repo_id="r",
+        key_id="k",
+        model="gpt-4o",
+        prompt_tokens_estimate=100,
+        max_tokens=200,
+    )
     base.update(kw)
     return RequestContext(**base)
 
 
 def test_engine_overshoot_bounded_by_one_worst_case():
-    budget = compile_policy(id="b", org_id="o", name="budget", action_type=2,
-                            rule={"type": "TOKEN_BUDGET", "limit": 1000, "period": "DAY", "per": "KEY"})
+    budget = compile_policy(
+        id="b",
+        org_id="o",
+        name="budget",
+        action_type=2,
+        rule={"type": "TOKEN_BUDGET", "limit": 1000, "period": "DAY", "per": "KEY"},
+    )
     eng = PolicyEngine()
     eng.set_policies([budget])
     admitted, consumed, inflight = 0, 0, []
-    for i in range(20):    # 20 concurrent requests, worst case 300 each, actual 250
+    for i in range(20):  # 20 concurrent requests, worst case 300 each, actual 250
         res = eng.precheck(_ctx(), T0)
         if res.block is None:
             admitted += 1
             inflight.append(res)
         else:
             assert res.block.status == 429 and res.block.retry_after_s > 0
-    assert admitted == 4      # 0, 300, 600, 900 < 1000 -> admitted; 1200 -> blocked
+    assert admitted == 4  # 0, 300, 600, 900 < 1000 -> admitted; 1200 -> blocked
     for res in inflight:
         eng.settle(res, 250, T0)
         consumed += 250
@@ -101,8 +114,13 @@ def test_engine_overshoot_bounded_by_one_worst_case():
 
 
 def test_engine_rate_limit_requests_counted_locally_and_decisions_applied():
-    rate = compile_policy(id="r", org_id="o", name="rate", action_type=2,
-                          rule={"type": "RATE_LIMIT", "requests": 3, "window": "MINUTE", "per": "REPO"})
+    rate = compile_policy(
+        id="r",
+        org_id="o",
+        name="rate",
+        action_type=2,
+        rule={"type": "RATE_LIMIT", "requests": 3, "window": "MINUTE", "per": "REPO"},
+    )
     eng = PolicyEngine()
     eng.set_policies([rate])
     for _ in range(3):
@@ -123,48 +141,88 @@ def test_engine_rate_limit_requests_counted_locally_and_decisions_applied():
 
 
 def test_engine_published_usage_blocks_other_gateways_budget():
-    budget = compile_policy(id="b", org_id="o", name="budget", action_type=2,
-                            rule={"type": "TOKEN_BUDGET", "limit": 1000, "period": "DAY", "per": "KEY"})
+    budget = compile_policy(
+        id="b",
+        org_id="o",
+        name="budget",
+        action_type=2,
+        rule={"type": "TOKEN_BUDGET", "limit": 1000, "period": "DAY", "per": "KEY"},
+    )
     eng = PolicyEngine()
     eng.set_policies([budget])
-    eng.apply_decision(Decision(subject="KEY:k:b", policy_id="b", blocked=False, used=990,
-                                until=datetime(2024, 1, 16, tzinfo=timezone.utc), occurred_at=T0))
-    assert eng.precheck(_ctx(), T0).block is None       # 990 < 1000: admitted, reserves 300
+    eng.apply_decision(
+        Decision(
+            subject="KEY:k:b",
+            policy_id="b",
+            blocked=False,
+            used=990,
+            until=datetime(2024, 1, 16, tzinfo=UTC),
+            occurred_at=T0,
+        )
+    )
+    assert eng.precheck(_ctx(), T0).block is None  # 990 < 1000: admitted, reserves 300
     assert eng.precheck(_ctx(), T0).block is not None
 
 
 def test_engine_contended_only_while_in_flight_reservations_hold_the_limit():
-    budget = compile_policy(id="b", org_id="o", name="budget", action_type=2,
-                            rule={"type": "TOKEN_BUDGET", "limit": 1000, "period": "DAY", "per": "KEY"})
+    budget = compile_policy(
+        id="b",
+        org_id="o",
+        name="budget",
+        action_type=2,
+        rule={"type": "TOKEN_BUDGET", "limit": 1000, "period": "DAY", "per": "KEY"},
+    )
     eng = PolicyEngine(gateway_id="gw")
     eng.set_policies([budget])
-    held = [eng.precheck(_ctx(), T0) for _ in range(4)]     # 4 x 300 in flight
+    held = [eng.precheck(_ctx(), T0) for _ in range(4)]  # 4 x 300 in flight
     refused = eng.precheck(_ctx(), T0)
-    assert refused.block is not None and eng.contended(refused, T0)   # settled 0 < 1000
+    assert refused.block is not None and eng.contended(refused, T0)  # settled 0 < 1000
     for res in held:
-        eng.settle(res, 100, T0)                            # actual 400 in all
-    assert eng.precheck(_ctx(), T0).block is None           # room again: admitted
+        eng.settle(res, 100, T0)  # actual 400 in all
+    assert eng.precheck(_ctx(), T0).block is None  # room again: admitted
     eng.ledger.settle(eng.ledger.reserve("KEY:k:b", "tokens", "DAY", T0, 0), 700, T0)
     exhausted = eng.precheck(_ctx(), T0)
-    assert exhausted.block is not None and not eng.contended(exhausted, T0)   # settled 1100
+    assert exhausted.block is not None and not eng.contended(exhausted, T0)  # settled 1100
     # a consumer decision in force is never "contended"
     eng2 = PolicyEngine(gateway_id="gw")
     eng2.set_policies([budget])
-    eng2.apply_decision(Decision(subject="KEY:k:b", policy_id="b", blocked=True, used=1000,
-                                 until=datetime(2024, 1, 16, tzinfo=timezone.utc), occurred_at=T0))
+    eng2.apply_decision(
+        Decision(
+            subject="KEY:k:b",
+            policy_id="b",
+            blocked=True,
+            used=1000,
+            until=datetime(2024, 1, 16, tzinfo=UTC),
+            occurred_at=T0,
+        )
+    )
     res = eng2.precheck(_ctx(), T0)
     assert res.block is not None and not eng2.contended(res, T0)
 
 
 def test_engine_does_not_double_count_own_usage_reported_by_the_consumer():
-    budget = compile_policy(id="b", org_id="o", name="budget", action_type=2,
-                            rule={"type": "TOKEN_BUDGET", "limit": 1000, "period": "DAY", "per": "KEY"})
+    budget = compile_policy(
+        id="b",
+        org_id="o",
+        name="budget",
+        action_type=2,
+        rule={"type": "TOKEN_BUDGET", "limit": 1000, "period": "DAY", "per": "KEY"},
+    )
     eng = PolicyEngine(gateway_id="gw")
     eng.set_policies([budget])
     for _ in range(3):
         res = eng.precheck(_ctx(), T0)
         assert res.block is None
         eng.settle(res, 250, T0)
-    eng.apply_decision(Decision(subject="KEY:k:b", policy_id="b", blocked=False, used=750, used_by={"gw": 750},
-                                until=datetime(2024, 1, 16, tzinfo=timezone.utc), occurred_at=T0))
-    assert eng.precheck(_ctx(), T0).block is None     # 750 < 1000 (the grace-based ledger said 1500)
+    eng.apply_decision(
+        Decision(
+            subject="KEY:k:b",
+            policy_id="b",
+            blocked=False,
+            used=750,
+            used_by={"gw": 750},
+            until=datetime(2024, 1, 16, tzinfo=UTC),
+            occurred_at=T0,
+        )
+    )
+    assert eng.precheck(_ctx(), T0).block is None  # 750 < 1000 (the grace-based ledger said 1500)

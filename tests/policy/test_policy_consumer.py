@@ -1,13 +1,14 @@
 """Policy consumer handler: records in, violations/decisions/dead letters out."""
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime, timedelta
 
 from consumers.policy import PolicyHandler
+from policy.compiled import compile_policy
 from schemas import topics
 from schemas.events import RequestEvent
-from policy.compiled import compile_policy
 from schemas.records import Record
 
-T0 = datetime(2024, 1, 15, 10, 30, 5, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 15, 10, 30, 5, tzinfo=UTC)
 
 
 def rec(value: bytes, off: int) -> Record:
@@ -15,11 +16,26 @@ def rec(value: bytes, off: int) -> Record:
 
 
 def test_handle_crossing_rollover_and_dead_letters():
-    pol = compile_policy(id="p", org_id="o", name="Rate", action_type=2,
-                         rule={"type": "RATE_LIMIT", "requests": 2, "window": "MINUTE", "per": "KEY"})
+    pol = compile_policy(
+        id="p",
+        org_id="o",
+        name="Rate",
+        action_type=2,
+        rule={"type": "RATE_LIMIT", "requests": 2, "window": "MINUTE", "per": "KEY"},
+    )
     h = PolicyHandler([pol])
-    evs = [RequestEvent(gateway_id="g", request_id=f"r{i}", org_id="o", workspace_id="w", repo_id="r",
-                        repo_ai_api_key_id="k", occurred_at=T0) for i in range(3)]
+    evs = [
+        RequestEvent(
+            gateway_id="g",
+            request_id=f"r{i}",
+            org_id="o",
+            workspace_id="w",
+            repo_id="r",
+            repo_ai_api_key_id="k",
+            occurred_at=T0,
+        )
+        for i in range(3)
+    ]
     records = [rec(e.to_wire(), i) for i, e in enumerate(evs)] + [rec(b"{broken", 9)]
     out = h.handle(records, now=T0)
     assert [(t, k) for t, k, _ in out.messages] == [(topics.VIOLATIONS, "p"), (topics.DECISIONS, "KEY:k:p")]

@@ -1,13 +1,19 @@
 """Pure evaluation: scope resolution, actions, rule kinds, limit verdicts."""
+
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from policy.evaluate import (
-    RequestContext, StaticLimits, blocking, compile_policies, compile_policy, evaluate,
+    RequestContext,
+    StaticLimits,
+    blocking,
+    compile_policies,
+    compile_policy,
+    evaluate,
 )
 from policy.rules import subject_key
 
-NOW = datetime(2024, 1, 15, 10, 30, tzinfo=timezone.utc)
+NOW = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
 ORG, WS, WS2, REPO, REPO2, KEY = "org", "ws", "ws2", "repo", "repo2", "key"
 
 
@@ -18,8 +24,15 @@ def ctx(**kw):
 
 
 def pol(pid, rule, action=2, **scope):
-    return compile_policy(id=pid, org_id=scope.pop("org_id", ORG), name=f"P-{pid}", action_type=action,
-                          risk_type="HIGH", rule=rule, **scope)
+    return compile_policy(
+        id=pid,
+        org_id=scope.pop("org_id", ORG),
+        name=f"P-{pid}",
+        action_type=action,
+        risk_type="HIGH",
+        rule=rule,
+        **scope,
+    )
 
 
 def test_scope_levels_add_never_override():
@@ -52,7 +65,7 @@ def test_model_lists_with_globs_and_provider_prefix():
     assert evaluate([allow], ctx(model="gpt-4o-mini"), now=NOW) == []
     assert evaluate([allow], ctx(model="openai/GPT-4O"), now=NOW) == []
     assert evaluate([allow], ctx(model="anthropic/claude-sonnet-4"), now=NOW) == []
-    assert len(evaluate([allow], ctx(model="claude-sonnet-4"), now=NOW)) == 1   # bare name lacks the prefix
+    assert len(evaluate([allow], ctx(model="claude-sonnet-4"), now=NOW)) == 1  # bare name lacks the prefix
     assert len(evaluate([allow], ctx(model="o1"), now=NOW)) == 1
     deny = pol("d", {"type": "MODEL_DENYLIST", "models": ["o1*"]})
     assert len(evaluate([deny], ctx(model="openai/o1-preview"), now=NOW)) == 1
@@ -116,10 +129,28 @@ def test_limit_verdict_is_429_with_retry_after():
 
 def test_compile_policies_from_rows_skips_broken_rules():
     rows = [
-        dict(id="1", org_id=ORG, name="ok", action_type=2, risk_type="LOW", workspace_id=None, repo_id=None,
-             content="", rule={"type": "MAX_TOKENS", "limit": 5}),
-        dict(id="2", org_id=ORG, name="broken", action_type=2, risk_type="LOW", workspace_id=None, repo_id=None,
-             content="", rule={"type": "MAX_TOKENS", "limit": -1}),
+        dict(
+            id="1",
+            org_id=ORG,
+            name="ok",
+            action_type=2,
+            risk_type="LOW",
+            workspace_id=None,
+            repo_id=None,
+            content="",
+            rule={"type": "MAX_TOKENS", "limit": 5},
+        ),
+        dict(
+            id="2",
+            org_id=ORG,
+            name="broken",
+            action_type=2,
+            risk_type="LOW",
+            workspace_id=None,
+            repo_id=None,
+            content="",
+            rule={"type": "MAX_TOKENS", "limit": -1},
+        ),
     ]
     assert [p.id for p in compile_policies(rows)] == ["1"]
 
@@ -147,7 +178,7 @@ def test_engine_scopes_and_model_cache_follow_policy_changes():
     assert eng.precheck(ctx(), NOW).block.policy_id == "d"
     assert eng.precheck(ctx(repo_id=REPO2), NOW).block.policy_id == "d"
     eng.set_policies([pol("a", {"type": "MODEL_ALLOWLIST", "models": ["claude-*"]}, workspace_id=WS2)])
-    assert eng.precheck(ctx(), NOW).block is None                      # other workspace only
+    assert eng.precheck(ctx(), NOW).block is None  # other workspace only
     assert eng.precheck(ctx(workspace_id=WS2), NOW).block.policy_id == "a"
     ml = ModelList(["GPT-4o*"])
     assert ml.matches("openai/gpt-4o-mini", None) and not ml.matches("o1", None)

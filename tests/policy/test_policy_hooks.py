@@ -1,5 +1,6 @@
 """Gateway hooks: snapshot policies -> in-path verdicts, Block, violation events, settlement."""
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime
 
 from producers.gateway.hooks import RequestContext
 from producers.policy.hooks import GatewayPolicyHooks
@@ -7,7 +8,7 @@ from schemas import topics
 from schemas.events import RequestEvent
 from store.snapshot import KeyEntry, PolicyEntry, RepoEntry, Snapshot
 
-T0 = datetime(2024, 1, 15, 10, 30, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
 REPO = RepoEntry(repo_id="r", org_id="o", workspace_id="w", name="repo", disabled=False, configs=())
 KEY = KeyEntry(key_id="k", name="key", repo=REPO)
 
@@ -21,9 +22,17 @@ class ListPublisher:
 
 
 def entry(pid, rule, action=2, **scope):
-    return PolicyEntry(policy_id=pid, org_id="o", workspace_id=scope.get("workspace_id"),
-                       repo_id=scope.get("repo_id"), name=f"P-{pid}", content="", risk_type="HIGH",
-                       action_type=action, rule=rule)
+    return PolicyEntry(
+        policy_id=pid,
+        org_id="o",
+        workspace_id=scope.get("workspace_id"),
+        repo_id=scope.get("repo_id"),
+        name=f"P-{pid}",
+        content="",
+        risk_type="HIGH",
+        action_type=action,
+        rule=rule,
+    )
 
 
 def snap(*policies):
@@ -31,8 +40,15 @@ def snap(*policies):
 
 
 def ctx(snapshot, model="gpt-4o"):
-    return RequestContext(request_id="req-1", key=KEY, snapshot=snapshot, endpoint="chat.completions",
-                          model=model, user_id="u1", conversation_id="c1")
+    return RequestContext(
+        request_id="req-1",
+        key=KEY,
+        snapshot=snapshot,
+        endpoint="chat.completions",
+        model=model,
+        user_id="u1",
+        conversation_id="c1",
+    )
 
 
 def hooks(clock=lambda: T0):
@@ -47,8 +63,10 @@ def test_no_policies_passes_without_events():
 
 
 def test_block_names_policy_and_publishes_violations_without_text():
-    s = snap(entry("deny", {"type": "MODEL_DENYLIST", "models": ["gpt-4o*"]}),
-             entry("pii", {"type": "CONTENT_PATTERN", "detectors": ["EMAIL"]}, action=1))
+    s = snap(
+        entry("deny", {"type": "MODEL_DENYLIST", "models": ["gpt-4o*"]}),
+        entry("pii", {"type": "CONTENT_PATTERN", "detectors": ["EMAIL"]}, action=1),
+    )
     h, pub = hooks()
     c = ctx(s)
     body = {"messages": [{"role": "user", "content": [{"type": "text", "text": "mail bob@example.com"}]}]}
@@ -76,12 +94,23 @@ def test_budget_reserve_settle_then_429_with_retry_after():
     body = {"messages": [{"role": "user", "content": "x" * 400}], "max_tokens": 400}
     c1 = ctx(s)
     assert h.precheck(c1, body) is None
-    h.post_usage(c1, RequestEvent(gateway_id="g", request_id="r", org_id="o", workspace_id="w", repo_id="r",
-                                  repo_ai_api_key_id="k", tokens_in=100, tokens_out=900))
+    h.post_usage(
+        c1,
+        RequestEvent(
+            gateway_id="g",
+            request_id="r",
+            org_id="o",
+            workspace_id="w",
+            repo_id="r",
+            repo_ai_api_key_id="k",
+            tokens_in=100,
+            tokens_out=900,
+        ),
+    )
     c2 = ctx(s)
     b = h.precheck(c2, body)
     assert b is not None and b.status == 429 and b.retry_after_s == 30 * 60 and b.code == "rate_limit_exceeded"
-    assert pub.sent == []      # limit refusals are reported once by the consumer, not per request
+    assert pub.sent == []  # limit refusals are reported once by the consumer, not per request
 
 
 def test_snapshot_change_recompiles():
@@ -105,23 +134,35 @@ async def test_budget_held_by_in_flight_requests_waits_for_room_instead_of_refus
     s = snap(entry("b", {"type": "TOKEN_BUDGET", "limit": 1000, "period": "HOUR", "per": "REPO"}))
     pub = ListPublisher()
     h = GatewayPolicyHooks(lambda: pub, "gw-1", clock=lambda: T0, contention_wait_s=2.0)
-    body = {"messages": [{"role": "user", "content": "x" * 396}], "max_tokens": 400}   # worst 500
+    body = {"messages": [{"role": "user", "content": "x" * 396}], "max_tokens": 400}  # worst 500
     c1, c2 = ctx(s), ctx(s)
-    assert h.precheck(c1, body) is None and h.precheck(c2, body) is None          # 1000 reserved
+    assert h.precheck(c1, body) is None and h.precheck(c2, body) is None  # 1000 reserved
     c3 = ctx(s)
     pending = h.precheck(c3, body)
-    assert inspect.isawaitable(pending)           # settled 0 < 1000: wait, do not refuse yet
+    assert inspect.isawaitable(pending)  # settled 0 < 1000: wait, do not refuse yet
     task = asyncio.ensure_future(pending)
     await asyncio.sleep(0.01)
     assert not task.done()
 
     def done(c, tokens):
-        h.post_usage(c, RequestEvent(gateway_id="gw-1", request_id="r", org_id="o", workspace_id="w",
-                                     repo_id="r", repo_ai_api_key_id="k", tokens_in=tokens, tokens_out=0))
-    done(c1, 300)                                  # room: 300 + 500 in flight < 1000
+        h.post_usage(
+            c,
+            RequestEvent(
+                gateway_id="gw-1",
+                request_id="r",
+                org_id="o",
+                workspace_id="w",
+                repo_id="r",
+                repo_ai_api_key_id="k",
+                tokens_in=tokens,
+                tokens_out=0,
+            ),
+        )
+
+    done(c1, 300)  # room: 300 + 500 in flight < 1000
     assert await asyncio.wait_for(task, 1) is None
     done(c2, 300)
-    done(c3, 450)                                  # settled 1050 >= 1000: truly exhausted
+    done(c3, 450)  # settled 1050 >= 1000: truly exhausted
     b = h.precheck(ctx(s), body)
     assert b is not None and not inspect.isawaitable(b) and b.status == 429 and b.retry_after_s == 30 * 60
     # held at the deadline -> transient 429 with Retry-After 1

@@ -7,6 +7,7 @@ up` plus a second gateway) and with no consumer at all (two bare gateways). Both
 where the worst case is what a gateway reserves for one request (prompt estimate + max_tokens,
 or that many tokens at the model's dearest rates). Callers retry a 429 that says `Retry-After: 1`
 (reservations still settling) and stop at a longer one (the window is spent)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -24,7 +25,7 @@ from tests.support.live import scanning_client
 CALLERS = 200
 TEXT = "budget probe one two three four"
 MAX_TOKENS = 8
-PROMPT_ESTIMATE = len(TEXT) // 4 + 1             # the gateway's estimate (policy hooks)
+PROMPT_ESTIMATE = len(TEXT) // 4 + 1  # the gateway's estimate (policy hooks)
 WORST_TOKENS = PROMPT_ESTIMATE + MAX_TOKENS
 TOKEN_LIMIT = 3000
 USD_LIMIT = Decimal("0.0003")
@@ -46,8 +47,8 @@ async def _drive(urls: list[str], secret: str, deadline_s: float = 90.0) -> tupl
     body = {"model": "gpt-4o-mini", "max_tokens": MAX_TOKENS, "messages": [{"role": "user", "content": TEXT}]}
     # no keep-alive: a server closing an idle pooled connection would look like a failed call
     limits = httpx.Limits(max_connections=CALLERS, max_keepalive_connections=0)
-    async with httpx.AsyncClient(timeout=60, limits=limits,
-                                 headers={"authorization": f"Bearer {secret}"}) as client:
+    async with httpx.AsyncClient(timeout=60, limits=limits, headers={"authorization": f"Bearer {secret}"}) as client:
+
         async def caller(i: int) -> None:
             nonlocal tokens, usd
             url = urls[i % len(urls)] + "/v1/chat/completions"
@@ -56,8 +57,9 @@ async def _drive(urls: list[str], secret: str, deadline_s: float = 90.0) -> tupl
                 if r.status_code == 200:
                     u = r.json()["usage"]
                     tokens += u["prompt_tokens"] + u["completion_tokens"]
-                    usd += price("OPENAI", "gpt-4o-mini",
-                                 TokenCounts(u["prompt_tokens"], u["completion_tokens"])).cost_usd
+                    usd += price(
+                        "OPENAI", "gpt-4o-mini", TokenCounts(u["prompt_tokens"], u["completion_tokens"])
+                    ).cost_usd
                     counts["ok"] += 1
                     continue
                 assert r.status_code == 429, r.text
@@ -76,7 +78,7 @@ async def _drive(urls: list[str], secret: str, deadline_s: float = 90.0) -> tupl
 def _run_case(name: str, urls: list[str], c: httpx.Client, h: dict, env: dict, rule: dict) -> tuple:
     rk = repo_key(c, h, env)
     policy(c, h, env, action=2, repo=rk["repo"], rule=rule)
-    for u in urls:   # every gateway knows the key and the policy before the burst
+    for u in urls:  # every gateway knows the key and the policy before the burst
         end = time.monotonic() + 10
         while httpx.get(u + "/v1/models", headers={"authorization": f"Bearer {rk['secret']}"}).status_code != 200:
             assert time.monotonic() < end
@@ -84,7 +86,7 @@ def _run_case(name: str, urls: list[str], c: httpx.Client, h: dict, env: dict, r
     time.sleep(0.5)
     got = asyncio.run(_drive(urls, rk["secret"]))
     RESULTS[name] = got
-    print(f"\n{name}: tokens={got[0]} usd={got[1]} admitted={got[2]} refusals={got[3]}")   # for the note (-s)
+    print(f"\n{name}: tokens={got[0]} usd={got[1]} admitted={got[2]} refusals={got[3]}")  # for the note (-s)
     return got
 
 
@@ -122,13 +124,22 @@ def bare_gateways(live_app, live_app_factory, fake_upstream):
 
 
 @pytest.mark.parametrize("kind", ["tokens", "usd"])
-def test_budget_holds_across_two_gateways_with_the_consumer(live_app, two_gateways, admin_headers,
-                                                             fake_upstream, kind) -> None:
+def test_budget_holds_across_two_gateways_with_the_consumer(
+    live_app, two_gateways, admin_headers, fake_upstream, kind
+) -> None:
     with scanning_client(live_app.url) as c:
         env = setup_ws(c, admin_headers, fake_upstream)
         if kind == "tokens":
-            _check_tokens(_run_case("tokens+consumer", two_gateways, c, admin_headers, env,
-                                    {"type": "TOKEN_BUDGET", "limit": TOKEN_LIMIT, "period": "DAY", "per": "REPO"}))
+            _check_tokens(
+                _run_case(
+                    "tokens+consumer",
+                    two_gateways,
+                    c,
+                    admin_headers,
+                    env,
+                    {"type": "TOKEN_BUDGET", "limit": TOKEN_LIMIT, "period": "DAY", "per": "REPO"},
+                )
+            )
             # the refusals of the metered gateway count as blocks of the configuration they would have used
             end = time.monotonic() + 30
             while True:
@@ -138,19 +149,43 @@ def test_budget_holds_across_two_gateways_with_the_consumer(live_app, two_gatewa
                 assert time.monotonic() < end, st
                 time.sleep(0.3)
         else:
-            _check_usd(_run_case("usd+consumer", two_gateways, c, admin_headers, env,
-                                 {"type": "COST_BUDGET", "limitUsd": str(USD_LIMIT), "period": "DAY", "per": "REPO"}))
+            _check_usd(
+                _run_case(
+                    "usd+consumer",
+                    two_gateways,
+                    c,
+                    admin_headers,
+                    env,
+                    {"type": "COST_BUDGET", "limitUsd": str(USD_LIMIT), "period": "DAY", "per": "REPO"},
+                )
+            )
 
 
 @pytest.mark.parametrize("kind", ["tokens", "usd"])
-def test_budget_holds_across_two_gateways_without_a_consumer(live_app, bare_gateways, admin_headers,
-                                                              fake_upstream, kind) -> None:
+def test_budget_holds_across_two_gateways_without_a_consumer(
+    live_app, bare_gateways, admin_headers, fake_upstream, kind
+) -> None:
     with scanning_client(live_app.url) as c:
         env = setup_ws(c, admin_headers, fake_upstream)
         if kind == "tokens":
-            _check_tokens(_run_case("tokens-no-consumer", bare_gateways, c, admin_headers, env,
-                                    {"type": "TOKEN_BUDGET", "limit": TOKEN_LIMIT, "period": "DAY", "per": "REPO"}))
+            _check_tokens(
+                _run_case(
+                    "tokens-no-consumer",
+                    bare_gateways,
+                    c,
+                    admin_headers,
+                    env,
+                    {"type": "TOKEN_BUDGET", "limit": TOKEN_LIMIT, "period": "DAY", "per": "REPO"},
+                )
+            )
         else:
-            _check_usd(_run_case("usd-no-consumer", bare_gateways, c, admin_headers, env,
-                                 {"type": "COST_BUDGET", "limitUsd": str(USD_LIMIT), "period": "DAY", "per": "REPO"}))
-
+            _check_usd(
+                _run_case(
+                    "usd-no-consumer",
+                    bare_gateways,
+                    c,
+                    admin_headers,
+                    env,
+                    {"type": "COST_BUDGET", "limitUsd": str(USD_LIMIT), "period": "DAY", "per": "REPO"},
+                )
+            )

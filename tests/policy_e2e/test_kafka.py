@@ -3,6 +3,7 @@
 rule type in block and in log mode, decision propagation to a second gateway process, and a
 policy-consumer restart in the middle of a window (no double counting, nothing lost).
 """
+
 from __future__ import annotations
 
 import time
@@ -38,11 +39,13 @@ def test_each_rule_type_block_and_log_through_kafka(live_app_factory, kafka_boot
     with scanning_client(live.url) as c:
         h = _login(c, live)
         env = setup_ws(c, h, fake_upstream)
-        cases = []   # (repo env, policy, request kwargs, expected status)
+        cases = []  # (repo env, policy, request kwargs, expected status)
+
         def case(action, rule, expect, **req):
             r = repo_key(c, h, env)
             p = policy(c, h, env, action=action, rule=rule, repo=r["repo"])
             cases.append((r, p, req, expect))
+
         case(2, {"type": "MODEL_DENYLIST", "models": ["gpt-4o*"]}, 403)
         case(0, {"type": "MODEL_DENYLIST", "models": ["gpt-4o*"]}, 200)
         case(2, {"type": "MODEL_ALLOWLIST", "models": ["claude-*"]}, 403)
@@ -61,18 +64,42 @@ def test_each_rule_type_block_and_log_through_kafka(live_app_factory, kafka_boot
                 assert p["name"] in resp.json()["error"]["message"]
         # limits: RATE_LIMIT and TOKEN_BUDGET, block (gateway 429 + consumer decision) and log
         rl_block = repo_key(c, h, env)
-        p_rl_b = policy(c, h, env, action=2, repo=rl_block["repo"],
-                        rule={"type": "RATE_LIMIT", "requests": 3, "window": "HOUR", "per": "KEY"})
+        p_rl_b = policy(
+            c,
+            h,
+            env,
+            action=2,
+            repo=rl_block["repo"],
+            rule={"type": "RATE_LIMIT", "requests": 3, "window": "HOUR", "per": "KEY"},
+        )
         rl_log = repo_key(c, h, env)
-        p_rl_l = policy(c, h, env, action=0, repo=rl_log["repo"],
-                        rule={"type": "RATE_LIMIT", "requests": 3, "window": "HOUR", "per": "REPO"})
+        p_rl_l = policy(
+            c,
+            h,
+            env,
+            action=0,
+            repo=rl_log["repo"],
+            rule={"type": "RATE_LIMIT", "requests": 3, "window": "HOUR", "per": "REPO"},
+        )
         tb_block = repo_key(c, h, env)
-        p_tb_b = policy(c, h, env, action=2, repo=tb_block["repo"],
-                        rule={"type": "TOKEN_BUDGET", "limit": 40, "period": "DAY", "per": "KEY"})
+        p_tb_b = policy(
+            c,
+            h,
+            env,
+            action=2,
+            repo=tb_block["repo"],
+            rule={"type": "TOKEN_BUDGET", "limit": 40, "period": "DAY", "per": "KEY"},
+        )
         tb_log = repo_key(c, h, env)
-        p_tb_l = policy(c, h, env, action=1, repo=tb_log["repo"],
-                        rule={"type": "TOKEN_BUDGET", "limit": 20, "period": "DAY", "per": "KEY"})
-        time.sleep(1.0)   # keys + policies reach the snapshot (no /v1/models probe: it would count as a call)
+        p_tb_l = policy(
+            c,
+            h,
+            env,
+            action=1,
+            repo=tb_log["repo"],
+            rule={"type": "TOKEN_BUDGET", "limit": 20, "period": "DAY", "per": "KEY"},
+        )
+        time.sleep(1.0)  # keys + policies reach the snapshot (no /v1/models probe: it would count as a call)
         codes = [chat(live.url, rl_block["secret"], max_tokens=5).status_code for _ in range(5)]
         assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429], codes
         r429 = chat(live.url, rl_block["secret"], max_tokens=5)
@@ -80,20 +107,30 @@ def test_each_rule_type_block_and_log_through_kafka(live_app_factory, kafka_boot
         assert [chat(live.url, rl_log["secret"]).status_code for _ in range(5)] == [200] * 5
         tb_codes = [chat(live.url, tb_block["secret"], "one two three", max_tokens=5).status_code for _ in range(8)]
         assert tb_codes[0] == 200 and tb_codes[-1] == 429, tb_codes
-        assert [chat(live.url, tb_log["secret"], "one two three", max_tokens=5).status_code for _ in range(4)] == [200] * 4
+        assert [chat(live.url, tb_log["secret"], "one two three", max_tokens=5).status_code for _ in range(4)] == [
+            200
+        ] * 4
 
         # exactly one violation per fired in-path policy; one per crossing for the limits
         def count(pid):
             return violations(c, h, workspaceId=env["ws"], policyId=pid)["total"]
+
         for r, p, req, expect in cases:
             until(lambda: count(p["id"]), lambda n: n >= 1)
+
         def diag() -> str:
             async def read(rt):
                 pc = rt.policy_consumer
-                return {(k[0][:8], k[1][-12:]): (x.requests, x.tokens, x.crossed)
-                        for k, x in pc.handler.windows._counts.items()}
+                return {
+                    (k[0][:8], k[1][-12:]): (x.requests, x.tokens, x.crossed)
+                    for k, x in pc.handler.windows._counts.items()
+                }
+
             vs = violations(c, h, workspaceId=env["ws"], take=100)["violations"]
-            return f"consumer windows={live.call(read)!r}; violations={[(v['policyId'][:8], v['policyName']) for v in vs]}"
+            return (
+                f"consumer windows={live.call(read)!r}; violations={[(v['policyId'][:8], v['policyName']) for v in vs]}"
+            )
+
         for name, pol in (("rl_block", p_rl_b), ("rl_log", p_rl_l), ("tb_block", p_tb_b), ("tb_log", p_tb_l)):
             try:
                 until(lambda: count(pol["id"]), lambda n: n >= 1)
@@ -105,26 +142,26 @@ def test_each_rule_type_block_and_log_through_kafka(live_app_factory, kafka_boot
         for pid in (p_rl_b["id"], p_rl_l["id"], p_tb_b["id"], p_tb_l["id"]):
             assert count(pid) == 1, pid
         blocks = violations(c, h, workspaceId=env["ws"], block="true")
-        assert blocks["total"] == 6, [v["policyName"] for v in blocks["violations"]]   # 4 in-path + 2 limit crossings
+        assert blocks["total"] == 6, [v["policyName"] for v in blocks["violations"]]  # 4 in-path + 2 limit crossings
         st = c.get("/ai/llm/stats", params={"aiLlmId": env["config"]}, headers=h).json()["stats"][0]
         assert int(st["totalPolicyViolations"]) == 12, st
-        assert int(st["totalAlerts"]) == 2, st     # MODEL_ALLOWLIST alert + TOKEN_BUDGET alert
+        assert int(st["totalAlerts"]) == 2, st  # MODEL_ALLOWLIST alert + TOKEN_BUDGET alert
         # the request events of refused requests say "blocked" (the minute rollup counts them)
         rows = c.get("/aistats/minute", params={"repoId": rl_block["repo"]}, headers=h).json()["data"]
         assert sum(int(x["apiCalls"]) for x in rows) >= 3
 
 
 def test_decisions_reach_a_second_gateway_and_consumer_restart_keeps_counts(
-        live_app_factory, kafka_bootstrap, fake_upstream) -> None:
+    live_app_factory, kafka_bootstrap, fake_upstream
+) -> None:
     a = live_app_factory(kind="up", configure=[_private_groups], kafka_bootstrap=kafka_bootstrap)
     db_url = f"sqlite+aiosqlite:///{a.settings.data_dir / 'tollgate.db'}"
-    b = live_app_factory(kind="gateway", kafka_bootstrap=kafka_bootstrap, database_url=db_url,
-                         gateway_id="gateway-b")
+    b = live_app_factory(kind="gateway", kafka_bootstrap=kafka_bootstrap, database_url=db_url, gateway_id="gateway-b")
     with scanning_client(a.url) as c:
         h = _login(c, a)
         env = setup_ws(c, h, fake_upstream)
         p = policy(c, h, env, action=2, rule={"type": "RATE_LIMIT", "requests": 5, "window": "HOUR", "per": "REPO"})
-        time.sleep(1.0)   # no /v1/models probe: it would count as a call against the limit
+        time.sleep(1.0)  # no /v1/models probe: it would count as a call against the limit
         # --- consumer restart mid-window: 3 requests, restart the policy consumer, 2 more
         for _ in range(3):
             assert chat(a.url, env["secret"], max_tokens=5).status_code == 200
@@ -133,11 +170,14 @@ def test_decisions_reach_a_second_gateway_and_consumer_restart_keeps_counts(
             async def read(rt):
                 pc = rt.policy_consumer
                 return sum(x.requests for x in pc.handler.windows._counts.values() if x.policy.id == p["id"])
+
             return a.call(read)
+
         until(counted, lambda n: n == 3)
 
         async def restart(rt):
             from tollgate.policy_wiring import policy_consumer
+
             old = rt.policy_consumer
             await old.stop()
             snap = next(x for x in rt.components if getattr(x, "name", "") == "policy-snapshot")
@@ -148,21 +188,26 @@ def test_decisions_reach_a_second_gateway_and_consumer_restart_keeps_counts(
             rt.policy_consumer = new
             rt.components.append(new)
             rt._started.append(new)
+
         a.call(restart)
-        until(counted, lambda n: n == 3, limit=30)     # rebuilt from the log, not doubled, not lost
+        until(counted, lambda n: n == 3, limit=30)  # rebuilt from the log, not doubled, not lost
         t_sent = None
         for _ in range(2):
             assert chat(a.url, env["secret"], max_tokens=5).status_code == 200
             t_sent = time.monotonic()
+
         # --- the crossing (5th request) is decided by the consumer; gateway B never saw traffic
         def b_status():
             return chat(b.url, env["secret"], max_tokens=5).status_code
+
         until(b_status, lambda s: s == 429, limit=5, step=0.02)
         lag = time.monotonic() - t_sent
         print(f"\nDECISION propagation to gateway B: {lag * 1000:.0f} ms after the crossing request answered")
         assert lag < 3.0
-        v = until(lambda: violations(c, h, workspaceId=env["ws"], policyId=p["id"]),
-                  lambda j: j["total"] >= 1 and len(j["violations"]) >= 1)
+        v = until(
+            lambda: violations(c, h, workspaceId=env["ws"], policyId=p["id"]),
+            lambda j: j["total"] >= 1 and len(j["violations"]) >= 1,
+        )
         time.sleep(1.0)
         v = violations(c, h, workspaceId=env["ws"], policyId=p["id"])
         assert v["total"] == 1 and "5 used" in v["violations"][0]["explanation"], v

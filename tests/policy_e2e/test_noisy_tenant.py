@@ -6,6 +6,7 @@ concurrent callers; meanwhile workspace B (no policies) calls sequentially. B's 
 100 ms; a pattern RE2 cannot run in linear time is refused at creation, naming it; and the
 patterns one scope may hold are capped.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -45,9 +46,19 @@ EVIL = [r"(a|aa)+$", r"(\w+\s?)+$", r"(x+x+)+y", r"^(a+)+$"]
 
 
 def _policy(client, headers, env, patterns, name):
-    return client.post("/policy", headers=headers, json={
-        "name": name, "content": "", "riskType": "HIGH", "actionType": 2, "orgId": env["org"],
-        "workspaceId": env["ws"], "rule": {"type": "CONTENT_PATTERN", "patterns": patterns}})
+    return client.post(
+        "/policy",
+        headers=headers,
+        json={
+            "name": name,
+            "content": "",
+            "riskType": "HIGH",
+            "actionType": 2,
+            "orgId": env["org"],
+            "workspaceId": env["ws"],
+            "rule": {"type": "CONTENT_PATTERN", "patterns": patterns},
+        },
+    )
 
 
 def test_patterns_re2_cannot_run_are_refused_naming_them(client, admin_headers, fake_upstream) -> None:
@@ -79,8 +90,12 @@ def test_noisy_tenant_does_not_stall_another_workspace(live_app, client, admin_h
     small = {"model": "gpt-4o-mini", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
     url = live_app.url + "/v1/chat/completions"
     # the evil policies are live: the noisy prompt is refused (pattern #1 matches "aaa...")
-    until(lambda: httpx.post(url, json=body, timeout=30, headers={"authorization": f"Bearer {noisy['secret']}"}).status_code,
-          lambda s: s == 403)
+    until(
+        lambda: (
+            httpx.post(url, json=body, timeout=30, headers={"authorization": f"Bearer {noisy['secret']}"}).status_code
+        ),
+        lambda s: s == 403,
+    )
 
     async def measure(n: int) -> list[float]:
         out = []
@@ -94,8 +109,12 @@ def test_noisy_tenant_does_not_stall_another_workspace(live_app, client, admin_h
 
     base = asyncio.run(measure(30))
     # the attacker is another process (as it would be another machine): 8 concurrent callers
-    proc = subprocess.Popen([sys.executable, "-c", ATTACKER, url, noisy["secret"], "8"],
-                            stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ATTACKER, url, noisy["secret"], "8"],
+        stdout=subprocess.PIPE,
+        stdin=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout.readline().strip() == "attacking"
         during = asyncio.run(measure(60))
@@ -108,7 +127,9 @@ def test_noisy_tenant_does_not_stall_another_workspace(live_app, client, admin_h
     attacks, refused = (int(x) for x in out.split())
     assert refused == attacks
     p50_base, p50_during = statistics.median(base), statistics.median(during)
-    print(f"\ninnocent tenant p50: {p50_base:.1f} ms idle, {p50_during:.1f} ms during the attack "
-          f"({attacks} attack requests of 50 KB against 20 policies x {len(EVIL)} patterns)")
+    print(
+        f"\ninnocent tenant p50: {p50_base:.1f} ms idle, {p50_during:.1f} ms during the attack "
+        f"({attacks} attack requests of 50 KB against 20 policies x {len(EVIL)} patterns)"
+    )
     assert attacks >= 20
     assert p50_during < 100, (p50_base, p50_during)

@@ -1,12 +1,13 @@
 """Pricing against provider list prices (USD per 1M tokens), overrides and unknown models."""
+
 from __future__ import annotations
 
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +17,7 @@ from pricing.pricer import UNKNOWN, price, rates_for, worst_case_usd
 from pricing.rates import Rates, TokenCounts, cost_usd, format_usd
 
 M = 1_000_000
-NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
 # (family, model, counts, expected USD) — list prices: gpt-4o-mini $0.15 in / $0.075 cached /
 # $0.60 out; claude-3-5-sonnet $3 in / $0.30 cache read / $3.75 cache write / $15 out;
@@ -48,46 +49,60 @@ def test_list_prices(family, model, counts, usd):
 def test_tiered_prices_bill_the_whole_request_at_the_tier_its_prompt_reaches():
     small = price("GOOGLE", "gemini-2.5-pro", TokenCounts(tokens_in=200_000, tokens_out=M), now=NOW)
     large = price("GOOGLE", "gemini-2.5-pro", TokenCounts(tokens_in=200_001, tokens_out=M), now=NOW)
-    assert small.cost_usd == Decimal("0.25") + Decimal("10")        # $1.25 in, $10 out
-    assert large.cost_usd == Decimal("0.5000025") + Decimal("15")   # $2.50 in, $15 out
+    assert small.cost_usd == Decimal("0.25") + Decimal("10")  # $1.25 in, $10 out
+    assert large.cost_usd == Decimal("0.5000025") + Decimal("15")  # $2.50 in, $15 out
 
 
 def test_unknown_model_is_unknown_never_zero():
-    for family, model in [("OPENAI", "no-such-model-xyz"), ("OTHER", "my-local-llama"), (None, "gpt-4o-mini"),
-                          ("ANTHROPIC", "")]:
+    for family, model in [
+        ("OPENAI", "no-such-model-xyz"),
+        ("OTHER", "my-local-llama"),
+        (None, "gpt-4o-mini"),
+        ("ANTHROPIC", ""),
+    ]:
         p = price(family, model, TokenCounts(tokens_in=10, tokens_out=10), now=NOW)
         assert p is UNKNOWN and p.cost_usd is None and p.source == "unknown"
     assert format_usd(None) is None
 
 
 def test_override_beats_table_first_glob_wins_case_insensitive():
-    stored = parse_overrides({
-        "GPT-4o-mini*": {"input": "1", "cachedInput": "0.5", "cacheWrite": None, "output": "2"},
-        "gpt-*": {"input": "9", "output": "9"},
-        "llama-*": {"input": "0.05", "output": "0.10", "reasoning": "0.2"},
-    })
-    assert stored["GPT-4o-mini*"] == {"input": "1", "output": "2", "cachedInput": "0.5", "cacheWrite": None,
-                                      "reasoning": None}
+    stored = parse_overrides(
+        {
+            "GPT-4o-mini*": {"input": "1", "cachedInput": "0.5", "cacheWrite": None, "output": "2"},
+            "gpt-*": {"input": "9", "output": "9"},
+            "llama-*": {"input": "0.05", "output": "0.10", "reasoning": "0.2"},
+        }
+    )
+    assert stored["GPT-4o-mini*"] == {
+        "input": "1",
+        "output": "2",
+        "cachedInput": "0.5",
+        "cacheWrite": None,
+        "reasoning": None,
+    }
     ov = PriceOverrides(stored)
     p = price("OPENAI", "gpt-4o-mini", TokenCounts(tokens_in=M, cache_read=M // 2, tokens_out=M), ov, NOW)
     assert (p.cost_usd, p.source) == (Decimal("2.75"), "override")
     assert price("OPENAI", "gpt-4.1", TokenCounts(tokens_in=M), ov, NOW).cost_usd == Decimal("9")
     p = price("OTHER", "llama-3-8b", TokenCounts(tokens_in=M, tokens_out=M, reasoning=M // 2), ov, NOW)
-    assert (p.cost_usd, p.source) == (Decimal("0.2"), "override")      # 0.05 + 0.05 + 0.10
+    assert (p.cost_usd, p.source) == (Decimal("0.2"), "override")  # 0.05 + 0.05 + 0.10
     # a model no glob matches falls back to the table
     assert price("ANTHROPIC", "claude-3-5-sonnet-20241022", TokenCounts(tokens_out=M), ov, NOW).cost_usd == 15
 
 
-@pytest.mark.parametrize("raw,msg", [
-    ([], "prices must be an object"),
-    ({"m": {"input": "0.1"}}, "prices.m.output is required"),
-    ({"m": {"input": 0.1, "output": "1"}}, "decimal string"),
-    ({"m": {"input": "abc", "output": "1"}}, "not a decimal"),
-    ({"m": {"input": "-1", "output": "1"}}, "between 0"),
-    ({"m": {"input": "NaN", "output": "1"}}, "between 0"),
-    ({"m": {"input": "1", "output": "1", "cached": "1"}}, "unknown field"),
-    ({"": {"input": "1", "output": "1"}}, "model glob"),
-])
+@pytest.mark.parametrize(
+    "raw,msg",
+    [
+        ([], "prices must be an object"),
+        ({"m": {"input": "0.1"}}, "prices.m.output is required"),
+        ({"m": {"input": 0.1, "output": "1"}}, "decimal string"),
+        ({"m": {"input": "abc", "output": "1"}}, "not a decimal"),
+        ({"m": {"input": "-1", "output": "1"}}, "between 0"),
+        ({"m": {"input": "NaN", "output": "1"}}, "between 0"),
+        ({"m": {"input": "1", "output": "1", "cached": "1"}}, "unknown field"),
+        ({"": {"input": "1", "output": "1"}}, "model glob"),
+    ],
+)
 def test_override_validation_names_the_field(raw, msg):
     with pytest.raises(ValueError, match=msg):
         parse_overrides(raw)
@@ -127,7 +142,12 @@ def test_pricing_works_with_the_network_cut_off():
         p = price("OPENAI", "gpt-4o-mini", TokenCounts(tokens_in=1_000_000))
         print(p.source, p.cost_usd)
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                         cwd=Path(__file__).resolve().parents[2])
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[1] == "0.150000000000"

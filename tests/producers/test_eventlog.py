@@ -1,4 +1,5 @@
 """The local event log and the embedded bus over it (no services: SQLite in tmp_path)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -20,8 +21,16 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _event(i: int, key: str = "k") -> RequestEvent:
-    return RequestEvent(gateway_id="gw", request_id=f"r{i}", org_id="o", workspace_id="w", repo_id="r",
-                        repo_ai_api_key_id=key, tokens_in=i, tokens_out=1)
+    return RequestEvent(
+        gateway_id="gw",
+        request_id=f"r{i}",
+        org_id="o",
+        workspace_id="w",
+        repo_id="r",
+        repo_ai_api_key_id=key,
+        tokens_in=i,
+        tokens_out=1,
+    )
 
 
 def test_offsets_grow_across_trim_and_reopen(tmp_path: Path) -> None:
@@ -85,8 +94,9 @@ asyncio.run(main())
 
 @pytest.mark.integration
 def test_emitted_events_survive_sigkill(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path)], cwd=REPO, capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == -9 and "emitted" in proc.stdout, proc.stderr[-2000:]
     lg = EventLog(tmp_path / LOG_FILE)
     got = [json.loads(r.value)["requestId"] for r in lg.read(topics.REQUESTS, 0, 10_000)]
@@ -143,7 +153,7 @@ async def test_unsubscribed_topics_are_trimmed_and_full_log_refuses(tmp_path: Pa
                 break
             await asyncio.sleep(0.02)
         assert bus.log.read(topics.PROMPTS, 0, 10) == [], "a topic nobody reads does not pile up"
-        bus.subscribe(topics.REQUESTS, _never, name="stuck")     # a reader that never commits
+        bus.subscribe(topics.REQUESTS, _never, name="stuck")  # a reader that never commits
         await asyncio.sleep(0.05)
         results = [bus.emit(topics.REQUESTS, "k", _event(i)) for i in range(500)]
         assert results[0] and not results[-1]
@@ -170,7 +180,7 @@ async def test_decisions_reader_sees_the_newest_decision_per_subject(tmp_path: P
         for i in range(4):
             d = Decision(subject="s", policy_id="p", blocked=i % 2 == 0)
             bus.emit(topics.DECISIONS, "s", d)
-        await asyncio.sleep(0.3)          # trimmed: nobody reads yet, the newest stays
+        await asyncio.sleep(0.3)  # trimmed: nobody reads yet, the newest stays
         bus.subscribe(topics.DECISIONS, on, name="late", durable=False, max_wait_ms=0)
         assert await bus.drain(5)
     finally:

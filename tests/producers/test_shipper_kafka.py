@@ -1,4 +1,5 @@
 """The local event log shipped to a real broker: delivery, order per key, outage, restart, crash."""
+
 from __future__ import annotations
 
 import asyncio
@@ -10,24 +11,31 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from core import metrics
 from eventlog.bus import EventLogBus
 from producers.publisher.base import EventPublisher
 from schemas.events import RequestEvent
 from tests.support.kafka import create_topics
-from core import metrics
 
 pytestmark = pytest.mark.kafka
 
-DEAD_BOOTSTRAP = "127.0.0.1:1"   # nothing listens there
+DEAD_BOOTSTRAP = "127.0.0.1:1"  # nothing listens there
 
 
 def _event(key: str, i: int) -> RequestEvent:
-    return RequestEvent(gateway_id="gw-test", request_id=f"{key}:{i}", org_id="o", workspace_id="w",
-                        repo_id="r", repo_ai_api_key_id=key, tokens_in=i, tokens_out=1)
+    return RequestEvent(
+        gateway_id="gw-test",
+        request_id=f"{key}:{i}",
+        org_id="o",
+        workspace_id="w",
+        repo_id="r",
+        repo_ai_api_key_id=key,
+        tokens_in=i,
+        tokens_out=1,
+    )
 
 
-def _emit(pub: EventPublisher, topic: str, keys: list[str], start: int, n: int,
-          sent: dict[str, list[str]]) -> None:
+def _emit(pub: EventPublisher, topic: str, keys: list[str], start: int, n: int, sent: dict[str, list[str]]) -> None:
     for i in range(start, start + n):
         key = keys[i % len(keys)]
         ev = _event(key, i)
@@ -37,8 +45,9 @@ def _emit(pub: EventPublisher, topic: str, keys: list[str], start: int, n: int,
 
 async def _consume(bootstrap: str, topic: str, expected_ids: set[str], timeout_s: float = 60.0):
     """All records until every expected eventId was seen (bounded by time)."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None
+    )
     await consumer.start()
     records = []
     seen: set[str] = set()
@@ -82,8 +91,13 @@ def _check_delivery(records, sent: dict[str, list[str]], *, allow_duplicates: bo
 
 
 def _pub(data_dir: Path, bootstrap: str, **kw) -> EventLogBus:
-    return EventLogBus(data_dir, max_bytes=kw.pop("max_bytes", 50_000_000), kafka_bootstrap=bootstrap,
-                       shipper_kwargs=dict(connect_timeout_s=2.0, backoff_s=(0.1, 0.5)), **kw)
+    return EventLogBus(
+        data_dir,
+        max_bytes=kw.pop("max_bytes", 50_000_000),
+        kafka_bootstrap=bootstrap,
+        shipper_kwargs=dict(connect_timeout_s=2.0, backoff_s=(0.1, 0.5)),
+        **kw,
+    )
 
 
 async def test_publishes_all_events_keyed_and_in_order(kafka_bootstrap: str, kafka_topic, tmp_path: Path) -> None:
@@ -97,7 +111,7 @@ async def test_publishes_all_events_keyed_and_in_order(kafka_bootstrap: str, kaf
     try:
         _emit(pub, topic, keys, 0, 1000, sent)
         raw = _event("key-raw", 1000)
-        assert pub.publish(topic, raw.to_wire(), key=b"key-raw")       # pre-encoded bytes path
+        assert pub.publish(topic, raw.to_wire(), key=b"key-raw")  # pre-encoded bytes path
         sent["key-raw"].append(raw.event_id)
         assert await pub.shipper.wait_shipped(30)
     finally:
@@ -108,8 +122,7 @@ async def test_publishes_all_events_keyed_and_in_order(kafka_bootstrap: str, kaf
 
 
 @pytest.mark.parametrize("hard", [False, True], ids=["sigterm", "sigkill"])
-async def test_broker_outage_waits_in_the_log_and_ships_once(private_kafka, tmp_path: Path, hard: bool,
-                                                             caplog) -> None:
+async def test_broker_outage_waits_in_the_log_and_ships_once(private_kafka, tmp_path: Path, hard: bool, caplog) -> None:
     bootstrap = private_kafka.bootstrap
     topic = "outage.requests"
     await create_topics(bootstrap, [topic], partitions=3)
@@ -119,26 +132,31 @@ async def test_broker_outage_waits_in_the_log_and_ships_once(private_kafka, tmp_
     keys = [f"key-{k}" for k in range(5)]
     n = 0
     try:
-        _emit(pub, topic, keys, n, 300, sent); n += 300
+        _emit(pub, topic, keys, n, 300, sent)
+        n += 300
         assert await pub.shipper.wait_shipped(30)
 
         stop = asyncio.create_task(private_kafka.astop(hard=hard))
-        while not stop.done():            # keep emitting while the broker goes away
-            _emit(pub, topic, keys, n, 20, sent); n += 20
+        while not stop.done():  # keep emitting while the broker goes away
+            _emit(pub, topic, keys, n, 20, sent)
+            n += 20
             await asyncio.sleep(0.05)
         await stop
         with caplog.at_level(logging.WARNING):
-            for _ in range(60):           # broker is down: events wait in the log
-                _emit(pub, topic, keys, n, 20, sent); n += 20
+            for _ in range(60):  # broker is down: events wait in the log
+                _emit(pub, topic, keys, n, 20, sent)
+                n += 20
                 await asyncio.sleep(0.05)
             waiting = await asyncio.to_thread(pub.shipper.pending)
             assert waiting >= 1200
             start = asyncio.create_task(private_kafka.astart())
-            while not start.done():           # and while it comes back
-                _emit(pub, topic, keys, n, 20, sent); n += 20
+            while not start.done():  # and while it comes back
+                _emit(pub, topic, keys, n, 20, sent)
+                n += 20
                 await asyncio.sleep(0.05)
             await start
-            _emit(pub, topic, keys, n, 200, sent); n += 200
+            _emit(pub, topic, keys, n, 200, sent)
+            n += 200
             assert await pub.shipper.wait_shipped(90), "the log was not shipped after the outage"
     finally:
         await pub.stop()
@@ -157,7 +175,7 @@ async def test_started_while_kafka_is_down_ships_later(kafka_bootstrap: str, kaf
     await down.start()
     assert time.monotonic() - t0 < 2.0, "start must not wait for Kafka"
     _emit(down, topic, keys, 0, 500, sent)
-    await down.stop()      # "process exits": everything stays in the log
+    await down.stop()  # "process exits": everything stays in the log
 
     up = _pub(tmp_path, kafka_bootstrap)
     await up.start()
@@ -168,7 +186,7 @@ async def test_started_while_kafka_is_down_ships_later(kafka_bootstrap: str, kaf
         await up.stop()
     records = await _consume(kafka_bootstrap, topic, {i for v in sent.values() for i in v})
     _check_delivery(records, sent, allow_duplicates=False)
-    again = _pub(tmp_path, kafka_bootstrap)   # nothing is shipped twice by a third start
+    again = _pub(tmp_path, kafka_bootstrap)  # nothing is shipped twice by a third start
     await again.start()
     try:
         assert await asyncio.to_thread(again.shipper.pending) == 0
@@ -206,8 +224,13 @@ async def test_crashed_process_log_is_shipped(kafka_bootstrap: str, kafka_topic,
 
     topic = await kafka_topic(partitions=3)
     proc = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-c", _CRASHING_CHILD, str(tmp_path), topic],
-        capture_output=True, text=True, timeout=120, cwd=str(Path(__file__).resolve().parents[2]))
+        subprocess.run,
+        [sys.executable, "-c", _CRASHING_CHILD, str(tmp_path), topic],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=str(Path(__file__).resolve().parents[2]),
+    )
     assert proc.returncode == 9, proc.stderr[-2000:]
     sent: dict[str, list[str]] = defaultdict(list)
     for key, event_id in json.loads(proc.stdout.strip().splitlines()[-1]):
@@ -239,7 +262,7 @@ async def test_publish_rate(kafka_bootstrap: str, kafka_topic, tmp_path: Path) -
         for i, ev in enumerate(events):
             pub.emit(topic, ev.repo_ai_api_key_id, ev)
             if i % 2000 == 1999:
-                await asyncio.sleep(0)   # let the shipper run, as a live server would
+                await asyncio.sleep(0)  # let the shipper run, as a live server would
         assert await pub.shipper.wait_shipped(120)
         elapsed = time.perf_counter() - t0
     finally:

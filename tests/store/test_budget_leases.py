@@ -1,9 +1,10 @@
 """Budget slices in the store, on SQLite and PostgreSQL: concurrent leases never take a window
 past its limit by more than one request's need; what is given back can be taken again."""
+
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,7 +12,7 @@ from store import budget_leases
 from store.db import make_engine, make_sessionmaker
 from store.migrate import upgrade_engine
 
-END = datetime.now(timezone.utc) + timedelta(days=1)
+END = datetime.now(UTC) + timedelta(days=1)
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ async def test_concurrent_leases_stay_below_limit_plus_one_need(sm) -> None:
     assert limit <= total < limit + need
     assert await budget_leases.granted(sm, "w1") == total
     taken, changed = await budget_leases.lease(sm, "w1", 50, need, limit, END)
-    assert taken == 0 and changed is not None                    # the window reached its limit
+    assert taken == 0 and changed is not None  # the window reached its limit
     await budget_leases.give_back(sm, "w1", 100)
     assert (await budget_leases.lease(sm, "w1", 50, need, limit, END))[0] == 50
     assert (await budget_leases.lease(sm, "w1", 500, need, limit, END))[0] == limit - (total - 100 + 50)

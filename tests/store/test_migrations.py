@@ -1,4 +1,5 @@
 """Alembic migrations and first-OWNER bootstrap, on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import asyncio
@@ -8,13 +9,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select
 
-from store.passwords import verify_password
+from core.settings import Settings
 from store.bootstrap import EmailInUse, create_user, ensure_first_owner
 from store.db import make_engine, make_sessionmaker
 from store.epoch import bump_epoch, current_epoch
 from store.migrate import current_revision, head_revision, upgrade, upgrade_engine
 from store.models import Base, ConfigEpoch, Org, User
-from core.settings import Settings
+from store.passwords import verify_password
 
 
 @pytest.fixture

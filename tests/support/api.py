@@ -1,6 +1,7 @@
 """Management-API helpers for tests: log in, create users with roles and memberships,
 create workspaces. All calls go through real HTTP against a live app.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -67,8 +68,14 @@ class UserFactory:
         self.client = client
         self.admin_headers = admin_headers
 
-    def __call__(self, org_role: str = "USER", workspaces: dict[str, str] | None = None,
-                 *, new_org: bool = False, name: str | None = None) -> TestUser:
+    def __call__(
+        self,
+        org_role: str = "USER",
+        workspaces: dict[str, str] | None = None,
+        *,
+        new_org: bool = False,
+        name: str | None = None,
+    ) -> TestUser:
         email = f"{unique('user')}@example.test"
         password = "pw-" + uuid.uuid4().hex
         register_secret(password)
@@ -84,15 +91,26 @@ class UserFactory:
 
             self.live.call(make)
         else:
-            r = self.client.post("/user", json={"email": email, "password": password, "name": name,
-                                                "orgRole": org_role}, headers=self.admin_headers)
+            r = self.client.post(
+                "/user",
+                json={"email": email, "password": password, "name": name, "orgRole": org_role},
+                headers=self.admin_headers,
+            )
             assert r.status_code == 201, r.text
         data = login(self.client, email, password)
-        user = TestUser(id=data["user"]["id"], email=email, password=password, name=name,
-                        org_id=data["user"]["orgId"], org_role=data["user"]["orgRole"],
-                        token=data["token"], refresh_token=data["refreshToken"])
+        user = TestUser(
+            id=data["user"]["id"],
+            email=email,
+            password=password,
+            name=name,
+            org_id=data["user"]["orgId"],
+            org_role=data["user"]["orgRole"],
+            token=data["token"],
+            refresh_token=data["refreshToken"],
+        )
         for ws_id, role in (workspaces or {}).items():
-            r = self.client.post(f"/workspace/{ws_id}/users", json={"userId": user.id, "role": role},
-                                 headers=self.admin_headers)
+            r = self.client.post(
+                f"/workspace/{ws_id}/users", json={"userId": user.id, "role": role}, headers=self.admin_headers
+            )
             assert r.status_code == 200, r.text
         return user

@@ -7,6 +7,7 @@ the same variables the local scripts give (``TOLLGATE_TEST_POSTGRES_URL``,
 ``TOLLGATE_TEST_KAFKA_BOOTSTRAP``) plus ``TOLLGATE_TEST_CLICKHOUSE_URL``, which adds a
 ClickHouse-server variant to the warehouse tests. Starting blocks until every service answers.
 """
+
 from __future__ import annotations
 
 import os
@@ -47,8 +48,7 @@ def start_services() -> dict[str, str]:
     _RUNNING.append(kafka)
     ch = _module("clickhouse").ClickHouseContainer(CLICKHOUSE_IMAGE).start()
     _RUNNING.append(ch)
-    ch_url = (f"http://{ch.username}:{ch.password}@{ch.get_container_host_ip()}:"
-              f"{ch.get_exposed_port(8123)}/{ch.dbname}")
+    ch_url = f"http://{ch.username}:{ch.password}@{ch.get_container_host_ip()}:{ch.get_exposed_port(8123)}/{ch.dbname}"
     return {
         "TOLLGATE_TEST_POSTGRES_URL": pg.get_connection_url(driver=None),
         "TOLLGATE_TEST_KAFKA_BOOTSTRAP": kafka.get_bootstrap_server(),

@@ -14,6 +14,7 @@ Helpers: :func:`create_topics` (aiokafka admin; idempotent), :func:`wait_for_lea
 Blocking calls (the script) are offered as ``astart()/astop()`` for async tests so they do not
 stall the event loop.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -48,7 +49,7 @@ class KafkaBrokerHandle:
         self._owned_dir = False
 
     @classmethod
-    def fresh(cls, partitions: int = 3) -> "KafkaBrokerHandle":
+    def fresh(cls, partitions: int = 3) -> KafkaBrokerHandle:
         """A handle on a new temp directory (not started)."""
         handle = cls(Path(tempfile.mkdtemp(prefix="tollgate-kafka-")), partitions)
         handle._owned_dir = True
@@ -57,18 +58,18 @@ class KafkaBrokerHandle:
     def _run(self, *args: str, timeout: float = 240.0) -> str:
         proc = subprocess.run(
             ["bash", str(SCRIPT), *args, "--dir", str(self.run_dir)],
-            capture_output=True, text=True, timeout=timeout, check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if proc.returncode != 0:
-            raise RuntimeError(
-                f"scripts/kafka.sh {args[0]} failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
-            )
+            raise RuntimeError(f"scripts/kafka.sh {args[0]} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
         return proc.stdout
 
     def start(self) -> str:
         """Start (or restart on the same ports and data); returns the bootstrap address."""
-        out = self._run("start", "--partitions", str(self.partitions),
-                        "--watch-pid", str(self.watch_pid))
+        out = self._run("start", "--partitions", str(self.partitions), "--watch-pid", str(self.watch_pid))
         for line in out.splitlines():
             if line.startswith("KAFKA_BOOTSTRAP="):
                 bootstrap = line.split("=", 1)[1].strip()
@@ -92,8 +93,13 @@ class KafkaBrokerHandle:
 
     @property
     def running(self) -> bool:
-        proc = subprocess.run(["bash", str(SCRIPT), "status", "--dir", str(self.run_dir)],
-                              capture_output=True, text=True, timeout=30, check=False)
+        proc = subprocess.run(
+            ["bash", str(SCRIPT), "status", "--dir", str(self.run_dir)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         return proc.returncode == 0
 
     async def astart(self) -> str:
@@ -135,8 +141,7 @@ async def wait_for_leaders(admin, names: list[str], timeout_s: float = 30.0) -> 
     while True:
         described = await admin.describe_topics(names)
         ready = all(
-            t.get("error_code", 0) == 0 and t["partitions"]
-            and all(p.get("leader", -1) >= 0 for p in t["partitions"])
+            t.get("error_code", 0) == 0 and t["partitions"] and all(p.get("leader", -1) >= 0 for p in t["partitions"])
             for t in described
         )
         if ready:

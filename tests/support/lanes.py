@@ -6,6 +6,7 @@ it uses a fixture that opens a real service. The unit lane (``TOLLGATE_TEST_LANE
 only the others and enforces it: importing the ClickHouse engine, connecting to PostgreSQL or
 starting a child process fails the test with a message telling its author to mark it.
 """
+
 from __future__ import annotations
 
 import importlib.abc
@@ -17,11 +18,25 @@ import pytest
 
 UNIT = os.environ.get("TOLLGATE_TEST_LANE") == "unit"
 SERVICE_MARKS = ("integration", "kafka", "clickhouse", "postgres")
-SERVICE_FIXTURES = frozenset({
-    "kafka_bootstrap", "private_kafka", "kafka_topic", "db_backend", "db_url", "live_app",
-    "live_app_factory", "client", "aclient", "admin_token", "admin_headers", "make_user",
-    "make_workspace", "tollgate_up", "warehouse",
-})
+SERVICE_FIXTURES = frozenset(
+    {
+        "kafka_bootstrap",
+        "private_kafka",
+        "kafka_topic",
+        "db_backend",
+        "db_url",
+        "live_app",
+        "live_app_factory",
+        "client",
+        "aclient",
+        "admin_token",
+        "admin_headers",
+        "make_user",
+        "make_workspace",
+        "tollgate_up",
+        "warehouse",
+    }
+)
 _HINT = "the unit lane opens no services: mark this test `@pytest.mark.integration`"
 
 
@@ -35,6 +50,7 @@ class _NoEngine(importlib.abc.MetaPathFinder):
 def _refuse(what: str):
     def refused(*args, **kwargs):  # noqa: ANN002, ANN003
         pytest.fail(f"{what}: {_HINT}", pytrace=False)
+
     return refused
 
 
@@ -67,7 +83,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     keep, drop = [], []
     for item in items:
         needs = any(item.get_closest_marker(m) for m in SERVICE_MARKS) or (
-            SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())))
+            SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        )
         if needs and not item.get_closest_marker("integration"):
             item.add_marker(pytest.mark.integration)
         (drop if needs else keep).append(item)

@@ -17,6 +17,7 @@ live app shares one engine directory (`shared_clickhouse_dir()`: the one already
 process, else a per-session temp dir) and gets its own database in it (`live.clickhouse_database`).
 Pass `clickhouse_url=...` to use a server instead, or `shared_clickhouse=False` to opt out.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -24,14 +25,15 @@ import contextlib
 import socket
 import threading
 import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Iterator
+from typing import Any
 
 import httpx
 
-from tests.support.secrets import capture_text
 from core.settings import Settings
+from tests.support.secrets import capture_text
 
 TEST_SECRET_KEY = "dG9sbGdhdGUtdGVzdC1rZXktMzItYnl0ZXMtbG9uZyE="  # base64 of 32 bytes, tests only
 
@@ -151,8 +153,15 @@ def start_live_app(
     port = sock.getsockname()[1]
     from tollgate.http_guard import uvicorn_options
 
-    config = uvicorn.Config(app, loop="uvloop", lifespan="on", log_level="warning", access_log=False,
-                            timeout_graceful_shutdown=5, **uvicorn_options(settings))
+    config = uvicorn.Config(
+        app,
+        loop="uvloop",
+        lifespan="on",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        **uvicorn_options(settings),
+    )
     server = uvicorn.Server(config)
     holder: dict[str, Any] = {}
 
@@ -169,9 +178,16 @@ def start_live_app(
 
     thread = threading.Thread(target=run, name=f"tollgate-live-{port}", daemon=True)
     thread.start()
-    live = LiveApp(url=f"http://127.0.0.1:{port}", settings=settings, runtime=app.runtime,
-                   admin_email=settings.admin_email or "", admin_password=settings.admin_password or "",
-                   clickhouse_database=ch_db, _server=server, _thread=thread)
+    live = LiveApp(
+        url=f"http://127.0.0.1:{port}",
+        settings=settings,
+        runtime=app.runtime,
+        admin_email=settings.admin_email or "",
+        admin_password=settings.admin_password or "",
+        clickhouse_database=ch_db,
+        _server=server,
+        _thread=thread,
+    )
     deadline = time.monotonic() + start_timeout
     try:
         while True:
@@ -193,6 +209,7 @@ def start_live_app(
 
 
 # ---- HTTP clients whose response bodies go through the secret scan -------------------------
+
 
 def _scan_response(response: httpx.Response) -> None:
     response.read()

@@ -3,6 +3,7 @@ TOLLGATE_TEST_POSTGRES_URL (scripts/postgres.sh starts one), dropped at session 
 
 When `CI=true` and the variable is missing, PostgreSQL tests FAIL instead of skipping.
 """
+
 from __future__ import annotations
 
 import asyncio

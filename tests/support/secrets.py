@@ -19,6 +19,7 @@ A repository API key secret (`tg_...`) may appear once, in the POST response tha
 `tests/test_secret_scan.py` (moved to the very end of the run) fails on any leak; the conftest
 also fails the session at the end if hits exist and that test did not run.
 """
+
 from __future__ import annotations
 
 import logging

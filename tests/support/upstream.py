@@ -5,6 +5,7 @@
 aws_access_key_id, aws_secret_key), `.control` (faults, latency, counters).
 `upstream` (function): the same instance, with faults/counters reset before and after the test.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator

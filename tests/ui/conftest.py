@@ -4,13 +4,14 @@ Debian's chromium driven by Playwright, with every page request and script error
 Playwright's own browser download cannot work here, so the browser is `/usr/bin/chromium`
 (`scripts/test.sh` and `.ci/run` install it when missing); without it the tests fail, never skip.
 """
+
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -43,8 +44,11 @@ class Watch:
     refused: list[tuple[int, str, str]] = field(default_factory=list)  # (status, method, path) of 4xx/5xx
 
     def foreign(self) -> list[str]:
-        return [u for u in self.requests if not u.startswith(("data:", "blob:")) and
-                f"{urlsplit(u).scheme}://{urlsplit(u).netloc}" != self.origin]
+        return [
+            u
+            for u in self.requests
+            if not u.startswith(("data:", "blob:")) and f"{urlsplit(u).scheme}://{urlsplit(u).netloc}" != self.origin
+        ]
 
 
 @pytest.fixture(scope="package")
@@ -82,11 +86,19 @@ def open_page(browser, up: LiveUp, width: int = 1280, height: int = 900):
     page = ctx.new_page()
     watch = Watch(up.url)
     page.on("request", lambda r: watch.requests.append(r.url))
-    page.on("response", lambda r: watch.refused.append((r.status, r.request.method, urlsplit(r.url).path))
-            if r.status >= 400 else None)
+    page.on(
+        "response",
+        lambda r: watch.refused.append((r.status, r.request.method, urlsplit(r.url).path)) if r.status >= 400 else None,
+    )
     # Chromium logs every 4xx/5xx answer as a console error; those are checked through `refused`
-    page.on("console", lambda m: watch.errors.append(f"console: {m.text}")
-            if m.type == "error" and not m.text.startswith(LOAD_FAILED) else None)
+    page.on(
+        "console",
+        lambda m: (
+            watch.errors.append(f"console: {m.text}")
+            if m.type == "error" and not m.text.startswith(LOAD_FAILED)
+            else None
+        ),
+    )
     page.on("pageerror", lambda e: watch.errors.append(f"pageerror: {e}"))
     page.set_default_timeout(15_000)
     return ctx, page, watch
@@ -106,4 +118,5 @@ def shot(tmp_path: Path):
         page.screenshot(path=str(path), full_page=True)
         assert path.stat().st_size > 5000, f"{name}.png is blank"
         return path
+
     return take

@@ -1,4 +1,5 @@
 """Steps the dashboard tests share: API shortcuts, sign-in, reading the overview, gateway calls."""
+
 from __future__ import annotations
 
 import subprocess
@@ -36,9 +37,12 @@ def stats_totals(c: httpx.Client, ws: str) -> dict[str, int]:
 
 def overview_numbers(page) -> dict[str, int]:
     """The headline numbers, read at once: shown text (grouped digits) and exact data-value agree."""
-    shown = page.evaluate("""fields => Object.fromEntries(fields.map(f => {
+    shown = page.evaluate(
+        """fields => Object.fromEntries(fields.map(f => {
         const el = document.querySelector(`[data-testid=${f}]`);
-        return [f, [el.textContent, el.dataset.value]]; }))""", list(FIELDS))
+        return [f, [el.textContent, el.dataset.value]]; }))""",
+        list(FIELDS),
+    )
     for f, (text, value) in shown.items():
         assert text.replace(",", "") == value, (f, text, value)
     return {f: int(value) for f, (_, value) in shown.items()}
@@ -101,8 +105,16 @@ def until_overview_matches(page, c: httpx.Client, ws: str, calls: int, seconds: 
 def setup_workspace(c: httpx.Client, up: LiveUp, name: str) -> tuple[str, str, str]:
     """(workspace id, repository id, key secret) made through the API."""
     ws = c.post("/workspace", json={"name": name}).json()["workspace"]["id"]
-    llm = c.post("/ai/llm", json={"name": "fake", "aiType": "OPENAI", "endpoint": up.fake.endpoints["OPENAI"],
-                                  "secret": up.fake.creds.openai_key, "workspaceId": ws}).json()["aiLlmId"]
+    llm = c.post(
+        "/ai/llm",
+        json={
+            "name": "fake",
+            "aiType": "OPENAI",
+            "endpoint": up.fake.endpoints["OPENAI"],
+            "secret": up.fake.creds.openai_key,
+            "workspaceId": ws,
+        },
+    ).json()["aiLlmId"]
     repo = c.post("/repo", json={"name": "svc", "workspaceId": ws, "repoAiLlms": [{"aiLlmId": llm}]}).json()["repoId"]
     secret = c.post(f"/repo/{repo}/ai/apikey", json={"name": "svc-key", "aiType": "OPENAI"}).json()["secret"]
     register_secret(secret)

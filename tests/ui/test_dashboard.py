@@ -2,17 +2,15 @@
 configuration, a repository and a key through the UI, call the gateway with the OpenAI SDK and
 see the overview's numbers equal `/ai/llm/stats`; revoke the key and see the gateway refuse it.
 No request leaves for another host and no script error happens."""
+
 from __future__ import annotations
 
-from decimal import Decimal
-
 import uuid
+from decimal import Decimal
 
 from tests.support.secrets import register_secret
 from tests.ui.conftest import LiveUp, open_page
-from tests.ui.flows import (api_login, calls, refused_by_gateway, run_snippet, sign_in,
-                            until_overview_matches)
-
+from tests.ui.flows import api_login, calls, refused_by_gateway, run_snippet, sign_in, until_overview_matches
 
 
 def test_sign_in_refuses_a_wrong_password_in_words(browser, tollgate_up: LiveUp, shot) -> None:
@@ -70,7 +68,9 @@ def test_configure_call_watch_and_revoke_through_the_ui(browser, tollgate_up: Li
             assert page.get_by_test_id("baseUrl").inner_text() == up.url + "/v1"
             snippets = [page.locator(".secret pre").nth(i).text_content() for i in range(4)]
             assert f'OpenAI(base_url="{up.url}/v1", api_key="{secret}")' in snippets[0]
-            assert f'baseURL: "{up.url}/v1"' in snippets[1] and f'base_url="{up.url}", api_key="{secret}"' in snippets[2]
+            assert (
+                f'baseURL: "{up.url}/v1"' in snippets[1] and f'base_url="{up.url}", api_key="{secret}"' in snippets[2]
+            )
             shot(page, "repositories-and-keys")
             page.click("text=I have copied it")
             assert secret not in page.content()  # shown once: gone from the page
@@ -87,7 +87,7 @@ def test_configure_call_watch_and_revoke_through_the_ui(browser, tollgate_up: Li
             rows = c.get("/ai/llm/stats", params={"workspaceId": ws}).json()["stats"]
             api_cost = sum(Decimal(r["totalCost"]) for r in rows if r.get("totalCost") is not None)
             assert api_cost > 0 and Decimal(page.get_by_test_id("totalCost").get_attribute("data-value")) == api_cost
-            assert page.get_by_test_id("totalUnpricedCalls").count() == 0   # every call here has a price
+            assert page.get_by_test_id("totalUnpricedCalls").count() == 0  # every call here has a price
             for rng in ("1 h", "7 d", "30 d", "24 h"):
                 page.click(f".seg >> text='{rng}'")
                 page.wait_for_selector(f".seg button[aria-pressed=true]:text-is('{rng}')")
@@ -102,7 +102,11 @@ def test_configure_call_watch_and_revoke_through_the_ui(browser, tollgate_up: Li
             page.locator("tr[data-config]").get_by_role("button", name="Delete").click()
             page.get_by_role("dialog").get_by_role("button", name="Delete").click()
             assert "in use by app" in page.get_by_role("alert").inner_text()
-            assert (403, "DELETE", f"/ai/llm/{c.get('/ai/llm', params={'workspaceId': ws}).json()['aiLlms'][0]['id']}") in watch.refused
+            assert (
+                403,
+                "DELETE",
+                f"/ai/llm/{c.get('/ai/llm', params={'workspaceId': ws}).json()['aiLlms'][0]['id']}",
+            ) in watch.refused
             # revoke the key: the gateway refuses it from then on
             page.click("nav >> text=Repositories and keys")
             page.locator("tr[data-key]").get_by_role("button", name="Revoke backend").click()

@@ -1,14 +1,22 @@
 """The /ui dashboard's other pages in a real browser: policies from rules and words and the
 violation feed, edits, keyboard-only use and a phone screen, an expired token."""
+
 from __future__ import annotations
 
 import time
 import uuid
 
 from tests.ui.conftest import LiveUp, open_page
-from tests.ui.flows import (api_login, blocked, pick_workspace, refresh_feed, setup_workspace, sign_in,
-                            stats_totals, until_overview_matches)
-
+from tests.ui.flows import (
+    api_login,
+    blocked,
+    pick_workspace,
+    refresh_feed,
+    setup_workspace,
+    sign_in,
+    stats_totals,
+    until_overview_matches,
+)
 
 
 def test_policies_from_rules_and_words_and_the_violation_feed(browser, tollgate_up: LiveUp, shot) -> None:
@@ -152,6 +160,7 @@ def test_an_expired_token_is_renewed_once_then_the_session_ends_in_words(browser
                 route.fulfill(status=401, json={"success": False, "message": "Invalid or expired token"})
             else:
                 route.continue_()
+
         page.route("**/workspace", once)
         sign_in(page, up)
         page.wait_for_selector("#workspace option", state="attached")
@@ -160,7 +169,9 @@ def test_an_expired_token_is_renewed_once_then_the_session_ends_in_words(browser
         assert sum(u.endswith("/user/refresh") for u in watch.requests) == 1
         page.unroute("**/workspace")
         # after a reload there is no refresh token (memory only): a refused token ends the session
-        page.route("**/workspace", lambda route: route.fulfill(status=401, json={"success": False, "message": "expired"}))
+        page.route(
+            "**/workspace", lambda route: route.fulfill(status=401, json={"success": False, "message": "expired"})
+        )
         page.reload()
         assert "Your session has ended" in page.get_by_role("alert").inner_text()
         assert page.evaluate("sessionStorage.getItem('tollgate.session')") is None
@@ -174,8 +185,16 @@ def test_edit_a_configuration_and_a_repositorys_fallback_order(browser, tollgate
     up, s = tollgate_up, uuid.uuid4().hex[:6]
     with api_login(up) as c:
         ws, repo, _ = setup_workspace(c, up, f"edit-{s}")
-        second = c.post("/ai/llm", json={"name": "second", "aiType": "OTHER", "endpoint": up.fake.endpoints["OPENAI"],
-                                         "secret": up.fake.creds.openai_key, "workspaceId": ws}).json()["aiLlmId"]
+        second = c.post(
+            "/ai/llm",
+            json={
+                "name": "second",
+                "aiType": "OTHER",
+                "endpoint": up.fake.endpoints["OPENAI"],
+                "secret": up.fake.creds.openai_key,
+                "workspaceId": ws,
+            },
+        ).json()["aiLlmId"]
         ctx, page, watch = open_page(browser, up)
         try:
             sign_in(page, up)

@@ -1,5 +1,6 @@
 """`/ui` serves only its own files, each with the strict Content-Security-Policy, and every file
 under api/ui/ is package data (so a wheel carries the dashboard)."""
+
 from __future__ import annotations
 
 import fnmatch
@@ -15,8 +16,21 @@ from tests.ui.conftest import ROOT, LiveUp
 UI_DIR = ROOT / "api" / "ui"
 
 
-@pytest.mark.parametrize("path", ["../app.py", "js/../../app.py", ".hidden.js", "js/.x.js", "a\\b.js",
-                                  "", "app.py", "js/", "/etc/passwd.txt", "x\x00.js"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../app.py",
+        "js/../../app.py",
+        ".hidden.js",
+        "js/.x.js",
+        "a\\b.js",
+        "",
+        "app.py",
+        "js/",
+        "/etc/passwd.txt",
+        "x\x00.js",
+    ],
+)
 def test_asset_path_refuses_anything_outside_or_unknown(path: str) -> None:
     assert asset_path(path) is None
 
@@ -30,7 +44,9 @@ def test_every_ui_file_is_package_data() -> None:
     patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["api"]
     files = [p.relative_to(ROOT / "api").as_posix() for p in UI_DIR.rglob("*") if p.is_file()]
     assert "ui/index.html" in files and "ui/vendor/uPlot.iife.min.js" in files
-    missing = [f for f in files if not any(fnmatch.fnmatch(f, pat) and f.count("/") == pat.count("/") for pat in patterns)]
+    missing = [
+        f for f in files if not any(fnmatch.fnmatch(f, pat) and f.count("/") == pat.count("/") for pat in patterns)
+    ]
     assert missing == []
 
 
@@ -44,12 +60,15 @@ def test_ui_answers_carry_the_csp_and_nothing_else_is_served(tollgate_up: LiveUp
         assert c.get("/ui/js/main.js").headers["content-type"].startswith("text/javascript")
         slash = c.get("/ui/")
         assert slash.status_code == 308 and slash.headers["location"] == "/ui"
-        assert "<script type=\"module\" src=\"/ui/js/main.js\">" in c.get("/ui").text
+        assert '<script type="module" src="/ui/js/main.js">' in c.get("/ui").text
         for bad in ("/ui/..%2fapp.py", "/ui/%2e%2e/%2e%2e/pyproject.toml", "/ui/nope.js", "/ui/js/../../routers/ui.py"):
             r = c.get(bad)
             assert r.status_code == 404, bad
             assert "Tollgate" not in r.text
         text = "".join(p.read_text() for p in UI_DIR.rglob("*") if p.suffix in (".html", ".js", ".css"))
-        loads = re.findall(r"""(?:src|href)=["']?(?:https?:)?//|from\s*["'](?:https?:)?//|import\(\s*["'](?:https?:)?//"""
-                           r"""|fetch\(\s*["'`](?:https?:)?//|url\(\s*["']?(?:https?:)?//|@import""", text)
+        loads = re.findall(
+            r"""(?:src|href)=["']?(?:https?:)?//|from\s*["'](?:https?:)?//|import\(\s*["'](?:https?:)?//"""
+            r"""|fetch\(\s*["'`](?:https?:)?//|url\(\s*["']?(?:https?:)?//|@import""",
+            text,
+        )
         assert loads == []

@@ -3,13 +3,15 @@
 chdb admits one data directory per process, so the session shares one directory and every
 test gets its own database in it (isolation without re-opening the engine).
 """
+
 from __future__ import annotations
 
 import os
 import tempfile
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
@@ -46,8 +48,9 @@ def _engines() -> list[Any]:
 async def warehouse(request: pytest.FixtureRequest) -> AsyncIterator[Warehouse]:
     database = f"t_{uuid.uuid4().hex[:12]}"
     if request.param == "server":
-        settings = Settings(data_dir=ch_data_dir(), clickhouse_url=os.environ["TOLLGATE_TEST_CLICKHOUSE_URL"],
-                            kafka_bootstrap=None)
+        settings = Settings(
+            data_dir=ch_data_dir(), clickhouse_url=os.environ["TOLLGATE_TEST_CLICKHOUSE_URL"], kafka_bootstrap=None
+        )
     else:
         settings = ch_settings()
     wh = Warehouse(settings, database=database)

@@ -1,4 +1,5 @@
 """Warehouse DDL on the embedded engine: applies, re-runs idempotently, TTL follows settings."""
+
 from __future__ import annotations
 
 import uuid
@@ -24,16 +25,26 @@ def test_migration_files_parse_and_substitute_ttl():
 
 async def test_tables_exist_and_rerun_is_noop(warehouse):  # noqa: F811
     names = {r[0] for r in await warehouse.query("SELECT name FROM system.tables WHERE database = currentDatabase()")}
-    for t in ("requests", "violations", "usage_minute", "usage_daily", "ingest_log", "schema_migrations",
-              "usage_minute_from_requests", "usage_minute_from_violations", "usage_daily_from_minute"):
+    for t in (
+        "requests",
+        "violations",
+        "usage_minute",
+        "usage_daily",
+        "ingest_log",
+        "schema_migrations",
+        "usage_minute_from_requests",
+        "usage_minute_from_violations",
+        "usage_daily_from_minute",
+    ):
         assert t in names
     before = await warehouse.query("SELECT version FROM schema_migrations ORDER BY version")
     assert await warehouse._run(migrate, warehouse.client, 400) == []
     after = await warehouse.query("SELECT version FROM schema_migrations ORDER BY version")
     assert before == after and len(after) == len(load_migrations(400))
     # every raw table and MV target keeps dedup block ids
-    engines = dict(await warehouse.query(
-        "SELECT name, engine_full FROM system.tables WHERE database = currentDatabase()"))
+    engines = dict(
+        await warehouse.query("SELECT name, engine_full FROM system.tables WHERE database = currentDatabase()")
+    )
     for t in ("requests", "violations", "usage_minute", "usage_daily"):
         assert "non_replicated_deduplication_window = 10000" in engines[t]
     assert "toIntervalDay(400)" in engines["requests"]
@@ -47,7 +58,9 @@ async def test_changed_ttl_is_applied_on_restart():
     wh2 = Warehouse(ch_settings(raw_ttl_days=30), database=db)
     await wh2.start()
     try:
-        rows = await wh2.query("SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = 'violations'")
+        rows = await wh2.query(
+            "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = 'violations'"
+        )
         assert "toIntervalDay(30)" in rows[0][0]
     finally:
         await wh2.stop()
@@ -58,12 +71,13 @@ async def test_rollup_projections_serve_id_filters(warehouse):  # noqa: F811
     for t in ("usage_minute", "usage_daily"):
         ddl = (await warehouse.query(f"SHOW CREATE TABLE {t}"))[0][0]
         assert "PROJECTION by_repo" in ddl and "PROJECTION by_key" in ddl
-    await warehouse._run(warehouse.client.command,
-                         "INSERT INTO usage_minute (bucket, workspace_id, repo_id, repo_ai_api_key_id, api_calls) "
-                         "SELECT toDateTime(1700000000 + number * 60, 'UTC'), 'w', concat('r', toString(number % 50)), "
-                         "concat('k', toString(number % 200)), 1 FROM numbers(50000)")
-    for col, value, table, want in (("repo_ai_api_key_id", "k11", "by_key", 250),
-                                    ("repo_id", "r7", "by_repo", 1000)):
+    await warehouse._run(
+        warehouse.client.command,
+        "INSERT INTO usage_minute (bucket, workspace_id, repo_id, repo_ai_api_key_id, api_calls) "
+        "SELECT toDateTime(1700000000 + number * 60, 'UTC'), 'w', concat('r', toString(number % 50)), "
+        "concat('k', toString(number % 200)), 1 FROM numbers(50000)",
+    )
+    for col, value, table, want in (("repo_ai_api_key_id", "k11", "by_key", 250), ("repo_id", "r7", "by_repo", 1000)):
         sql = f"SELECT sum(api_calls) FROM usage_minute WHERE workspace_id = 'w' AND {col} = '{value}'"
         plan = "\n".join(r[0] for r in await warehouse.query("EXPLAIN " + sql))
         assert table in plan

@@ -1,11 +1,12 @@
 """Pure range planning of the stats queries."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from warehouse.queries import SeriesFilter, llm_stats_query, plan_range, series_query
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def test_plan_range_splits_whole_days_and_edges():
@@ -24,8 +25,9 @@ def test_queries_bind_values_never_format_them():
     evil = "x' OR 1=1 --"
     sql, params = llm_stats_query([evil], [evil], None, None)
     assert evil not in sql and params["ws"] == [evil] and params["ids"] == [evil]
-    f = SeriesFilter([evil], datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC),
-                     repo_ids=[evil], models=[evil])
+    f = SeriesFilter(
+        [evil], datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC), repo_ids=[evil], models=[evil]
+    )
     sql, params = series_query("minute", f)
     assert evil not in sql and params["r"] == [evil] and params["m"] == [evil]
     assert " OR " not in sql  # a single id list: nothing to OR
@@ -36,6 +38,7 @@ def test_queries_bind_values_never_format_them():
 
 def test_series_json_query_binds_values_and_picks_order_and_settings():
     from warehouse.queries import series_json_query
+
     evil = "x' OR 1=1 --"
     one = SeriesFilter([evil], datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC))
     sql, params = series_json_query("minute", one)
@@ -51,6 +54,7 @@ def test_series_body_joins_lines_and_truncates():
     import orjson
 
     from api.routers.stats import series_body
+
     rows = [{"timestamp": f"2024-01-01T00:0{i}:00.000Z", "apiCalls": str(i), "host": "a\nb"} for i in range(3)]
     raw = b"".join(orjson.dumps(r) + b"\n" for r in rows)
     assert orjson.loads(series_body(raw, 10)) == {"success": True, "data": rows, "truncated": False}

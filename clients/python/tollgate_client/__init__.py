@@ -7,6 +7,7 @@
 Method names are the Flashback client's, in snake_case; answers are the TypedDicts of
 `tollgate_client.types` (generated from Tollgate's OpenAPI document).
 """
+
 from . import types
 from .client import AsyncTollgateClient, TollgateClient
 from .errors import TollgateError

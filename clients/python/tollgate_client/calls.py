@@ -1,11 +1,12 @@
 """Pure: each management API operation as a `Call` (method, path, body, query), shared by the
 sync and the async client so both say the same thing; no I/O here."""
+
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 R = TypeVar("R")

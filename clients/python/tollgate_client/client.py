@@ -1,5 +1,6 @@
 """`TollgateClient` (sync) and `AsyncTollgateClient` (asyncio) on httpx: the operations of
 `operations.py`, bound once to both. Sync calls block on the network; async ones do not."""
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -41,16 +42,17 @@ class Operation(Generic[P, R]):
         self.__doc__ = build.__doc__
 
     @overload
-    def __get__(self, client: "AsyncTollgateClient", owner: type | None = None) -> Callable[P, Awaitable[R]]: ...
+    def __get__(self, client: AsyncTollgateClient, owner: type | None = None) -> Callable[P, Awaitable[R]]: ...
 
     @overload
-    def __get__(self, client: "TollgateClient", owner: type | None = None) -> Callable[P, R]: ...
+    def __get__(self, client: TollgateClient, owner: type | None = None) -> Callable[P, R]: ...
 
     def __get__(self, client: Any, owner: type | None = None) -> Any:
         build = self.build
 
         def bound(*args: P.args, **kwargs: P.kwargs) -> Any:
             return client._send(build(*args, **kwargs))
+
         bound.__name__ = build.__name__
         bound.__doc__ = build.__doc__
         return bound
@@ -113,10 +115,18 @@ class TollgateClient(_Operations):
     """Blocking client: `TollgateClient(api_key="tgm_...", base_url="http://127.0.0.1:8080")`.
     Use as a context manager, or call `close()`."""
 
-    def __init__(self, base_url: str, api_key: str | None = None, *, timeout: float = 30.0,
-                 headers: dict[str, str] | None = None, transport: httpx.BaseTransport | None = None) -> None:
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=_headers(api_key, headers),
-                                  timeout=timeout, transport=transport)
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        headers: dict[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"), headers=_headers(api_key, headers), timeout=timeout, transport=transport
+        )
 
     def set_auth_token(self, token: str | None) -> None:
         """Use this bearer token from now on (login access token or API token); None forgets it."""
@@ -132,7 +142,7 @@ class TollgateClient(_Operations):
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "TollgateClient":
+    def __enter__(self) -> TollgateClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -142,11 +152,18 @@ class TollgateClient(_Operations):
 class AsyncTollgateClient(_Operations):
     """asyncio client with the same methods as coroutines; `async with AsyncTollgateClient(...)`."""
 
-    def __init__(self, base_url: str, api_key: str | None = None, *, timeout: float = 30.0,
-                 headers: dict[str, str] | None = None,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=_headers(api_key, headers),
-                                       timeout=timeout, transport=transport)
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        headers: dict[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), headers=_headers(api_key, headers), timeout=timeout, transport=transport
+        )
 
     def set_auth_token(self, token: str | None) -> None:
         """Use this bearer token from now on; None forgets it."""
@@ -162,7 +179,7 @@ class AsyncTollgateClient(_Operations):
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def __aenter__(self) -> "AsyncTollgateClient":
+    async def __aenter__(self) -> AsyncTollgateClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

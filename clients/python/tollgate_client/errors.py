@@ -1,4 +1,5 @@
 """The one error type of the client."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,5 +1,6 @@
 """Pure: every management API operation, named as the Flashback client names it (snake_case),
 built as a `Call`. `client.py` binds them to a sync and an async transport."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -131,6 +132,7 @@ def _one_repo(repo_id: str) -> Any:
             if repo["id"] == repo_id:
                 return repo
         raise TollgateError(404, {"success": False, "message": "Repository not found"})
+
     return pick
 
 
@@ -170,8 +172,9 @@ def create_policy(data: T.PolicyCreate) -> Call[T.PolicyResponse]:
     return Call("POST", "/policy", data)
 
 
-def get_policies(org_id: str | None = None, workspace_id: str | None = None,
-                 repo_id: str | None = None) -> Call[T.PolicyList]:
+def get_policies(
+    org_id: str | None = None, workspace_id: str | None = None, repo_id: str | None = None
+) -> Call[T.PolicyList]:
     return Call("GET", "/policy", params=query({"orgId": org_id, "workspaceId": workspace_id, "repoId": repo_id}))
 
 
@@ -187,71 +190,155 @@ def delete_policy(policy_id: str) -> Call[T.MessageResponse]:
     return Call("DELETE", f"/policy/{seg(policy_id)}")
 
 
-def _findings(workspace_id: str | None, repo_id: str | None, policy_id: str | None, from_: str | None,
-              to: str | None, take: int | None, skip: int | None, llm_model: Sequence[str] | None,
-              severity: Sequence[str] | None, block: bool | None) -> dict[str, str]:
-    return query({"workspaceId": workspace_id, "repoId": repo_id, "policyId": policy_id, "from": from_,
-                  "to": to, "take": take, "skip": skip, "llmModel": llm_model, "severity": severity,
-                  "block": block})
+def _findings(
+    workspace_id: str | None,
+    repo_id: str | None,
+    policy_id: str | None,
+    from_: str | None,
+    to: str | None,
+    take: int | None,
+    skip: int | None,
+    llm_model: Sequence[str] | None,
+    severity: Sequence[str] | None,
+    block: bool | None,
+) -> dict[str, str]:
+    return query(
+        {
+            "workspaceId": workspace_id,
+            "repoId": repo_id,
+            "policyId": policy_id,
+            "from": from_,
+            "to": to,
+            "take": take,
+            "skip": skip,
+            "llmModel": llm_model,
+            "severity": severity,
+            "block": block,
+        }
+    )
 
 
-def get_policy_violations(workspace_id: str | None = None, repo_id: str | None = None,
-                          policy_id: str | None = None, from_: str | None = None, to: str | None = None,
-                          take: int | None = None, skip: int | None = None,
-                          llm_model: Sequence[str] | None = None, severity: Sequence[str] | None = None,
-                          block: bool | None = None) -> Call[T.ViolationPage]:
-    return Call("GET", "/policy/violations", params=_findings(
-        workspace_id, repo_id, policy_id, from_, to, take, skip, llm_model, severity, block))
+def get_policy_violations(
+    workspace_id: str | None = None,
+    repo_id: str | None = None,
+    policy_id: str | None = None,
+    from_: str | None = None,
+    to: str | None = None,
+    take: int | None = None,
+    skip: int | None = None,
+    llm_model: Sequence[str] | None = None,
+    severity: Sequence[str] | None = None,
+    block: bool | None = None,
+) -> Call[T.ViolationPage]:
+    return Call(
+        "GET",
+        "/policy/violations",
+        params=_findings(workspace_id, repo_id, policy_id, from_, to, take, skip, llm_model, severity, block),
+    )
 
 
-def get_policy_violations_by_policy_id(policy_id: str, workspace_id: str | None = None,
-                                       repo_id: str | None = None, from_: str | None = None,
-                                       to: str | None = None, take: int | None = None,
-                                       skip: int | None = None, llm_model: Sequence[str] | None = None,
-                                       severity: Sequence[str] | None = None,
-                                       block: bool | None = None) -> Call[T.ViolationPage]:
-    return Call("GET", f"/policy/{seg(policy_id)}/violations", params=_findings(
-        workspace_id, repo_id, None, from_, to, take, skip, llm_model, severity, block))
+def get_policy_violations_by_policy_id(
+    policy_id: str,
+    workspace_id: str | None = None,
+    repo_id: str | None = None,
+    from_: str | None = None,
+    to: str | None = None,
+    take: int | None = None,
+    skip: int | None = None,
+    llm_model: Sequence[str] | None = None,
+    severity: Sequence[str] | None = None,
+    block: bool | None = None,
+) -> Call[T.ViolationPage]:
+    return Call(
+        "GET",
+        f"/policy/{seg(policy_id)}/violations",
+        params=_findings(workspace_id, repo_id, None, from_, to, take, skip, llm_model, severity, block),
+    )
 
 
-def get_policy_alerts(workspace_id: str | None = None, repo_id: str | None = None,
-                      policy_id: str | None = None, from_: str | None = None, to: str | None = None,
-                      take: int | None = None, skip: int | None = None,
-                      llm_model: Sequence[str] | None = None, severity: Sequence[str] | None = None,
-                      block: bool | None = None) -> Call[T.AlertPage]:
-    return Call("GET", "/policy/alerts", params=_findings(
-        workspace_id, repo_id, policy_id, from_, to, take, skip, llm_model, severity, block))
+def get_policy_alerts(
+    workspace_id: str | None = None,
+    repo_id: str | None = None,
+    policy_id: str | None = None,
+    from_: str | None = None,
+    to: str | None = None,
+    take: int | None = None,
+    skip: int | None = None,
+    llm_model: Sequence[str] | None = None,
+    severity: Sequence[str] | None = None,
+    block: bool | None = None,
+) -> Call[T.AlertPage]:
+    return Call(
+        "GET",
+        "/policy/alerts",
+        params=_findings(workspace_id, repo_id, policy_id, from_, to, take, skip, llm_model, severity, block),
+    )
 
 
-def get_policy_alerts_by_policy_id(policy_id: str, workspace_id: str | None = None,
-                                   repo_id: str | None = None, from_: str | None = None,
-                                   to: str | None = None, take: int | None = None, skip: int | None = None,
-                                   llm_model: Sequence[str] | None = None, severity: Sequence[str] | None = None,
-                                   block: bool | None = None) -> Call[T.AlertPage]:
-    return Call("GET", f"/policy/{seg(policy_id)}/alerts", params=_findings(
-        workspace_id, repo_id, None, from_, to, take, skip, llm_model, severity, block))
+def get_policy_alerts_by_policy_id(
+    policy_id: str,
+    workspace_id: str | None = None,
+    repo_id: str | None = None,
+    from_: str | None = None,
+    to: str | None = None,
+    take: int | None = None,
+    skip: int | None = None,
+    llm_model: Sequence[str] | None = None,
+    severity: Sequence[str] | None = None,
+    block: bool | None = None,
+) -> Call[T.AlertPage]:
+    return Call(
+        "GET",
+        f"/policy/{seg(policy_id)}/alerts",
+        params=_findings(workspace_id, repo_id, None, from_, to, take, skip, llm_model, severity, block),
+    )
 
 
 # ---- usage statistics
 
 
-def _series(grain: str, start_date: datetime | str | None, end_date: datetime | str | None,
-            repo_id: Sequence[str] | None, ai_llm_id: Sequence[str] | None,
-            repo_ai_api_key_id: Sequence[str] | None, llm_model: Sequence[str] | None) -> Call[T.AiStatsResponse]:
-    return Call("GET", f"/aistats/{grain}", params=query({
-        "startDate": start_date, "endDate": end_date, "repoId": repo_id, "aiLlmId": ai_llm_id,
-        "repoAiApiKeyId": repo_ai_api_key_id, "llmModel": llm_model}))
+def _series(
+    grain: str,
+    start_date: datetime | str | None,
+    end_date: datetime | str | None,
+    repo_id: Sequence[str] | None,
+    ai_llm_id: Sequence[str] | None,
+    repo_ai_api_key_id: Sequence[str] | None,
+    llm_model: Sequence[str] | None,
+) -> Call[T.AiStatsResponse]:
+    return Call(
+        "GET",
+        f"/aistats/{grain}",
+        params=query(
+            {
+                "startDate": start_date,
+                "endDate": end_date,
+                "repoId": repo_id,
+                "aiLlmId": ai_llm_id,
+                "repoAiApiKeyId": repo_ai_api_key_id,
+                "llmModel": llm_model,
+            }
+        ),
+    )
 
 
-def get_ai_stats_minute(start_date: datetime | str | None = None, end_date: datetime | str | None = None,
-                        repo_id: Sequence[str] | None = None, ai_llm_id: Sequence[str] | None = None,
-                        repo_ai_api_key_id: Sequence[str] | None = None,
-                        llm_model: Sequence[str] | None = None) -> Call[T.AiStatsResponse]:
+def get_ai_stats_minute(
+    start_date: datetime | str | None = None,
+    end_date: datetime | str | None = None,
+    repo_id: Sequence[str] | None = None,
+    ai_llm_id: Sequence[str] | None = None,
+    repo_ai_api_key_id: Sequence[str] | None = None,
+    llm_model: Sequence[str] | None = None,
+) -> Call[T.AiStatsResponse]:
     return _series("minute", start_date, end_date, repo_id, ai_llm_id, repo_ai_api_key_id, llm_model)
 
 
-def get_ai_stats_daily(start_date: datetime | str | None = None, end_date: datetime | str | None = None,
-                       repo_id: Sequence[str] | None = None, ai_llm_id: Sequence[str] | None = None,
-                       repo_ai_api_key_id: Sequence[str] | None = None,
-                       llm_model: Sequence[str] | None = None) -> Call[T.AiStatsResponse]:
+def get_ai_stats_daily(
+    start_date: datetime | str | None = None,
+    end_date: datetime | str | None = None,
+    repo_id: Sequence[str] | None = None,
+    ai_llm_id: Sequence[str] | None = None,
+    repo_ai_api_key_id: Sequence[str] | None = None,
+    llm_model: Sequence[str] | None = None,
+) -> Call[T.AiStatsResponse]:
     return _series("daily", start_date, end_date, repo_id, ai_llm_id, repo_ai_api_key_id, llm_model)

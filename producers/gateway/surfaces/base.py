@@ -7,10 +7,12 @@ provider request for a configuration, turns a provider answer or stream back int
 wire format, and renders errors in the client's error shape. Everything here is pure and never
 blocks; the I/O lives in `producers.gateway.attempts` and `producers.gateway.relay`.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -24,29 +26,29 @@ from store.snapshot import ConfigEntry
 class Plan:
     """One validated request: what to ask for, whether to stream, and who asked."""
 
-    surface: "Surface"
+    surface: Surface
     model: str
-    body: dict[str, Any]          # the client's body as sent
-    chat: dict[str, Any]          # the request as an OpenAI chat / embeddings body
+    body: dict[str, Any]  # the client's body as sent
+    chat: dict[str, Any]  # the request as an OpenAI chat / embeddings body
     stream: bool = False
-    include_usage: bool = False   # chat only: the client asked for the usage chunk
+    include_usage: bool = False  # chat only: the client asked for the usage chunk
     user_id: str | None = None
     conversation_id: str | None = None
-    untranslatable: list[str] = field(default_factory=list)   # "field path: why" (translated families only)
-    headers: dict[str, str] = field(default_factory=dict)      # client headers the surface forwards natively
-    native: bool = False          # the current attempt speaks the surface's own API (set by `request`)
+    untranslatable: list[str] = field(default_factory=list)  # "field path: why" (translated families only)
+    headers: dict[str, str] = field(default_factory=dict)  # client headers the surface forwards natively
+    native: bool = False  # the current attempt speaks the surface's own API (set by `request`)
 
 
 class Pipe(Protocol):
     """Provider stream bytes in, client stream bytes out (one per streamed attempt)."""
 
     usage: Usage | None
-    error_type: str | None        # set when the provider signalled an error inside the stream
+    error_type: str | None  # set when the provider signalled an error inside the stream
 
     def feed(self, raw: bytes) -> bytes: ...
     def finish(self) -> bytes: ...
-    def broken(self) -> bytes: ...          # the tail when the provider stream broke off
-    def estimated_out(self) -> int: ...     # output tokens seen so far (when usage never came)
+    def broken(self) -> bytes: ...  # the tail when the provider stream broke off
+    def estimated_out(self) -> int: ...  # output tokens seen so far (when usage never came)
 
 
 def require_model(body: Mapping[str, Any]) -> str:
@@ -103,9 +105,9 @@ def loads_dict(raw: bytes) -> dict[str, Any]:
 class Surface:
     """Defaults shared by the surfaces: OpenAI error shape, chat translation by the adapter."""
 
-    name = ""                     # the event's `endpoint` (chat|embeddings|responses|messages[.count_tokens])
-    policed = True                # policies (and budgets) see this surface's requests
-    forward_headers: tuple[str, ...] = ()   # client headers kept on the plan for native forwarding
+    name = ""  # the event's `endpoint` (chat|embeddings|responses|messages[.count_tokens])
+    policed = True  # policies (and budgets) see this surface's requests
+    forward_headers: tuple[str, ...] = ()  # client headers kept on the plan for native forwarding
 
     def plan(self, body: dict[str, Any]) -> Plan:
         raise NotImplementedError
@@ -121,10 +123,10 @@ class Surface:
     def request(self, plan: Plan, cfg: ConfigEntry, provider_model: str) -> UpstreamRequest:
         """The provider request for one attempt (TranslationError/ValueError: a 400)."""
         return families.adapter(cfg.ai_type).chat_request(
-            families.provider_config(cfg), provider_model, forward_chat_body(plan.chat, cfg.ai_type))
+            families.provider_config(cfg), provider_model, forward_chat_body(plan.chat, cfg.ai_type)
+        )
 
-    def upstream_error(self, cfg: ConfigEntry, status: int, body: bytes,
-                       headers: Mapping[str, str]) -> UpstreamError:
+    def upstream_error(self, cfg: ConfigEntry, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
         return families.adapter(cfg.ai_type).error(status, body, headers)
 
     def answer(self, plan: Plan, cfg: ConfigEntry, body: bytes, request_id: str) -> tuple[bytes, Usage | None]:

@@ -3,6 +3,7 @@
 OPENAI and OTHER answers are relayed byte for byte; other families go through their adapter.
 Pure; never blocks.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -12,8 +13,15 @@ import orjson
 from producers.adapters.base import Usage
 from producers.gateway import families
 from producers.gateway.errors import GatewayError, sse_error
-from producers.gateway.surfaces.base import (Plan, Surface, loads_dict, openai_usage, read_stream_flag,
-                                             read_tags, require_model)
+from producers.gateway.surfaces.base import (
+    Plan,
+    Surface,
+    loads_dict,
+    openai_usage,
+    read_stream_flag,
+    read_tags,
+    require_model,
+)
 from producers.gateway.usage import CompletionCounter
 from store.snapshot import ConfigEntry
 
@@ -85,8 +93,12 @@ def check_tool_calls(msgs: list[dict[str, Any]]) -> None:
         for j, c in enumerate(calls):
             fn = c.get("function") if isinstance(c, dict) else None
             if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-                raise GatewayError(400, f"'{where}[{j}]' must be an object with a 'function' object that has "
-                                        "a string 'name'", "invalid_request", f"{where}[{j}]")
+                raise GatewayError(
+                    400,
+                    f"'{where}[{j}]' must be an object with a 'function' object that has a string 'name'",
+                    "invalid_request",
+                    f"{where}[{j}]",
+                )
 
 
 class ChatSurface(Surface):
@@ -95,18 +107,30 @@ class ChatSurface(Surface):
     def plan(self, body: dict[str, Any]) -> Plan:
         model = require_model(body)
         msgs = body.get("messages")
-        if not isinstance(msgs, list) or not msgs or not all(
-                isinstance(m, dict) and isinstance(m.get("role"), str) for m in msgs):
-            raise GatewayError(400, "'messages' must be a non-empty array of objects with a 'role'",
-                               "invalid_request", "messages")
+        if (
+            not isinstance(msgs, list)
+            or not msgs
+            or not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in msgs)
+        ):
+            raise GatewayError(
+                400, "'messages' must be a non-empty array of objects with a 'role'", "invalid_request", "messages"
+            )
         check_tool_calls(msgs)
         stream = read_stream_flag(body)
         so = body.get("stream_options")
         if so is not None and not isinstance(so, dict):
             raise GatewayError(400, "'stream_options' must be an object", "invalid_request", "stream_options")
         uid, cid = read_tags(body)
-        return Plan(self, model, body, body, stream=stream, include_usage=bool((so or {}).get("include_usage")),
-                    user_id=uid, conversation_id=cid)
+        return Plan(
+            self,
+            model,
+            body,
+            body,
+            stream=stream,
+            include_usage=bool((so or {}).get("include_usage")),
+            user_id=uid,
+            conversation_id=cid,
+        )
 
     def answer(self, plan: Plan, cfg: ConfigEntry, body: bytes, request_id: str) -> tuple[bytes, Usage | None]:
         if cfg.ai_type in PASSTHROUGH:
@@ -119,8 +143,9 @@ class ChatSurface(Surface):
         return orjson.dumps(obj), usage
 
     def pipe(self, plan: Plan, cfg: ConfigEntry, request_id: str) -> ChatPipe:
-        translator = families.adapter(cfg.ai_type).stream_translator(plan.model, request_id,
-                                                                     include_usage=plan.include_usage)
+        translator = families.adapter(cfg.ai_type).stream_translator(
+            plan.model, request_id, include_usage=plan.include_usage
+        )
         return ChatPipe(translator, plan.include_usage)
 
 

@@ -8,6 +8,7 @@ decoded to Anthropic's events; usage is read on the way. Every other family goes
 `thinking`, documents and server tools cannot follow. Errors use Anthropic's shape. Pure;
 never blocks.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -157,16 +158,24 @@ class MessagesSurface(Surface):
         model = validate(body, need_max_tokens=True)
         uid, cid = read_tags(body)
         tr = to_chat(body)
-        return Plan(self, model, body, tr.chat, stream=bool(body.get("stream")), include_usage=True,
-                    user_id=uid, conversation_id=cid, untranslatable=tr.unsupported)
+        return Plan(
+            self,
+            model,
+            body,
+            tr.chat,
+            stream=bool(body.get("stream")),
+            include_usage=True,
+            user_id=uid,
+            conversation_id=cid,
+            untranslatable=tr.unsupported,
+        )
 
     def request(self, plan: Plan, cfg: ConfigEntry, provider_model: str) -> UpstreamRequest:
         plan.native = cfg.ai_type == NATIVE or (cfg.ai_type == "AWS" and bedrock_claude.is_claude(provider_model))
         if cfg.ai_type == NATIVE:
             return native_request(cfg, "/v1/messages", native_body(plan, provider_model), plan)
-        if plan.native:   # Claude on Bedrock: the Messages body through InvokeModel
-            return bedrock_claude.invoke_request(families.provider_config(cfg), provider_model, plan.body,
-                                                 plan.stream)
+        if plan.native:  # Claude on Bedrock: the Messages body through InvokeModel
+            return bedrock_claude.invoke_request(families.provider_config(cfg), provider_model, plan.body, plan.stream)
         refuse_untranslatable(plan, cfg)
         chat = forward_chat_body(plan.chat, cfg.ai_type)
         return families.adapter(cfg.ai_type).chat_request(families.provider_config(cfg), provider_model, chat)
@@ -177,8 +186,7 @@ class MessagesSurface(Surface):
             if not isinstance(out.get("content"), list):
                 raise ValueError("not an Anthropic message")
             return body, usage_of(out.get("usage")) if isinstance(out.get("usage"), dict) else None
-        completion, usage = families.adapter(cfg.ai_type).chat_response(200, body, plan.model,
-                                                                         request_id=request_id)
+        completion, usage = families.adapter(cfg.ai_type).chat_response(200, body, plan.model, request_id=request_id)
         return orjson.dumps(anthropic_out.to_message(completion, usage, plan.model, request_id)), usage
 
     def pipe(self, plan: Plan, cfg: ConfigEntry, request_id: str):
@@ -193,8 +201,9 @@ class MessagesSurface(Surface):
         return anthropic_out.stream_error(status, message)
 
 
-COUNT_FIELDS = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers",
-                          "context_management"})
+COUNT_FIELDS = frozenset(
+    {"model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers", "context_management"}
+)
 
 
 class CountTokensSurface(MessagesSurface):
@@ -221,8 +230,7 @@ class CountTokensSurface(MessagesSurface):
         return orjson.dumps({"input_tokens": n})
 
     def request(self, plan: Plan, cfg: ConfigEntry, provider_model: str) -> UpstreamRequest:
-        return native_request(cfg, "/v1/messages/count_tokens",
-                              native_body(plan, provider_model, COUNT_FIELDS), plan)
+        return native_request(cfg, "/v1/messages/count_tokens", native_body(plan, provider_model, COUNT_FIELDS), plan)
 
     def answer(self, plan: Plan, cfg: ConfigEntry, body: bytes, request_id: str) -> tuple[bytes, Usage | None]:
         out = loads_dict(body)

@@ -7,6 +7,7 @@ family, OTHER (often chat-only) included, goes through `producers.translate` (Re
 built-in tools is refused with a 400 naming the field on translated families. OpenAI's error
 shape. Pure; never blocks.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -34,8 +35,12 @@ def responses_usage(u: Any) -> Usage | None:
     cached = details.get("cached_tokens") if isinstance(details, dict) else 0
     out_details = u.get("output_tokens_details")
     reasoning = out_details.get("reasoning_tokens") if isinstance(out_details, dict) else 0
-    return Usage(int(u.get("input_tokens") or 0), int(u.get("output_tokens") or 0), int(cached or 0),
-                 reasoning=int(reasoning or 0))
+    return Usage(
+        int(u.get("input_tokens") or 0),
+        int(u.get("output_tokens") or 0),
+        int(cached or 0),
+        reasoning=int(reasoning or 0),
+    )
 
 
 class NativePipe:
@@ -49,8 +54,11 @@ class NativePipe:
 
     def _read(self, events) -> None:
         for ev in events:
-            if not ev.data or not (ev.event in _USAGE_EVENTS or ev.event in ("error", "response.output_text.delta")
-                                   or ev.event == "message"):
+            if not ev.data or not (
+                ev.event in _USAGE_EVENTS
+                or ev.event in ("error", "response.output_text.delta")
+                or ev.event == "message"
+            ):
                 continue
             try:
                 d = loads(ev.data)
@@ -122,22 +130,43 @@ class ResponsesSurface(Surface):
             raise GatewayError(400, exc.message, "invalid_request", exc.param) from None
         uid, cid = read_tags(body)
         tr = responses_in.to_chat(body)
-        return Plan(self, body["model"], body, tr.chat, stream=bool(body.get("stream")), include_usage=True,
-                    user_id=uid, conversation_id=cid, untranslatable=tr.unsupported)
+        return Plan(
+            self,
+            body["model"],
+            body,
+            tr.chat,
+            stream=bool(body.get("stream")),
+            include_usage=True,
+            user_id=uid,
+            conversation_id=cid,
+            untranslatable=tr.unsupported,
+        )
 
     def request(self, plan: Plan, cfg: ConfigEntry, provider_model: str) -> UpstreamRequest:
         if cfg.ai_type == NATIVE:
             pc = families.provider_config(cfg)
-            headers = {"authorization": f"Bearer {pc.secret}", "content-type": "application/json",
-                       "accept": "text/event-stream" if plan.stream else "application/json"}
-            return UpstreamRequest("POST", join_url(cfg.endpoint, "/responses"), headers,
-                                   orjson.dumps(dict(plan.body, model=provider_model)))
+            headers = {
+                "authorization": f"Bearer {pc.secret}",
+                "content-type": "application/json",
+                "accept": "text/event-stream" if plan.stream else "application/json",
+            }
+            return UpstreamRequest(
+                "POST",
+                join_url(cfg.endpoint, "/responses"),
+                headers,
+                orjson.dumps(dict(plan.body, model=provider_model)),
+            )
         if plan.untranslatable:
             first = plan.untranslatable[0]
-            raise GatewayError(400, f"{first} (this model is served by a {cfg.ai_type} configuration)",
-                               "unsupported_parameter", first.split(":")[0])
-        return families.adapter(cfg.ai_type).chat_request(families.provider_config(cfg), provider_model,
-                                                          forward_chat_body(plan.chat, cfg.ai_type))
+            raise GatewayError(
+                400,
+                f"{first} (this model is served by a {cfg.ai_type} configuration)",
+                "unsupported_parameter",
+                first.split(":")[0],
+            )
+        return families.adapter(cfg.ai_type).chat_request(
+            families.provider_config(cfg), provider_model, forward_chat_body(plan.chat, cfg.ai_type)
+        )
 
     def answer(self, plan: Plan, cfg: ConfigEntry, body: bytes, request_id: str) -> tuple[bytes, Usage | None]:
         if cfg.ai_type == NATIVE:
@@ -145,8 +174,7 @@ class ResponsesSurface(Surface):
             if not isinstance(out.get("output"), list):
                 raise ValueError("not a Responses answer")
             return body, responses_usage(out.get("usage"))
-        completion, usage = families.adapter(cfg.ai_type).chat_response(200, body, plan.model,
-                                                                         request_id=request_id)
+        completion, usage = families.adapter(cfg.ai_type).chat_response(200, body, plan.model, request_id=request_id)
         resp = responses_out.to_response(completion, usage, plan.body, plan.model, request_id)
         return orjson.dumps(resp), usage
 
