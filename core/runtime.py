@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
@@ -54,7 +54,7 @@ class Runtime:
     policy_decisions: Any = None  # producers.policy.decisions.DecisionSubscriber
     metering: Any = None  # consumers.kafka_runner.MeteringConsumer (embedded `up`)
     policy_consumer: Any = None  # consumers.policy_runner.PolicyConsumer (embedded `up`)
-    on_store_change: list[Callable[[], Any]] = field(default_factory=list)
+    on_store_change: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
     components: list[Component] = field(default_factory=list)
     ready: bool = False
     _started: list[Component] = field(default_factory=list)
@@ -96,9 +96,7 @@ class Runtime:
     async def store_changed(self) -> None:
         """Called by the API after a committed config change: parts in this process act on it now."""
         for fn in self.on_store_change:
-            result = fn()
-            if hasattr(result, "__await__"):
-                await result
+            await fn()
 
     def redact(self, text: str) -> str:
         """Remove configured secrets (passwords, keys, DB password) from a message."""

@@ -25,7 +25,7 @@ from policy.evaluate import (
     prepare,
     scoped,
 )
-from policy.rules import CostBudgetRule, RateLimitRule, TokenBudgetRule, limit_metrics, limit_span, subject_key
+from policy.rules import LIMIT_RULES, LimitRule, TokenBudgetRule, limit_metrics, limit_span, subject_key
 from schemas.events import Decision
 
 BUDGET_METRICS = frozenset({"tokens", "usd_pico"})
@@ -68,7 +68,7 @@ class PolicyEngine:
         self._limit_meta = {
             id(p.rule): (limit_span(p.rule), limit_metrics(p.rule))
             for p in self.policies
-            if isinstance(p.rule, (TokenBudgetRule, CostBudgetRule, RateLimitRule))
+            if isinstance(p.rule, LIMIT_RULES)
         }
         self._checks = prepare(self.policies)
         self._scopes = {}
@@ -87,11 +87,11 @@ class PolicyEngine:
             self._scopes[key] = sc
         return sc
 
-    def _meta_t(self, rule: TokenBudgetRule | RateLimitRule) -> tuple[str, tuple[tuple[str, int], ...]]:
+    def _meta_t(self, rule: LimitRule) -> tuple[str, tuple[tuple[str, int], ...]]:
         span, metrics = self._meta(rule)
         return span, tuple(metrics)
 
-    def _meta(self, rule: TokenBudgetRule | RateLimitRule) -> tuple[str, list[tuple[str, int]]]:
+    def _meta(self, rule: LimitRule) -> tuple[str, list[tuple[str, int]]]:
         meta = self._limit_meta.get(id(rule))
         return meta if meta is not None else (limit_span(rule), limit_metrics(rule))
 
@@ -107,7 +107,7 @@ class PolicyEngine:
                 self.ledger.apply_published(d.subject, "tokens", limit_span(pol.rule), d.until, d.used, d.used_by)
 
     # -- LimitState
-    def blocked_until(self, subject: str, rule: TokenBudgetRule | RateLimitRule, now: datetime) -> datetime | None:
+    def blocked_until(self, subject: str, rule: LimitRule, now: datetime) -> datetime | None:
         d = self._decisions.get(subject)
         if d is not None and d.blocked and d.until is not None and d.until > now:
             return d.until  # a consumer decision in force (same test as `decision_blocks`)
@@ -134,11 +134,7 @@ class PolicyEngine:
             if v.status != 429:
                 continue
             p = by_id.get(v.policy_id)
-            if (
-                p is None
-                or v.subject is None
-                or not isinstance(p.rule, (TokenBudgetRule, CostBudgetRule, RateLimitRule))
-            ):
+            if p is None or v.subject is None or not isinstance(p.rule, LIMIT_RULES):
                 return False
             if self.decision_blocks(v.subject, now):
                 return False

@@ -26,8 +26,8 @@ from policy.compiled import compile_policies as compile_policies
 from policy.compiled import compile_policy as compile_policy
 from policy.detectors import DETECTORS
 from policy.rules import (
+    LIMIT_RULES,
     ContentPatternRule,
-    CostBudgetRule,
     MaxTokensRule,
     ModelAllowlistRule,
     ModelDenylistRule,
@@ -249,7 +249,7 @@ def prepare(policies: Iterable[CompiledPolicy]) -> tuple[Check, ...]:
         elif isinstance(rule, ContentPatternRule):
             names = tuple(str(getattr(d, "value", d)) for d in rule.detectors)
             out.append((CONTENT, p, rule, tuple((n, DETECTORS[n]) for n in names)))
-        elif isinstance(rule, (TokenBudgetRule, RateLimitRule, CostBudgetRule)):
+        elif isinstance(rule, LIMIT_RULES):
             out.append((LIMIT, p, rule, (rule.per, None)))
     return tuple(out)
 

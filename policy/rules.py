@@ -257,6 +257,7 @@ RULE_TYPES = (
     "MAX_TOKENS",
 )
 LimitRule = TokenBudgetRule | CostBudgetRule | RateLimitRule
+LIMIT_RULES = (TokenBudgetRule, CostBudgetRule, RateLimitRule)  # the rules counted in windows
 
 _rule_adapter: TypeAdapter[Rule] = TypeAdapter(Rule)
 
