@@ -9,18 +9,14 @@ from core.settings import Settings
 
 
 class ConfigStore:
-    """First component of every process that owns the store (`up`, `api`)."""
+    """First component of every process: migrates (idempotent) and creates the first OWNER."""
 
     name = "config-store"
 
-    def __init__(
-        self, engine: Any, sessionmaker: Any, settings: Settings, *, migrate: bool = True, bootstrap_admin: bool = True
-    ) -> None:
+    def __init__(self, engine: Any, sessionmaker: Any, settings: Settings) -> None:
         self.engine = engine
         self.sessionmaker = sessionmaker
         self.settings = settings
-        self.migrate = migrate
-        self.bootstrap_admin = bootstrap_admin
 
     async def start(self) -> None:
         from store.bootstrap import ensure_first_owner
@@ -28,10 +24,8 @@ class ConfigStore:
 
         if self.engine.dialect.name == "sqlite":
             self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        if self.migrate:
-            await upgrade_engine(self.engine)
-        if self.bootstrap_admin:
-            await ensure_first_owner(self.sessionmaker, self.settings)
+        await upgrade_engine(self.engine)
+        await ensure_first_owner(self.sessionmaker, self.settings)
 
     async def stop(self) -> None:
         """The engine is disposed by the runtime after every other part has stopped."""
