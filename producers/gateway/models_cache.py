@@ -3,6 +3,8 @@
 The hot path only calls `known(cfg)` (a dict read; None while unknown). Lists are fetched in
 the background when a config appears or changes (`prefetch`) and by `GET /v1/models`, which
 awaits `get(cfg)` (network, bounded by `timeout_s`). Failures cache an empty list briefly.
+Ids are provider text: they are scrubbed of the configuration's credentials before they are
+cached, so neither `/v1/models` nor routing can relay an echoed secret to a key holder.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import logging
 import time
 
+from core.scrub import forms_of, scrub_text
 from producers.gateway import families
 from store.snapshot import ConfigEntry, Snapshot
 
@@ -52,7 +55,8 @@ class ModelCache:
             req = ad.models_request(families.provider_config(cfg))
             resp = await self._transport.request(req, self._timeout)
             if resp.status < 400:
-                models = list(ad.models_response(resp.body))
+                forms = forms_of(cfg)
+                models = [scrub_text(m, forms) or "" for m in ad.models_response(resp.body)]
                 ok = True
             else:
                 log.info("model list of config %s: provider answered %s", cfg.ai_llm_id, resp.status)
