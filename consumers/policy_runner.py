@@ -3,7 +3,7 @@
 Two independent loops, one job each:
 
 * **limits** (`tollgate.requests.v1`, group `tollgate-policy`): records -> `PolicyHandler.handle`
-  (TOKEN_BUDGET / RATE_LIMIT windows) -> publish violations (key: policy id) and decisions
+  (TOKEN_BUDGET / COST_BUDGET / RATE_LIMIT windows) -> publish violations (key: policy id) and decisions
   (compacted topic, key: subject) -> wait for the broker's acks -> commit the batch's offsets.
   An empty poll every 200 ms still calls the handler so window rollovers are published
   (unblock decisions) within about a second of the window end.
@@ -45,7 +45,7 @@ from typing import Any
 from consumers.policy import PolicyHandler, PolicyOutput
 from core.kafka_admin import ensure_topics
 from core.retry import retrying
-from policy.rules import RateLimitRule, TokenBudgetRule, limit_span, window_bounds
+from policy.rules import LIMIT_RULES, limit_span, window_bounds
 from schemas import topics
 from schemas.events import DeadLetter, PromptEvent, WireModel
 from schemas.records import Record
@@ -60,11 +60,7 @@ PromptJudge = Callable[[PromptEvent, Any, Sequence[Any]], Awaitable[list[WireMod
 
 def replay_start(policies: Sequence[Any], now: datetime, slack_s: float) -> datetime:
     """Start of the longest current window among limit policies (pure). `now` if none."""
-    starts = [
-        window_bounds(limit_span(p.rule), now)[0]
-        for p in policies
-        if isinstance(p.rule, (TokenBudgetRule, RateLimitRule))
-    ]
+    starts = [window_bounds(limit_span(p.rule), now)[0] for p in policies if isinstance(p.rule, LIMIT_RULES)]
     return (min(starts) if starts else now) - timedelta(seconds=slack_s)
 
 

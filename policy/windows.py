@@ -1,7 +1,9 @@
-"""Pure fixed-window counters for TOKEN_BUDGET and RATE_LIMIT policies. No I/O, no clock.
+"""Pure fixed-window counters for TOKEN_BUDGET, COST_BUDGET and RATE_LIMIT policies. No I/O, no
+clock.
 
 Fed with request events (deduplicated by eventId, counted at the time the request happened),
-they keep per (policy, subject, window) the requests and tokens used and report:
+they keep per (policy, subject, window) the requests, tokens and USD (in 1e-12 USD, from the
+event's `costUsd`; a call without a known price adds nothing) used and report:
 
 * a crossing (used >= limit, once per window): one ViolationEvent for any action, plus, for
   blocking policies, Decision(blocked=True, until=window end) for the compacted topic;
@@ -21,10 +23,13 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 from policy.compiled import CompiledPolicy
 from policy.rules import (
+    PICO_PER_USD,
+    CostBudgetRule,
     Per,
     RateLimitRule,
     TokenBudgetRule,
@@ -47,6 +52,7 @@ class _Count:
     end: datetime
     requests: int = 0
     tokens: int = 0
+    usd_pico: int = 0
     crossed: bool = False
     published_tokens: int = 0
     released: bool = False
@@ -60,6 +66,30 @@ class _Count:
 class WindowOutput:
     decisions: list[Decision] = field(default_factory=list)
     violations: list[ViolationEvent] = field(default_factory=list)
+
+
+LimitRule = TokenBudgetRule | CostBudgetRule | RateLimitRule
+_COUNTED = (TokenBudgetRule, CostBudgetRule, RateLimitRule)
+
+
+def cost_pico(cost_usd: str | None) -> int:
+    """A request event's `costUsd` in 1e-12 USD (0 when no price is known)."""
+    if not cost_usd:
+        return 0
+    try:
+        return max(0, int(Decimal(cost_usd) * PICO_PER_USD))
+    except (InvalidOperation, ValueError):
+        return 0
+
+
+def usd(pico: int) -> str:
+    """1e-12 USD as a plain dollar string without trailing zeros ("0.25", "12")."""
+    s = format(Decimal(pico).scaleb(-12), "f")
+    return (s.rstrip("0").rstrip(".") if "." in s else s) or "0"
+
+
+def _used(c: _Count, metric: str) -> int:
+    return c.requests if metric == "requests" else c.usd_pico if metric == "usd_pico" else c.tokens
 
 
 def _subject_id(per: Per, ev: RequestEvent) -> str:
@@ -83,7 +113,7 @@ class PolicyWindows:
 
     def set_policies(self, policies: Iterable[CompiledPolicy]) -> None:
         """Only limit policies matter here; counters of removed policies are dropped."""
-        self._policies = [p for p in policies if isinstance(p.rule, (TokenBudgetRule, RateLimitRule))]
+        self._policies = [p for p in policies if isinstance(p.rule, _COUNTED)]
         live = {p.id: p for p in self._policies}
         for key in list(self._counts):
             if key[0] not in live:
@@ -104,11 +134,12 @@ class PolicyWindows:
         if not self._is_new(ev.event_id) or ev.status == "blocked":
             return out
         tokens = ev.tokens_in + ev.tokens_out
+        pico = cost_pico(ev.cost_usd)
         for p in self._policies:
             if not p.applies_to(ev.org_id, ev.workspace_id, ev.repo_id):
                 continue
             rule = p.rule
-            assert isinstance(rule, (TokenBudgetRule, RateLimitRule))
+            assert isinstance(rule, _COUNTED)
             subject = subject_key(rule.per, _subject_id(rule.per, ev), p.id)
             start, end = window_bounds(limit_span(rule), ev.occurred_at)
             c = self._counts.get((p.id, subject, start))
@@ -116,20 +147,19 @@ class PolicyWindows:
                 c = self._counts[(p.id, subject, start)] = _Count(p, subject, start, end)
             c.requests += 1
             c.tokens += tokens
+            c.usd_pico += pico
             gw = ev.gateway_id or ""
             c.by_gateway[gw] = c.by_gateway.get(gw, 0) + tokens
             self._check(c, rule, ev, out)
         return out
 
-    def _check(self, c: _Count, rule: TokenBudgetRule | RateLimitRule, ev: RequestEvent, out: WindowOutput) -> None:
+    def _check(self, c: _Count, rule: LimitRule, ev: RequestEvent, out: WindowOutput) -> None:
         p = c.policy
-        hit = next(
-            ((m, lim) for m, lim in limit_metrics(rule) if (c.requests if m == "requests" else c.tokens) >= lim), None
-        )
+        hit = next(((m, lim) for m, lim in limit_metrics(rule) if _used(c, m) >= lim), None)
         if hit and not c.crossed:
             c.crossed = True
             metric, lim = hit
-            used = c.requests if metric == "requests" else c.tokens
+            used = _used(c, metric)
             out.violations.append(self._violation(c, rule, ev, metric, lim, used))
             if p.blocks:
                 out.decisions.append(
@@ -139,7 +169,9 @@ class PolicyWindows:
                         policy_name=p.name,
                         blocked=True,
                         until=c.end,
-                        reason=f"{metric} limit {lim} reached",
+                        reason=f"cost limit ${usd(lim)} reached"
+                        if metric == "usd_pico"
+                        else f"{metric} limit {lim} reached",
                         limit=lim,
                         used=used,
                         used_by=c.used_by() if metric == "tokens" else None,
@@ -167,11 +199,15 @@ class PolicyWindows:
                 )
 
     def _violation(
-        self, c: _Count, rule: TokenBudgetRule | RateLimitRule, ev: RequestEvent, metric: str, lim: int, used: int
+        self, c: _Count, rule: LimitRule, ev: RequestEvent, metric: str, lim: int, used: int
     ) -> ViolationEvent:
         p = c.policy
+        spent = f"{used} used"
         if isinstance(rule, TokenBudgetRule):
             what = f"Token budget of {lim} tokens per {rule.period.value}"
+        elif isinstance(rule, CostBudgetRule):
+            what = f"Cost budget of ${usd(lim)} per {rule.period.value}"
+            spent = f"${usd(used)} used"
         else:
             what = f"Rate limit of {lim} {metric} per {rule.window.value}"
         per, sid, _ = c.subject.split(":", 2)
@@ -190,7 +226,7 @@ class PolicyWindows:
             severity=_SEVERITY.get(p.risk_type, "MEDIUM"),
             action_type=p.action_type,
             block=p.blocks,
-            explanation=f"{what} reached for {per} {sid}: {used} used",
+            explanation=f"{what} reached for {per} {sid}: {spent}",
             llm_type=ev.ai_type,
             llm_model=ev.model or None,
             user_id=ev.user_id,

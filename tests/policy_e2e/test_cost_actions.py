@@ -1,0 +1,47 @@
+"""COST_BUDGET with action log or alert, end to end through the embedded `tollgate up` (gateway ->
+event log -> policy consumer -> violations -> metering): the crossing is recorded once as a
+violation (log) or an alert (alert), exactly like a TOKEN_BUDGET, and never refuses a request."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.policy_e2e.helpers import chat, policy, repo_key, setup_ws, until, violations, wait_gateway_sees
+
+pytestmark = pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+
+
+def test_cost_budget_log_and_alert_record_their_crossing(live_app, client, admin_headers, fake_upstream) -> None:
+    env = setup_ws(client, admin_headers, fake_upstream)
+    log_env, alert_env = repo_key(client, admin_headers, env), repo_key(client, admin_headers, env)
+    rule = {"type": "COST_BUDGET", "limitUsd": "0.000003", "period": "DAY", "per": "KEY"}
+    p_log = policy(client, admin_headers, env, action=0, rule=rule, repo=log_env["repo"], risk="LOW")
+    p_alert = policy(client, admin_headers, env, action=1, rule=rule, repo=alert_env["repo"], risk="MEDIUM")
+    for e in (log_env, alert_env):
+        wait_gateway_sees(live_app.url, e["secret"])
+    time.sleep(0.6)  # the policies reach the snapshot within a poll
+    for e in (log_env, alert_env):
+        codes = [chat(live_app.url, e["secret"], "price me please", max_tokens=8).status_code for _ in range(6)]
+        assert codes == [200] * 6  # log/alert never refuse
+    for p in (p_log, p_alert):
+        v = until(
+            lambda p=p: violations(client, admin_headers, workspaceId=env["ws"], policyId=p["id"]),
+            lambda j: j["total"] >= 1 and len(j["violations"]) >= 1,
+        )
+        row = v["violations"][0]
+        assert row["block"] is False and "Cost budget of $0.000003 per DAY reached" in row["explanation"], row
+    time.sleep(1.0)  # one crossing per window, however many calls follow
+    for p in (p_log, p_alert):
+        assert violations(client, admin_headers, workspaceId=env["ws"], policyId=p["id"])["total"] == 1
+    alerts = until(
+        lambda: client.get("/policy/alerts", params={"workspaceId": env["ws"]}, headers=admin_headers).json(),
+        lambda j: j["total"] >= 1,
+    )
+    assert alerts["total"] == 1 and {a["policyId"] for a in alerts["alerts"]} == {p_alert["id"]}, alerts
+    st = until(
+        lambda: client.get("/ai/llm/stats", params={"aiLlmId": env["config"]}, headers=admin_headers).json(),
+        lambda j: j.get("stats") and int(j["stats"][0]["totalPolicyViolations"]) >= 2,
+    )["stats"][0]
+    assert int(st["totalPolicyViolations"]) == 2 and int(st["totalAlerts"]) == 1 and int(st["totalBlocks"]) == 0
