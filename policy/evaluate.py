@@ -10,6 +10,11 @@ are not evaluated here (they go to the LLM judge).
 
 Verdicts: action 0 log / 1 alert never block; action 2 blocks. A blocking verdict is either a
 policy refusal (403, names the policy) or a limit (429 with Retry-After seconds).
+
+A blocking COST_BUDGET refuses (403) a request whose model has no known price on the configuration
+it is routed to (`RequestContext.unpriced_model`): a dollar budget cannot count what has no price,
+so such a request would otherwise spend without limit. The answer says how to fix it (a price
+override on the configuration).
 """
 
 from __future__ import annotations
@@ -54,6 +59,8 @@ class RequestContext:
     texts: Sequence[str] = ()  # message texts (never copied into verdicts)
     prompt_tokens_estimate: int = 0
     worst_usd_pico: int = 0  # most the request can cost (COST_BUDGET reservations)
+    # the model a blocking COST_BUDGET cannot price (no table entry, no override): refused
+    unpriced_model: str | None = None
     texts_truncated: bool = False  # texts were cut at the scan bound
     scan_cache: dict[Any, bool] | None = None  # content answers computed ahead (see `prescan`)
 
@@ -219,6 +226,13 @@ def _verdict(
     )
 
 
+def unpriced_explanation(model: str, policy_name: str) -> str:
+    return (
+        f"No price is known for model '{model}', and policy '{policy_name}' is a dollar budget; "
+        "add a price override for the model to the configuration to use it under a dollar budget"
+    )
+
+
 def retry_after_seconds(until: datetime, now: datetime) -> int:
     return max(1, math.ceil((until - now).total_seconds()))
 
@@ -321,6 +335,9 @@ def evaluate_checks(
         elif kind == LIMIT:
             if limits is None or not p.blocks:
                 continue  # log/alert limits are reported by the policy consumer, not in-path
+            if ctx.unpriced_model is not None and rule.type == "COST_BUDGET":
+                out.append(_verdict(p, unpriced_explanation(ctx.unpriced_model, p.name)))
+                continue
             per, subject = data
             if subject is None:
                 subject = subject_key(per, ctx.subject_id(per), p.id)

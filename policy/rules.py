@@ -128,7 +128,8 @@ MAX_LIMIT_USD = Decimal(10**6)
 
 class CostBudgetRule(_Rule):
     """A budget in US dollars (`limitUsd` a decimal string, e.g. "25.00"), priced like the
-    request events (table, override); calls with an unknown price are not counted."""
+    request events (override, then table). A blocking one refuses (403) a call whose model has no
+    known price; a log/alert one cannot count such calls (they show as unpriced in the stats)."""
 
     type: Literal["COST_BUDGET"]
     limit_usd: StrictStr = Field(alias="limitUsd")

@@ -35,16 +35,21 @@ def output_cap(ai_type: str | None, model: str, prompt_tokens: int, max_tokens: 
     return cap
 
 
-def worst_usd_pico(ctx: Any, prompt_tokens: int, max_tokens: int | None) -> int:
-    """Most the request can cost on the configuration it is routed to, in 1e-12 USD (0 when its
-    price is unknown: a COST_BUDGET cannot count what has no price)."""
+def priced_model(ctx: Any) -> str:
+    """The model name a request is priced by (the provider's, else the one asked for)."""
+    return str(ctx.extra.get("provider_model") or ctx.model or "")
+
+
+def worst_usd_pico(ctx: Any, prompt_tokens: int, max_tokens: int | None) -> int | None:
+    """Most the request can cost on the configuration it is routed to, in 1e-12 USD; None when no
+    price is known for its model (a blocking COST_BUDGET then refuses it)."""
     cid = ctx.extra.get("ai_llm_id")
     cfg = ctx.snapshot.configs.get(cid) if cid else None
     ai_type = ctx.extra.get("ai_type")
-    model = ctx.extra.get("provider_model") or ctx.model or ""
+    model = priced_model(ctx)
     found = rates_for(ai_type, model, getattr(cfg, "prices", None))
     if found is None:
-        return 0
+        return None
     usd = worst_case_usd(found[0], prompt_tokens, output_cap(ai_type, model, prompt_tokens, max_tokens))
     return math.ceil(usd * PICO_PER_USD)
 

@@ -32,7 +32,7 @@ from policy.evaluate import MAX_SCAN_CHARS, Verdict, prescan
 from policy.evaluate import RequestContext as PolicyContext
 from policy.limits import TokenLimitError, token_limit
 from policy.rules import RuleError
-from producers.policy.budget_gate import BudgetGate, cost_pico, worst_usd_pico
+from producers.policy.budget_gate import BudgetGate, cost_pico, priced_model, worst_usd_pico
 from schemas import topics
 from schemas.events import Decision, ViolationEvent
 
@@ -162,7 +162,11 @@ class GatewayPolicyHooks:
             texts_truncated=truncated,
         )
         if self._cost_budgets:
-            pctx = replace(pctx, worst_usd_pico=worst_usd_pico(ctx, pctx.prompt_tokens_estimate, pctx.max_tokens))
+            worst = worst_usd_pico(ctx, pctx.prompt_tokens_estimate, pctx.max_tokens)
+            if worst is None:
+                pctx = replace(pctx, unpriced_model=priced_model(ctx))
+            else:
+                pctx = replace(pctx, worst_usd_pico=worst)
         if total > OFFLOAD_CHARS:
             content = [
                 p
@@ -237,6 +241,8 @@ class GatewayPolicyHooks:
                     code="rate_limit_exceeded",
                 )
             return Block(429, b.explanation, b.policy_id, b.retry_after_s, code="rate_limit_exceeded")
+        if b.rule_type == "COST_BUDGET":  # no price known for the model under a dollar budget
+            return Block(403, b.explanation, b.policy_id, code="price_unknown")
         return Block(403, f"Request blocked by policy '{b.policy_name}'", b.policy_id, code="policy_blocked")
 
     def _emit(self, ctx: Any, pctx: PolicyContext, v: Verdict, now: datetime) -> None:

@@ -92,7 +92,7 @@ def test_worst_case_usd_uses_the_routed_configuration_and_its_overrides() -> Non
     # 1000 prompt tokens at $0.15 + 100 output tokens at $0.60 per 1M
     assert worst_usd_pico(ctx, 1000, 100) == int(Decimal("0.00021") * PICO_PER_USD)
     ctx.extra["provider_model"] = "no-such-model"
-    assert worst_usd_pico(ctx, 1000, 100) == 0  # unknown price: not counted
+    assert worst_usd_pico(ctx, 1000, 100) is None  # unknown price: a blocking budget refuses it
     assert cost_pico(SimpleNamespace(cost_usd="0.000001")) == 1_000_000
     assert cost_pico(SimpleNamespace(cost_usd=None)) == 0
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 
 from tests.policy_e2e.helpers import chat, policy, repo_key, setup_ws, until, violations, wait_gateway_sees
@@ -45,3 +46,37 @@ def test_cost_budget_log_and_alert_record_their_crossing(live_app, client, admin
         lambda j: j.get("stats") and int(j["stats"][0]["totalPolicyViolations"]) >= 2,
     )["stats"][0]
     assert int(st["totalPolicyViolations"]) == 2 and int(st["totalAlerts"]) == 1 and int(st["totalBlocks"]) == 0
+
+
+def test_unpriced_model_under_a_dollar_budget_is_refused_in_each_surface_shape(
+    live_app, client, admin_headers, fake_upstream
+) -> None:
+    env = setup_ws(client, admin_headers, fake_upstream)
+    rk = repo_key(client, admin_headers, env)
+    rule = {"type": "COST_BUDGET", "limitUsd": "25.00", "period": "DAY", "per": "KEY"}
+    p = policy(client, admin_headers, env, action=2, rule=rule, repo=rk["repo"], name="usd-cap")
+    wait_gateway_sees(live_app.url, rk["secret"])
+    time.sleep(0.6)
+    assert chat(live_app.url, rk["secret"], max_tokens=8).status_code == 200  # priced by the table
+    r = chat(live_app.url, rk["secret"], model="openai/house-finetune-7", max_tokens=8)
+    assert r.status_code == 403, r.text
+    err = r.json()["error"]
+    assert err["code"] == "price_unknown" and "house-finetune-7" in err["message"], err
+    assert "usd-cap" in err["message"] and "price override" in err["message"]
+    r = httpx.post(
+        live_app.url + "/v1/messages",
+        headers={"x-api-key": rk["secret"], "anthropic-version": "2023-06-01"},
+        json={"model": "openai/house-finetune-7", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
+        timeout=30,
+    )
+    assert r.status_code == 403 and r.json()["type"] == "error", r.text  # Anthropic's error shape
+    assert "house-finetune-7" in r.json()["error"]["message"]
+    v = until(
+        lambda: violations(client, admin_headers, workspaceId=env["ws"], policyId=p["id"]),
+        lambda j: j["total"] >= 2 and len(j["violations"]) >= 2,
+    )
+    assert all(x["block"] is True and "No price is known" in x["explanation"] for x in v["violations"])
+    until(  # counted as blocks of the configuration the requests would have used
+        lambda: client.get("/ai/llm/stats", params={"aiLlmId": env["config"]}, headers=admin_headers).json(),
+        lambda j: j.get("stats") and int(j["stats"][0]["totalBlocks"]) >= 2,
+    )
