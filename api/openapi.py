@@ -24,7 +24,13 @@ from api import openapi_models as m
 from api.openapi_gateway import gateway_paths, gateway_schemas
 
 DOCS_ASSETS = "/docs/assets"
-PUBLIC = {("POST", "/user/login"), ("POST", "/user/refresh"), ("GET", "/health"), ("GET", "/metrics")}
+PUBLIC = {
+    ("POST", "/user/login"),
+    ("POST", "/user/refresh"),
+    ("POST", "/user/logout"),
+    ("GET", "/health"),
+    ("GET", "/metrics"),
+}
 ERROR_TEXT = {
     400: "Bad parameters or body (validation errors included)",
     401: "Missing, invalid or expired credentials",
@@ -45,8 +51,10 @@ OPERATIONS: dict[tuple[str, str], tuple[int, type[BaseModel] | None, tuple[int, 
     ("GET", "/metrics"): (200, None, ()),
     ("POST", "/user/login"): (200, m.LoginResponse, (400, 401, 413)),
     ("POST", "/user/refresh"): (200, m.LoginResponse, (400, 401, 413)),
+    ("POST", "/user/logout"): (200, m.MessageResponse, (400, 413)),
     ("POST", "/user"): (201, m.UserResponse, (400, 401, 403, 409, 413)),
     ("GET", "/user/me"): (200, m.UserResponse, (401,)),
+    ("PUT", "/user/{user_id}"): (200, m.MessageResponse, _WRITE),
     ("POST", "/user/token"): (201, m.ApiTokenCreated, (400, 401, 413)),
     ("GET", "/user/token"): (200, m.ApiTokenList, (401,)),
     ("DELETE", "/user/token/{token_id}"): (200, m.MessageResponse, _READ),

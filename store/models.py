@@ -202,6 +202,22 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+class RefreshToken(Base):
+    """An issued login refresh token, by the SHA-256 of its jti (`store.refreshtokens`).
+
+    `family_id` is shared by every token rotated from one login; `used_at` marks a rotated
+    token (presenting it again revokes the family)."""
+
+    __tablename__ = "refresh_tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    family_id: Mapped[str] = mapped_column(String(36), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class ConfigEpoch(Base):
     """One row, bumped on every change gateways care about (keys, repos, configs, policies).
 

@@ -72,6 +72,7 @@ async function main() {
   const refreshed = await call(api, 'userRefresh', login.refreshToken);
   assert.equal(refreshed.success, true);
   assert.ok(refreshed.accessToken);
+  assert.notEqual(refreshed.refreshToken, login.refreshToken);
   api.setAuthToken(refreshed.accessToken);
 
   // a management API token works as the client's bearer token too
@@ -100,6 +101,30 @@ async function main() {
   assert.equal((await call(api, 'addUserToWorkspace', wsId, { userId: memberId, role: 'READ' })).success, true);
   assert.equal((await call(api, 'updateWorkspaceUserRole', wsId, memberId, { role: 'WRITE' })).success, true);
   assert.equal((await call(api, 'removeUserFromWorkspace', wsId, memberId)).success, true);
+
+  // ---- users: updateUser by the user and by the OWNER; a new password ends the member's
+  // refresh tokens; userLogout ends a login; refresh tokens are single-use
+  const memberEmail = `member-${suffix}@example.test`;
+  const memberApi = new ApiClient(BASE);
+  const mLogin = await call(memberApi, 'userLogin', { email: memberEmail, password: `pw-${suffix}-long-enough` });
+  memberApi.setAuthToken(mLogin.accessToken);
+  const self = await call(memberApi, 'updateUser', memberId, { name: 'Member Renamed', lastName: 'Ignored' });
+  assert.equal(self.success, true);
+  assert.ok(self.message);
+  const byOwner = await call(api, 'updateUser', memberId, { password: `pw-${suffix}-changed-long` });
+  assert.equal(byOwner.success, true);
+  await expectHttpError(call(memberApi, 'userRefresh', mLogin.refreshToken), 401);
+  await expectHttpError(call(api, 'updateUser', '00000000-0000-4000-8000-000000000000', { name: 'X' }), 404);
+  const mLogin2 = await call(memberApi, 'userLogin', { email: memberEmail, password: `pw-${suffix}-changed-long` });
+  assert.equal(mLogin2.user.name, 'Member Renamed');
+  const mRefreshed = await call(memberApi, 'userRefresh', mLogin2.refreshToken);
+  await expectHttpError(call(memberApi, 'userRefresh', mLogin2.refreshToken), 401); // spent: family revoked
+  await expectHttpError(call(memberApi, 'userRefresh', mRefreshed.refreshToken), 401);
+  const mLogin3 = await call(memberApi, 'userLogin', { email: memberEmail, password: `pw-${suffix}-changed-long` });
+  const out = await call(memberApi, 'userLogout', mLogin3.refreshToken);
+  assert.equal(out.success, true);
+  await expectHttpError(call(memberApi, 'userRefresh', mLogin3.refreshToken), 401);
+  assert.equal((await call(memberApi, 'userLogout', 'not-a-token')).success, true);
 
   // ---- AI LLM configurations
   const created = await call(api, 'createAiLlm', {

@@ -1,7 +1,7 @@
 """The Flashback reference client, unmodified (bundled by esbuild), against a live `tollgate up`.
 
 `flashback_roundtrip.cjs` calls every AI LLM, repository AI API key, policy, workspace, login
-and aistats method of the client that Tollgate serves, checking each answer, with real traffic
+and aistats method of the client (and `updateUser`) that Tollgate serves, checking each answer, with real traffic
 through `/v1` in between so violations, alerts and stats have rows. The list below is the
 exact set it must have called; docs/flashback-compat.md lists what is not served and why.
 """
@@ -19,6 +19,8 @@ REFERENCE = ROOT / "clients" / "reference" / "flashbackclient"
 SERVED = {
     "userLogin",
     "userRefresh",
+    "userLogout",
+    "updateUser",
     "createWorkspace",
     "getWorkspaces",
     "getWorkspace",

@@ -409,6 +409,12 @@ class RoleBody(TypedDict):
     role: WorkspaceRole
 
 
+class UpdateUserBody(TypedDict):
+    name: NotRequired[str | None]
+    lastName: NotRequired[str | None]
+    password: NotRequired[str | None]
+
+
 class Usage(TypedDict):
     prompt_tokens: NotRequired[int]
     completion_tokens: NotRequired[int]
