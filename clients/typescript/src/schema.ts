@@ -105,8 +105,33 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Refresh */
+        /**
+         * Refresh
+         * @description Single use: answers a new refresh token and retires the one sent. A retired token sent
+         *     again means it leaked: its whole family (every token from the same login) is revoked.
+         */
         post: operations["refresh_user_refresh_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/user/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Logout
+         * @description Revokes the refresh token's family. The same answer whether or not the token was known,
+         *     live or expired (no oracle); only a malformed body is refused (400).
+         */
+        post: operations["logout_user_logout_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -140,6 +165,28 @@ export interface paths {
         /** Me */
         get: operations["me_user_me_get"];
         put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/user/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Update
+         * @description A user updates themself; an org OWNER/ADMINISTRATORS updates users of their own org (only
+         *     an OWNER updates an OWNER). Other orgs' users are 404. A new password revokes every refresh
+         *     token of the user (sessions elsewhere end when their access token expires).
+         */
+        put: operations["update_user__user_id__put"];
         post?: never;
         delete?: never;
         options?: never;
@@ -822,6 +869,19 @@ export interface components {
         /** RoleBody */
         RoleBody: {
             role: components["schemas"]["WorkspaceRole"];
+        };
+        /**
+         * UpdateUserBody
+         * @description The Flashback client's UserUpdateRequest. `lastName` is accepted and ignored (a user has
+         *     one `name`); at least one field must be sent.
+         */
+        UpdateUserBody: {
+            /** Name */
+            name?: string | null;
+            /** Lastname */
+            lastName?: string | null;
+            /** Password */
+            password?: string | null;
         };
         /** WorkspaceBody */
         WorkspaceBody: {
@@ -1850,6 +1910,48 @@ export interface operations {
             };
         };
     };
+    logout_user_logout_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RefreshBody"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageResponse"];
+                };
+            };
+            /** @description Bad parameters or body (validation errors included) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     create_user_post: {
         parameters: {
             query?: never;
@@ -1939,6 +2041,77 @@ export interface operations {
             };
             /** @description Missing, invalid or expired credentials */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    update_user__user_id__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateUserBody"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageResponse"];
+                };
+            };
+            /** @description Bad parameters or body (validation errors included) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Role too low, or the object is in use */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
