@@ -89,7 +89,8 @@ class AiLlmCreate(_In):
     prices: dict[str, dict[str, Any]] | None = Field(
         default=None,
         description="Price overrides: model glob -> {input, cachedInput, cacheWrite, output, "
-        "reasoning} as decimal strings in USD per 1M tokens (input and output required)",
+        "reasoning} as decimal strings in USD per 1M tokens (input and output required), and optionally "
+        "maxOutputTokens (the model's output cap, what a budget reserves without max_tokens)",
     )
 
 

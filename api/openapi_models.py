@@ -116,7 +116,8 @@ class AiLlmDTO(BaseModel):
     prices: dict[str, dict[str, str | None]] = Field(
         default_factory=dict,
         description="Price overrides: model glob -> {input, cachedInput, cacheWrite, "
-        "output, reasoning}, decimal strings in USD per 1M tokens (null: the plain input/output rate)",
+        "output, reasoning}, decimal strings in USD per 1M tokens (null: the plain input/output rate), "
+        "and maxOutputTokens (the model's output cap budgets reserve, a whole number as a string) when set",
     )
 
 

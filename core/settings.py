@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     # a match by blocking content rules: fail closed) and how many patterns one scope may hold.
     policy_max_scan_chars: int = 1_000_000
     policy_max_patterns_per_scope: int = 200
+    # Budgets: output tokens reserved for a request without max_tokens whose model's output cap
+    # is unknown (no published cap in pricing/output_caps.py, no maxOutputTokens override).
+    budget_default_output_tokens: int = Field(default=4096, ge=1, le=10_000_000)
 
     @field_validator("data_dir")
     @classmethod

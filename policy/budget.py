@@ -1,7 +1,7 @@
 """Pure reservation accounting for limits, per subject and fixed window. No I/O, no clock.
 
-Before forwarding, the gateway reserves the request's worst case (prompt estimate +
-max_tokens, or a default cap); after the response it settles the reservation to the actual
+Before forwarding, the gateway reserves the request's worst case (prompt estimate + its
+max_tokens, or else the model's output cap: `producers.policy.budget_gate.output_cap`); after the response it settles the reservation to the actual
 usage. A request is admitted only while
 
     used = others' usage (published by the policy consumer)
@@ -37,13 +37,28 @@ limit and limit + one worst case, not far below it.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from policy.rules import window_bounds
 
-DEFAULT_COMPLETION_CAP = 4096  # worst case when the request sets no max_tokens
+DEFAULT_COMPLETION_CAP = 4096  # output cap of a model whose cap is unknown (settings override it)
+
+
+def prompt_tokens_estimate(texts: Iterable[str]) -> int:
+    """Prompt tokens, estimated without a tokenizer: a quarter of the UTF-8 bytes, plus one.
+
+    No tokenizer is used: the ones that work offline cost milliseconds per prompt in the request
+    path, and each provider family tokenizes differently anyway. For ASCII text this is the
+    usual four characters per token; counting bytes instead of characters keeps scripts that
+    tokenizers split finely (CJK, Cyrillic, emoji) from being underestimated by a factor of three
+    or more. A reservation is settled with the provider's count, so the estimate only bounds how
+    far a burst of requests can go past a limit."""
+    n = 0
+    for t in texts:
+        n += len(t) if t.isascii() else len(t.encode("utf-8", "replace"))
+    return n // 4 + 1
 
 
 def worst_case_tokens(

@@ -153,7 +153,7 @@ class PolicyEngine:
         result = PrecheckResult(verdicts, block)
         if block is not None or not sc.reserve:
             return result
-        worst = worst_case_tokens(ctx.prompt_tokens_estimate, ctx.max_tokens)
+        worst = worst_case_tokens(ctx.prompt_tokens_estimate, ctx.output_cap or ctx.max_tokens)
         reserve, out = self.ledger.reserve, result.reservations
         for pid, per, subject, span, metrics in sc.reserve:
             if subject is None:

@@ -58,6 +58,7 @@ class RequestContext:
     max_tokens: int | None = None  # requested max (max_tokens / max_completion_tokens)
     texts: Sequence[str] = ()  # message texts (never copied into verdicts)
     prompt_tokens_estimate: int = 0
+    output_cap: int = 0  # most output tokens the request can produce (0: max_tokens, else the default)
     worst_usd_pico: int = 0  # most the request can cost (COST_BUDGET reservations)
     # the model a blocking COST_BUDGET cannot price (no table entry, no override): refused
     unpriced_model: str | None = None

@@ -57,6 +57,8 @@ SETTING_TEXT = {
     "match for blocking content rules (fail closed)",
     "policy_max_patterns_per_scope": "Most CONTENT_PATTERN patterns one scope (org, workspace or repository) may "
     "hold across its policies (400 beyond)",
+    "budget_default_output_tokens": "Output tokens a budget reserves for a request without `max_tokens` whose "
+    "model's output cap is unknown (not a common family, no `maxOutputTokens` price override)",
     "max_header_bytes": "Largest request line + headers (431 above), bytes",
     "header_timeout_s": "Time to receive a request's headers, from its first byte or the connection's start (408)",
     "body_timeout_s": "Time to receive a request's body once its headers arrived (408)",

@@ -48,6 +48,7 @@ def make_hooks(rt: Any) -> Any:
         judge=Judge(guard=EndpointGuard.from_settings(rt.settings)),
         max_scan_chars=rt.settings.policy_max_scan_chars,
         gate=BudgetGate(LeaseBank(rt.sessionmaker)),
+        default_output_tokens=rt.settings.budget_default_output_tokens,
     )
 
 

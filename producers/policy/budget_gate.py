@@ -17,41 +17,56 @@ from policy.budget import DEFAULT_COMPLETION_CAP
 from policy.engine import BUDGET_METRICS, PolicyEngine, PrecheckResult
 from policy.rules import PICO_PER_USD, limit_metrics, limit_span, window_bounds
 from pricing import table
+from pricing.output_caps import max_output_tokens
+from pricing.overrides import PriceOverrides
 from pricing.pricer import rates_for, worst_case_usd
+from producers.adapters.anthropic import DEFAULT_MAX_TOKENS as ANTHROPIC_DEFAULT_MAX_TOKENS
 from producers.policy.leases import Lease, LeaseBank
 
 _LABEL = {"tokens": "Token budget", "usd_pico": "Cost budget"}
 
 
-def output_cap(ai_type: str | None, model: str, prompt_tokens: int, max_tokens: int | None) -> int:
-    """The most output tokens a request can produce: its own limit, else the model's context
-    window left after the prompt (from the offline table's model data), at most the default cap."""
+def output_cap(
+    ai_type: str | None,
+    model: str,
+    prompt_tokens: int,
+    max_tokens: int | None,
+    overrides: PriceOverrides | None = None,
+    default: int = DEFAULT_COMPLETION_CAP,
+) -> int:
+    """The most output tokens a request can produce: its own limit; else the model's output cap
+    (the configuration's `maxOutputTokens` override, else the published cap of its family, else
+    `default`), at most what the Anthropic adapter asks for when it must set a limit, and at most
+    what the model's context window leaves after the prompt (offline table's model data)."""
     if max_tokens and max_tokens > 0:
         return int(max_tokens)
-    cap = DEFAULT_COMPLETION_CAP
+    cap = (overrides.max_output(model) if overrides else None) or max_output_tokens(model) or default
+    if ai_type == "ANTHROPIC":
+        cap = min(cap, ANTHROPIC_DEFAULT_MAX_TOKENS)
     e = table.entry(ai_type, model) if ai_type and model else None
     if e is not None and e.context_window:
-        cap = max(1, min(cap, int(e.context_window) - max(prompt_tokens, 0)))
-    return cap
+        cap = min(cap, int(e.context_window) - max(prompt_tokens, 0))
+    return max(1, cap)
 
 
-def priced_model(ctx: Any) -> str:
-    """The model name a request is priced by (the provider's, else the one asked for)."""
-    return str(ctx.extra.get("provider_model") or ctx.model or "")
-
-
-def worst_usd_pico(ctx: Any, prompt_tokens: int, max_tokens: int | None) -> int | None:
-    """Most the request can cost on the configuration it is routed to, in 1e-12 USD; None when no
-    price is known for its model (a blocking COST_BUDGET then refuses it)."""
+def routed(ctx: Any) -> tuple[str | None, str, PriceOverrides | None]:
+    """(family, model name it is priced by, price overrides) of the configuration a request is
+    routed to (the provider's model name, else the one asked for)."""
     cid = ctx.extra.get("ai_llm_id")
     cfg = ctx.snapshot.configs.get(cid) if cid else None
-    ai_type = ctx.extra.get("ai_type")
-    model = priced_model(ctx)
-    found = rates_for(ai_type, model, getattr(cfg, "prices", None))
+    model = str(ctx.extra.get("provider_model") or ctx.model or "")
+    return ctx.extra.get("ai_type"), model, getattr(cfg, "prices", None)
+
+
+def worst_usd_pico(ctx: Any, prompt_tokens: int, out_tokens: int) -> int | None:
+    """Most the request can cost on the configuration it is routed to, in 1e-12 USD, for a prompt
+    and an output of at most `out_tokens`; None when no price is known for its model (a blocking
+    COST_BUDGET then refuses it)."""
+    ai_type, model, overrides = routed(ctx)
+    found = rates_for(ai_type, model, overrides)
     if found is None:
         return None
-    usd = worst_case_usd(found[0], prompt_tokens, output_cap(ai_type, model, prompt_tokens, max_tokens))
-    return math.ceil(usd * PICO_PER_USD)
+    return math.ceil(worst_case_usd(found[0], prompt_tokens, out_tokens) * PICO_PER_USD)
 
 
 def cost_pico(event: Any) -> int:

@@ -26,13 +26,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from policy.budget import DEFAULT_COMPLETION_CAP, prompt_tokens_estimate
 from policy.compiled import CompiledPolicy, compile_policy
 from policy.engine import PolicyEngine, PrecheckResult
 from policy.evaluate import MAX_SCAN_CHARS, Verdict, prescan
 from policy.evaluate import RequestContext as PolicyContext
 from policy.limits import TokenLimitError, token_limit
-from policy.rules import RuleError
-from producers.policy.budget_gate import BudgetGate, cost_pico, priced_model, worst_usd_pico
+from policy.rules import LIMIT_RULES, RuleError, limit_metrics
+from producers.policy.budget_gate import BudgetGate, cost_pico, output_cap, routed, worst_usd_pico
 from schemas import topics
 from schemas.events import Decision, ViolationEvent
 
@@ -106,10 +107,13 @@ class GatewayPolicyHooks:
         contention_wait_s: float = DEFAULT_CONTENTION_WAIT_S,
         max_scan_chars: int = MAX_TEXT_CHARS,
         gate: BudgetGate | None = None,
+        default_output_tokens: int = DEFAULT_COMPLETION_CAP,
     ):
         self._publisher = publisher_getter
         self.gate = gate  # budgets across gateways (slices leased from the store)
         self._cost_budgets = False
+        self._budgets = False  # a limit counts tokens or USD: reservations need the worst case
+        self.default_output_tokens = default_output_tokens
         self.max_scan_chars = max_scan_chars
         self.gateway_id = gateway_id
         self.engine = engine or PolicyEngine(gateway_id=gateway_id)
@@ -127,6 +131,10 @@ class GatewayPolicyHooks:
             self.engine.set_policies(compile_entries(entries))
             self._compiled_for = entries
             self._cost_budgets = any(p.rule is not None and p.rule.type == "COST_BUDGET" for p in self.engine.policies)
+            self._budgets = any(
+                isinstance(p.rule, LIMIT_RULES) and any(m != "requests" for m, _ in limit_metrics(p.rule))
+                for p in self.engine.policies
+            )
 
     def apply_decision(self, decision: Decision) -> None:
         """Feed a record of the decisions topic (call from the gateway's loop)."""
@@ -148,6 +156,7 @@ class GatewayPolicyHooks:
         texts = _texts(body)
         total = sum(len(t) for t in texts)
         truncated = total > self.max_scan_chars
+        whole = texts
         if truncated:
             texts = ["\n".join(texts)[: self.max_scan_chars]]
         pctx = PolicyContext(
@@ -161,12 +170,8 @@ class GatewayPolicyHooks:
             prompt_tokens_estimate=total // 4 + 1,
             texts_truncated=truncated,
         )
-        if self._cost_budgets:
-            worst = worst_usd_pico(ctx, pctx.prompt_tokens_estimate, pctx.max_tokens)
-            if worst is None:
-                pctx = replace(pctx, unpriced_model=priced_model(ctx))
-            else:
-                pctx = replace(pctx, worst_usd_pico=worst)
+        if self._budgets:
+            pctx = self._worst_case(ctx, pctx, whole)
         if total > OFFLOAD_CHARS:
             content = [
                 p
@@ -178,6 +183,20 @@ class GatewayPolicyHooks:
             if content:
                 return self._scan_then_decide(ctx, pctx, content)
         return self._decide(ctx, pctx)
+
+    def _worst_case(self, ctx: Any, pctx: PolicyContext, texts: list[str]) -> PolicyContext:
+        """What budgets reserve: the prompt estimate, the output cap on the routed configuration
+        and, under a COST_BUDGET, the worst-case USD (or the model no price is known for)."""
+        ai_type, model, overrides = routed(ctx)
+        prompt = prompt_tokens_estimate(texts)
+        cap = output_cap(ai_type, model, prompt, pctx.max_tokens, overrides, self.default_output_tokens)
+        pctx = replace(pctx, prompt_tokens_estimate=prompt, output_cap=cap)
+        if not self._cost_budgets:
+            return pctx
+        worst = worst_usd_pico(ctx, prompt, cap)
+        if worst is None:
+            return replace(pctx, unpriced_model=model)
+        return replace(pctx, worst_usd_pico=worst)
 
     async def _scan_then_decide(self, ctx: Any, pctx: PolicyContext, content: list) -> Any:
         """Long text: the content rules run in a worker thread (RE2 releases the GIL), so a

@@ -12,6 +12,7 @@ from policy.compiled import compile_policy
 from policy.engine import PolicyEngine
 from policy.evaluate import RequestContext
 from policy.rules import PICO_PER_USD, CostBudgetRule, RuleError, limit_metrics, parse_rule, rule_to_wire
+from pricing.overrides import PriceOverrides, parse_overrides
 from producers.policy.budget_gate import cost_pico, output_cap, worst_usd_pico
 
 NOW = datetime(2026, 12, 2, 12, tzinfo=UTC)
@@ -97,11 +98,18 @@ def test_worst_case_usd_uses_the_routed_configuration_and_its_overrides() -> Non
     assert cost_pico(SimpleNamespace(cost_usd=None)) == 0
 
 
-def test_output_cap_is_the_limit_or_what_the_context_window_leaves() -> None:
+def test_output_cap_is_the_limit_else_the_model_cap_within_the_context_window() -> None:
     assert output_cap("OPENAI", "gpt-4o-mini", 100, 50) == 50
-    assert output_cap("OPENAI", "gpt-4o-mini", 100, None) == 4096
+    assert output_cap("OPENAI", "gpt-4o-mini", 100, None) == 16_384  # published cap, not a flat 4096
     assert output_cap("OPENAI", "gpt-4o-mini", 127_000, None) < 4096  # 128k window: ~1000 left
-    assert output_cap(None, "x", 10, None) == 4096
+    assert output_cap("GOOGLE", "gemini-2.5-flash", 10, None) == 65_536
+    assert output_cap("AWS", "us.anthropic.claude-3-7-sonnet-20250219-v1:0", 10, None) == 64_000
+    assert output_cap("ANTHROPIC", "claude-sonnet-4-20250514", 10, None) == 4096  # what the adapter sends
+    assert output_cap(None, "x", 10, None) == 4096  # unknown: the default ...
+    assert output_cap("OTHER", "my-llama", 10, None, default=1000) == 1000  # ... which is a setting
+    ov = PriceOverrides(parse_overrides({"my-llama*": {"input": "1", "output": "2", "maxOutputTokens": 2048}}))
+    assert output_cap("OTHER", "my-llama-70b", 10, None, ov) == 2048  # the configuration's override
+    assert output_cap("OTHER", "my-llama-70b", 10, 77, ov) == 77
 
 
 def test_per_org_limits_count_in_the_consumer_windows_too() -> None:

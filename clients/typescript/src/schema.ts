@@ -713,7 +713,7 @@ export interface components {
             region?: string | null;
             /**
              * Prices
-             * @description Price overrides: model glob -> {input, cachedInput, cacheWrite, output, reasoning} as decimal strings in USD per 1M tokens (input and output required)
+             * @description Price overrides: model glob -> {input, cachedInput, cacheWrite, output, reasoning} as decimal strings in USD per 1M tokens (input and output required), and optionally maxOutputTokens (the model's output cap, what a budget reserves without max_tokens)
              */
             prices?: {
                 [key: string]: {
@@ -961,7 +961,7 @@ export interface components {
             updatedAt: string;
             /**
              * Prices
-             * @description Price overrides: model glob -> {input, cachedInput, cacheWrite, output, reasoning}, decimal strings in USD per 1M tokens (null: the plain input/output rate)
+             * @description Price overrides: model glob -> {input, cachedInput, cacheWrite, output, reasoning}, decimal strings in USD per 1M tokens (null: the plain input/output rate), and maxOutputTokens (the model's output cap budgets reserve, a whole number as a string) when set
              */
             prices?: {
                 [key: string]: {
