@@ -80,3 +80,20 @@ def test_unpriced_model_under_a_dollar_budget_is_refused_in_each_surface_shape(
         lambda: client.get("/ai/llm/stats", params={"aiLlmId": env["config"]}, headers=admin_headers).json(),
         lambda j: j.get("stats") and int(j["stats"][0]["totalBlocks"]) >= 2,
     )
+    # the fix the message names: a price override (with the model's output cap) admits the model
+    fake_models = fake_upstream.app.state.ctx.models["openai"]
+    fake_models.append("house-finetune-7")
+    try:
+        prices = {"house-finetune-*": {"input": "1", "output": "2", "maxOutputTokens": 1000}}
+        r = client.put(f"/ai/llm/{env['config']}", headers=admin_headers, json={"prices": prices})
+        assert r.status_code == 200, r.text
+        listed = client.get("/ai/llm", params={"workspaceId": env["ws"]}, headers=admin_headers).json()["aiLlms"]
+        [cfg] = [x for x in listed if x["id"] == env["config"]]
+        assert cfg["prices"]["house-finetune-*"]["maxOutputTokens"] == "1000", cfg
+        ok = until(
+            lambda: chat(live_app.url, rk["secret"], model="openai/house-finetune-7", max_tokens=8),
+            lambda resp: resp.status_code != 403,
+        )
+        assert ok.status_code == 200, ok.text
+    finally:
+        fake_models.remove("house-finetune-7")
