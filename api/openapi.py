@@ -36,8 +36,9 @@ ERROR_TEXT = {
     401: "Missing, invalid or expired credentials",
     403: "Role too low, or the object is in use",
     404: "Not found, or not visible to the caller",
-    409: "Name already used",
+    409: "Name or email already used; at login: the email and password open accounts in several orgs (send orgId)",
     413: "Request body too large",
+    429: "Too many failed sign-ins (Retry-After says how long to wait)",
     503: "Usage statistics are unavailable (analytics store down or not in this process)",
 }
 
@@ -49,7 +50,7 @@ _STATS = (400, 401, 404, 503)
 OPERATIONS: dict[tuple[str, str], tuple[int, type[BaseModel] | None, tuple[int, ...]]] = {
     ("GET", "/health"): (200, m.HealthResponse, (503,)),
     ("GET", "/metrics"): (200, None, ()),
-    ("POST", "/user/login"): (200, m.LoginResponse, (400, 401, 413)),
+    ("POST", "/user/login"): (200, m.LoginResponse, (400, 401, 409, 413, 429)),
     ("POST", "/user/refresh"): (200, m.LoginResponse, (400, 401, 413)),
     ("POST", "/user/logout"): (200, m.MessageResponse, (400, 413)),
     ("POST", "/user"): (201, m.UserResponse, (400, 401, 403, 409, 413)),

@@ -1,7 +1,8 @@
 """Creating users outside the API: the first OWNER at start and `tollgate admin create-user`.
 
 Both paths share `create_user`, which hashes the password (argon2, CPU-bound: run off the
-event loop) and creates an org when none is given.
+event loop) and creates an org when none is given. An email is unique within its org; across
+orgs it may have up to MAX_ACCOUNTS_PER_EMAIL accounts (login checks the password against each).
 """
 
 from __future__ import annotations
@@ -20,8 +21,13 @@ from store.passwords import hash_password
 log = logging.getLogger("tollgate.bootstrap")
 
 
+# Bounds the password checks of one login. Past it, creation is refused with the same error as
+# a duplicate in the org, so an org admin learns nothing about other orgs below the bound.
+MAX_ACCOUNTS_PER_EMAIL = 10
+
+
 class EmailInUse(Exception):
-    """The email already belongs to a user."""
+    """The email already belongs to a user of the org (or to MAX_ACCOUNTS_PER_EMAIL users)."""
 
 
 def normalize_email(email: str) -> str:
@@ -42,7 +48,8 @@ async def create_user(
     """Add a user (and a new org when `org_id` is None). Caller commits. Raises EmailInUse."""
     email = normalize_email(email)
     role = OrgRole(org_role).value
-    if await session.scalar(select(User.id).where(User.email == email)) is not None:
+    orgs = list(await session.scalars(select(User.org_id).where(User.email == email).limit(MAX_ACCOUNTS_PER_EMAIL)))
+    if org_id in orgs or len(orgs) >= MAX_ACCOUNTS_PER_EMAIL:
         raise EmailInUse(email)
     if org_id is None:
         org = Org(name=org_name or (name or email.split("@")[0]) + "'s organization")

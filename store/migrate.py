@@ -73,10 +73,23 @@ async def _sqlite_file_lock(engine: AsyncEngine) -> AsyncIterator[None]:
 
 async def upgrade_engine(engine: AsyncEngine) -> None:
     """Upgrade the schema behind `engine` to head in one transaction. Blocks on DDL I/O
-    and, while another process migrates the same store, on its lock."""
-    async with _sqlite_file_lock(engine):
-        async with engine.begin() as conn:
-            await conn.run_sync(_upgrade_sync)
+    and, while another process migrates the same store, on its lock.
+
+    On SQLite foreign keys are off while it runs: a table rebuild (batch mode) drops the old
+    table, which would otherwise cascade into every table pointing at it. The PRAGMA is a no-op
+    inside a transaction, so it is set before the transaction begins."""
+    sqlite = engine.dialect.name == "sqlite"
+    async with _sqlite_file_lock(engine), engine.connect() as conn:
+        if sqlite:
+            await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            await conn.commit()
+        try:
+            async with conn.begin():
+                await conn.run_sync(_upgrade_sync)
+        finally:
+            if sqlite:
+                await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                await conn.commit()
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

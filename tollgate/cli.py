@@ -129,7 +129,7 @@ async def _create_user(settings: Settings, args: argparse.Namespace) -> int:
                 )
                 await session.commit()
             except EmailInUse:
-                print("a user with this email already exists", file=sys.stderr)
+                print("a user with this email already exists in that org (or in 10 orgs)", file=sys.stderr)
                 return 1
             print(f"created user {user.id} ({user.email}) org {user.org_id} role {user.org_role}")
             return 0

@@ -16,7 +16,7 @@ from api.security import decode_claims, new_token
 from api.throttle import LoginThrottle
 from schemas.enums import OrgRole
 from store import refreshtokens
-from store.bootstrap import EmailInUse, create_user, normalize_email
+from store.bootstrap import MAX_ACCOUNTS_PER_EMAIL, EmailInUse, create_user, normalize_email
 from store.models import User
 from store.passwords import hash_password, verify_password
 
@@ -28,8 +28,11 @@ _DUMMY_HASH = hash_password("tollgate-timing-equalizer")
 
 
 class LoginBody(BaseModel):
+    """`orgId` is needed only when the email and password open accounts in several orgs."""
+
     email: str = Field(min_length=1, max_length=320)
     password: str = Field(min_length=1, max_length=1024)
+    orgId: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class RefreshBody(BaseModel):
@@ -119,6 +122,18 @@ def _throttle(request: Request) -> LoginThrottle:
     return t
 
 
+_AMBIGUOUS = "This email and password open accounts in several organizations: send orgId to choose one"
+
+
+async def _opened_by(accounts: list[User], password: str) -> list[User]:
+    """The accounts the password opens. No account: one check against a dummy hash, so an
+    unknown email takes as long as a known one (normally one account per email)."""
+    if not accounts:
+        await asyncio.to_thread(verify_password, _DUMMY_HASH, password)
+        return []
+    return [u for u in accounts if await asyncio.to_thread(verify_password, u.password_hash, password)]
+
+
 @router.post("/user/login")
 async def login(body: LoginBody, request: Request, db: Db) -> dict:
     email = normalize_email(body.email)
@@ -127,12 +142,17 @@ async def login(body: LoginBody, request: Request, db: Db) -> dict:
     wait = throttle.wait_s(email, addr)
     if wait > 0:
         raise ApiError(429, f"Too many failed sign-ins; try again in {wait} s", {"Retry-After": str(wait)})
-    user = await db.scalar(select(User).where(User.email == email))
-    stored = user.password_hash if user is not None else _DUMMY_HASH
-    ok = await asyncio.to_thread(verify_password, stored, body.password)
-    if user is None or not ok:
+    query = select(User).where(User.email == email)
+    if body.orgId is not None:
+        query = query.where(User.org_id == body.orgId)
+    accounts = await db.scalars(query.order_by(User.created_at, User.id).limit(MAX_ACCOUNTS_PER_EMAIL))
+    matches = await _opened_by(list(accounts), body.password)
+    if not matches:
         throttle.failed(email, addr)
         raise ApiError(401, _LOGIN_FAILED)
+    if len(matches) > 1:
+        raise ApiError(409, _AMBIGUOUS)
+    user = matches[0]
     throttle.succeeded(email, addr)
     await refreshtokens.prune(db)
     return await _token_answer(request, db, user)
@@ -177,7 +197,7 @@ async def create(body: CreateUserBody, who: OrgAdmin, db: Db) -> dict:
         await db.commit()
     except (EmailInUse, IntegrityError):
         await db.rollback()
-        raise ApiError(409, "A user with this email already exists") from None
+        raise ApiError(409, "A user with this email already exists") from None  # in the org, or the bound
     return {"success": True, "user": user_dto(user)}
 
 

@@ -50,6 +50,9 @@ async def _run_async() -> None:
     engine = make_engine(_url())
     try:
         async with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":  # as in store.migrate: a table rebuild must not cascade
+                await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                await conn.commit()
             await conn.run_sync(_run)
             await conn.commit()
     finally:

@@ -232,6 +232,7 @@ class HealthResponse(TypedDict):
 class LoginBody(TypedDict):
     email: str
     password: str
+    orgId: NotRequired[str | None]
 
 
 class LoginResponse(TypedDict):

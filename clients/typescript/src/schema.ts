@@ -778,12 +778,17 @@ export interface components {
             /** @default USER */
             orgRole?: components["schemas"]["OrgRole"];
         };
-        /** LoginBody */
+        /**
+         * LoginBody
+         * @description `orgId` is needed only when the email and password open accounts in several orgs.
+         */
         LoginBody: {
             /** Email */
             email: string;
             /** Password */
             password: string;
+            /** Orgid */
+            orgId?: string | null;
         };
         /**
          * OrgRole
@@ -1848,8 +1853,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Name or email already used; at login: the email and password open accounts in several orgs (send orgId) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Request body too large */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many failed sign-ins (Retry-After says how long to wait) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2001,7 +2024,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Name already used */
+            /** @description Name or email already used; at login: the email and password open accounts in several orgs (send orgId) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2190,7 +2213,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Name already used */
+            /** @description Name or email already used; at login: the email and password open accounts in several orgs (send orgId) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2310,7 +2333,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Name already used */
+            /** @description Name or email already used; at login: the email and password open accounts in several orgs (send orgId) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2439,7 +2462,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Name already used */
+            /** @description Name or email already used; at login: the email and password open accounts in several orgs (send orgId) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2875,7 +2898,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Name already used */
+            /** @description Name or email already used; at login: the email and password open accounts in several orgs (send orgId) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2986,7 +3009,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Name already used */
+            /** @description Name or email already used; at login: the email and password open accounts in several orgs (send orgId) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3212,7 +3235,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Name already used */
+            /** @description Name or email already used; at login: the email and password open accounts in several orgs (send orgId) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3292,7 +3315,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Name already used */
+            /** @description Name or email already used; at login: the email and password open accounts in several orgs (send orgId) */
             409: {
                 headers: {
                     [name: string]: unknown;
