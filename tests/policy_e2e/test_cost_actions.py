@@ -11,9 +11,10 @@ import pytest
 
 from tests.policy_e2e.helpers import chat, policy, repo_key, setup_ws, until, violations, wait_gateway_sees
 
-pytestmark = pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+SQLITE = pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
 
 
+@SQLITE
 def test_cost_budget_log_and_alert_record_their_crossing(live_app, client, admin_headers, fake_upstream) -> None:
     env = setup_ws(client, admin_headers, fake_upstream)
     log_env, alert_env = repo_key(client, admin_headers, env), repo_key(client, admin_headers, env)
@@ -48,6 +49,7 @@ def test_cost_budget_log_and_alert_record_their_crossing(live_app, client, admin
     assert int(st["totalPolicyViolations"]) == 2 and int(st["totalAlerts"]) == 1 and int(st["totalBlocks"]) == 0
 
 
+@SQLITE
 def test_unpriced_model_under_a_dollar_budget_is_refused_in_each_surface_shape(
     live_app, client, admin_headers, fake_upstream
 ) -> None:
@@ -97,3 +99,41 @@ def test_unpriced_model_under_a_dollar_budget_is_refused_in_each_surface_shape(
         assert ok.status_code == 200, ok.text
     finally:
         fake_models.remove("house-finetune-7")
+
+
+@pytest.mark.kafka
+def test_cost_budget_crossings_through_kafka(live_app_factory, kafka_bootstrap, fake_upstream) -> None:
+    """The same through Kafka (gateway -> requests topic -> policy consumer -> violations and
+    decisions topics): log and alert record their crossing once; block records it and the
+    consumer's decision refuses the key until the window ends."""
+    from tests.policy_e2e.test_kafka import _login, _private_groups
+    from tests.support.live import scanning_client
+
+    live = live_app_factory(kind="up", configure=[_private_groups], kafka_bootstrap=kafka_bootstrap)
+    with scanning_client(live.url) as c:
+        h = _login(c, live)
+        env = setup_ws(c, h, fake_upstream)
+        rule = {"type": "COST_BUDGET", "limitUsd": "0.000003", "period": "DAY", "per": "KEY"}
+        keys, pols = {}, {}
+        for action in (0, 1, 2):
+            keys[action] = repo_key(c, h, env)
+            pols[action] = policy(c, h, env, action=action, rule=rule, repo=keys[action]["repo"])
+        time.sleep(1.0)  # keys + policies reach the snapshot (no probe: it would be a call)
+        for action in (0, 1):
+            codes = [chat(live.url, keys[action]["secret"], "price me", max_tokens=8).status_code for _ in range(5)]
+            assert codes == [200] * 5
+        # blocking: admitted until the spend reaches the limit, then 429 until the window ends
+        codes = [chat(live.url, keys[2]["secret"], "price me", max_tokens=8).status_code for _ in range(8)]
+        assert codes[0] == 200 and codes[-1] == 429, codes
+        for action in (0, 1, 2):
+            v = until(
+                lambda a=action: violations(c, h, workspaceId=env["ws"], policyId=pols[a]["id"]),
+                lambda j: j["total"] >= 1 and len(j["violations"]) >= 1,
+                limit=30,
+            )
+            row = v["violations"][0]
+            assert row["block"] is (action == 2) and "Cost budget of $0.000003" in row["explanation"], row
+        r = chat(live.url, keys[2]["secret"], "price me", max_tokens=8)
+        assert r.status_code == 429 and int(r.headers["retry-after"]) > 1  # the window end, not a retry hint
+        alerts = c.get("/policy/alerts", params={"workspaceId": env["ws"]}, headers=h).json()
+        assert {a["policyId"] for a in alerts["alerts"]} == {pols[1]["id"]}, alerts
