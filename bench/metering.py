@@ -18,10 +18,8 @@ side by side, from the same run:
    (`records_to_rows`); the ratio of end-to-end to the slower raw rate;
 4. the consumer's peak RSS (VmHWM from /proc);
 5. p50/p99 of `/ai/llm/stats` and `/aistats/minute` through the real HTTP API of a
-   `tollgate up` subprocess over `--stats-rows` stored events (bulk generated with
-   `INSERT ... SELECT FROM numbers(N)` into the raw table, so the MVs fill the rollups), with
-   ids created through the API (1 workspace, 10 configs, 50 repositories, 200 keys, 8 models,
-   30 days), 200 requests per query after warm-up.
+   `tollgate up` subprocess over `--stats-rows` stored events: `bench.stats` (which also runs
+   alone, without Kafka: `python -m bench.stats --rows N`).
 
 Everything that opens the embedded engine runs in its own subprocess (chdb admits one data
 dir per process): `python -m bench.metering _raw ...` and `_generate ...` are internal modes.
@@ -38,7 +36,6 @@ import re
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -446,70 +443,11 @@ def mode_raw(a: argparse.Namespace) -> None:
     print(json.dumps(out))
 
 
-GENERATE_SQL = """
-INSERT INTO requests (event_id, schema_version, occurred_at, org_id, workspace_id, repo_id,
-    repo_ai_api_key_id, ai_llm_id, ai_type, model, provider_model, endpoint, stream, status,
-    http_status, error_type, latency_ms, ttft_ms, gateway_overhead_ms, tokens_in, tokens_out,
-    cached_tokens, usage_source, attempt_count, attempt_ai_llm_ids, attempt_statuses,
-    attempt_http_statuses, attempt_latencies_ms, user_id, conversation_id, policy_ids,
-    gateway_id, request_id, kafka_topic, kafka_partition, kafka_offset)
-SELECT generateUUIDv4(number), 1,
-    toDateTime64({now:UInt32} - (cityHash64(number, 1) % (30 * 86400)), 3, 'UTC'),
-    {org:String}, {ws:String}, {repos:Array(String)}[k % 50 + 1],
-    {keys:Array(String)}[k + 1], {configs:Array(String)}[c + 1], {types:Array(String)}[c + 1],
-    {models:Array(String)}[(c + (cityHash64(number, 3) % 2)) % 8 + 1],
-    {models:Array(String)}[(c + (cityHash64(number, 3) % 2)) % 8 + 1], 'chat.completions',
-    number % 3 = 0, if(number % 50 = 0, 'error', 'ok'), if(number % 50 = 0, 502, 200),
-    if(number % 50 = 0, 'upstream_error', ''), 80 + cityHash64(number, 4) % 2400, NULL, 0.8,
-    10 + cityHash64(number, 5) % 4000, 1 + cityHash64(number, 6) % 1500, 0, 'provider',
-    1, [{configs:Array(String)}[c + 1]], ['ok'], [200], [100],
-    concat('user-', toString(number % 1000)), '', [], concat('gw-', toString(number % 4)),
-    toString(number), 'bench.generated', 0, number
-FROM (SELECT number, cityHash64(number, 2) % 200 AS k,
-             if(cityHash64(number, 7) % 2 = 0, (k % 50) % 10, ((k % 50) + 3) % 10) AS c
-      FROM numbers({rows:UInt64}))
-"""
-
-
 def mode_generate(a: argparse.Namespace) -> None:
-    """Bulk-generate rows into the raw table of `tollgate up`'s warehouse (its data dir)."""
-    from core.settings import Settings
-    from warehouse.client import make_client
-    from warehouse.migrate import migrate
+    """Bulk-generate rows into the raw table (the stats bench's; see `bench.stats`)."""
+    from bench import stats
 
-    ids = Ids(**json.loads(Path(a.ids).read_text()))
-    settings = Settings(data_dir=Path(a.data_dir), clickhouse_url=None, kafka_bootstrap=None)
-    client = make_client(settings)
-    migrate(client, settings.raw_ttl_days)
-    t0 = time.perf_counter()
-    client.command(
-        GENERATE_SQL,
-        parameters={
-            "now": int(time.time()),
-            "org": ids.org,
-            "ws": ids.workspace,
-            "repos": ids.repos,
-            "keys": ids.keys,
-            "configs": ids.configs,
-            "types": list(AI_TYPES),
-            "models": list(MODELS),
-            "rows": a.rows,
-        },
-    )
-    gen_s = time.perf_counter() - t0
-    q = lambda sql: client.query(sql).result_rows[0][0]  # noqa: E731
-    print(
-        json.dumps(
-            {
-                "generate_s": gen_s,
-                "raw_rows": int(q("SELECT count() FROM requests")),
-                "minute_calls": int(q("SELECT sum(api_calls) FROM usage_minute")),
-                "minute_rows": int(q("SELECT count() FROM usage_minute")),
-                "daily_rows": int(q("SELECT count() FROM usage_daily")),
-            }
-        )
-    )
-    client.close()
+    stats.mode_generate(a)
 
 
 def mode_baseline(a: argparse.Namespace) -> None:
@@ -533,223 +471,19 @@ def run_mode(args: list[str]) -> dict:
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-# ---- stats latency through the HTTP API -------------------------------------------------------
-
-
-class Up:
-    """`tollgate up` as a subprocess on a data dir and a free port."""
-
-    def __init__(self, data_dir: Path, logs: Path):
-        self.data_dir, self.logs = data_dir, logs
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        import httpx
-
-        env = dict(
-            os.environ,
-            TOLLGATE_DATA_DIR=str(self.data_dir),
-            TOLLGATE_PORT=str(self.port),
-            TOLLGATE_ALLOW_PRIVATE_ENDPOINTS="127.0.0.0/8",
-            TOLLGATE_HOST="127.0.0.1",
-            TOLLGATE_ADMIN_EMAIL=ADMIN_EMAIL,
-            TOLLGATE_ADMIN_PASSWORD=ADMIN_PASSWORD,
-            TOLLGATE_LOG_LEVEL="WARNING",
-        )
-        for k in ("TOLLGATE_KAFKA_BOOTSTRAP", "TOLLGATE_CLICKHOUSE_URL", "TOLLGATE_DATABASE_URL"):
-            env.pop(k, None)
-        self.proc = subprocess.Popen(
-            [PY, "-m", "tollgate.cli", "up"],
-            env=env,
-            cwd=ROOT,
-            stdout=open(self.logs / "up.log", "a"),
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"tollgate up exited; see {self.logs / 'up.log'}")
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("tollgate up did not become healthy")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def create_universe(c: Any) -> Ids:
-    """1 workspace, 10 configs, 50 repos (2 configs each), 200 keys, through the API."""
-
-    def ok(r: Any) -> dict:
-        if r.status_code not in (200, 201) or not r.json().get("success", True):
-            raise RuntimeError(f"{r.request.method} {r.request.url.path}: {r.status_code} {r.text[:200]}")
-        return r.json()
-
-    ws = ok(c.post("/workspace", json={"name": "bench"}))["workspace"]
-    configs = []
-    for i in range(10):
-        body = {
-            "name": f"cfg-{i}",
-            "aiType": AI_TYPES[i],
-            "endpoint": "http://127.0.0.1:9/v1",
-            "secret": f"bench-not-a-secret-{i:04d}",
-            "workspaceId": ws["id"],
-        }
-        if AI_TYPES[i] == "AWS":
-            body.update(key="AKIABENCHBENCHBENCH", region="us-east-1")
-        configs.append(ok(c.post("/ai/llm", json=body))["aiLlmId"])
-    ids = Ids(org=ws["orgId"], workspace=ws["id"], configs=configs, repos=[], keys=[])
-    for r in range(50):
-        ids.repos.append(
-            ok(
-                c.post(
-                    "/repo",
-                    json={
-                        "name": f"repo-{r}",
-                        "workspaceId": ws["id"],
-                        "repoAiLlms": [{"aiLlmId": configs[j]} for j in ids.repo_configs(r)],
-                    },
-                )
-            )["repoId"]
-        )
-    keys: list[str | None] = [None] * 200
-    for k in range(200):
-        keys[k] = ok(c.post(f"/repo/{ids.repos[k % 50]}/ai/apikey", json={"name": f"key-{k}", "aiType": "OPENAI"}))[
-            "id"
-        ]
-    ids.keys = [k for k in keys if k]
-    return ids
-
-
-def measure(c: Any, path: str, params: dict, n: int = 200, warm: int = 20) -> dict:
-    for _ in range(warm):
-        r = c.get(path, params=params)
-        if r.status_code != 200:
-            raise RuntimeError(f"{path}: {r.status_code} {r.text[:200]}")
-    lat = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        r = c.get(path, params=params)
-        lat.append((time.perf_counter() - t0) * 1000)
-        assert r.status_code == 200
-    body = r.json()
-    rows = len(body.get("stats") or body.get("data") or [])
-    lat.sort()
-    return {
-        "p50_ms": statistics.median(lat),
-        "p99_ms": lat[int(0.99 * (len(lat) - 1))],
-        "rows": rows,
-        "truncated": body.get("truncated", False),
-    }
+# ---- stats latency through the HTTP API: `bench.stats` (runnable alone, no Kafka) ---------------
 
 
 def stats_bench(tmp: Path, logs: Path, rows: int) -> dict:
-    import httpx
+    from bench import stats
 
-    data = tmp / "stats-data"
-    up = Up(data, logs)
-    out: dict[str, Any] = {}
-    try:
-        up.start()
-        with httpx.Client(base_url=up.url, timeout=60) as c:
-            tok = c.post("/user/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).json()["token"]
-            c.headers["Authorization"] = f"Bearer {tok}"
-            ids = create_universe(c)
-        up.stop()
-        (tmp / "stats-ids.json").write_text(json.dumps(asdict(ids)))
-        log(f"generating {rows:,} events into the raw table (MVs fill the rollups)")
-        out.update(
-            run_mode(["_generate", "--data-dir", str(data), "--ids", str(tmp / "stats-ids.json"), "--rows", str(rows)])
-        )
-        log(f"generated in {out['generate_s']:.1f}s: {out}")
-        up.start()
-        with httpx.Client(base_url=up.url, timeout=60) as c:
-            tok = c.post("/user/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).json()["token"]
-            c.headers["Authorization"] = f"Bearer {tok}"
-            total = sum(int(s["totalApiCalls"]) for s in c.get("/ai/llm/stats").json()["stats"])
-            if total != rows:
-                raise RuntimeError(f"/ai/llm/stats sums to {total}, expected {rows}")
-            out["queries"] = {}
-            for name, (path, params, _sql) in stats_cases(ids).items():
-                out["queries"][name] = measure(c, path, params)
-                log(f"{name}: {out['queries'][name]}")
-        up.stop()
-        sql = run_mode(["_sqltime", "--data-dir", str(data), "--ids", str(tmp / "stats-ids.json")])
-        for name, q in out["queries"].items():
-            q.update(sql.get(name, {}))
-    finally:
-        up.stop()
-    return out
-
-
-def stats_cases(ids: Ids) -> dict[str, tuple[str, dict, tuple]]:
-    """name -> (API path, query params, (warehouse method, args) the API runs for it)."""
-    from warehouse.queries import SeriesFilter
-
-    now = datetime.now(UTC)
-    hour_ago = now - timedelta(hours=1)
-    day_ago = now - timedelta(hours=24)
-    ws = [ids.workspace]
-    f = lambda start, **kw: SeriesFilter(workspace_ids=ws, start=start, end=now, limit=10_001, **kw)  # noqa: E731
-    return {
-        "/ai/llm/stats (all configs, all time)": ("/ai/llm/stats", {}, ("llm", (ws, None, None, None))),
-        "/ai/llm/stats?aiLlmId= (one config, all time)": (
-            "/ai/llm/stats",
-            {"aiLlmId": ids.configs[3]},
-            ("llm", (ws, [ids.configs[3]], None, None)),
-        ),
-        "/aistats/minute?repoId= (one repo, default 24h)": (
-            "/aistats/minute",
-            {"repoId": ids.repos[7]},
-            ("series", ("minute", f(day_ago, repo_ids=[ids.repos[7]]))),
-        ),
-        "/aistats/minute?repoAiApiKeyId= (one key, 24h)": (
-            "/aistats/minute",
-            {"repoAiApiKeyId": ids.keys[11]},
-            ("series", ("minute", f(day_ago, key_ids=[ids.keys[11]]))),
-        ),
-        "/aistats/minute (workspace, last 1h)": (
-            "/aistats/minute",
-            {"startDate": hour_ago.strftime("%Y-%m-%dT%H:%M:%S.000Z")},
-            ("series", ("minute", f(hour_ago))),
-        ),
-        "/aistats/minute (workspace, default 24h)": ("/aistats/minute", {}, ("series", ("minute", f(day_ago)))),
-    }
+    return stats.stats_bench(tmp, logs, rows)
 
 
 def mode_sqltime(a: argparse.Namespace) -> None:
-    """The ClickHouse part alone: the same SQL the API runs for each case, 50 times after 5."""
-    from core.settings import Settings
-    from warehouse import queries
-    from warehouse.client import make_client
+    from bench import stats
 
-    ids = Ids(**json.loads(Path(a.ids).read_text()))
-    client = make_client(Settings(data_dir=Path(a.data_dir), clickhouse_url=None, kafka_bootstrap=None))
-    out = {}
-    for name, (_p, _q, (kind, args)) in stats_cases(ids).items():
-        sql, params = queries.llm_stats_query(*args) if kind == "llm" else queries.series_json_query(*args)
-        run = client.query if kind == "llm" else client.raw_query
-        lat = []
-        for i in range(55):
-            t0 = time.perf_counter()
-            run(sql, parameters=params)
-            if i >= 5:
-                lat.append((time.perf_counter() - t0) * 1000)
-        lat.sort()
-        out[name] = {"sql_p50_ms": statistics.median(lat), "sql_p99_ms": lat[-1]}
-    print(json.dumps(out))
+    stats.mode_sqltime(a)
 
 
 # ---- report -----------------------------------------------------------------------------------

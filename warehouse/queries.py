@@ -1,15 +1,16 @@
 """Stats SQL over the rollups (pure: builds parameterized SQL + bound values, runs nothing).
 
 Range semantics: an event counts when its minute bucket lies in [floor_minute(start), end].
-`/ai/llm/stats` reads whole days from `usage_daily` and the partial edge days from
-`usage_minute`, so a year-long range costs a few hundred day rows, not a table scan.
+`/ai/llm/stats` reads whole days from `usage_llm_daily`, whole hours from `usage_llm_hourly`
+(both one row per configuration and bucket) and only the ragged edge minutes from
+`usage_minute`, so a year-long range costs a few thousand small rows, not a table scan.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 LAST_INTENT_SQL = (
@@ -60,9 +61,8 @@ SERIES_FIELDS = (
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_DT = datetime(2106, 1, 1, tzinfo=UTC)
-_MIN_DATE = date(1970, 1, 1)
-_MAX_DATE = date(2149, 1, 1)
 MINUTE = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
 
@@ -70,69 +70,101 @@ def floor_minute(t: datetime) -> datetime:
     return t.astimezone(UTC).replace(second=0, microsecond=0)
 
 
+def floor_hour(t: datetime) -> datetime:
+    return t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
 def floor_day(t: datetime) -> datetime:
     return t.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _ceil(t: datetime, floor: Any, step: timedelta) -> datetime:
+    f = floor(t)
+    return f if f == t else f + step
 
 
 def _epoch(t: datetime) -> int:
     return int((t - _EPOCH).total_seconds())
 
 
+Span = tuple[datetime, datetime]  # [lo, hi): half-open, UTC
+
+
 @dataclass(frozen=True)
 class RangePlan:
-    """Which minutes come from usage_minute and which whole days from usage_daily."""
+    """The minute buckets of [floor_minute(start), end] as disjoint half-open spans: whole UTC
+    days (read from usage_llm_daily), whole hours (usage_llm_hourly) and the ragged minutes at
+    the edges (usage_minute)."""
 
-    minute_lo: datetime  # inclusive
-    minute_hi: datetime  # inclusive (bucket <= minute_hi)
-    day_lo: date | None  # whole days [day_lo, day_hi] from usage_daily
-    day_hi: date | None
+    days: tuple[Span, ...]
+    hours: tuple[Span, ...]
+    minutes: tuple[Span, ...]
 
 
 def plan_range(start: datetime | None, end: datetime | None) -> RangePlan:
-    """Pure: split [start, end] into whole UTC days plus minute-level edges."""
+    """Pure: split [start, end] (None: unbounded) into whole days, whole hours and minutes."""
     lo = floor_minute(start) if start else _EPOCH
-    hi = end.astimezone(UTC) if end else _MAX_DT
-    if hi < lo:
-        return RangePlan(lo, hi, None, None)
-    first_day = floor_day(lo) if floor_day(lo) == lo else floor_day(lo) + DAY
-    last_day = floor_day(hi + MINUTE) - DAY
-    if last_day < first_day:
-        return RangePlan(lo, hi, None, None)
-    return RangePlan(lo, hi, first_day.date(), last_day.date())
+    hi = floor_minute(end) + MINUTE if end else _MAX_DT  # bucket <= end  <=>  bucket < hi
+    if hi <= lo:
+        return RangePlan((), (), ((lo, lo),))
+    days: list[Span] = []
+    rest: list[Span] = [(lo, hi)]
+    d_lo, d_hi = _ceil(lo, floor_day, DAY), floor_day(hi)
+    if d_lo < d_hi:
+        days.append((d_lo, d_hi))
+        rest = [(lo, d_lo), (d_hi, hi)]
+    hours: list[Span] = []
+    minutes: list[Span] = []
+    for a, b in rest:
+        if a >= b:
+            continue
+        h_lo, h_hi = _ceil(a, floor_hour, HOUR), floor_hour(b)
+        if h_lo < h_hi:
+            hours.append((h_lo, h_hi))
+            minutes += [s for s in ((a, h_lo), (h_hi, b)) if s[0] < s[1]]
+        else:
+            minutes.append((a, b))
+    return RangePlan(tuple(days), tuple(hours), tuple(minutes))
 
 
 _SUMS = ", ".join(f"sum({c}) AS {c}" for c in LLM_STATS_FIELDS)
 _COLS = ", ".join(LLM_STATS_FIELDS)
 
 
+def _span_sql(spans: Sequence[Span], tag: str, params: dict[str, Any], *, dates: bool = False) -> str:
+    """`(bucket >= lo AND bucket < hi) OR ...` with the bounds bound as values."""
+    out = []
+    for i, (lo, hi) in enumerate(spans):
+        a, b = f"{tag}{i}a", f"{tag}{i}b"
+        if dates:
+            params[a], params[b] = lo.date().isoformat(), hi.date().isoformat()
+            out.append(f"(bucket >= {{{a}:Date}} AND bucket < {{{b}:Date}})")
+        else:
+            params[a], params[b] = _epoch(lo), _epoch(hi)
+            out.append(f"(bucket >= toDateTime({{{a}:UInt32}}, 'UTC') AND bucket < toDateTime({{{b}:UInt32}}, 'UTC'))")
+    return "(" + " OR ".join(out) + ")"
+
+
 def llm_stats_query(
     workspace_ids: Sequence[str], ai_llm_ids: Sequence[str] | None, start: datetime | None, end: datetime | None
 ) -> tuple[str, dict[str, Any]]:
+    """Totals per configuration over [start, end]: whole days and hours from the per-config
+    rollups (a few hundred rows for a month), edge minutes from usage_minute."""
     plan = plan_range(start, end)
     params: dict[str, Any] = {"ws": list(workspace_ids)}
     scope = "workspace_id IN {ws:Array(String)}"
     if ai_llm_ids is not None:
         params["ids"] = list(ai_llm_ids)
         scope += " AND ai_llm_id IN {ids:Array(String)}"
-    params["mlo"] = _epoch(plan.minute_lo)
-    params["mhi"] = _epoch(plan.minute_hi)
-    minute_where = (
-        f"{scope} AND bucket >= toDateTime({{mlo:UInt32}}, 'UTC') AND bucket <= toDateTime({{mhi:UInt32}}, 'UTC')"
-    )
     parts = []
-    if plan.day_lo is not None and plan.day_hi is not None:
-        params["dlo"] = plan.day_lo.isoformat()
-        params["dhi"] = plan.day_hi.isoformat()
-        params["dlo_s"] = _epoch(datetime.combine(plan.day_lo, datetime.min.time(), UTC))
-        params["dhi_s"] = _epoch(datetime.combine(plan.day_hi, datetime.min.time(), UTC) + DAY)
-        parts.append(
-            f"SELECT ai_llm_id, {_COLS} FROM usage_daily WHERE {scope} "
-            "AND bucket >= {dlo:Date} AND bucket <= {dhi:Date}"
-        )
-        minute_where += (
-            " AND NOT (bucket >= toDateTime({dlo_s:UInt32}, 'UTC') AND bucket < toDateTime({dhi_s:UInt32}, 'UTC'))"
-        )
-    parts.append(f"SELECT ai_llm_id, {_COLS} FROM usage_minute WHERE {minute_where}")
+    for table, spans, tag in (
+        ("usage_llm_daily", plan.days, "d"),
+        ("usage_llm_hourly", plan.hours, "h"),
+        ("usage_minute", plan.minutes, "m"),
+    ):
+        if spans:
+            where = _span_sql(spans, tag, params, dates=tag == "d")
+            parts.append(f"SELECT ai_llm_id, {_COLS} FROM {table} WHERE {scope} AND {where}")
     sql = f"SELECT ai_llm_id, {_SUMS} FROM ({' UNION ALL '.join(parts)}) GROUP BY ai_llm_id ORDER BY ai_llm_id"
     return sql, params
 
@@ -180,6 +212,23 @@ def _series_where(grain: str, f: SeriesFilter) -> tuple[str, str, dict[str, Any]
         params["m"] = list(f.models)
         where.append("llm_model IN {m:Array(String)}")
     return table, " AND ".join(where), params
+
+
+def series_pieces(grain: str, f: SeriesFilter) -> list[SeriesFilter]:
+    """Pure: the window as consecutive pieces whose rows, in order, are the window's rows: its
+    first hour (minute grain) or day, then the rest. Only for reads without an id filter (those
+    read a projection, and a repo's or key's rows rarely fill the limit early)."""
+    if f.repo_ids or f.ai_llm_ids or f.key_ids:
+        return [f]
+    if grain == "minute":
+        cut = floor_minute(f.start) + HOUR  # first piece: buckets < cut
+        last_of_first = cut - MINUTE
+    else:
+        cut = floor_day(f.start) + DAY
+        last_of_first = cut - DAY
+    if cut > f.end:
+        return [f]
+    return [replace(f, end=last_of_first), replace(f, start=cut)]
 
 
 def series_query(grain: str, f: SeriesFilter) -> tuple[str, dict[str, Any]]:

@@ -35,6 +35,10 @@ async def test_tables_exist_and_rerun_is_noop(warehouse):  # noqa: F811
         "usage_minute_from_requests",
         "usage_minute_from_violations",
         "usage_daily_from_minute",
+        "usage_llm_hourly",
+        "usage_llm_daily",
+        "usage_llm_hourly_from_minute",
+        "usage_llm_daily_from_hourly",
     ):
         assert t in names
     before = await warehouse.query("SELECT version FROM schema_migrations ORDER BY version")
@@ -45,7 +49,7 @@ async def test_tables_exist_and_rerun_is_noop(warehouse):  # noqa: F811
     engines = dict(
         await warehouse.query("SELECT name, engine_full FROM system.tables WHERE database = currentDatabase()")
     )
-    for t in ("requests", "violations", "usage_minute", "usage_daily"):
+    for t in ("requests", "violations", "usage_minute", "usage_daily", "usage_llm_hourly", "usage_llm_daily"):
         assert "non_replicated_deduplication_window = 10000" in engines[t]
     assert "toIntervalDay(400)" in engines["requests"]
 

@@ -2,23 +2,47 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime, timedelta
 
-from warehouse.queries import SeriesFilter, llm_stats_query, plan_range, series_query
+from warehouse.queries import RangePlan, SeriesFilter, llm_stats_query, plan_range, series_query
 
 UTC = UTC
 
 
-def test_plan_range_splits_whole_days_and_edges():
-    p = plan_range(datetime(2024, 1, 1, 10, 30, 20, tzinfo=UTC), datetime(2024, 1, 4, 5, 0, tzinfo=UTC))
-    assert p.minute_lo == datetime(2024, 1, 1, 10, 30, tzinfo=UTC)
-    assert (p.day_lo, p.day_hi) == (date(2024, 1, 2), date(2024, 1, 3))
-    p = plan_range(datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 1, 23, 59, 59, 999000, tzinfo=UTC))
-    assert (p.day_lo, p.day_hi) == (date(2024, 1, 1), date(2024, 1, 1))
-    p = plan_range(datetime(2024, 1, 1, 0, 1, tzinfo=UTC), datetime(2024, 1, 1, 23, 0, tzinfo=UTC))
-    assert p.day_lo is None
+def test_plan_range_splits_whole_days_hours_and_edges():
+    t = lambda d, h=0, m=0: datetime(2024, 1, d, h, m, tzinfo=UTC)  # noqa: E731
+    p = plan_range(datetime(2024, 1, 1, 10, 30, 20, tzinfo=UTC), datetime(2024, 1, 4, 5, 7, 59, tzinfo=UTC))
+    assert p.days == ((t(2), t(4)),)
+    assert p.hours == ((t(1, 11), t(2)), (t(4), t(4, 5)))
+    assert p.minutes == ((t(1, 10, 30), t(1, 11)), (t(4, 5), t(4, 5, 8)))
+    # a date-only end (last millisecond of the day) makes the day whole
+    p = plan_range(t(1), datetime(2024, 1, 1, 23, 59, 59, 999000, tzinfo=UTC))
+    assert p == RangePlan(((t(1), t(2)),), (), ())
+    # inside one hour: minutes only; within a day: whole hours plus edges
+    assert plan_range(t(1, 10, 1), t(1, 10, 58)) == RangePlan((), (), ((t(1, 10, 1), t(1, 10, 59)),))
+    p = plan_range(t(1, 0, 1), t(1, 23, 0))
+    assert p.days == () and p.hours == ((t(1, 1), t(1, 23)),)
+    assert p.minutes == ((t(1, 0, 1), t(1, 1)), (t(1, 23), t(1, 23, 1)))
+    # unbounded: whole days only; empty: one empty minute span
     p = plan_range(None, None)
-    assert p.day_lo is not None and p.day_hi is not None
+    assert len(p.days) == 1 and p.hours == () and p.minutes == ()
+    assert plan_range(t(2), t(1)).days == () and plan_range(t(2), t(1)).hours == ()
+
+
+def test_plan_range_spans_cover_each_minute_once():
+    import random
+
+    rng = random.Random(5)
+    base = datetime(2024, 1, 1, tzinfo=UTC)
+    for _ in range(200):
+        lo = base + timedelta(minutes=rng.randrange(3 * 1440), seconds=rng.randrange(60))
+        hi = lo + timedelta(minutes=rng.randrange(3 * 1440), seconds=rng.randrange(60))
+        p = plan_range(lo, hi)
+        spans = sorted(p.days + p.hours + p.minutes)
+        assert spans[0][0] == lo.replace(second=0) and spans[-1][1] == hi.replace(second=0) + timedelta(minutes=1)
+        assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))  # contiguous, disjoint
+        assert all(a.minute == 0 and b.minute == 0 for a, b in p.hours)
+        assert all(a.hour == 0 and b.hour == 0 and a.minute == 0 and b.minute == 0 for a, b in p.days)
 
 
 def test_queries_bind_values_never_format_them():
