@@ -18,6 +18,7 @@ per process): `python -m bench.stats _generate|_sqltime ...` are internal modes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -329,7 +330,7 @@ def stats_bench(tmp: Path, logs: Path, rows: int, data_dir: Path | None = None) 
     try:
         if data_dir is None:
             up.start()
-            with up.client() as c:
+            with contextlib.closing(up.client()) as c:
                 ids = create_universe(c)
             up.stop()
             ids_path.write_text(json.dumps(asdict(ids)))
@@ -339,7 +340,7 @@ def stats_bench(tmp: Path, logs: Path, rows: int, data_dir: Path | None = None) 
         ids = Ids(**json.loads(ids_path.read_text()))
         out["start_s"] = up.start()
         log(f"tollgate up healthy after {out['start_s']:.1f}s")
-        with up.client() as c:
+        with contextlib.closing(up.client()) as c:
             total = sum(int(s["totalApiCalls"]) for s in c.get("/ai/llm/stats").json()["stats"])
             out["total_calls"] = total
             if data_dir is None and total != rows:
