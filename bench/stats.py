@@ -270,17 +270,25 @@ def stats_cases(ids: Ids) -> dict[str, tuple[str, dict, tuple]]:
     }
 
 
-def measure(c: Any, path: str, params: dict, n: int = 200, warm: int = 20) -> dict:
+def proc_cpu_ms(pid: int) -> float:
+    """utime + stime of a process (all its threads), in ms."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def measure(c: Any, path: str, params: dict, n: int = 200, warm: int = 20, pid: int | None = None) -> dict:
     for _ in range(warm):
         r = c.get(path, params=params)
         if r.status_code != 200:
             raise RuntimeError(f"{path}: {r.status_code} {r.text[:200]}")
     lat = []
+    cpu0 = proc_cpu_ms(pid) if pid else 0.0
     for _ in range(n):
         t0 = time.perf_counter()
         r = c.get(path, params=params)
         lat.append((time.perf_counter() - t0) * 1000)
         assert r.status_code == 200
+    cpu = (proc_cpu_ms(pid) - cpu0) / n if pid else 0.0
     body = r.json()
     lat.sort()
     return {
@@ -289,11 +297,13 @@ def measure(c: Any, path: str, params: dict, n: int = 200, warm: int = 20) -> di
         "rows": len(body.get("stats") or body.get("data") or []),
         "truncated": body.get("truncated", False),
         "bytes": len(r.content),
+        "server_cpu_ms": cpu,
     }
 
 
 def mode_sqltime(a: argparse.Namespace) -> None:
-    """The warehouse read alone: the same call the API makes for each case, 50 times after 5."""
+    """The warehouse read alone: the same call the API makes for each case, `--rows` (50) times
+    after 5."""
     from warehouse import client as wc
     from warehouse import queries
 
@@ -302,7 +312,7 @@ def mode_sqltime(a: argparse.Namespace) -> None:
     out = {}
     for name, (_p, _q, (kind, args)) in stats_cases(ids).items():
         lat = []
-        for i in range(55):
+        for i in range((a.rows or 50) + 5):
             t0 = time.perf_counter()
             if kind == "llm":
                 sql, params = queries.llm_stats_query(*args)
@@ -321,7 +331,7 @@ def mode_sqltime(a: argparse.Namespace) -> None:
     print(json.dumps(out))
 
 
-def stats_bench(tmp: Path, logs: Path, rows: int, data_dir: Path | None = None) -> dict:
+def stats_bench(tmp: Path, logs: Path, rows: int, data_dir: Path | None = None, requests: int = 200) -> dict:
     """Generate (or reuse `data_dir`) and time every case through HTTP and the read alone."""
     data = data_dir or tmp / "stats-data"
     up = Up(data, logs)
@@ -347,11 +357,13 @@ def stats_bench(tmp: Path, logs: Path, rows: int, data_dir: Path | None = None) 
                 raise RuntimeError(f"/ai/llm/stats sums to {total}, expected {rows}")
             out["queries"] = {}
             for name, (path, params, _read) in stats_cases(ids).items():
-                out["queries"][name] = measure(c, path, params)
+                out["queries"][name] = measure(
+                    c, path, params, requests, max(5, requests // 10), up.proc.pid if up.proc else None
+                )
                 log(f"{name}: {out['queries'][name]}")
         up.stop()
         out.update(run_mode(["_sizes", "--data-dir", str(data), "--ids", str(ids_path)]))
-        sql = run_mode(["_sqltime", "--data-dir", str(data), "--ids", str(ids_path)])
+        sql = run_mode(["_sqltime", "--data-dir", str(data), "--ids", str(ids_path), "--rows", str(min(50, requests))])
         for name, q in out["queries"].items():
             q.update(sql.get(name, {}))
     finally:
@@ -367,15 +379,18 @@ def report(r: dict, label: str = "") -> str:
         f"(rows: {sizes}); `tollgate up` healthy {r.get('start_s', 0):.1f}s after start; "
         f"{os.cpu_count()} cores, load average {load:.1f} at the end.",
         "",
-        "| query | p50 | p99 | read alone p50 / max (of 50) | rows | goal p99 |",
-        "|---|---|---|---|---|---|",
+        "| query | p50 | p99 | server CPU / request | read alone p50 / max | rows | goal p99 |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, q in r.get("queries", {}).items():
         goal = GOALS["/ai/llm/stats" if name.startswith("/ai/llm/stats") else "/aistats/minute"]
         sql = f"{q['sql_p50_ms']:.1f} / {q['sql_p99_ms']:.1f} ms" if "sql_p50_ms" in q else "n/a"
         ok = "meets" if q["p99_ms"] <= goal else "MISSES"
         rows = f"{q['rows']:,}{' (truncated)' if q['truncated'] else ''}"
-        L.append(f"| `{name}` | {q['p50_ms']:.1f} ms | {q['p99_ms']:.1f} ms | {sql} | {rows} | <= {goal:.0f} ms {ok} |")
+        cpu = f"{q.get('server_cpu_ms', 0):.1f} ms"
+        L.append(
+            f"| `{name}` | {q['p50_ms']:.1f} ms | {q['p99_ms']:.1f} ms | {cpu} | {sql} | {rows} | <= {goal:.0f} ms {ok} |"
+        )
     return "\n".join(L) + "\n"
 
 
@@ -397,12 +412,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", type=int, default=10_000_000)
     p.add_argument("--data-dir", type=Path, help=f"reuse a kept data dir (with {IDS_FILE}); no generation")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (and its data dir)")
+    p.add_argument("--requests", type=int, default=200, help="timed requests per query (after 10%% warm-up)")
     p.add_argument("--label", default="", help="prefix of the report's first line, e.g. 'Before: '")
     args = p.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="tollgate-bench-stats-"))
     (tmp / "logs").mkdir()
     try:
-        r = stats_bench(tmp, tmp / "logs", args.rows, args.data_dir)
+        r = stats_bench(tmp, tmp / "logs", args.rows, args.data_dir, args.requests)
     finally:
         if args.keep:
             log(f"kept {tmp}")

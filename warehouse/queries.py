@@ -216,17 +216,19 @@ def _series_where(grain: str, f: SeriesFilter) -> tuple[str, str, dict[str, Any]
 
 def series_pieces(grain: str, f: SeriesFilter) -> list[SeriesFilter]:
     """Pure: the window as consecutive pieces whose rows, in order, are the window's rows: its
-    first hour (minute grain) or day, then the rest. Only for reads without an id filter (those
-    read a projection, and a repo's or key's rows rarely fill the limit early)."""
+    first hour (minute grain) or day, then the rest; a window under two hours (days) stays
+    whole. Only for reads without an id filter (those read a projection, and a repo's or key's
+    rows rarely fill the limit early)."""
     if f.repo_ids or f.ai_llm_ids or f.key_ids:
         return [f]
+    step = HOUR if grain == "minute" else DAY
     if grain == "minute":
         cut = floor_minute(f.start) + HOUR  # first piece: buckets < cut
         last_of_first = cut - MINUTE
     else:
         cut = floor_day(f.start) + DAY
         last_of_first = cut - DAY
-    if cut > f.end:
+    if f.end < cut + step:  # a short window: one query costs less than two
         return [f]
     return [replace(f, end=last_of_first), replace(f, start=cut)]
 

@@ -84,3 +84,19 @@ def test_series_body_joins_lines_and_truncates():
     assert orjson.loads(series_body(raw, 10)) == {"success": True, "data": rows, "truncated": False}
     assert orjson.loads(series_body(raw, 2)) == {"success": True, "data": rows[:2], "truncated": True}
     assert orjson.loads(series_body(b"", 2)) == {"success": True, "data": [], "truncated": False}
+
+
+def test_series_pieces_split_only_long_unfiltered_windows():
+    from warehouse.queries import series_pieces
+
+    t = lambda h, m=0: datetime(2024, 1, 1, tzinfo=UTC) + timedelta(hours=h, minutes=m)  # noqa: E731
+    one = SeriesFilter(["w"], t(0, 30), t(1, 50))
+    assert series_pieces("minute", one) == [one]  # under two hours: one query
+    f = SeriesFilter(["w"], t(0, 30), t(24, 30))
+    a, b = series_pieces("minute", f)
+    assert (a.start, a.end, b.start, b.end) == (f.start, t(1, 29), t(1, 30), f.end)
+    assert series_pieces("minute", SeriesFilter(["w"], f.start, f.end, key_ids=["k"]))[0].key_ids == ["k"]
+    assert len(series_pieces("minute", SeriesFilter(["w"], f.start, f.end, repo_ids=["r"]))) == 1
+    a, b = series_pieces("daily", SeriesFilter(["w"], t(3), t(24 * 5)))
+    assert a.end == t(0) and b.start == t(24)
+    assert len(series_pieces("daily", SeriesFilter(["w"], t(3), t(24 + 5)))) == 1
