@@ -26,6 +26,7 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from faststream.kafka.annotations import KafkaMessage
 
 from consumers.metering import DEFAULT_KINDS, MeteringHandler, predecode
+from core.kafka_admin import ensure_topics
 from core.retry import retrying
 from core.settings import Settings
 from schemas import topics
@@ -129,6 +130,8 @@ class MeteringConsumer:
         from faststream import AckPolicy
         from faststream.kafka import KafkaBroker
 
+        # Fails fast (and cleanly) while Kafka is down, before FastStream opens its producer.
+        await ensure_topics(self.settings.kafka_bootstrap, [*self.kinds, self.dlq_topic])
         broker = KafkaBroker(self.settings.kafka_bootstrap, logger=None)
         sub = broker.subscriber(
             *self.kinds,
@@ -141,6 +144,7 @@ class MeteringConsumer:
             batch_timeout_ms=self.fetch_max_wait_ms,
             max_partition_fetch_bytes=self.max_partition_fetch_bytes,
             auto_offset_reset=self.auto_offset_reset,
+            isolation_level="read_committed",  # the shipper writes in transactions
             listener=_Rebalance(self.handler, self),
             decoder=_no_decode,
         )

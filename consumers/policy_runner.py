@@ -200,6 +200,7 @@ class PolicyConsumer:
             group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            isolation_level="read_committed",
             fetch_max_wait_ms=100,
             client_id="tollgate-policy",
         )
@@ -214,6 +215,7 @@ class PolicyConsumer:
                 group_id=self.judge_group_id,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
+                isolation_level="read_committed",
                 fetch_max_wait_ms=100,
                 client_id="tollgate-policy-judge",
             )

@@ -58,16 +58,23 @@ def wire_warehouse(rt: Runtime) -> None:
 def wire_consumers(rt: Runtime) -> None:
     """Metering and policy consumers running inside `tollgate up`."""
     from consumers.kafka_runner import MeteringConsumer
+    from tollgate.background import BackgroundStart
+
+    def add(component: Any) -> Any:
+        # On Kafka a consumer connects and joins its group in the background: the process
+        # serves while the broker is down or the group is still rebalancing after a restart.
+        rt.add(BackgroundStart(component) if rt.settings.kafka_bootstrap else component)
+        return component
 
     if rt.warehouse is not None and (rt.settings.kafka_bootstrap or rt.bus is not None):
-        rt.metering = rt.add(MeteringConsumer(rt.settings, rt.warehouse, bus=rt.bus))
+        rt.metering = add(MeteringConsumer(rt.settings, rt.warehouse, bus=rt.bus))
     if rt.settings.kafka_bootstrap or rt.bus is not None:  # policy consumer (limits + async judge)
         from tollgate.policy_wiring import policy_consumer
 
         consumer, snap = policy_consumer(rt.settings, rt.sessionmaker, rt.bus)
         rt.add(snap)
         rt.on_store_change.append(snap.refresher.catch_up)
-        rt.policy_consumer = rt.add(consumer)
+        rt.policy_consumer = add(consumer)
 
 
 def wire_gateway(rt: Runtime) -> None:

@@ -104,6 +104,7 @@ class DecisionSubscriber:
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            isolation_level="read_committed",
             fetch_max_wait_ms=100,
             client_id=f"tollgate-decisions-{self.settings.resolved_gateway_id}",
         )

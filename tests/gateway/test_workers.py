@@ -148,6 +148,7 @@ def test_two_workers_serve_and_count_each_request_once(tmp_path: Path, kafka_boo
             auto_offset_reset="earliest",
             enable_auto_commit=False,
             group_id=None,
+            isolation_level="read_committed",
         )
         await c.start()
         got: list = []
