@@ -42,6 +42,10 @@ def api_token(up: LiveUp, name: str) -> tuple[TollgateClient, str, str]:
     anon = TollgateClient(up.url)
     login = anon.user_login(up.admin_email, up.admin_password)
     anon.set_auth_token(anon.user_refresh(login["refreshToken"])["accessToken"])
+    with pytest.raises(TollgateError):  # single use
+        anon.user_refresh(login["refreshToken"])
+    second = anon.user_login(up.admin_email, up.admin_password)
+    assert anon.user_logout(second["refreshToken"])["success"] is True
     created = anon.create_api_token(name)
     register_secret(created["token"])
     return anon, created["id"], created["token"]
@@ -70,6 +74,8 @@ def test_sync_client_round_trips_every_operation(tollgate_up: LiveUp) -> None:
         assert tg.add_user_to_workspace(ws["id"], {"userId": uid, "role": "READ"})["success"]
         assert tg.update_workspace_user_role(ws["id"], uid, {"role": "WRITE"})["success"]
         assert tg.remove_user_from_workspace(ws["id"], uid)["success"]
+        assert tg.update_user(uid, {"name": "Renamed"})["success"]
+        assert error_of(lambda: tg.update_user(MISSING, {"name": "X"})).status == 404
 
         fake = tollgate_up.fake
         llm_id = tg.create_ai_llm(

@@ -64,6 +64,8 @@ class _Operations:
     health = Operation(ops.health)
     user_login = Operation(ops.user_login)
     user_refresh = Operation(ops.user_refresh)
+    user_logout = Operation(ops.user_logout)
+    update_user = Operation(ops.update_user)
     get_me = Operation(ops.get_me)
     create_user = Operation(ops.create_user)
     create_api_token = Operation(ops.create_api_token)

@@ -18,12 +18,24 @@ def health() -> Call[T.HealthResponse]:
     return Call("GET", "/health")
 
 
-def user_login(email: str, password: str) -> Call[T.LoginResponse]:
-    return Call("POST", "/user/login", {"email": email, "password": password})
+def user_login(email: str, password: str, org_id: str | None = None) -> Call[T.LoginResponse]:
+    body: dict[str, Any] = {"email": email, "password": password}
+    if org_id is not None:
+        body["orgId"] = org_id  # only needed when the email and password open accounts in several orgs
+    return Call("POST", "/user/login", body)
 
 
 def user_refresh(refresh_token: str) -> Call[T.LoginResponse]:
+    """Single use: keep the `refreshToken` of the answer, the one sent is spent."""
     return Call("POST", "/user/refresh", {"refresh_token": refresh_token})
+
+
+def user_logout(refresh_token: str) -> Call[T.MessageResponse]:
+    return Call("POST", "/user/logout", {"refresh_token": refresh_token})
+
+
+def update_user(user_id: str, data: T.UpdateUserBody) -> Call[T.MessageResponse]:
+    return Call("PUT", f"/user/{seg(user_id)}", data)
 
 
 def get_me() -> Call[T.UserResponse]:

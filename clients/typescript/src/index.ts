@@ -109,8 +109,15 @@ export class TollgateClient {
 
   userLogin = (data: T.LoginBody): Promise<T.LoginResponse> => this.request('POST', '/user/login', data);
 
+  /** Single use: keep the answer's `refreshToken`, the one sent is spent. */
   userRefresh = (refreshToken: string): Promise<T.RefreshTokenResponse> =>
     this.request('POST', '/user/refresh', { refresh_token: refreshToken });
+
+  userLogout = (refreshToken: string): Promise<T.MessageResponse> =>
+    this.request('POST', '/user/logout', { refresh_token: refreshToken });
+
+  updateUser = (userId: string, data: T.UserUpdateRequest): Promise<T.MessageResponse> =>
+    this.request('PUT', `/user/${seg(userId)}`, data);
 
   getMe = (): Promise<T.UserResponse> => this.request('GET', '/user/me');
 

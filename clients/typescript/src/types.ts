@@ -17,6 +17,7 @@ export type RefreshTokenResponse = S['LoginResponse'];
 export type UserDTO = S['UserDTO'];
 export type UserResponse = S['UserResponse'];
 export type CreateUserRequest = S['CreateUserBody'];
+export type UserUpdateRequest = S['UpdateUserBody'];
 
 export type CreateApiTokenRequest = S['CreateTokenBody'];
 export type CreateApiTokenResponse = S['ApiTokenCreated'];

@@ -30,6 +30,10 @@ test('login, API tokens, and the whole management API through TollgateClient', a
   assert.equal(login.token, login.accessToken);
   const refreshed = await anon.userRefresh(login.refreshToken);
   assert.ok(refreshed.accessToken);
+  await rejectsWith(anon.userRefresh(login.refreshToken), 401); // spent; its login is revoked
+  const second = await anon.userLogin({ email: env('ADMIN_EMAIL'), password: env('ADMIN_PASSWORD') });
+  assert.equal((await anon.userLogout(second.refreshToken)).success, true);
+  await rejectsWith(anon.userRefresh(second.refreshToken), 401);
   anon.setAuthToken(refreshed.accessToken);
   const me = await anon.getMe();
   assert.equal(me.user.email, env('ADMIN_EMAIL'));
@@ -57,6 +61,8 @@ test('login, API tokens, and the whole management API through TollgateClient', a
   assert.equal((await api.addUserToWorkspace(wsId, { userId: member.user.id, role: 'READ' })).success, true);
   assert.equal((await api.updateWorkspaceUserRole(wsId, member.user.id, { role: 'WRITE' })).success, true);
   assert.equal((await api.removeUserFromWorkspace(wsId, member.user.id)).success, true);
+  assert.equal((await api.updateUser(member.user.id, { name: 'Renamed' })).success, true);
+  await rejectsWith(api.updateUser('00000000-0000-4000-8000-000000000000', { name: 'X' }), 404);
 
   // AI LLM configurations: the seed's seven methods
   const llm = await api.createAiLlm({
