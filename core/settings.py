@@ -79,8 +79,8 @@ class Settings(BaseSettings):
     # Where the durable event log lives (unset: data_dir); worker k > 0 keeps its own below it.
     eventlog_dir: Path | None = None
     max_body_bytes: int = 8 * 1024 * 1024
-    # HTTP client to providers: aiohttp (default), aiohttp-lean (per-URL objects reused) or httpx.
-    upstream_transport: str = Field(default="aiohttp", pattern="^(aiohttp|aiohttp-lean|httpx)$")
+    # HTTP client to providers: h1 (default: asyncio + httptools), aiohttp, aiohttp-lean or httpx.
+    upstream_transport: str = Field(default="h1", pattern="^(h1|aiohttp|aiohttp-lean|httpx)$")
     # Provider endpoints on private/loopback networks (comma-separated CIDRs or host names);
     # empty: only public addresses. Link-local/metadata are refused whatever this says.
     allow_private_endpoints: str = ""

@@ -42,7 +42,7 @@ SETTING_TEXT = {
     "port": "Listen port",
     "workers": "Worker processes of `tollgate gateway` on one port (SO_REUSEPORT), each its own runtime and event log",
     "eventlog_dir": "Directory of the durable local event log; unset: the data dir (worker k > 0: `workers/<k>` below it)",
-    "upstream_transport": "HTTP client to providers: aiohttp, aiohttp-lean (per-URL objects reused) or httpx",
+    "upstream_transport": "HTTP client to providers: h1 (asyncio + httptools, lean), aiohttp, aiohttp-lean or httpx",
     "jwt_secret": "Signing key of access and refresh tokens; unset: generated once into the data dir",
     "access_token_ttl_s": "Lifetime of a login access token, seconds",
     "refresh_token_ttl_s": "Lifetime of a refresh token, seconds",

@@ -117,7 +117,7 @@ class GatewayComponent:
         rt = self.runtime
         s = rt.settings
         await asyncio.to_thread(price_table.load)  # the offline price table, off the loop (~1 s once)
-        kind = self.transport_kind or getattr(s, "upstream_transport", "aiohttp")
+        kind = self.transport_kind or getattr(s, "upstream_transport", "h1")
         transport = make_transport(
             kind, connect_timeout=min(10.0, s.upstream_timeout_s), guard=EndpointGuard.from_settings(s)
         )

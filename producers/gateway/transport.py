@@ -1,7 +1,8 @@
 """Pooled keep-alive HTTP to providers. Two implementations behind one small interface.
 
-`AiohttpTransport` is the default: measured faster than httpx for this workload (see
-`bench/RESULTS.md`, section Gateway). `HttpxTransport` is kept for comparison and as a fallback.
+`producers.gateway.h1.H1Transport` is the default (asyncio + httptools, about a tenth of
+aiohttp's CPU per call); `AiohttpTransport` (faster than httpx for this workload) and
+`HttpxTransport` are kept as alternatives (`upstream_transport`; see `bench/RESULTS.md`).
 Every call awaits network I/O (non-blocking for the loop); errors are mapped to
 `UpstreamTimeout` / `UpstreamConnectError` so the fallback logic does not see client types.
 """
@@ -300,10 +301,12 @@ class HttpxTransport:
         return _HttpxStream(await self._send(req, timeout))
 
 
-def make_transport(
-    kind: str = "aiohttp", connect_timeout: float = 10.0, guard: EndpointGuard | None = None
-) -> Transport:
+def make_transport(kind: str = "h1", connect_timeout: float = 10.0, guard: EndpointGuard | None = None) -> Transport:
     """A pooled transport; `guard` (default: public addresses only) checks every connection."""
+    if kind == "h1":
+        from producers.gateway.h1 import H1Transport
+
+        return H1Transport(connect_timeout, guard=guard)
     if kind == "httpx":
         return HttpxTransport(connect_timeout, guard=guard)
     return AiohttpTransport(connect_timeout, guard=guard, lean=kind == "aiohttp-lean")

@@ -209,7 +209,7 @@ async def _redirect_handler(reader: asyncio.StreamReader, writer: asyncio.Stream
     writer.close()
 
 
-@pytest.mark.parametrize("kind", ["aiohttp", "httpx"])
+@pytest.mark.parametrize("kind", ["h1", "aiohttp", "httpx"])
 async def test_gateway_transport_refuses_at_connect_time(kind):
     """The gateway's transport resolves through the guard: rebinding to metadata or private
     space is refused before any connection; a disguised loopback literal too."""
@@ -231,7 +231,7 @@ async def test_gateway_transport_refuses_at_connect_time(kind):
         await t.stop()
 
 
-@pytest.mark.parametrize("kind", ["aiohttp", "httpx"])
+@pytest.mark.parametrize("kind", ["h1", "aiohttp", "httpx"])
 async def test_gateway_transport_does_not_follow_redirects(kind):
     guard = EndpointGuard("127.0.0.0/8")
     server = await asyncio.start_server(_redirect_handler, "127.0.0.1", 0)

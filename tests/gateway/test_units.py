@@ -167,6 +167,35 @@ def test_event_has_no_text_and_round_trips() -> None:
     assert b"s3cr3t" not in wire
 
 
+@pytest.mark.parametrize("started", [1_700_000_000.0, 1_700_000_000.123456])
+def test_event_wire_is_pydantics_byte_for_byte(started: float) -> None:
+    """The gateway's own encoder writes exactly what `WireModel.to_wire` writes."""
+    from schemas.events import WireModel
+
+    key = KeyEntry("k1", "key", REPO)
+    o = RequestRecord(
+        request_id="rq",
+        key=key,
+        endpoint="chat",
+        started_wall=started,
+        model="gpt-4o",
+        tokens_in=5,
+        tokens_out=7,
+        user_id='u\u00e9"x',
+        policy_ids=["p1", "p2"],
+    )
+    o.attempted("c1", "OPENAI", "gpt-4o", "error", 503, "server_error", 1.23456)
+    o.attempted("c2", "OPENAI", "gpt-4o", "ok", 200, None, 2.0)
+    o.ttft_ms = 3.5
+    o.finish()
+    ev = build_event(o, "gw")
+    assert ev.to_wire() == WireModel.to_wire(ev)
+    o2 = RequestRecord(request_id="r2", key=key, endpoint="models", started_wall=started)
+    o2.fail(500, "internal_error")
+    ev2 = build_event(o2, "gw")
+    assert ev2.to_wire() == WireModel.to_wire(ev2)
+
+
 @pytest.mark.parametrize("raw", [b"{", b"[]", b"nul", b'"x"'])
 def test_parse_json_rejects_non_objects(raw: bytes) -> None:
     from producers.gateway.errors import GatewayError
