@@ -74,7 +74,8 @@ class Settings(BaseSettings):
     spool_max_bytes: int = 512 * 1024 * 1024
     snapshot_poll_s: float = 0.05
     gateway_id: str | None = None
-    # `tollgate gateway`: worker processes sharing the port (SO_REUSEPORT), each its own runtime.
+    # `tollgate gateway` / `up`: gateway worker processes sharing the port (SO_REUSEPORT), each
+    # its own runtime (`up` adds one main process for the engine, consumers and API).
     workers: int = Field(default=1, ge=1, le=64)
     # Where the durable event log lives (unset: data_dir); worker k > 0 keeps its own below it.
     eventlog_dir: Path | None = None

@@ -24,41 +24,21 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from core import metrics
+from eventlog.logreader import LOG_FILE, Handler, Subscription, deliver
 from eventlog.store import EventLog, LogFull
 from schemas import topics as topic_names
 from schemas.records import Record
 
 log = logging.getLogger("tollgate.eventlog")
 
-Handler = Callable[[list[Record]], Awaitable[None]]
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
-LOG_FILE = "eventlog.db"
 COMPACTED = frozenset(t for t, c in topic_names.TOPIC_CONFIGS.items() if c.get("cleanup.policy") == "compact")
-
-
-@dataclass(eq=False)
-class Subscription:
-    """A registered handler (returned by ``subscribe``; read-only for callers)."""
-
-    topic: str
-    name: str
-    handler: Handler
-    max_batch: int
-    max_wait_ms: int
-    durable: bool = True
-    start: str = "earliest"
-    position: int = -1
-    closing: bool = False
-    deadline: float = 0.0
-    task: asyncio.Task | None = None
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
+__all__ = ["LOG_FILE", "EventLogBus", "Handler", "Subscription"]
 
 
 class EventLogBus:
@@ -98,6 +78,8 @@ class EventLogBus:
         self._last_err_log: dict[str, float] = {}
         self._m_emitted: dict[str, Any] = {}
         self._full = False
+        # Readers in another process (`up --workers`): below which offset a topic may be trimmed.
+        self.trim_bound: Callable[[str], int | None] | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -353,34 +335,11 @@ class EventLogBus:
             sub.position = nxt
             m_ok.inc(len(records))
 
-    async def _deliver(self, sub: Subscription, records: list[Record], m_err: Any) -> bool:
-        backoff = self.backoff_min
-        while True:
-            try:
-                await sub.handler(records)
-                return True
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - retried, never dropped
-                m_err.inc()
-                now = time.monotonic()
-                if now - self._last_err_log.get(sub.name, 0.0) >= 5.0:
-                    self._last_err_log[sub.name] = now
-                    # Only the type: exception text may carry a backend URL or credentials.
-                    log.error(
-                        "event log handler %s on %s failed for offsets %d..%d (%s); retrying",
-                        sub.name,
-                        sub.topic,
-                        records[0].offset,
-                        records[-1].offset,
-                        type(exc).__name__,
-                    )
-                limit = self._stop_deadline if self._stopping else sub.deadline if sub.closing else None
-                if limit is not None and time.monotonic() >= limit:
-                    return False
-                wait = backoff if limit is None else min(backoff, max(0.0, limit - time.monotonic()))
-                await asyncio.sleep(wait)
-                backoff = min(self.backoff_max, backoff * 2)
+    def _deliver(self, sub: Subscription, records: list[Record], m_err: Any) -> Any:
+        def limit() -> float | None:
+            return self._stop_deadline if self._stopping else sub.deadline if sub.closing else None
+
+        return deliver(sub, records, m_err, limit, (self.backoff_min, self.backoff_max), self._last_err_log)
 
     async def _maintain(self) -> None:
         """Trim what every reader is past, checkpoint the WAL, publish gauges (once a second)."""
@@ -399,7 +358,9 @@ class EventLogBus:
         if lg is None:
             return
         for topic in lg.topics():
-            bound = lg.min_cursor(topic)
+            bound = lg.min_cursor(topic) if self.trim_bound is None else self.trim_bound(topic)
+            if self.trim_bound is not None and bound is None:
+                continue  # the other process has no cursor here yet: never trim before it
             live = [s.position for s in self._subs.get(topic, ()) if not s.durable and s.position >= 0]
             if live:
                 bound = min(live + ([bound] if bound is not None else []))

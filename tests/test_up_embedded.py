@@ -46,8 +46,9 @@ def _free_port() -> int:
 class UpProcess:
     """`python -m tollgate.cli up` on a data dir (no TOLLGATE_KAFKA_BOOTSTRAP, no ClickHouse URL)."""
 
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, args: tuple[str, ...] = ()):
         self.data_dir = data_dir
+        self.args = args
         self.log = data_dir.parent / f"{data_dir.name}-up.log"
         self.proc: subprocess.Popen | None = None
         self.url = ""
@@ -70,7 +71,11 @@ class UpProcess:
         )  # fakeupstream on loopback
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tollgate.cli", "up"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+                [sys.executable, "-m", "tollgate.cli", "up", *self.args],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -1,6 +1,7 @@
 """`tollgate` command line (argparse). Every server command migrates the config store first.
 
-    tollgate up                     embedded all-in-one: API at /, gateway at /v1, consumers
+    tollgate up [--workers N]       embedded all-in-one: API at /, gateway at /v1, consumers;
+                                    N > 1: N gateway processes on the port (tollgate.upworkers)
     tollgate api                    management + stats API
     tollgate gateway [--workers N]  OpenAI-compatible gateway (/v1) only; N processes on one port
     tollgate consume metering|policy
@@ -33,9 +34,22 @@ def _print_banner(settings: Settings, what: str) -> None:
     print(f"tollgate {what} on http://{settings.host}:{settings.port} (data dir {settings.data_dir})", flush=True)
 
 
+def _workers(args: argparse.Namespace, settings: Settings) -> int:
+    return int(args.workers if args.workers is not None else settings.workers)
+
+
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from tollgate.runtime import build_up_app, serve
 
+    workers = _workers(args, settings)
+    if workers < 1:
+        print("--workers must be at least 1", file=sys.stderr)
+        return 2
+    if workers > 1:
+        from tollgate.upworkers import serve_up
+
+        _print_banner(settings, f"up ({workers} gateway workers)")
+        return serve_up(settings, workers, args.log_level)
     _print_banner(settings, "up")
     serve(build_up_app(settings), settings, log_level=args.log_level.lower())
     return 0
@@ -52,7 +66,7 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
     from tollgate.runtime import build_gateway_app, serve
 
-    workers = args.workers if args.workers is not None else settings.workers
+    workers = _workers(args, settings)
     if workers < 1:
         print("--workers must be at least 1", file=sys.stderr)
         return 2
@@ -158,7 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=str.upper,
     )
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="embedded all-in-one (API at /, gateway at /v1)").set_defaults(fn=cmd_up)
+    up = sub.add_parser("up", help="embedded all-in-one (API at /, gateway at /v1)")
+    up.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="gateway worker processes serving /v1 on the port (default TOLLGATE_WORKERS, 1: one process)",
+    )
+    up.set_defaults(fn=cmd_up)
     sub.add_parser("api", help="management + stats API").set_defaults(fn=cmd_api)
     gw = sub.add_parser("gateway", help="OpenAI-compatible gateway")
     gw.add_argument(

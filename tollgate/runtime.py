@@ -77,6 +77,20 @@ def wire_consumers(rt: Runtime) -> None:
         rt.policy_consumer = add(consumer)
 
 
+def wire_worker_logs(rt: Runtime) -> None:
+    """Embedded `tollgate up`: the consumers also read the logs of the gateway workers
+    (`--workers N`, or left by an earlier run with workers). Add after the consumers."""
+    from pathlib import Path
+
+    from eventlog.logreader import WorkerLogs, worker_log_paths
+
+    if rt.bus is None:
+        return
+    paths = worker_log_paths(Path(rt.settings.eventlog_dir or rt.settings.data_dir), rt.settings.workers)
+    if paths:
+        rt.add(WorkerLogs(rt.bus, paths))
+
+
 def wire_gateway(rt: Runtime) -> None:
     """Set rt.gateway (ASGI, sees full `/v1/...` paths) and add its components."""
     from producers.gateway.app import wire
@@ -119,6 +133,7 @@ def build_up_app(
     wire_policies(rt)
     wire_consumers(rt)
     wire_gateway(rt)
+    wire_worker_logs(rt)
     _apply(rt, configure)
     app = wrap_process_app(GatewayDispatch(create_api_app(rt), rt.gateway), rt)
     return app

@@ -20,11 +20,14 @@ them all. Blocks.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
+import os
 import signal
 import socket
 import time
+from collections.abc import Iterable
 from multiprocessing.connection import wait as wait_any
 from pathlib import Path
 from typing import Any
@@ -61,82 +64,120 @@ def reuseport_socket(host: str, port: int, *, listen: bool) -> socket.socket:
     return sock
 
 
-def _worker_main(settings: Settings, index: int, port: int, log_level: str) -> None:
-    """One worker process (spawned): build the gateway app and serve it on a reuseport socket."""
+def die_with_parent(parent: int) -> None:
+    """Have the kernel SIGTERM this process when its parent dies (Linux), so a killed parent
+    leaves no worker serving its port."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _worker_main(settings: Settings, index: int, port: int, log_level: str, parent: int, up: Any = None) -> None:
+    """One worker process (spawned): build the gateway app and serve it on a reuseport socket.
+    ``up``: (main socket path, main log path) of `tollgate up --workers` (see tollgate.upworkers)."""
     from tollgate.cli import _setup_logging
     from tollgate.runtime import build_gateway_app, serve
 
+    die_with_parent(parent)
     _setup_logging(log_level)
     ws = worker_settings(settings, index, port)
-    app = build_gateway_app(ws)
+    if up is None:
+        app = build_gateway_app(ws)
+    else:
+        from tollgate.upworkers import build_up_worker_app
+
+        app = build_up_worker_app(ws, index, *up)
     sock = reuseport_socket(ws.host, port, listen=True)
     serve(app, ws, log_level=log_level.lower(), sockets=[sock])
 
 
-class Supervisor:
-    """Starts, restarts and stops the worker processes (see the module docstring)."""
+class Pool:
+    """Spawns, restarts (within RESTARTS_PER_MINUTE) and stops the worker processes."""
 
-    def __init__(self, settings: Settings, n: int, log_level: str = "info") -> None:
-        self.settings, self.n, self.log_level = settings, n, log_level
+    def __init__(self, settings: Settings, indexes: Iterable[int], log_level: str = "info", up: Any = None) -> None:
+        self.settings, self.indexes, self.log_level, self.up = settings, list(indexes), log_level, up
         self.ctx = mp.get_context("spawn")
         self.procs: dict[int, Any] = {}
         self.stopping = False
         self.failed = False
         self.port = settings.port
+        self.restarts: list[float] = []
+        self.reserve: socket.socket | None = None
+
+    def reserve_port(self) -> None:
+        """Hold the port (bound, never listening), so port 0 resolves once."""
+        self.reserve = reuseport_socket(self.settings.host, self.settings.port, listen=False)
+        self.port = self.reserve.getsockname()[1]
 
     def _spawn(self, index: int) -> None:
         p = self.ctx.Process(
             target=_worker_main,
             name=f"tollgate-gateway-w{index}",
-            args=(self.settings, index, self.port, self.log_level),
+            args=(self.settings, index, self.port, self.log_level, os.getpid(), self.up),
         )
         p.start()
         self.procs[index] = p
 
-    def _on_signal(self, signum: int, _frame: Any) -> None:
+    def on_exit(self, i: int) -> bool:
+        """Worker ``i`` exited: restart it (True), or decide that the pool fails (False)."""
+        code = self.procs[i].exitcode
+        now = time.monotonic()
+        self.restarts = [t for t in self.restarts if now - t < 60.0] + [now]
+        if code == STARTUP_FAILED or len(self.restarts) > RESTARTS_PER_MINUTE:
+            log.error("gateway worker %d could not start or keeps exiting (exit %s); stopping", i, code)
+            self.failed = self.stopping = True
+            return False
+        log.warning("gateway worker %d exited (%s); restarting it", i, code)
+        self._spawn(i)
+        return True
+
+    def stop_all(self) -> None:
+        """SIGTERM every worker (uvicorn's graceful stop, then the runtime's), SIGKILL after
+        STOP_TIMEOUT_S. Blocks."""
         self.stopping = True
-
-    def run(self) -> int:
-        """Serve until SIGINT/SIGTERM; returns the exit code. Blocks."""
-        reserve = reuseport_socket(self.settings.host, self.settings.port, listen=False)
-        self.port = reserve.getsockname()[1]
-        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        restarts: list[float] = []
-        try:
-            for i in range(self.n):
-                self._spawn(i)
-            while not self.stopping:
-                by_sentinel = {p.sentinel: i for i, p in self.procs.items()}
-                for s in wait_any(list(by_sentinel), timeout=0.5):
-                    i = by_sentinel[s]  # type: ignore[index]
-                    code = self.procs[i].exitcode
-                    if self.stopping:
-                        break
-                    now = time.monotonic()
-                    restarts = [t for t in restarts if now - t < 60.0] + [now]
-                    if code == STARTUP_FAILED or len(restarts) > RESTARTS_PER_MINUTE:
-                        log.error("gateway worker %d could not start or keeps exiting (exit %s); stopping", i, code)
-                        self.failed = self.stopping = True
-                        break
-                    log.warning("gateway worker %d exited (%s); restarting it", i, code)
-                    self._spawn(i)
-            self._stop_all()
-        finally:
-            for s, h in old.items():
-                signal.signal(s, h)
-            reserve.close()
-        return 1 if self.failed else 0
-
-    def _stop_all(self) -> None:
         for p in self.procs.values():
             if p.is_alive():
-                p.terminate()  # SIGTERM: uvicorn's graceful stop, then the runtime's
+                p.terminate()
         deadline = time.monotonic() + STOP_TIMEOUT_S
         for p in self.procs.values():
             p.join(max(0.0, deadline - time.monotonic()))
             if p.is_alive():
                 p.kill()
                 p.join(5)
+        if self.reserve is not None:
+            self.reserve.close()
+            self.reserve = None
+
+
+class Supervisor(Pool):
+    """`tollgate gateway --workers N`: the pool in the foreground (see the module docstring)."""
+
+    def __init__(self, settings: Settings, n: int, log_level: str = "info") -> None:
+        super().__init__(settings, range(n), log_level)
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self.stopping = True
+
+    def run(self) -> int:
+        """Serve until SIGINT/SIGTERM; returns the exit code. Blocks."""
+        self.reserve_port()
+        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            for i in self.indexes:
+                self._spawn(i)
+            while not self.stopping:
+                by_sentinel = {p.sentinel: i for i, p in self.procs.items()}
+                for s in wait_any(list(by_sentinel), timeout=0.5):
+                    if self.stopping or not self.on_exit(by_sentinel[s]):  # type: ignore[index]
+                        break
+        finally:
+            self.stop_all()
+            for s, h in old.items():
+                signal.signal(s, h)
+        return 1 if self.failed else 0
 
 
 def serve_workers(settings: Settings, n: int, log_level: str = "INFO") -> int:
