@@ -97,6 +97,20 @@ def _rows(data_dir: Path, llm: str) -> list[tuple[str, str, int]]:
     return [tuple(r) for r in json.loads(p.stdout.strip().splitlines()[-1])]
 
 
+def _metric(url: str, name: str, **labels: str) -> dict[str, float]:
+    """Sum of ``name``'s samples matching ``labels`` per ``worker`` label, from public /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    r = httpx.get(url + "/metrics", timeout=30)
+    assert r.status_code == 200, r.text
+    out: dict[str, float] = {}
+    for fam in text_string_to_metric_families(r.text):
+        for s in fam.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                out[s.labels["worker"]] = out.get(s.labels["worker"], 0.0) + s.value
+    return out
+
+
 def _start(tmp_path: Path) -> UpProcess:
     up = UpProcess(tmp_path / "data", ("--workers", "2"))
     up.start()
@@ -129,6 +143,9 @@ def test_up_two_workers_count_every_answered_request_once(tmp_path, fake_upstrea
         assert not errors, errors[:5]
         want = (tally.ok, tally.tokens_in, tally.tokens_out)
         assert _settled(up.url, env["llm"], tally.ok) == want
+        # one /metrics shows every process: the workers' answers add up to the 200s seen
+        served = _metric(up.url, "tollgate_http_requests_total", route="/v1/chat/completions", status="200")
+        assert set(served) == {"1", "2"} and sum(served.values()) == tally.ok, served
         assert up.stop(signal.SIGTERM) in CLEAN_EXIT, up.tail()
     finally:
         up.kill_if_running()

@@ -12,9 +12,10 @@ Design (every URL keeps working on the one public port):
 - Each worker binds the public port with SO_REUSEPORT (``tollgate.workers``' machinery) and
   serves ``/v1`` itself: its own config snapshot, upstream pool and policy hooks, appending to
   its own log (``<eventlog dir>/workers/<k>``). Every other path (management, stats, dashboard,
-  ``/health``, ``/metrics``) is forwarded over the Unix socket to the main process
-  (``MainProxy``), so logins, throttling, stats and the dashboard behave as with one process.
-  The main process trusts the caller address the worker forwards (only workers reach it).
+  ``/health``) is forwarded over the Unix socket to the main process (``MainProxy``), so
+  logins, throttling, stats and the dashboard behave as with one process. The main process
+  trusts the caller address the worker forwards (only workers reach it). ``/metrics`` is
+  answered by the main process for all of them (``tollgate.upmetrics``).
 - Decisions (budgets, rate limits) are published by the policy consumer into the main log;
   every worker tails that log (``MainLogTail``), as a `gateway` tails the Kafka topic.
 
@@ -115,14 +116,20 @@ def main_log_path(settings: Settings) -> Path:
     return eventlog_base(settings) / LOG_FILE
 
 
-class TrustedClient:
-    """ASGI: the main process takes the caller address a worker forwarded."""
+class MainFront:
+    """ASGI of the main process: takes the caller address a worker forwarded, and answers
+    `/metrics` for every process (``tollgate.upmetrics``)."""
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
+    def __init__(self, app: Any, main_socket: Path, workers: list[int]) -> None:
+        self.app, self.main_socket, self.workers = app, main_socket, workers
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
+            if scope.get("path") == "/metrics" and scope.get("method") == "GET":
+                from tollgate.upmetrics import all_metrics, send_metrics
+
+                await send_metrics(send, await all_metrics(self.main_socket, self.workers))
+                return
             for k, v in scope.get("headers", ()):
                 if k == CLIENT_HEADER:
                     scope = dict(scope, client=(v.decode("latin-1"), 0))
@@ -141,7 +148,7 @@ def serve_up(settings: Settings, n: int, log_level: str = "INFO") -> int:
     pool.reserve_port()  # fail now (port taken) rather than in every worker
     app = build_up_app(settings, configure=[lambda rt: rt.add(pool)])
     try:
-        serve(TrustedClient(app), settings, log_level=log_level.lower(), sockets=[listener])
+        serve(MainFront(app, sock_path, pool.indexes), settings, log_level=log_level.lower(), sockets=[listener])
     finally:
         if pool.reserve is not None:
             pool.reserve.close()
@@ -181,6 +188,7 @@ class MainProxy:
 
         from tollgate.middleware import error_body, send_json
 
+        scope["tollgate.route"] = "<main process>"  # the route label of /metrics
         if scope["type"] != "http":
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1011})
@@ -229,6 +237,7 @@ def build_up_worker_app(settings: Settings, index: int, main_socket: str, main_l
     from eventlog.logreader import MainLogTail
     from tollgate.middleware import GatewayDispatch, wrap_process_app
     from tollgate.runtime import build_runtime, wire_events, wire_gateway, wire_policies
+    from tollgate.upmetrics import ProcessMetrics
 
     rt = build_runtime(settings, "gateway")
     wire_events(rt)
@@ -241,4 +250,4 @@ def build_up_worker_app(settings: Settings, index: int, main_socket: str, main_l
         if rt.policy_decisions is not None:
             rt.policy_decisions.bus = tail
     proxy = rt.add(MainProxy(main_socket, settings.upstream_timeout_s))
-    return wrap_process_app(GatewayDispatch(proxy, rt.gateway), rt)
+    return wrap_process_app(GatewayDispatch(ProcessMetrics(proxy), rt.gateway), rt)

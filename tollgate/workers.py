@@ -90,8 +90,13 @@ def _worker_main(settings: Settings, index: int, port: int, log_level: str, pare
         from tollgate.upworkers import build_up_worker_app
 
         app = build_up_worker_app(ws, index, *up)
-    sock = reuseport_socket(ws.host, port, listen=True)
-    serve(app, ws, log_level=log_level.lower(), sockets=[sock])
+    socks = [reuseport_socket(ws.host, port, listen=True)]
+    if up is not None:  # the main process scrapes this worker's /metrics here
+        from tollgate.upmetrics import worker_socket
+        from tollgate.upworkers import unix_listener
+
+        socks.append(unix_listener(worker_socket(up[0], index)))
+    serve(app, ws, log_level=log_level.lower(), sockets=socks)
 
 
 class Pool:
