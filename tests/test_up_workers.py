@@ -33,7 +33,7 @@ from tests.test_up_embedded import (
     _stats,
 )
 
-pytestmark = pytest.mark.clickhouse
+pytestmark = [pytest.mark.clickhouse, pytest.mark.timeout(900)]  # a loaded machine starts chdb slowly
 CLIENTS = 8
 
 
@@ -113,9 +113,13 @@ def _metric(url: str, name: str, **labels: str) -> dict[str, float]:
 
 def _start(tmp_path: Path) -> UpProcess:
     up = UpProcess(tmp_path / "data", ("--workers", "2"))
-    up.start()
-    assert up.proc is not None
-    _poll(lambda: len(_workers(up.proc.pid)) == 2, "two gateway workers")
+    try:
+        up.start(timeout=300)
+        assert up.proc is not None
+        _poll(lambda: len(_workers(up.proc.pid)) == 2, "two gateway workers")
+    except BaseException:
+        up.kill_if_running()
+        raise
     return up
 
 
@@ -171,11 +175,11 @@ def test_up_workers_sigkill_one_under_load_is_restarted_and_counts_stay_exact(tm
             killed.append(before[0])
             _poll(lambda: len(set(_workers(up.proc.pid)) - set(before)) == 1, "a restarted worker", 60)
 
-        _run_load(up, env, tally, 200, during=kill_one)  # errors: the killed worker's connections
+        _run_load(up, env, tally, 120, during=kill_one)  # errors: the killed worker's connections
         assert killed and len(_workers(up.proc.pid)) == 2
         calls, tin, tout = _settled(up.url, env["llm"], None, quiet_s=3.0)
         assert up.stop(signal.SIGTERM) in CLEAN_EXIT, up.tail()
-        up.start()  # and a restart changes nothing
+        up.start(timeout=300)  # and a restart changes nothing
         assert _stats(up.url, env["llm"]) == (calls, tin, tout)
         assert up.stop(signal.SIGTERM) in CLEAN_EXIT, up.tail()
     finally:
@@ -208,14 +212,15 @@ def test_up_workers_decisions_reach_every_worker(tmp_path, fake_upstream) -> Non
             return httpx.post(up.url + "/v1/chat/completions", json=body, headers=hdrs, timeout=30).status_code
 
         codes: list[int] = []
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # until 30 fresh connections in a row are refused
             codes.append(fresh_call())
             if len(codes) >= 30 and set(codes[-30:]) == {429}:
                 break
-        assert set(codes[-30:]) == {429}, codes
+        # a 200 after a 429: the decision had reached one worker and not yet the other
+        assert set(codes[-30:]) == {429}, "".join("." if c == 200 else "x" if c == 429 else f"[{c}]" for c in codes)
         # each worker admits at most the limit on its own before the decision reaches it
-        assert 5 <= codes.count(200) <= 10, codes
+        assert 5 <= codes.count(200) <= 10, codes.count(200)
         assert up.stop(signal.SIGTERM) in CLEAN_EXIT, up.tail()
     finally:
         up.kill_if_running()
