@@ -103,6 +103,7 @@ class MeteringConsumer:
         self.broker: Any = None
         self._inflight: asyncio.Future | None = None
         self._stopping = False
+        self._seeks = 0  # batches given up and sought back (fetched-ahead batches are then stale)
         self.batches = 0
         self.records = 0
         self.commit_failures = 0
@@ -157,8 +158,14 @@ class MeteringConsumer:
         Decodes this batch while the previous one is inserted, then hands it over and returns
         (the next getmany overlaps this batch's insert; commits stay in batch order)."""
         records = _records(msg.raw_message)
+        seeks = self._seeks
         decoded = await predecode(records, self.kinds)
         await self.wait_inflight()
+        if self._seeks != seeks:
+            # The batch in flight gave up and sought back: this one was fetched past its records
+            # and must not be applied (its slices would be logged above a gap, and the ingest log
+            # would take the gap for counted). The consumer reads them again from the seek.
+            return
         self._inflight = asyncio.ensure_future(self.process_batch(records, msg.consumer, decoded))
 
     async def wait_inflight(self) -> None:
@@ -190,6 +197,8 @@ class MeteringConsumer:
                 stop=lambda: self._stopping,
             )
         except Exception:  # noqa: BLE001 - given up: the batch is read again
+            self._seeks += 1
+            self.handler.reset({(r.topic, r.partition) for r in records})
             self._seek_back(records, consumer)
             return
         self.batches += 1

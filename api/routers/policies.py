@@ -5,9 +5,10 @@ The fixed paths (`/policy/violations`, `/policy/alerts`) are declared before `/p
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from api.deps import CurrentUser, Db
 from api.services import policies as service
@@ -21,119 +22,56 @@ def _warehouse(request: Request) -> Any:
     return getattr(runtime, "warehouse", None)
 
 
+@dataclass(frozen=True)
+class ViolationQuery:
+    """The filters and page of every violations/alerts listing (one declaration for all four)."""
+
+    workspace_id: Annotated[str | None, Query(alias="workspaceId")] = None
+    repo_id: Annotated[str | None, Query(alias="repoId")] = None
+    start: Annotated[str | None, Query(alias="from")] = None
+    end: Annotated[str | None, Query(alias="to")] = None
+    take: Annotated[int, Query()] = 50
+    skip: Annotated[int, Query()] = 0
+    llm_model: Annotated[str | None, Query(alias="llmModel")] = None
+    severity: Annotated[str | None, Query()] = None
+    block: Annotated[bool | None, Query()] = None
+
+
+Violations = Annotated[ViolationQuery, Depends()]
+PolicyQ = Annotated[str | None, Query(alias="policyId")]
+WorkspaceQ = Annotated[str | None, Query(alias="workspaceId")]
+RepoQ = Annotated[str | None, Query(alias="repoId")]
+
+
 async def _violations(
-    request: Request,
-    db: Db,
-    who: CurrentUser,
-    *,
-    alerts: bool,
-    policy_id: str | None,
-    workspace_id: str | None,
-    repo_id: str | None,
-    start: str | None,
-    end: str | None,
-    take: int,
-    skip: int,
-    llm_model: str | None,
-    severity: str | None,
-    block: bool | None,
+    request: Request, db: Db, who: CurrentUser, q: ViolationQuery, *, alerts: bool, policy_id: str | None
 ) -> dict:
     return await service.list_violations(
         db,
         who,
         _warehouse(request),
         alerts=alerts,
-        workspace_id=workspace_id,
-        repo_id=repo_id,
+        workspace_id=q.workspace_id,
+        repo_id=q.repo_id,
         policy_id=policy_id,
-        start=start,
-        end=end,
-        take=take,
-        skip=skip,
-        llm_model=llm_model,
-        severity=severity,
-        block=block,
+        start=q.start,
+        end=q.end,
+        take=q.take,
+        skip=q.skip,
+        llm_model=q.llm_model,
+        severity=q.severity,
+        block=q.block,
     )
-
-
-WorkspaceQ = Annotated[str | None, Query(alias="workspaceId")]
-RepoQ = Annotated[str | None, Query(alias="repoId")]
-PolicyQ = Annotated[str | None, Query(alias="policyId")]
-FromQ = Annotated[str | None, Query(alias="from")]
-ToQ = Annotated[str | None, Query(alias="to")]
-TakeQ = Annotated[int, Query()]
-SkipQ = Annotated[int, Query()]
-ModelQ = Annotated[str | None, Query(alias="llmModel")]
-SeverityQ = Annotated[str | None, Query()]
-BlockQ = Annotated[bool | None, Query()]
 
 
 @router.get("/policy/violations")
-async def list_violations(
-    request: Request,
-    db: Db,
-    who: CurrentUser,
-    workspace_id: WorkspaceQ = None,
-    repo_id: RepoQ = None,
-    policy_id: PolicyQ = None,
-    start: FromQ = None,
-    end: ToQ = None,
-    take: TakeQ = 50,
-    skip: SkipQ = 0,
-    llm_model: ModelQ = None,
-    severity: SeverityQ = None,
-    block: BlockQ = None,
-) -> dict:
-    return await _violations(
-        request,
-        db,
-        who,
-        alerts=False,
-        policy_id=policy_id,
-        workspace_id=workspace_id,
-        repo_id=repo_id,
-        start=start,
-        end=end,
-        take=take,
-        skip=skip,
-        llm_model=llm_model,
-        severity=severity,
-        block=block,
-    )
+async def list_violations(request: Request, db: Db, who: CurrentUser, q: Violations, policy_id: PolicyQ = None) -> dict:
+    return await _violations(request, db, who, q, alerts=False, policy_id=policy_id)
 
 
 @router.get("/policy/alerts")
-async def list_alerts(
-    request: Request,
-    db: Db,
-    who: CurrentUser,
-    workspace_id: WorkspaceQ = None,
-    repo_id: RepoQ = None,
-    policy_id: PolicyQ = None,
-    start: FromQ = None,
-    end: ToQ = None,
-    take: TakeQ = 50,
-    skip: SkipQ = 0,
-    llm_model: ModelQ = None,
-    severity: SeverityQ = None,
-    block: BlockQ = None,
-) -> dict:
-    return await _violations(
-        request,
-        db,
-        who,
-        alerts=True,
-        policy_id=policy_id,
-        workspace_id=workspace_id,
-        repo_id=repo_id,
-        start=start,
-        end=end,
-        take=take,
-        skip=skip,
-        llm_model=llm_model,
-        severity=severity,
-        block=block,
-    )
+async def list_alerts(request: Request, db: Db, who: CurrentUser, q: Violations, policy_id: PolicyQ = None) -> dict:
+    return await _violations(request, db, who, q, alerts=True, policy_id=policy_id)
 
 
 @router.post("/policy")
@@ -171,70 +109,12 @@ async def delete_policy(policy_id: str, db: Db, who: CurrentUser) -> dict:
 
 
 @router.get("/policy/{policy_id}/violations")
-async def policy_violations(
-    policy_id: str,
-    request: Request,
-    db: Db,
-    who: CurrentUser,
-    workspace_id: WorkspaceQ = None,
-    repo_id: RepoQ = None,
-    start: FromQ = None,
-    end: ToQ = None,
-    take: TakeQ = 50,
-    skip: SkipQ = 0,
-    llm_model: ModelQ = None,
-    severity: SeverityQ = None,
-    block: BlockQ = None,
-) -> dict:
+async def policy_violations(policy_id: str, request: Request, db: Db, who: CurrentUser, q: Violations) -> dict:
     pid = await service.visible_policy_id(db, who, policy_id)
-    return await _violations(
-        request,
-        db,
-        who,
-        alerts=False,
-        policy_id=pid,
-        workspace_id=workspace_id,
-        repo_id=repo_id,
-        start=start,
-        end=end,
-        take=take,
-        skip=skip,
-        llm_model=llm_model,
-        severity=severity,
-        block=block,
-    )
+    return await _violations(request, db, who, q, alerts=False, policy_id=pid)
 
 
 @router.get("/policy/{policy_id}/alerts")
-async def policy_alerts(
-    policy_id: str,
-    request: Request,
-    db: Db,
-    who: CurrentUser,
-    workspace_id: WorkspaceQ = None,
-    repo_id: RepoQ = None,
-    start: FromQ = None,
-    end: ToQ = None,
-    take: TakeQ = 50,
-    skip: SkipQ = 0,
-    llm_model: ModelQ = None,
-    severity: SeverityQ = None,
-    block: BlockQ = None,
-) -> dict:
+async def policy_alerts(policy_id: str, request: Request, db: Db, who: CurrentUser, q: Violations) -> dict:
     pid = await service.visible_policy_id(db, who, policy_id)
-    return await _violations(
-        request,
-        db,
-        who,
-        alerts=True,
-        policy_id=pid,
-        workspace_id=workspace_id,
-        repo_id=repo_id,
-        start=start,
-        end=end,
-        take=take,
-        skip=skip,
-        llm_model=llm_model,
-        severity=severity,
-        block=block,
-    )
+    return await _violations(request, db, who, q, alerts=True, policy_id=pid)
