@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from consumers.kafka_runner import MeteringConsumer
 from schemas.events import DeadLetter, RequestEvent
@@ -57,6 +59,27 @@ async def wait_totals(wh, ws, llm, want_calls: int, timeout: float = 60) -> dict
         if t["api_calls"] >= want_calls or time.monotonic() > deadline:
             return t
         await asyncio.sleep(0.3)
+
+
+async def group_caught_up(bootstrap: str, group: str, topic: str, records: int, timeout_s: float) -> None:
+    """Until the group's committed offsets on `topic` add up to `records` (its end)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    committed = -1
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                offsets = await admin.list_consumer_group_offsets(group)
+            except KafkaError:  # the group (or its coordinator) is not there yet
+                offsets = {}
+            committed = sum(m.offset for tp, m in offsets.items() if tp.topic == topic and m.offset > 0)
+            if committed >= records:
+                return
+            await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
+    raise AssertionError(f"group {group} committed {committed} of {records} records in {timeout_s} s")
 
 
 async def test_publish_consume_exact_totals_and_dlq(kafka_bootstrap, kafka_topic, warehouse):  # noqa: F811
@@ -126,7 +149,7 @@ async def test_consumer_sigkilled_repeatedly_counts_exactly_once(kafka_bootstrap
     await producer
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        await asyncio.sleep(12)
+        await group_caught_up(kafka_bootstrap, group, req_topic, n, timeout_s=180)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
