@@ -3620,9 +3620,9 @@ export interface operations {
     list_violations_policy_violations_get: {
         parameters: {
             query?: {
+                policyId?: string | null;
                 workspaceId?: string | null;
                 repoId?: string | null;
-                policyId?: string | null;
                 from?: string | null;
                 to?: string | null;
                 take?: number;
@@ -3687,9 +3687,9 @@ export interface operations {
     list_alerts_policy_alerts_get: {
         parameters: {
             query?: {
+                policyId?: string | null;
                 workspaceId?: string | null;
                 repoId?: string | null;
-                policyId?: string | null;
                 from?: string | null;
                 to?: string | null;
                 take?: number;
