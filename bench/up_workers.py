@@ -31,13 +31,13 @@ ADMIN = ("bench@up.workers", "bench-password-123")
 SECRET_KEY = "dG9sbGdhdGUtdGVzdC1rZXktMzItYnl0ZXMtbG9uZyE="  # local benchmark only
 
 
-def _wait(url: str, proc: subprocess.Popen, timeout: float = 240.0) -> None:
+def _wait(url: str, proc: subprocess.Popen, timeout: float = 300.0, ok: tuple[int, ...] = (200,)) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited ({proc.returncode})")
         try:
-            if httpx.get(url, timeout=2).status_code == 200:
+            if httpx.get(url, timeout=2).status_code in ok:
                 return
         except httpx.HTTPError:
             pass
@@ -129,7 +129,7 @@ def main() -> None:
         flush=True,
     )
     try:
-        _wait(upstream + "/v1/models", fake)
+        _wait(upstream + "/v1/models", fake, ok=(200, 401))  # answering (a key is needed for 200)
         for rnd in range(1, a.rounds + 1):
             for n in (1, a.workers):
                 proc, url, key, llm, h = _up(tmp, n, upstream)
