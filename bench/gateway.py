@@ -204,6 +204,7 @@ def _upstream_transport(kind: str):
 VARIANTS = {
     "granian": _granian,
     "httpx": _upstream_transport("httpx"),
+    "aiohttp": _upstream_transport("aiohttp"),
     "aiohttp-lean": _upstream_transport("aiohttp-lean"),
 }
 

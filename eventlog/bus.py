@@ -161,33 +161,42 @@ class EventLogBus:
 
     def publish(self, topic: str, value: bytes, key: bytes | None = None) -> bool:
         """Append already-encoded bytes (e.g. a DeadLetter); same contract as ``emit``."""
+        return self.publish_many(topic, [(key, bytes(value))])
+
+    def publish_many(self, topic: str, items: list[tuple[bytes | None, bytes]]) -> bool:
+        """Append (key, value) records in one transaction (all or none): one commit for many
+        records (group commit), same contract as ``emit`` otherwise."""
         lg = self.log
         if lg is None:
-            self._drop("stopped", topic)
+            self._drop("stopped", topic, n=len(items))
             return False
         try:
-            offset = lg.append(topic, key, bytes(value))
+            if len(items) == 1:
+                offset = lg.append(topic, items[0][0], items[0][1])
+            else:
+                ts = int(time.time() * 1000)
+                offset = lg.append_many(topic, [(k, v, ts) for k, v in items])[-1]
         except LogFull:
             self._full = True
             metrics.EVENTLOG_FULL.set(1)
-            self._drop("log_full", topic)
+            self._drop("log_full", topic, n=len(items))
             return False
         except Exception as exc:  # noqa: BLE001 - disk error or closed log
-            self._drop("write_error", topic, exc)
+            self._drop("write_error", topic, exc, n=len(items))
             return False
         self._next[topic] = offset + 1
         m = self._m_emitted.get(topic)
         if m is None:
             m = self._m_emitted[topic] = metrics.PUBLISHER_EMITTED.labels(topic)
-        m.inc()
+        m.inc(len(items))
         for s in self._subs.get(topic, ()):
             s.wake.set()
         if self.shipper is not None:
             self.shipper.wake.set()
         return True
 
-    def _drop(self, reason: str, topic: str, exc: BaseException | None = None) -> None:
-        metrics.PUBLISHER_DROPPED.labels(reason).inc()
+    def _drop(self, reason: str, topic: str, exc: BaseException | None = None, n: int = 1) -> None:
+        metrics.PUBLISHER_DROPPED.labels(reason).inc(n)
         now = time.monotonic()
         if now - self._last_err_log.get("drop", 0.0) >= 10.0:
             self._last_err_log["drop"] = now

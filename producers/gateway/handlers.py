@@ -28,6 +28,7 @@ from producers.gateway import families
 from producers.gateway.asgi import Receive, Send, parse_json, read_body, respond
 from producers.gateway.attempts import Attempts
 from producers.gateway.breaker import CircuitBreakers
+from producers.gateway.emitter import GroupEmitter
 from producers.gateway.errors import GatewayError
 from producers.gateway.events import RequestRecord, build_event
 from producers.gateway.hooks import NoPolicies, PolicyHooks, RequestContext
@@ -63,6 +64,7 @@ class Gateway:
         self.refresher = refresher
         self.transport = transport
         self.publisher = publisher
+        self.events = GroupEmitter(publisher)  # request events: one log commit per loop iteration
         self.gateway_id = gateway_id
         self.upstream_timeout_s = upstream_timeout_s
         self.max_body_bytes = max_body_bytes
@@ -99,9 +101,10 @@ class Gateway:
             extra = [(b"retry-after", str(max(int(err.retry_after), 1)).encode())]
         await respond(send, err.status, surface.error_body(err), rid, overhead_ms, extra)
 
-    def emit(self, rec: RequestRecord, ctx: RequestContext | None) -> bool:
+    def emit(self, rec: RequestRecord, ctx: RequestContext | None) -> bool | asyncio.Future:
         """Build the request's one event and append it to the log (never blocks on Kafka, never
-        raises). False when the log refused it (full, closed, disk error)."""
+        raises). False when the log refused it (full, closed, disk error); a future of that
+        answer when the append is batched with this loop iteration's others."""
         try:
             event = build_event(rec, self.gateway_id)
         except Exception:  # noqa: BLE001 - a bug here must not hurt the caller
@@ -114,12 +117,14 @@ class Gateway:
                 log.exception("post_usage hook failed")
         stored: Any = True
         try:
-            stored = self.publisher.emit(topics.REQUESTS, rec.key.key_id, event)
+            stored = self.events.emit(topics.REQUESTS, rec.key.key_id, event)
         except Exception:  # noqa: BLE001 - contract says emit never raises; be safe anyway
             log.exception("publisher.emit raised")
             stored = False
         if self.last_used is not None:
             self.last_used.mark(rec.key.key_id, rec.started_wall)
+        if isinstance(stored, asyncio.Future):
+            return stored
         return stored is not False
 
     async def handle(self, endpoint: str, scope: dict, receive: Receive, send: Send) -> None:
@@ -151,7 +156,7 @@ class Gateway:
         ctx: RequestContext | None = None
         emitted: list[bool] = []
 
-        def emit_now() -> bool:
+        def emit_now() -> bool | asyncio.Future:
             emitted.append(True)
             rec.finish()
             return self.emit(rec, ctx)
@@ -354,7 +359,10 @@ class _EmitBeforeEnd:
             return
         if kind == "http.response.body" and not msg.get("more_body", False) and not self.done:
             self.done = True
-            if not self.emit_now():
+            stored = self.emit_now()
+            if not isinstance(stored, bool):
+                stored = await stored  # the batched append: committed before the last byte
+            if not stored:
                 if self.held is not None:
                     self.held = None
                     await self.refuse(self.send)

@@ -69,33 +69,59 @@ def worst_usd_pico(ctx: Any, prompt_tokens: int, out_tokens: int) -> int | None:
     return math.ceil(worst_case_usd(found[0], prompt_tokens, out_tokens) * PICO_PER_USD)
 
 
+_COSTS: dict[str, int] = {}  # cost string -> pico-USD (requests repeat the same few costs)
+
+
 def cost_pico(event: Any) -> int:
     """A request event's cost in 1e-12 USD (0 when unknown)."""
     c = getattr(event, "cost_usd", None)
-    return int(Decimal(c) * PICO_PER_USD) if c else 0
+    if not c:
+        return 0
+    v = _COSTS.get(c)
+    if v is None:
+        if len(_COSTS) >= 4096:
+            _COSTS.clear()
+        v = _COSTS[c] = int(Decimal(c) * PICO_PER_USD)
+    return v
 
 
 class BudgetGate:
     def __init__(self, bank: LeaseBank):
         self.bank = bank
+        self._plans: dict[tuple[Any, Any], tuple[str, int, Any, str] | None] = {}
+        self._plans_for: Any = None
 
     def _plan(self, engine: PolicyEngine, result: PrecheckResult) -> list[tuple[Any, str, int, Any, str]]:
-        """(reservation, ledger id, limit, window end, policy name) of each budget reservation."""
-        by_id = {p.id: p for p in engine.policies}
+        """(reservation, ledger id, limit, window end, policy name) of each budget reservation.
+        What a (subject, metric, window) maps to is computed once per policy set."""
+        if self._plans_for is not engine.policies or len(self._plans) >= 4096:
+            self._plans, self._plans_for = {}, engine.policies
         out = []
         for res in result.reservations:
-            subject, metric = res.key
-            if metric not in BUDGET_METRICS or res.amount <= 0:
+            if res.amount <= 0:
                 continue
-            p = by_id.get(subject.rsplit(":", 1)[-1])
-            if p is None or p.rule is None:
-                continue
-            limit = dict(limit_metrics(p.rule)).get(metric)
-            if limit is None:
-                continue
-            _start, end = window_bounds(limit_span(p.rule), res.window_start)
-            out.append((res, self.bank.ledger_id(subject, metric, res.window_start), limit, end, p.name))
+            ck = (res.key, res.window_start)
+            if ck in self._plans:
+                got = self._plans[ck]
+            else:
+                got = self._plans[ck] = self._plan_one(engine, res)
+            if got is not None:
+                out.append((res, *got))
         return out
+
+    def _plan_one(self, engine: PolicyEngine, res: Any) -> tuple[str, int, Any, str] | None:
+        subject, metric = res.key
+        if metric not in BUDGET_METRICS:
+            return None
+        pid = subject.rsplit(":", 1)[-1]
+        p = next((q for q in engine.policies if q.id == pid), None)
+        if p is None or p.rule is None:
+            return None
+        limit = dict(limit_metrics(p.rule)).get(metric)
+        if limit is None:
+            return None
+        _start, end = window_bounds(limit_span(p.rule), res.window_start)
+        return self.bank.ledger_id(subject, metric, res.window_start), limit, end, p.name
 
     def admit(self, ctx: Any, engine: PolicyEngine, result: PrecheckResult, now: Any) -> Any:
         """None (admitted, no I/O), or an awaitable giving None or a Block."""
