@@ -4,8 +4,10 @@ Per budget window (ledger id = subject + metric + window start) a gateway holds 
 leased and has not reserved yet. Admitting a request reserves its worst case from `held`; only
 when `held` cannot cover it does the gateway go to the store (`store.budget_leases.lease`) for a
 slice (1/`SLICES` of the limit, at least what is missing). Settling puts back what the request
-did not use; when no request of the window is in flight any more, the rest goes back to the
-store after `idle_return_s` (so another gateway can use it). A refused lease first gives back
+did not use; once the window has had no request in flight and none taken or settled for
+`idle_return_s`, the rest goes back to the store (so another gateway can use it). Steady traffic
+thus keeps its slice instead of returning and re-leasing it (two store transactions, the second
+awaited in the request path) at every brief gap between requests. A refused lease first gives back
 what is held. Hence, for every gateway together:
 
     spent <= granted (store) < limit + one worst case, plus what a request used beyond its
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +38,7 @@ RECENT_S = 2.0  # a ledger changed this recently: reservations are still settlin
 class _Window:
     held: int = 0
     inflight: int = 0
+    last: float = 0.0  # time.monotonic() of the last take or settle
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     returning: asyncio.Task | None = None
 
@@ -82,6 +86,7 @@ class LeaseBank:
         if w.held >= amount:
             w.held -= amount
             w.inflight += 1
+            w.last = time.monotonic()
             return Lease(lid, amount)
         return None
 
@@ -115,6 +120,7 @@ class LeaseBank:
         w = self._win(lease.ledger_id)
         w.held += lease.amount - max(0, int(actual))
         w.inflight = max(0, w.inflight - 1)
+        w.last = time.monotonic()
         if w.inflight == 0 and w.held != 0 and (w.returning is None or w.returning.done()):
             try:
                 w.returning = asyncio.get_running_loop().create_task(self._return_when_idle(lease.ledger_id))
@@ -122,10 +128,16 @@ class LeaseBank:
                 pass
 
     async def _return_when_idle(self, lid: str) -> None:
-        await asyncio.sleep(self.idle_return_s)
-        w = self._w.get(lid)
-        if w is None:
-            return
+        delay = self.idle_return_s
+        while True:
+            await asyncio.sleep(delay)
+            w = self._w.get(lid)
+            if w is None:
+                return
+            quiet = time.monotonic() - w.last
+            if w.inflight or quiet >= self.idle_return_s:
+                break
+            delay = self.idle_return_s - quiet  # used meanwhile: wait for a quiet spell
         async with w.lock:
             if w.inflight or w.held == 0:
                 return
