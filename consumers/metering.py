@@ -38,10 +38,12 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from consumers.metering_decode import COST_PATTERN, UUID_PATTERN, request_columns
 from schemas import topics
 from schemas.enums import bare_model
 from schemas.events import DeadLetter, RequestEvent, ViolationEvent
 from schemas.records import Record
+from warehouse.tables import VIOLATION_COLUMNS, ColumnBlock
 
 log = logging.getLogger("tollgate.metering")
 
@@ -67,7 +69,7 @@ def _reason(exc: Exception) -> str:
     return f"invalid event: {exc}"[:500]
 
 
-_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+_UUID_RE = re.compile(UUID_PATTERN)
 
 
 def _uuid(v: str, name: str) -> str:
@@ -89,7 +91,7 @@ def _u(v: int, name: str, hi: int = _U32) -> int:
     return v
 
 
-_COST_RE = re.compile(r"^[0-9]{1,26}(\.[0-9]{1,12})?$")
+_COST_RE = re.compile(COST_PATTERN)
 
 
 def _cost(v: str | None) -> str | None:
@@ -192,12 +194,12 @@ def dead_letter(rec: Record, reason: str) -> DeadLetter:
 
 
 DEAD_KIND = "dead"
-Decoded = tuple[str, Any]  # (REQUEST_KIND, row) | (VIOLATION_KIND, row) | (DEAD_KIND, DeadLetter)
-Offset = tuple[str, int, int]  # (topic, partition, offset)
+TP = tuple[str, int]
 
 
-def decode_record(rec: Record, kinds: dict[str, str]) -> Decoded:
-    """Pure: one record -> its row (validated) or its dead letter. Never raises on bad input."""
+def decode_record(rec: Record, kinds: dict[str, str]) -> tuple[str, Any]:
+    """Pure, the reference path: one record -> ("requests", row) | ("violations", row) |
+    ("dead", DeadLetter), through the pydantic models. Never raises on bad input."""
     kind = kinds.get(rec.topic)
     try:
         if kind == REQUEST_KIND:
@@ -209,50 +211,106 @@ def decode_record(rec: Record, kinds: dict[str, str]) -> Decoded:
         return DEAD_KIND, dead_letter(rec, _reason(exc))
 
 
-def records_to_rows(
-    records: Iterable[Record],
-    kinds: dict[str, str] | None = None,
-    decoded: dict[Offset, Decoded] | None = None,
-) -> tuple[list[list[Any]], list[list[Any]], list[DeadLetter]]:
-    """Pure: records -> (request_rows, violation_rows, dead_letters). Never raises on bad input.
+def _request_fallback(rec: Record) -> tuple[str, Any]:
+    return decode_record(rec, {rec.topic: REQUEST_KIND})
 
-    `kinds` maps topic name -> "requests" | "violations" (default: the contract's topics);
-    `decoded` holds results of `decode_record` computed earlier (see `predecode`)."""
+
+def reference_rows(
+    records: Iterable[Record], kinds: dict[str, str] | None = None
+) -> tuple[list[list[Any]], list[list[Any]], list[DeadLetter]]:
+    """Pure: the reference decode, one record at a time -> (request rows, violation rows, dead)."""
     kinds = DEFAULT_KINDS if kinds is None else kinds
     out: dict[str, list[Any]] = {REQUEST_KIND: [], VIOLATION_KIND: [], DEAD_KIND: []}
     for rec in records:
-        d = decoded.get((rec.topic, rec.partition, rec.offset)) if decoded else None
-        kind, item = d if d is not None else decode_record(rec, kinds)
+        kind, item = decode_record(rec, kinds)
         out[kind].append(item)
     return out[REQUEST_KIND], out[VIOLATION_KIND], out[DEAD_KIND]
 
 
+@dataclass(slots=True)
+class Decoded:
+    """Decoded records: the rows of each table as columns, and the dead letters (input order).
+    `first`, `last`, `count` say which offsets of one partition it covers (see `predecode`)."""
+
+    requests: ColumnBlock
+    violations: ColumnBlock
+    dead: list[DeadLetter]
+    first: int = -1
+    last: int = -1
+    count: int = 0
+
+    def extend(self, other: Decoded) -> None:
+        self.requests.extend(other.requests)
+        self.violations.extend(other.violations)
+        self.dead.extend(other.dead)
+
+
+def decode_batch(records: Sequence[Record], kinds: dict[str, str] | None = None) -> Decoded:
+    """Pure: records -> `Decoded` (msgspec fast path for request events, reference path for
+    violations and for whatever the fast path refuses). Never raises on bad input."""
+    kinds = DEFAULT_KINDS if kinds is None else kinds
+    req_recs: list[Record] = []
+    viol_rows: list[list[Any]] = []
+    dead: list[DeadLetter] = []
+    for rec in records:
+        kind = kinds.get(rec.topic)
+        if kind == REQUEST_KIND:
+            req_recs.append(rec)
+            continue
+        kind, item = decode_record(rec, kinds)
+        (viol_rows if kind == VIOLATION_KIND else dead).append(item)
+    requests, req_dead = request_columns(req_recs, _request_fallback)
+    if req_dead:
+        pos = {(r.topic, r.partition, r.offset): i for i, r in enumerate(records)}
+        dead = sorted(dead + req_dead, key=lambda d: pos.get((d.topic, d.partition, d.offset), 0))
+    return Decoded(requests, ColumnBlock.from_rows(VIOLATION_COLUMNS, viol_rows), dead)
+
+
+def records_to_rows(
+    records: Sequence[Record], kinds: dict[str, str] | None = None
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[DeadLetter]]:
+    """Pure: records -> (request rows, violation rows, dead letters), via `decode_batch`."""
+    d = decode_batch(records, kinds)
+    return d.requests.rows(), d.violations.rows(), d.dead
+
+
 async def predecode(
-    records: Sequence[Record], kinds: dict[str, str] | None = None, chunk: int = 1_000
-) -> dict[Offset, Decoded]:
-    """Decode + validate a batch on the event loop, yielding every `chunk` records so the
-    previous batch's insert (running on the warehouse thread, GIL released) keeps moving.
-    CPU only, no I/O; the result feeds `MeteringHandler.handle(records, decoded=...)`."""
+    records: Sequence[Record], kinds: dict[str, str] | None = None, chunk: int = 2_000
+) -> dict[TP, Decoded]:
+    """Decode a batch per partition (offset order) on the event loop, yielding every `chunk`
+    records so the loop keeps serving (the fetcher, the previous batch's insert completing).
+    CPU only, no I/O; the result feeds `MeteringHandler.handle(records, decoded=...)`, which
+    uses a partition's entry when the slice it inserts is exactly the records decoded."""
     import asyncio
 
-    kinds = DEFAULT_KINDS if kinds is None else kinds
-    out: dict[Offset, Decoded] = {}
-    for i, rec in enumerate(records):
-        out[(rec.topic, rec.partition, rec.offset)] = decode_record(rec, kinds)
-        if i % chunk == chunk - 1:
+    groups: dict[TP, list[Record]] = {}
+    for r in records:
+        groups.setdefault((r.topic, r.partition), []).append(r)
+    out: dict[TP, Decoded] = {}
+    for tp, recs in groups.items():
+        recs.sort(key=_offset)
+        d = decode_batch(recs[:chunk], kinds)
+        for i in range(chunk, len(recs), chunk):
             await asyncio.sleep(0)
+            d.extend(decode_batch(recs[i : i + chunk], kinds))
+        d.first, d.last, d.count = recs[0].offset, recs[-1].offset, len(recs)
+        out[tp] = d
+        await asyncio.sleep(0)
     return out
 
 
+def _offset(r: Record) -> int:
+    return r.offset
+
+
 class WarehouseWriter(Protocol):
-    async def insert_requests(self, rows: Sequence[Sequence[Any]], dedup_token: str) -> None: ...
-    async def insert_violations(self, rows: Sequence[Sequence[Any]], dedup_token: str) -> None: ...
+    async def insert_requests(self, rows: ColumnBlock, dedup_token: str) -> None: ...
+    async def insert_violations(self, rows: ColumnBlock, dedup_token: str) -> None: ...
     async def write_intent(self, topic: str, partition: int, first: int, last: int, token: str) -> None: ...
     async def load_intents(self, topic: str, partition: int) -> tuple[int, int, str] | None: ...
 
 
 DlqPublisher = Callable[[list[DeadLetter]], Awaitable[None]]
-TP = tuple[str, int]
 
 
 @dataclass
@@ -305,13 +363,13 @@ class MeteringHandler:
         first, _last, _token = intent
         return _PartState(done_below=first, pending=intent)
 
-    async def handle(self, records: Sequence[Record], decoded: dict[Offset, Decoded] | None = None) -> dict[TP, int]:
+    async def handle(self, records: Sequence[Record], decoded: dict[TP, Decoded] | None = None) -> dict[TP, int]:
         groups: dict[TP, list[Record]] = {}
         for r in records:
             groups.setdefault((r.topic, r.partition), []).append(r)
         commits: dict[TP, int] = {}
         for tp, recs in groups.items():
-            recs.sort(key=lambda r: r.offset)
+            recs.sort(key=_offset)
             st = self._state.get(tp)
             if st is None:
                 st = self._state[tp] = await self._load(tp)
@@ -340,13 +398,16 @@ class MeteringHandler:
         return commits
 
     async def _insert_slice(
-        self, tp: TP, recs: list[Record], token: str, decoded: dict[Offset, Decoded] | None = None
+        self, tp: TP, recs: list[Record], token: str, decoded: dict[TP, Decoded] | None = None
     ) -> None:
-        reqs, viols, dead = records_to_rows(recs, self.kinds, decoded)
+        d = decoded.get(tp) if decoded else None
+        if d is None or (d.first, d.last, d.count) != (recs[0].offset, recs[-1].offset, len(recs)):
+            d = decode_batch(recs, self.kinds)  # a slice other than the one decoded ahead
+        reqs, viols, dead = d.requests, d.violations, d.dead
         if dead:
             self.dead_letters += len(dead)
-            for d in dead:
-                log.warning("dead letter %s[%d]@%d: %s", d.topic, d.partition, d.offset, d.reason)
+            for x in dead:
+                log.warning("dead letter %s[%d]@%d: %s", x.topic, x.partition, x.offset, x.reason)
             if self.dlq is not None:
                 await self.dlq(dead)
         if reqs:

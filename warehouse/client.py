@@ -22,10 +22,12 @@ from typing import Any, TypeVar
 
 import clickhouse_connect
 import orjson
+import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
 from core.settings import Settings
 from warehouse import queries
+from warehouse.columnar import arrow_schema, to_arrow
 from warehouse.migrate import migrate
 from warehouse.tables import (
     INGEST_LOG_TABLE,
@@ -33,6 +35,7 @@ from warehouse.tables import (
     REQUESTS_TABLE,
     VIOLATION_COLUMNS,
     VIOLATIONS_TABLE,
+    ColumnBlock,
 )
 
 log = logging.getLogger("tollgate.warehouse")
@@ -94,6 +97,7 @@ class Warehouse:
         self._factory = client_factory or functools.partial(make_client, settings, database)
         self._pool: ThreadPoolExecutor | None = None
         self._client: Client | None = None
+        self._schemas: dict[str, pa.Schema] = {}  # Arrow types per table, from DESCRIBE TABLE
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -109,6 +113,7 @@ class Warehouse:
         if self._client is None:
             self._client = self._factory()
         migrate(self._client, self.settings.raw_ttl_days)
+        self._schemas.clear()
 
     async def stop(self) -> None:
         """Close the client (releases the embedded engine's data dir) and the executor."""
@@ -144,23 +149,36 @@ class Warehouse:
             raise RuntimeError("Warehouse not started")
         return self._client
 
-    # -- inserts -----------------------------------------------------------------------------
-    async def insert_requests(self, rows: Sequence[Sequence[Any]], dedup_token: str) -> None:
-        """Insert raw request rows (and, through the MVs, the rollups) idempotently."""
+    # -- inserts ----------------------------------------------------------------------------
+    async def insert_requests(self, rows: ColumnBlock | Sequence[Sequence[Any]], dedup_token: str) -> None:
+        """Insert raw request rows (and, through the MVs, the rollups) idempotently: a column
+        block (the consumer's) or rows in `REQUEST_COLUMNS` order."""
         await self._insert(REQUESTS_TABLE, REQUEST_COLUMNS, rows, dedup_token)
 
-    async def insert_violations(self, rows: Sequence[Sequence[Any]], dedup_token: str) -> None:
+    async def insert_violations(self, rows: ColumnBlock | Sequence[Sequence[Any]], dedup_token: str) -> None:
         await self._insert(VIOLATIONS_TABLE, VIOLATION_COLUMNS, rows, dedup_token)
 
-    async def _insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], token: str) -> None:
-        if not rows:
+    async def _insert(
+        self, table: str, columns: tuple[str, ...], rows: ColumnBlock | Sequence[Sequence[Any]], token: str
+    ) -> None:
+        if not len(rows):
             return
+        block = rows if isinstance(rows, ColumnBlock) else ColumnBlock.from_rows(columns, rows)
         settings = dict(DEDUP_SETTINGS, insert_deduplication_token=token)
-        await self._run(self._insert_sync, table, columns, rows, settings)
+        await self._run(self._insert_columns_sync, table, block, settings)
+
+    def _insert_columns_sync(self, table: str, block: ColumnBlock, settings: dict) -> None:
+        """Columns go over as one Arrow record batch typed from the table's own column types
+        (bench.metering_insert: the fastest of JSONCompactColumns, Native and Arrow here, and
+        no per-value Python encoder: pyarrow converts each column list in C)."""
+        schema = self._schemas.get(table)
+        if schema is None:
+            described = self.client.query(f"DESCRIBE TABLE {table}").result_rows
+            schema = self._schemas[table] = arrow_schema((r[0], r[1]) for r in described)
+        self.client.insert_arrow(table, to_arrow(block, schema), settings=settings)
 
     def _insert_sync(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], settings: dict) -> None:
-        """Rows go over as one JSONCompactColumns document (orjson, C speed both ends), which
-        measured ~1.5x faster than clickhouse-connect's Python Native encoder here."""
+        """Small row inserts (the ingest log) as one JSONCompactColumns document."""
         body = orjson.dumps([list(col) for col in zip(*rows)])
         self.client.raw_insert(
             table, list(columns), body, fmt="JSONCompactColumns", settings=dict(settings, **_JSON_INPUT)

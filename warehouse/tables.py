@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 REQUESTS_TABLE = "requests"
 VIOLATIONS_TABLE = "violations"
 INGEST_LOG_TABLE = "ingest_log"
@@ -78,3 +81,39 @@ VIOLATION_COLUMNS: tuple[str, ...] = (
     "kafka_offset",
     "llm_cost_usd",
 )
+
+
+class ColumnBlock:
+    """Rows of one table held column by column (`data[i]` = the values of `names[i]`): what the
+    consumer builds and the columnar insert sends, without a per-row object in between."""
+
+    __slots__ = ("names", "data")
+
+    def __init__(self, names: tuple[str, ...], data: list[list[Any]]):
+        if len(names) != len(data):
+            raise ValueError("one value list per column")
+        self.names = names
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.data[0]) if self.data else 0
+
+    @classmethod
+    def from_rows(cls, names: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> ColumnBlock:
+        """Rows (each in `names` order) -> columns."""
+        if not rows:
+            return cls(names, [[] for _ in names])
+        data = [list(c) for c in zip(*rows, strict=True)]
+        if len(data) != len(names):
+            raise ValueError(f"rows have {len(data)} values, the table {len(names)} columns")
+        return cls(names, data)
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        """Columns -> rows (tests and small paths; the insert never needs them)."""
+        return list(zip(*self.data, strict=True))
+
+    def extend(self, other: ColumnBlock) -> None:
+        if other.names != self.names:
+            raise ValueError("column blocks of different tables")
+        for mine, theirs in zip(self.data, other.data, strict=True):
+            mine.extend(theirs)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from consumers.kafka_runner import MeteringConsumer
-from consumers.metering import predecode, records_to_rows
+from consumers.metering import predecode, reference_rows
 from eventlog.bus import EventLogBus
 from schemas import topics
 from schemas.events import RequestEvent
@@ -125,15 +125,15 @@ async def test_crash_between_insert_and_cursor_commit_counts_once_after_restart(
     assert await _totals(warehouse, ws, llm) == want
 
 
-async def test_predecode_matches_records_to_rows_and_keeps_validation() -> None:
+async def test_predecode_matches_the_reference_path_and_keeps_validation() -> None:
     good = _events("w", "l", 5)
     recs = [Record(topics.REQUESTS, 0, i, None, e.to_wire(), 0) for i, e in enumerate(good)]
     recs.append(Record(topics.REQUESTS, 0, 5, None, b'{"eventId": "x", "occurredAt": "2024-01-01T00:00:00"}', 0))
     recs.append(Record(topics.REQUESTS, 0, 6, None, b"not json", 0))
-    decoded = await predecode(recs, chunk=2)
-    reqs, viols, dead = records_to_rows(recs, decoded=decoded)
-    reqs2, viols2, dead2 = records_to_rows(recs)
-    assert (reqs, viols) == (reqs2, viols2)
-    assert [(d.offset, d.reason, d.payload) for d in dead] == [(d.offset, d.reason, d.payload) for d in dead2]
-    assert len(reqs) == 5 and [d.offset for d in dead] == [5, 6]
-    assert all(d.reason.startswith("invalid event") for d in dead)
+    decoded = await predecode(list(reversed(recs)), chunk=2)
+    d = decoded[(topics.REQUESTS, 0)]
+    assert (d.first, d.last, d.count) == (0, 6, 7)
+    reqs, viols, dead = reference_rows(recs)
+    assert d.requests.rows() == [tuple(r) for r in reqs] and len(reqs) == 5 and viols == []
+    assert [(x.offset, x.reason, x.payload) for x in d.dead] == [(x.offset, x.reason, x.payload) for x in dead]
+    assert [x.offset for x in d.dead] == [5, 6] and all(x.reason.startswith("invalid event") for x in d.dead)
