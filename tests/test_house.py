@@ -12,7 +12,17 @@ import pytest
 pytestmark = pytest.mark.integration  # child processes
 
 ROOT = Path(__file__).resolve().parents[1]
-STRICT = ["schemas", "policy", "pricing", "producers/adapters", "producers/translate", "consumers/metering.py", "consumers/metering_decode.py", "warehouse/columnar.py", "warehouse/tables.py"]
+STRICT = [
+    "schemas",
+    "policy",
+    "pricing",
+    "producers/adapters",
+    "producers/translate",
+    "consumers/metering.py",
+    "consumers/metering_decode.py",
+    "warehouse/columnar.py",
+    "warehouse/tables.py",
+]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
