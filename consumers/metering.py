@@ -400,7 +400,7 @@ class MeteringHandler:
     async def _insert_slice(
         self, tp: TP, recs: list[Record], token: str, decoded: dict[TP, Decoded] | None = None
     ) -> None:
-        d = decoded.get(tp) if decoded else None
+        d = decoded.get(tp) if decoded and recs else None
         if d is None or (d.first, d.last, d.count) != (recs[0].offset, recs[-1].offset, len(recs)):
             d = decode_batch(recs, self.kinds)  # a slice other than the one decoded ahead
         reqs, viols, dead = d.requests, d.violations, d.dead

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from consumers.metering import records_to_rows
+from consumers.metering import MeteringHandler, predecode, records_to_rows
 from schemas import topics
 from schemas.events import Attempt, RequestEvent, ViolationEvent
 from schemas.records import Record
@@ -115,3 +115,32 @@ def test_malformed_records_become_dead_letters_and_the_rest_is_kept():
 def test_topic_kinds_mapping():
     reqs, _, dead = records_to_rows([rec(_req().to_wire(), topic="t.x")], {"t.x": "requests"})
     assert len(reqs) == 1 and dead == []
+
+
+class _LoggedWarehouse:
+    """No ClickHouse: the ingest log says slice [10, 19] may be partly applied."""
+
+    def __init__(self) -> None:
+        self.inserted: list[tuple[int, str]] = []
+
+    async def insert_requests(self, rows, dedup_token):
+        self.inserted.append((len(rows), dedup_token))
+
+    async def insert_violations(self, rows, dedup_token):
+        self.inserted.append((len(rows), dedup_token))
+
+    async def write_intent(self, topic, partition, first, last, token):
+        pass
+
+    async def load_intents(self, topic, partition):
+        return (10, 19, "logged")
+
+
+async def test_logged_slice_whose_records_are_gone_does_not_stop_the_partition():
+    """Redelivery starts past the logged slice (its records were compacted or committed): the
+    empty replay inserts nothing and the newer records are inserted under their own token."""
+    wh = _LoggedWarehouse()
+    h = MeteringHandler(wh)
+    recs = [rec(_req(request_id=f"r{i}").to_wire(), partition=0, offset=i) for i in range(20, 25)]
+    assert await h.handle(recs, decoded=await predecode(recs)) == {(topics.REQUESTS, 0): 25}
+    assert wh.inserted == [(5, f"{topics.REQUESTS}:0:20-24")]
