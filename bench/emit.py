@@ -22,14 +22,14 @@ from schemas import topics
 from schemas.events import RequestEvent
 
 
-def _event(i: int) -> RequestEvent:
+def _event(i: int, keys: int = 7) -> RequestEvent:
     return RequestEvent(
         gateway_id="bench",
         request_id=f"r{i}",
         org_id="o",
         workspace_id="w",
         repo_id="r",
-        repo_ai_api_key_id=f"k{i % 7}",
+        repo_ai_api_key_id=f"k{i % keys}",
         ai_llm_id="l",
         model="gpt-4o-mini",
         tokens_in=120 + i % 50,

@@ -48,23 +48,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.stats import AI_TYPES, MODELS  # the same configurations as the stats bench
+
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 RESULTS = ROOT / "bench" / "RESULTS.md"
 MARK_START, MARK_END = "<!-- metering:start -->", "<!-- metering:end -->"
 MARK_NOTES = "<!-- metering:notes -->"
 GOALS = {"e2e_eps": 100_000, "ratio": 0.5, "rss_mb": 600, "p99_ms": 50}
-MODELS = (
-    "gpt-4o",
-    "gpt-4o-mini",
-    "claude-sonnet-4-20250514",
-    "claude-3-5-haiku-20241022",
-    "gemini-2.0-flash",
-    "gemini-1.5-pro",
-    "anthropic.claude-3-haiku",
-    "llama-3.1-70b",
-)
-AI_TYPES = ("OPENAI", "OPENAI", "ANTHROPIC", "ANTHROPIC", "GOOGLE", "GOOGLE", "AWS", "OTHER", "OPENAI", "ANTHROPIC")
 RAW_BATCH = 20_000  # = MeteringConsumer.max_records (one getmany batch)
 ADMIN_EMAIL, ADMIN_PASSWORD = "bench@tollgate.test", "bench-password-1"
 

@@ -18,23 +18,12 @@ import time
 import uuid
 from pathlib import Path
 
+from bench.emit import _event as emit_event
 from schemas.events import RequestEvent
 
 
 def _event(i: int) -> RequestEvent:
-    return RequestEvent(
-        gateway_id="bench",
-        request_id=f"r{i}",
-        org_id="o",
-        workspace_id="w",
-        repo_id="r",
-        repo_ai_api_key_id=f"k{i % 50}",
-        ai_llm_id="l",
-        model="gpt-4o-mini",
-        tokens_in=120 + i % 50,
-        tokens_out=40,
-        latency_ms=12,
-    )
+    return emit_event(i, keys=50)  # 50 keys: records spread over every partition
 
 
 async def _topic(bootstrap: str) -> str:
