@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -62,16 +61,7 @@ def main() -> int:
         bg.wait_http(upstream + "/v1/models", headers={"authorization": f"Bearer {bg.OPENAI_KEY}"})
         env = {"TOLLGATE_HOST": "127.0.0.1"}
         if a.kafka:
-            out = subprocess.run(
-                ["bash", str(ROOT / "scripts" / "kafka.sh"), "start", "--dir", str(kafka_dir)],
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
-            m = re.search(r"KAFKA_BOOTSTRAP=(\S+)", out.stdout)
-            if not m:
-                raise SystemExit(f"kafka did not start: {out.stderr[-2000:]}")
-            env["TOLLGATE_KAFKA_BOOTSTRAP"] = m.group(1)
+            env["TOLLGATE_KAFKA_BOOTSTRAP"] = bg.start_kafka(kafka_dir)
         targets: dict[str, tuple[str, str, bg.Proc]] = {}
         for name, code in codes.items():
             code = str(Path(code).resolve())

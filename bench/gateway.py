@@ -51,6 +51,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_kafka(kafka_dir: Path) -> str:
+    """Start the project's local broker in `kafka_dir` (blocks until it answers); its bootstrap."""
+    out = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "kafka.sh"), "start", "--dir", str(kafka_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    m = re.search(r"KAFKA_BOOTSTRAP=(\S+)", out.stdout)
+    if not m:
+        raise SystemExit(f"kafka did not start: {out.stderr[-2000:]}")
+    return m.group(1)
+
+
 def wait_http(url: str, timeout: float = 60.0, headers: dict | None = None, proc=None) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -385,16 +399,7 @@ def main() -> int:
 
         env = {"TOLLGATE_HOST": "127.0.0.1"}
         if not a.no_kafka:
-            out = subprocess.run(
-                ["bash", str(ROOT / "scripts" / "kafka.sh"), "start", "--dir", str(kafka_dir)],
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
-            m = re.search(r"KAFKA_BOOTSTRAP=(\S+)", out.stdout)
-            if not m:
-                raise SystemExit(f"kafka did not start: {out.stderr[-2000:]}")
-            env["TOLLGATE_KAFKA_BOOTSTRAP"] = m.group(1)
+            env["TOLLGATE_KAFKA_BOOTSTRAP"] = start_kafka(kafka_dir)
 
         def start_tollgate(
             name: str, policies: bool, profile: bool, variant: str = "", workers: int = 1
